@@ -1,0 +1,35 @@
+// The root test configuration. vitest 5 has no workspace file, so this file is the config itself:
+// one project per package under packages/, each running that package's test/ folder.
+import { readdirSync, existsSync } from "node:fs"
+import { defineConfig } from "vitest/config"
+
+const packages = readdirSync(new URL("./packages/", import.meta.url), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(new URL(`./packages/${entry.name}/test`, import.meta.url)))
+  .map((entry) => entry.name)
+  .sort()
+
+export default defineConfig({
+  test: {
+    // the JSON report is what .ci/run counts; the default reporter is for people
+    reporters: ["default", "json"],
+    outputFile: { json: "test-results/vitest.json" },
+    projects: [
+      ...packages.map((name) => ({
+        test: {
+          name,
+          root: `./packages/${name}`,
+          include: ["test/**/*.test.ts"],
+          testTimeout: 30_000
+        }
+      })),
+      {
+        test: {
+          name: "lint-rules",
+          root: "./scripts",
+          include: ["test/**/*.test.ts"],
+          testTimeout: 60_000
+        }
+      }
+    ]
+  }
+})
