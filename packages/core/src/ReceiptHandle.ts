@@ -1,0 +1,184 @@
+/**
+ * Receipt handles: what a consumer gets with each popped message and hands back to ack it or to
+ * change its invisibility.
+ *
+ * The handle is opaque to clients and self-validating for brokers: a versioned binary record of
+ * where the message is and when its invisibility ends, sealed with an HMAC under a cluster-wide key
+ * and written as base64url text. A broker trusts a handle that decodes, without looking it up.
+ *
+ * Layout, big-endian: `u8 version (1) | u8 n | n bytes broker name (UTF-8) | u8 m | m bytes topic |
+ * u32 queue id | u64 queue offset | u64 pop time | u64 invisible until | u32 fencing epoch |
+ * u32 delivery attempt | 16 bytes HMAC-SHA256 of everything before it, truncated`.
+ */
+import { Buffer, isUtf8 } from "node:buffer"
+import { createHmac, timingSafeEqual } from "node:crypto"
+import { Clock, Context, Effect, Exit, Redacted, Schema } from "effect"
+import * as Topic from "./Topic.ts"
+
+/** The layout version {@link encode} writes and {@link decode} reads. */
+export const version = 1
+
+const macBytes = 16
+const fixedFieldBytes = 4 + 8 * 3 + 4 * 2
+const maxNameBytes = 255
+// Shorter input is malformed whatever its first byte: both names of one byte, the fixed fields, the MAC.
+const minBytes = 1 + 2 * (1 + 1) + fixedFieldBytes + macBytes
+// Both names at their longest, as base64url.
+const maxTextLength = Math.ceil(((1 + 2 * (1 + maxNameBytes) + fixedFieldBytes + macBytes) * 4) / 3)
+
+const BrokerName = Schema.String.check(
+  Schema.makeFilter(
+    (name: string) => name.length > 0 && Buffer.byteLength(name, "utf8") <= maxNameBytes,
+    { expected: `a broker name of 1 to ${maxNameBytes} UTF-8 bytes` }
+  )
+)
+
+const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Uint32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffff_ffff }))
+
+/**
+ * The fields a receipt handle carries.
+ *
+ * **Details**
+ *
+ * `invisibleUntil` is when the message becomes visible again, in milliseconds since the Unix
+ * epoch; `fencingEpoch` is the epoch of the partition lease the issuing broker held, so a handle
+ * from a deposed owner can be told apart.
+ */
+export class ReceiptHandle extends Schema.Class<ReceiptHandle>("@strait/core/ReceiptHandle")({
+  brokerName: BrokerName,
+  topic: Topic.TopicName,
+  queueId: Topic.QueueId,
+  queueOffset: Topic.Offset,
+  popTime: Millis,
+  invisibleUntil: Millis,
+  fencingEpoch: Uint32,
+  deliveryAttempt: Uint32.check(Schema.isGreaterThanOrEqualTo(1))
+}) {}
+
+/**
+ * The secret that seals receipt handles.
+ *
+ * **Gotchas**
+ *
+ * The default is a development key known to everyone. A cluster must configure one shared secret
+ * on every proxy and broker, since a handle issued by one node is redeemed at another. Changing
+ * the key invalidates every outstanding handle: those messages are redelivered after their window.
+ */
+export const ReceiptHandleKey = Context.Reference<Redacted.Redacted<Uint8Array>>("@strait/core/ReceiptHandleKey", {
+  defaultValue: () => Redacted.make(new TextEncoder().encode("strait development receipt handle key"))
+})
+
+/** A receipt handle does not decode: it is `malformed`, of an `unsupported-version`, or `tampered` with (RocketMQ `INVALID_RECEIPT_HANDLE`). */
+export class InvalidReceiptHandle extends Schema.TaggedError<InvalidReceiptHandle>()("InvalidReceiptHandle", {
+  reason: Schema.Literals(["malformed", "unsupported-version", "tampered"])
+}) {
+  override get message() {
+    return `receipt handle is invalid: ${this.reason}`
+  }
+}
+
+/** A receipt handle's invisibility window has ended (RocketMQ `INVALID_RECEIPT_HANDLE`). */
+export class ReceiptHandleExpired extends Schema.TaggedError<ReceiptHandleExpired>()("ReceiptHandleExpired", {
+  invisibleUntil: Schema.Int,
+  now: Schema.Int
+}) {
+  override get message() {
+    return `receipt handle expired ${this.now - this.invisibleUntil} ms ago`
+  }
+}
+
+const seal = (key: Redacted.Redacted<Uint8Array>, body: Uint8Array): Buffer =>
+  createHmac("sha256", Redacted.value(key)).update(body).digest().subarray(0, macBytes)
+
+const writeUint64 = (view: DataView, offset: number, value: number): void => {
+  view.setUint32(offset, Math.floor(value / 2 ** 32))
+  view.setUint32(offset + 4, value >>> 0)
+}
+
+const readUint64 = (view: DataView, offset: number): number =>
+  view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4)
+
+/** Seals a receipt handle into its text form with the {@link ReceiptHandleKey}. */
+export const encode = (handle: ReceiptHandle): Effect.Effect<string> =>
+  ReceiptHandleKey.useSync((key) => {
+    const brokerName = Buffer.from(handle.brokerName, "utf8")
+    const topic = Buffer.from(handle.topic, "latin1")
+    const bytes = new Uint8Array(2 + brokerName.length + 1 + topic.length + fixedFieldBytes + macBytes)
+    const view = new DataView(bytes.buffer)
+    let at = 0
+    bytes[at++] = version
+    bytes[at++] = brokerName.length
+    bytes.set(brokerName, at)
+    at += brokerName.length
+    bytes[at++] = topic.length
+    bytes.set(topic, at)
+    at += topic.length
+    view.setUint32(at, handle.queueId)
+    writeUint64(view, at + 4, handle.queueOffset)
+    writeUint64(view, at + 12, handle.popTime)
+    writeUint64(view, at + 20, handle.invisibleUntil)
+    view.setUint32(at + 28, handle.fencingEpoch)
+    view.setUint32(at + 32, handle.deliveryAttempt)
+    at += fixedFieldBytes
+    bytes.set(seal(key, bytes.subarray(0, at)), at)
+    return Buffer.from(bytes).toString("base64url")
+  })
+
+const malformed = () => new InvalidReceiptHandle({ reason: "malformed" })
+const decodeFields = Schema.decodeUnknownExit(ReceiptHandle)
+
+/**
+ * Opens a receipt handle, checking its form, version and seal.
+ *
+ * **Details**
+ *
+ * A handle that decodes may still have expired; see {@link checkNotExpired}.
+ */
+export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceiptHandle> =>
+  Effect.gen(function*() {
+    if (text.length === 0 || text.length > maxTextLength) return yield* malformed()
+    const bytes = Buffer.from(text, "base64url")
+    // Node skips characters outside the alphabet and ignores spare bits, so only the canonical text is accepted.
+    if (bytes.length < minBytes || bytes.toString("base64url") !== text) return yield* malformed()
+    if (bytes[0] !== version) {
+      return yield* new InvalidReceiptHandle({ reason: "unsupported-version" })
+    }
+    const brokerNameLength = bytes[1] ?? 0
+    const topicLength = bytes[2 + brokerNameLength] ?? 0
+    const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
+    if (bytes.length !== sealed + macBytes) return yield* malformed()
+    const key = yield* ReceiptHandleKey
+    if (!timingSafeEqual(seal(key, bytes.subarray(0, sealed)), bytes.subarray(sealed))) {
+      return yield* new InvalidReceiptHandle({ reason: "tampered" })
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const at = sealed - fixedFieldBytes
+    const brokerName = bytes.subarray(2, 2 + brokerNameLength)
+    if (!isUtf8(brokerName)) return yield* malformed()
+    const fields = decodeFields({
+      brokerName: brokerName.toString("utf8"),
+      topic: bytes.subarray(3 + brokerNameLength, at).toString("latin1"),
+      queueId: view.getUint32(at),
+      queueOffset: readUint64(view, at + 4),
+      popTime: readUint64(view, at + 12),
+      invisibleUntil: readUint64(view, at + 20),
+      fencingEpoch: view.getUint32(at + 28),
+      deliveryAttempt: view.getUint32(at + 32)
+    })
+    return Exit.isSuccess(fields) ? fields.value : yield* malformed()
+  })
+
+/**
+ * Fails if the handle's invisibility window has ended by the `Clock`'s time.
+ *
+ * **Details**
+ *
+ * At exactly `invisibleUntil` the handle is expired: from that millisecond the message is visible
+ * again and may already be in another consumer's hands.
+ */
+export const checkNotExpired = (handle: ReceiptHandle): Effect.Effect<ReceiptHandle, ReceiptHandleExpired> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    now >= handle.invisibleUntil
+      ? Effect.fail(new ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now }))
+      : Effect.succeed(handle))
