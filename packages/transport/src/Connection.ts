@@ -1,0 +1,283 @@
+/**
+ * The connection engine that every Transport Layer runs over its own byte pipe.
+ *
+ * A Layer only moves bytes (`Pipe`: a socket, an in-memory wire, a shared-memory ring). This module
+ * turns a pipe into a `Transport.Connection`: it frames and unframes with the core codec, hands
+ * application frames to a bounded inbox (a slow reader stops the pipe, which stops the writer),
+ * answers the transport's own control frames (heartbeat, orderly close, GOAWAY), and keeps the state.
+ * A malformed frame closes only this connection, with a typed error.
+ *
+ * @since 0.1.0
+ */
+import { Frame, Transport } from "@strait/core"
+import {
+  Cause,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Queue,
+  Result,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
+
+/**
+ * The pipe under a connection stopped: `orderly` when the peer ended its side (end of stream),
+ * otherwise reset, severed or failed.
+ *
+ * @since 0.1.0
+ */
+export class PipeClosed extends Data.TaggedError("PipeClosed")<{
+  readonly orderly: boolean
+  readonly reason: string
+}> {}
+
+/**
+ * A bidirectional byte pipe with back-pressure: what a Transport Layer provides to the engine.
+ *
+ * @since 0.1.0
+ */
+export interface Pipe {
+  /** Writes the chunks in order as one vectored write; suspends while the other side is slow. */
+  readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, PipeClosed>
+  /** Waits for and returns every chunk that has arrived, in order. */
+  readonly read: Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed>
+  /** Ends this side's writing after what was written (the peer reads end of stream). */
+  readonly end: Effect.Effect<void>
+  /** Tears the pipe down at once, in both directions. */
+  readonly destroy: Effect.Effect<void>
+}
+
+/**
+ * Connection tunables.
+ *
+ * **Details**
+ *
+ * A side sends a heartbeat when it sent nothing for one interval, and declares the peer dead after
+ * `missedHeartbeats` intervals in which nothing at all arrived. A close that cannot write its
+ * goodbye within `closeTimeout` (the peer stopped reading) tears the pipe down instead.
+ *
+ * @since 0.1.0
+ */
+export const ConnectionSettings = Context.Reference<{
+  readonly heartbeatInterval: Duration.Input
+  readonly missedHeartbeats: number
+  readonly inboxFrames: number
+  readonly closeTimeout: Duration.Input
+}>("@strait/transport/Connection/ConnectionSettings", {
+  defaultValue: () => ({
+    heartbeatInterval: Duration.seconds(1),
+    missedHeartbeats: 3,
+    inboxFrames: 1024,
+    closeTimeout: Duration.seconds(1)
+  })
+})
+
+/**
+ * A connection plus what its Layer needs to manage it.
+ *
+ * @since 0.1.0
+ */
+export interface Managed extends Transport.Connection {
+  /** Completes when the connection is closed or its peer is dead. */
+  readonly terminated: Effect.Effect<void>
+}
+
+const control = (type: number): Frame.Frame => Frame.make(type, 0, new Uint8Array(0))
+
+/**
+ * Runs the engine over `pipe` in the current scope; closing the scope closes the connection.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(pipe: Pipe, remote: string) {
+  const settings = yield* ConnectionSettings
+  const limits = yield* Frame.FrameLimits
+  const known = yield* Frame.FrameTypes
+  const decoder = new Frame.Decoder({ maxPayloadBytes: limits.maxPayloadBytes, known })
+  const stateRef = yield* SubscriptionRef.make<Transport.ConnectionState>("open")
+  const inbox = yield* Queue.bounded<Frame.Frame, Transport.ConnectionError | Cause.Done>(settings.inboxFrames)
+  const terminated = yield* Deferred.make<void>()
+
+  // plain mirrors of the state, read synchronously on every send
+  let state: Transport.ConnectionState = "open"
+  let closeReason = ""
+  let peerDraining = false
+  let writes = 0
+  let reads = 0
+
+  const isTerminal = () => state === "closed" || state === "peer-dead"
+  const closedError = () =>
+    new Transport.ConnectionClosed({ remote, state: state === "peer-dead" ? "peer-dead" : "closed", reason: closeReason })
+
+  const enter = (next: "draining") =>
+    Effect.suspend(() => {
+      if (state !== "open") return Effect.void
+      state = next
+      return SubscriptionRef.set(stateRef, next)
+    })
+
+  /** The one way into a terminal state: records why, settles the inbox, and tears down or ends the pipe. */
+  const terminate = (
+    next: "closed" | "peer-dead",
+    reason: string,
+    inboxEnd: Transport.ConnectionError | undefined,
+    teardown: Effect.Effect<void>
+  ) =>
+    Effect.suspend(() => {
+      if (isTerminal()) return Effect.void
+      state = next
+      closeReason = reason
+      return Effect.all([
+        SubscriptionRef.set(stateRef, next),
+        inboxEnd === undefined ? Queue.end(inbox) : Queue.fail(inbox, inboxEnd),
+        teardown,
+        Deferred.succeed(terminated, undefined)
+      ], { discard: true })
+    })
+
+  const peerDead = (reason: string) =>
+    Effect.suspend(() =>
+      terminate("peer-dead", reason, new Transport.ConnectionClosed({ remote, state: "peer-dead", reason }), pipe.destroy)
+    )
+
+  const writeFrames = (frames: ReadonlyArray<Frame.Frame>) => {
+    writes++
+    return pipe.write(Frame.encode(frames))
+  }
+
+  const send = (frames: ReadonlyArray<Frame.Frame>): Effect.Effect<void, Transport.ConnectionError> => {
+    if (isTerminal()) return Effect.fail(closedError())
+    if (peerDraining) {
+      for (const frame of frames) {
+        if (!Frame.isResponse(frame.type)) return Effect.fail(new Transport.ConnectionDraining({ remote }))
+      }
+    }
+    return Effect.catchTag(writeFrames(frames), "PipeClosed", () => Effect.fail(closedError()))
+  }
+
+  const close: Effect.Effect<void> = Effect.suspend(() => {
+    if (isTerminal()) return Effect.void
+    const goodbye = writeFrames([control(Frame.Control.Close)]).pipe(
+      Effect.andThen(pipe.end),
+      Effect.timeoutOption(settings.closeTimeout),
+      Effect.flatMap((done) => done._tag === "None" ? pipe.destroy : Effect.void),
+      Effect.catch(() => pipe.destroy)
+    )
+    return terminate("closed", "closed by this side", undefined, goodbye)
+  })
+
+  // Handles what arrived; returns the application frames. Control frames never reach the inbox.
+  const dispatch = (chunks: ReadonlyArray<Uint8Array>) => {
+    const frames: Array<Frame.Frame> = []
+    let closing = false
+    let goaway = false
+    for (const chunk of chunks) {
+      const decoded = decoder.push(chunk)
+      if (Result.isFailure(decoded)) {
+        return Result.fail(new Transport.MalformedInput({ remote, error: decoded.failure }))
+      }
+      for (const frame of decoded.success) {
+        if (!Frame.isControl(frame.type)) frames.push(frame)
+        else if (frame.type === Frame.Control.Close) closing = true
+        else if (frame.type === Frame.Control.GoAway) goaway = true
+      }
+    }
+    return Result.succeed({ frames, closing, goaway })
+  }
+
+  const reader = Effect.gen(function*() {
+    while (true) {
+      const chunks = yield* pipe.read
+      reads++
+      const arrived = dispatch(chunks)
+      if (Result.isFailure(arrived)) {
+        return yield* terminate("peer-dead", "malformed frame", arrived.failure, pipe.destroy)
+      }
+      const { frames, closing, goaway } = arrived.success
+      if (frames.length > 0) yield* Queue.offerAll(inbox, frames)
+      if (goaway) {
+        peerDraining = true
+        yield* enter("draining")
+      }
+      if (closing) return yield* terminate("closed", "closed by the peer", undefined, pipe.end)
+    }
+  }).pipe(
+    Effect.catchTag("PipeClosed", (closed) =>
+      closed.orderly
+        ? peerDead("the peer's stream ended without a close")
+        : peerDead(closed.reason))
+  )
+
+  // one tick per interval, the first one interval after the start
+  const heartbeat = Effect.gen(function*() {
+    let lastWrites = writes
+    let lastReads = reads
+    let silent = 0
+    while (!isTerminal()) {
+      yield* Effect.sleep(settings.heartbeatInterval)
+      silent = reads === lastReads ? silent + 1 : 0
+      lastReads = reads
+      if (silent >= settings.missedHeartbeats) {
+        return yield* peerDead(`nothing arrived for ${silent} heartbeat intervals`)
+      }
+      if (writes === lastWrites) yield* writeFrames([control(Frame.Control.Heartbeat)]).pipe(Effect.ignore)
+      lastWrites = writes
+    }
+  })
+
+  const untilTerminated = Deferred.await(terminated)
+  yield* Effect.forkScoped(Effect.raceFirst(reader, untilTerminated))
+  yield* Effect.forkScoped(Effect.raceFirst(heartbeat, untilTerminated))
+  yield* Effect.addFinalizer(() => close)
+
+  const drain = (deadline: Duration.Input): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      if (state === "open") {
+        yield* writeFrames([control(Frame.Control.GoAway)]).pipe(Effect.ignore)
+        yield* enter("draining")
+      }
+      yield* Effect.timeoutOption(untilTerminated, deadline)
+      yield* close
+    })
+
+  const connection: Managed = {
+    remote,
+    send,
+    frames: Stream.fromQueue(inbox),
+    state: SubscriptionRef.get(stateRef),
+    changes: SubscriptionRef.changes(stateRef),
+    drain,
+    close,
+    terminated: untilTerminated
+  }
+  return connection
+})
+
+/**
+ * Accepts connections for a listener: each pipe gets its own child scope of the listener's scope
+ * (so closing the listener closes them all), is offered to `accepted`, and releases its scope when
+ * it terminates, so a long-lived listener does not accumulate finished connections.
+ *
+ * @since 0.1.0
+ */
+export const accept = (
+  listenerScope: Scope.Scope,
+  accepted: Queue.Queue<Transport.Connection, Cause.Done>,
+  pipe: Pipe,
+  remote: string
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(listenerScope)
+    const connection = yield* make(pipe, remote).pipe(Scope.provide(scope))
+    yield* Effect.forkIn(
+      Effect.andThen(connection.terminated, Scope.close(scope, Exit.void)),
+      listenerScope
+    )
+    const offered = yield* Queue.offer(accepted, connection)
+    if (!offered) yield* Scope.close(scope, Exit.void)
+  })

@@ -1,0 +1,294 @@
+/**
+ * An in-process network for tests and the simulator, with seeded fault injection.
+ *
+ * Nodes attach to one `SimNetwork` through `MemoryTransport.layer({ node })`; connections between
+ * them are pairs of in-memory wires. Every delay comes from `Clock` and every choice from `Random`,
+ * so under the simulator the same seed gives the same delivery order. Faults: dropped batches,
+ * latency with jitter, partitions between sets of nodes (traffic stalls until healed, so heartbeats
+ * declare the peer dead), severed connections and killed nodes (their peers see `peer-dead`).
+ *
+ * @since 0.1.0
+ */
+import { Trace, Transport } from "@strait/core"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Layer, Queue, Random, type Scope, Stream } from "effect"
+import * as Connection from "./Connection.ts"
+
+/**
+ * Latency and loss applied to every batch on every wire.
+ *
+ * @since 0.1.0
+ */
+export interface Faults {
+  /** Probability in [0, 1] that a batch silently disappears. */
+  readonly dropRate: number
+  /** Every batch waits `latency` plus a uniform jitter in [0, `jitter`]; order per wire is kept. */
+  readonly latency: Duration.Input
+  readonly jitter: Duration.Input
+}
+
+/**
+ * What the network has done so far.
+ *
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly connections: number
+  readonly delivered: number
+  readonly dropped: number
+}
+
+/** One direction of a connection: batches in transit, then the receiver's inbox. */
+interface Wire {
+  readonly from: string
+  readonly to: string
+  readonly label: string
+  readonly transit: Queue.Queue<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>
+  readonly inbox: Queue.Queue<ReadonlyArray<Uint8Array>, Connection.PipeClosed | Cause.Done>
+}
+
+interface Link {
+  readonly id: number
+  readonly client: string
+  readonly server: string
+  readonly sever: (reason: string) => Effect.Effect<void>
+}
+
+interface Endpoint {
+  readonly node: string
+  readonly accept: (pipe: Connection.Pipe, remote: string) => Effect.Effect<void>
+}
+
+/**
+ * The network's internals, shared by the nodes' `Transport`s and the fault controls.
+ *
+ * @since 0.1.0
+ */
+export interface Network {
+  readonly listen: (name: string, endpoint: Endpoint) => Effect.Effect<void, Transport.AddressInUse, Scope.Scope>
+  readonly connect: (client: string, name: string) => Effect.Effect<Connection.Pipe, Transport.ConnectFailed, Scope.Scope>
+}
+
+/**
+ * Fault controls and the shared network of one simulated cluster.
+ *
+ * @since 0.1.0
+ */
+export class SimNetwork extends Context.Service<SimNetwork, {
+  readonly network: Network
+  /** Replaces loss and latency for all wires. */
+  readonly setFaults: (faults: Partial<Faults>) => Effect.Effect<void>
+  /** Stalls all traffic between the two sets of nodes and refuses new connections across them. */
+  readonly partition: (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Removes every partition; stalled traffic flows again. */
+  readonly heal: Effect.Effect<void>
+  /** Resets every connection between nodes `a` and `b`: both sides see `peer-dead`. */
+  readonly sever: (a: string, b: string) => Effect.Effect<number>
+  /** A node crash: resets all its connections and removes its listeners. */
+  readonly kill: (node: string) => Effect.Effect<void>
+  readonly stats: Effect.Effect<Stats>
+}>()("@strait/transport/SimNetwork") {
+  /** A fresh network; one per simulated cluster. */
+  static readonly layer = (faults: Partial<Faults> = {}): Layer.Layer<SimNetwork> =>
+    Layer.effect(SimNetwork, make(faults))
+}
+
+const wireCapacity = 64
+
+const fnv1a = (chunks: ReadonlyArray<Uint8Array>) => {
+  let hash = 0x811c9dc5
+  for (const chunk of chunks) {
+    for (let i = 0; i < chunk.length; i++) hash = Math.imul(hash ^ chunk[i]!, 0x01000193)
+  }
+  return (hash >>> 0).toString(16)
+}
+
+const make = (initial: Partial<Faults>) =>
+  Effect.gen(function*() {
+    const networkScope = yield* Effect.scope
+    const trace = yield* Trace.Trace
+    let faults: Faults = { dropRate: 0, latency: 0, jitter: 0, ...initial }
+    const endpoints = new Map<string, Endpoint>()
+    const links = new Set<Link>()
+    let partitions: Array<readonly [ReadonlySet<string>, ReadonlySet<string>]> = []
+    let healed = Deferred.makeUnsafe<void>()
+    let nextLinkId = 0
+    let delivered = 0
+    let dropped = 0
+
+    const partitioned = (a: string, b: string) =>
+      partitions.some(([x, y]) => (x.has(a) && y.has(b)) || (x.has(b) && y.has(a)))
+
+    const waitWhilePartitioned = (wire: Wire): Effect.Effect<void> =>
+      Effect.suspend(() =>
+        partitioned(wire.from, wire.to)
+          ? Effect.andThen(Deferred.await(healed), waitWhilePartitioned(wire))
+          : Effect.void
+      )
+
+    // Carries one wire's batches in order: latency, partitions and loss happen here.
+    const carry = (wire: Wire) =>
+      Effect.gen(function*() {
+        let lastDelivery = 0
+        while (true) {
+          const batch = yield* Queue.take(wire.transit)
+          const latency = Duration.toMillis(faults.latency)
+          const jitter = Duration.toMillis(faults.jitter)
+          if (latency > 0 || jitter > 0) {
+            const now = yield* Clock.currentTimeMillis
+            const delay = latency + (jitter > 0 ? yield* Random.nextIntBetween(0, jitter, { halfOpen: false }) : 0)
+            const at = Math.max(lastDelivery, now + delay)
+            lastDelivery = at
+            if (at > now) yield* Effect.sleep(Duration.millis(at - now))
+          }
+          yield* waitWhilePartitioned(wire)
+          if (batch === "end") {
+            if (trace.enabled) trace.record("net.end", wire.label)
+            yield* Queue.end(wire.inbox)
+            return
+          }
+          if (faults.dropRate > 0 && (yield* Random.next) < faults.dropRate) {
+            dropped++
+            if (trace.enabled) trace.record("net.drop", `${wire.label} ${fnv1a(batch)}`)
+            continue
+          }
+          delivered++
+          if (trace.enabled) trace.record("net.deliver", `${wire.label} ${fnv1a(batch)}`)
+          yield* Queue.offer(wire.inbox, batch)
+        }
+      }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), Effect.ignore)
+
+    const makeWire = (from: string, to: string, label: string) =>
+      Effect.gen(function*() {
+        const wire: Wire = {
+          from,
+          to,
+          label,
+          transit: yield* Queue.bounded<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>(wireCapacity),
+          inbox: yield* Queue.bounded<ReadonlyArray<Uint8Array>, Connection.PipeClosed | Cause.Done>(wireCapacity)
+        }
+        yield* Effect.forkIn(carry(wire), networkScope)
+        return wire
+      })
+
+    const reset = (wire: Wire, reason: string) => {
+      const error = new Connection.PipeClosed({ orderly: false, reason })
+      return Effect.andThen(Queue.fail(wire.transit, error), Queue.fail(wire.inbox, error))
+    }
+
+    const pipeOf = (outbound: Wire, inbound: Wire, sever: (reason: string) => Effect.Effect<void>): Connection.Pipe => ({
+      write: (chunks) =>
+        Effect.flatMap(Queue.offer(outbound.transit, chunks), (accepted) =>
+          accepted ? Effect.void : Effect.fail(new Connection.PipeClosed({ orderly: false, reason: "the pipe is closed" }))),
+      read: Queue.takeAll(inbound.inbox).pipe(
+        Effect.map((batches) => batches.length === 1 ? batches[0]! : batches.flat()),
+        Effect.catchIf(Cause.isDone, () => Effect.fail(new Connection.PipeClosed({ orderly: true, reason: "end of stream" })))
+      ),
+      end: Queue.offer(outbound.transit, "end").pipe(Effect.andThen(Queue.end(outbound.transit)), Effect.asVoid),
+      destroy: sever("reset by this side")
+    })
+
+    const network: Network = {
+      listen: (name, endpoint) =>
+        Effect.gen(function*() {
+          if (endpoints.has(name)) return yield* new Transport.AddressInUse({ address: `mem://${name}` })
+          endpoints.set(name, endpoint)
+          yield* Effect.addFinalizer(() => Effect.sync(() => {
+            if (endpoints.get(name) === endpoint) endpoints.delete(name)
+          }))
+        }),
+      connect: (client, name) =>
+        Effect.gen(function*() {
+          const address = `mem://${name}`
+          const endpoint = endpoints.get(name)
+          if (endpoint === undefined) return yield* new Transport.ConnectFailed({ address, reason: "nothing listens there" })
+          if (partitioned(client, endpoint.node)) {
+            return yield* new Transport.ConnectFailed({ address, reason: "unreachable: the network is partitioned" })
+          }
+          const id = nextLinkId++
+          const up = yield* makeWire(client, endpoint.node, `${id}>`)
+          const down = yield* makeWire(endpoint.node, client, `${id}<`)
+          const link: Link = {
+            id,
+            client,
+            server: endpoint.node,
+            sever: (reason) =>
+              Effect.suspend(() => {
+                links.delete(link)
+                return Effect.andThen(reset(up, reason), reset(down, reason))
+              })
+          }
+          links.add(link)
+          if (trace.enabled) trace.record("net.connect", `${id} ${client} ${address}`)
+          yield* endpoint.accept(pipeOf(down, up, link.sever), `mem://${client}#${id}`)
+          yield* Effect.addFinalizer(() => Effect.sync(() => links.delete(link)))
+          return pipeOf(up, down, link.sever)
+        })
+    }
+
+    const severWhere = (reason: string, matches: (link: Link) => boolean) =>
+      Effect.suspend(() => {
+        const victims = [...links].filter(matches)
+        return Effect.as(Effect.forEach(victims, (link) => link.sever(reason), { discard: true }), victims.length)
+      })
+
+    return SimNetwork.of({
+      network,
+      setFaults: (next) => Effect.sync(() => {
+        faults = { ...faults, ...next }
+      }),
+      partition: (a, b) => Effect.sync(() => {
+        partitions = [...partitions, [new Set(a), new Set(b)]]
+        if (trace.enabled) trace.record("net.partition", `${a.join(",")}|${b.join(",")}`)
+      }),
+      heal: Effect.suspend(() => {
+        partitions = []
+        const waiting = healed
+        healed = Deferred.makeUnsafe<void>()
+        if (trace.enabled) trace.record("net.heal", "")
+        return Deferred.succeed(waiting, undefined)
+      }),
+      sever: (a, b) =>
+        severWhere("severed", (link) => (link.client === a && link.server === b) || (link.client === b && link.server === a)),
+      kill: (node) =>
+        Effect.gen(function*() {
+          if (trace.enabled) trace.record("net.kill", node)
+          for (const [name, endpoint] of endpoints) if (endpoint.node === node) endpoints.delete(name)
+          yield* severWhere(`node ${node} died`, (link) => link.client === node || link.server === node)
+        }),
+      stats: Effect.sync(() => ({ connections: nextLinkId, delivered, dropped }))
+    })
+  })
+
+/**
+ * The `Transport` of one node on the network: `mem://name` listens as `name`; connections made by
+ * this node count as coming from `node` for partitions and kills.
+ *
+ * @since 0.1.0
+ */
+export const transport = (node: string) =>
+  Effect.gen(function*() {
+    const { network } = yield* SimNetwork
+    return Transport.Transport.of({
+      schemes: ["mem"],
+      listen: (address) =>
+        Effect.gen(function*() {
+          const parsed = Transport.parseAddress(address, ["mem"])
+          if (parsed instanceof Transport.InvalidAddress) return yield* parsed
+          const scope = yield* Effect.scope
+          const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(1024)
+          yield* Effect.addFinalizer(() => Queue.end(accepted))
+          yield* network.listen(parsed.rest, {
+            node,
+            accept: (pipe, remote) => Connection.accept(scope, accepted, pipe, remote)
+          })
+          return { address, connections: Stream.fromQueue(accepted) }
+        }),
+      connect: (address) =>
+        Effect.gen(function*() {
+          const parsed = Transport.parseAddress(address, ["mem"])
+          if (parsed instanceof Transport.InvalidAddress) return yield* parsed
+          const pipe = yield* network.connect(node, parsed.rest)
+          return yield* Connection.make(pipe, address)
+        })
+    })
+  })

@@ -1,0 +1,85 @@
+/**
+ * The TCP `Transport` Layer: `tcp://host:port` over `node:net`, with `TCP_NODELAY`, one corked
+ * vectored write per batch, back-pressure from the socket's drain and from pausing slow readers, and
+ * peer loss seen from close/error and from the connection engine's idle heartbeat.
+ *
+ * @since 0.1.0
+ */
+import { Transport } from "@strait/core"
+import { Cause, Context, Duration, Effect, Layer, Queue, Stream } from "effect"
+import * as Connection from "./Connection.ts"
+import * as NodeNet from "./adapters/NodeNet.ts"
+
+/**
+ * TCP tunables.
+ *
+ * @since 0.1.0
+ */
+export const TcpSettings = Context.Reference<{
+  readonly connectTimeout: Duration.Input
+  /** Bytes a connection buffers before it stops reading its socket. */
+  readonly readHighWaterBytes: number
+  /** Accepted connections waiting for the server to take them. */
+  readonly acceptBacklog: number
+}>("@strait/transport/TcpTransport/TcpSettings", {
+  defaultValue: () => ({ connectTimeout: Duration.seconds(5), readHighWaterBytes: 4 * 1024 * 1024, acceptBacklog: 1024 })
+})
+
+const hostPort = (address: string) => {
+  const parsed = Transport.parseAddress(address, ["tcp"])
+  if (parsed instanceof Transport.InvalidAddress) return parsed
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(parsed.rest)
+  const port = match === null ? -1 : Number(match[2])
+  if (match === null || port > 65535) {
+    return new Transport.InvalidAddress({ address, reason: "expected tcp://host:port" })
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port }
+}
+
+const make = Effect.gen(function*() {
+  const settings = yield* TcpSettings
+  return Transport.Transport.of({
+    schemes: ["tcp"],
+    listen: (address) =>
+      Effect.gen(function*() {
+        const target = hostPort(address)
+        if (target instanceof Transport.InvalidAddress) return yield* target
+        const scope = yield* Effect.scope
+        const context = yield* Effect.context<never>()
+        const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
+        const server = yield* NodeNet.listen(target.host, target.port, (socket) => {
+          const pipe = NodeNet.socketPipe(socket, settings.readHighWaterBytes)
+          const remote = `tcp://${socket.remoteAddress}:${socket.remotePort}`
+          Effect.runForkWith(context)(Connection.accept(scope, accepted, pipe, remote))
+        }).pipe(
+          Effect.mapError((code) =>
+            code === "EADDRINUSE"
+              ? new Transport.AddressInUse({ address })
+              : new Transport.InvalidAddress({ address, reason: code }))
+        )
+        yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
+        const host = target.host.includes(":") ? `[${target.host}]` : target.host
+        return { address: `tcp://${host}:${NodeNet.boundPort(server)}`, connections: Stream.fromQueue(accepted) }
+      }),
+    connect: (address) =>
+      Effect.gen(function*() {
+        const target = hostPort(address)
+        if (target instanceof Transport.InvalidAddress) return yield* target
+        const socket = yield* NodeNet.connect(target.host, target.port).pipe(
+          Effect.timeoutOrElse({
+            duration: settings.connectTimeout,
+            orElse: () => Effect.fail("timed out")
+          }),
+          Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
+        )
+        return yield* Connection.make(NodeNet.socketPipe(socket, settings.readHighWaterBytes), address)
+      })
+  })
+})
+
+/**
+ * The TCP Transport.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Transport.Transport> = Layer.effect(Transport.Transport, make)

@@ -1,0 +1,177 @@
+/**
+ * `node:net` sockets and servers as `Pipe`s: the TCP Layer's only contact with Node's networking.
+ *
+ * Raw `net` rather than `@effect/platform-node`'s Socket, because the pipe needs `cork`/`uncork` (one
+ * vectored write per batch of frames), `pause`/`resume` (a slow reader stops reading the socket, so
+ * the kernel's window pushes back on the writer) and the `drain` event, none of which the
+ * platform Socket exposes; and because the data path must cost one callback per chunk, not one
+ * Effect per chunk.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import * as net from "node:net"
+import { PipeClosed, type Pipe } from "../Connection.ts"
+
+/**
+ * Wraps a connected socket. Reading pauses the socket once `readHighWaterBytes` are buffered and
+ * resumes it when the engine takes them.
+ *
+ * @since 0.1.0
+ */
+export const socketPipe = (socket: net.Socket, readHighWaterBytes: number): Pipe => {
+  socket.setNoDelay(true)
+  let pending: Array<Uint8Array> = []
+  let pendingBytes = 0
+  let ended = false
+  let failure: PipeClosed | undefined
+  let wake: (() => void) | undefined
+
+  const notify = () => {
+    const waiting = wake
+    wake = undefined
+    waiting?.()
+  }
+  socket.on("data", (chunk: Uint8Array) => {
+    pending.push(chunk)
+    pendingBytes += chunk.length
+    if (pendingBytes >= readHighWaterBytes) socket.pause()
+    notify()
+  })
+  socket.on("end", () => {
+    ended = true
+    notify()
+  })
+  socket.on("error", (error) => {
+    failure ??= new PipeClosed({ orderly: false, reason: error.message })
+    notify()
+  })
+  socket.on("close", () => {
+    if (!ended) failure ??= new PipeClosed({ orderly: false, reason: "the socket closed" })
+    notify()
+  })
+
+  const takeReady = (): Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed> | undefined => {
+    if (pending.length > 0) {
+      const chunks = pending
+      pending = []
+      pendingBytes = 0
+      if (socket.isPaused()) socket.resume()
+      return Effect.succeed(chunks)
+    }
+    if (failure !== undefined) return Effect.fail(failure)
+    if (ended) return Effect.fail(new PipeClosed({ orderly: true, reason: "end of stream" }))
+    return undefined
+  }
+
+  const read: Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed> = Effect.suspend(() =>
+    takeReady() ?? Effect.callback<ReadonlyArray<Uint8Array>, PipeClosed>((resume) => {
+      wake = () => resume(takeReady()!)
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+  )
+
+  const drained: Effect.Effect<void, PipeClosed> = Effect.callback<void, PipeClosed>((resume) => {
+    const onDrain = () => finish(Effect.void)
+    const onClose = () => finish(Effect.fail(failure ?? new PipeClosed({ orderly: false, reason: "the socket closed" })))
+    const finish = (effect: Effect.Effect<void, PipeClosed>) => {
+      socket.off("drain", onDrain)
+      socket.off("close", onClose)
+      resume(effect)
+    }
+    socket.on("drain", onDrain)
+    socket.on("close", onClose)
+    return Effect.sync(() => {
+      socket.off("drain", onDrain)
+      socket.off("close", onClose)
+    })
+  })
+
+  const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, PipeClosed> =>
+    Effect.suspend(() => {
+      if (failure !== undefined) return Effect.fail(failure)
+      if (socket.destroyed || !socket.writable) {
+        return Effect.fail(new PipeClosed({ orderly: false, reason: "the socket is not writable" }))
+      }
+      socket.cork()
+      for (const chunk of chunks) socket.write(chunk)
+      socket.uncork()
+      return socket.writableNeedDrain ? drained : Effect.void
+    })
+
+  return {
+    write,
+    read,
+    end: Effect.sync(() => {
+      socket.end()
+    }),
+    destroy: Effect.sync(() => {
+      if (!socket.destroyed) socket.resetAndDestroy()
+    })
+  }
+}
+
+/**
+ * Opens a TCP connection; fails with the socket's error message.
+ *
+ * @since 0.1.0
+ */
+export const connect = (host: string, port: number): Effect.Effect<net.Socket, string> =>
+  Effect.callback<net.Socket, string>((resume) => {
+    const socket = net.connect({ host, port, noDelay: true })
+    const onConnect = () => {
+      socket.off("error", onError)
+      resume(Effect.succeed(socket))
+    }
+    const onError = (error: Error) => {
+      socket.off("connect", onConnect)
+      resume(Effect.fail(error.message))
+    }
+    socket.once("connect", onConnect)
+    socket.once("error", onError)
+    return Effect.sync(() => {
+      socket.off("connect", onConnect)
+      socket.off("error", onError)
+      socket.destroy()
+    })
+  })
+
+/**
+ * Starts listening; `onSocket` runs for every accepted socket. Fails with the error code
+ * (`EADDRINUSE`, …) or message.
+ *
+ * @since 0.1.0
+ */
+export const listen = (
+  host: string,
+  port: number,
+  onSocket: (socket: net.Socket) => void
+): Effect.Effect<net.Server, string> =>
+  Effect.callback<net.Server, string>((resume) => {
+    const server = net.createServer({ noDelay: true }, onSocket)
+    server.once("error", (error: NodeJS.ErrnoException) => resume(Effect.fail(error.code ?? error.message)))
+    server.listen(port, host, () => resume(Effect.succeed(server)))
+  })
+
+/**
+ * Stops accepting. Does not wait for open sockets: their connections close them, and a peer that
+ * never answers a close must not hold up a shutdown.
+ *
+ * @since 0.1.0
+ */
+export const close = (server: net.Server): Effect.Effect<void> =>
+  Effect.sync(() => {
+    server.close()
+  })
+
+/**
+ * The port a listening server got (for `tcp://host:0`).
+ *
+ * @since 0.1.0
+ */
+export const boundPort = (server: net.Server): number => {
+  const address = server.address()
+  return typeof address === "object" && address !== null ? address.port : 0
+}
