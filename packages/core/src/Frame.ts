@@ -134,7 +134,7 @@ export const FrameTypes = Context.Reference<ReadonlySet<number>>("@strait/core/F
  * @since 0.1.0
  */
 export const isKnownType = (known: ReadonlySet<number>, type: number): boolean =>
-  (type & 0x7fff) < 0x0100 || known.has(type & 0x7fff)
+  isControl(type) || known.has(type & 0x7fff)
 
 /**
  * A header announced a payload larger than the limit (`length` is the header's length field).

@@ -1,0 +1,134 @@
+/**
+ * Request/reply over one connection: many requests in flight at once, each matched to its reply by
+ * the frame's correlation id.
+ *
+ * The requesting side owns the correlation ids of its requests; the serving side answers a request
+ * of type T with a frame of type `Frame.responseType(T)` and the same correlation. A reply that comes
+ * after its request timed out is dropped. When the connection ends, every request still waiting
+ * fails with the connection's error, so no caller waits forever.
+ *
+ * @since 0.1.0
+ */
+import { Frame, Transport } from "@strait/core"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Stream } from "effect"
+
+/**
+ * No reply arrived within the request's timeout.
+ *
+ * @since 0.1.0
+ */
+export class RequestTimeout extends Data.TaggedError("RequestTimeout")<{
+  readonly remote: string
+  readonly type: number
+  readonly timeout: Duration.Duration
+}> {}
+
+/**
+ * The requesting side of a connection.
+ *
+ * @since 0.1.0
+ */
+export interface Requester {
+  readonly connection: Transport.Connection
+  /**
+   * Sends one request and waits for its reply frame.
+   *
+   * **Gotchas**
+   *
+   * Fails with `ConnectionDraining` after the peer's GOAWAY: open the request on another connection.
+   */
+  readonly request: (
+    type: number,
+    payload: Uint8Array,
+    timeout: Duration.Input
+  ) => Effect.Effect<Frame.Frame, Transport.ConnectionError | RequestTimeout>
+  /** Requests waiting for a reply. */
+  readonly inFlight: Effect.Effect<number>
+}
+
+/**
+ * Starts reading replies from `connection` in the current scope; the requester then owns the
+ * connection's frame stream (nothing else may read it).
+ *
+ * @since 0.1.0
+ */
+export const requester = Effect.fnUntraced(function*(connection: Transport.Connection) {
+  const waiting = new Map<number, Deferred.Deferred<Frame.Frame, Transport.ConnectionError>>()
+  let nextCorrelation = 1
+  let ended: Transport.ConnectionError | undefined
+
+  const failAll = (error: Transport.ConnectionError) =>
+    Effect.suspend(() => {
+      ended = error
+      const all = [...waiting.values()]
+      waiting.clear()
+      return Effect.forEach(all, (reply) => Deferred.fail(reply, error), { discard: true })
+    })
+
+  yield* Effect.forkScoped(
+    Stream.runForEach(connection.frames, (frame) => {
+      const reply = waiting.get(frame.correlation)
+      if (reply === undefined || !Frame.isResponse(frame.type)) return Effect.void
+      waiting.delete(frame.correlation)
+      return Deferred.succeed(reply, frame)
+    }).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) => failAll(endError(connection, exit)))
+    )
+  )
+
+  const request = (type: number, payload: Uint8Array, timeout: Duration.Input) =>
+    Effect.suspend(() => {
+      if (ended !== undefined) return Effect.fail(ended)
+      const correlation = nextCorrelation
+      nextCorrelation = nextCorrelation === 0xffff_ffff ? 1 : nextCorrelation + 1
+      const reply = Deferred.makeUnsafe<Frame.Frame, Transport.ConnectionError>()
+      waiting.set(correlation, reply)
+      return connection.send([Frame.make(type, correlation, payload)]).pipe(
+        Effect.andThen(Deferred.await(reply)),
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(new RequestTimeout({ remote: connection.remote, type, timeout: Duration.fromInputUnsafe(timeout) }))
+        }),
+        Effect.onExit(() => Effect.sync(() => waiting.delete(correlation)))
+      )
+    })
+
+  const result: Requester = { connection, request, inFlight: Effect.sync(() => waiting.size) }
+  return result
+})
+
+const endError = (
+  connection: Transport.Connection,
+  exit: Exit.Exit<void, Transport.ConnectionError>
+): Transport.ConnectionError => {
+  const failure = Exit.isFailure(exit) ? exit.cause.reasons.find(Cause.isFailReason) : undefined
+  return failure?.error ??
+    new Transport.ConnectionClosed({ remote: connection.remote, state: "closed", reason: "the connection closed" })
+}
+
+/**
+ * Serves requests arriving on `connection` until it ends: each request runs `handle` (up to
+ * `concurrency` at once) and its result goes back as the reply. Replies to requests are the only
+ * frames a served connection sends, so a peer's GOAWAY never stops them.
+ *
+ * @since 0.1.0
+ */
+export const serve = <E, R>(
+  connection: Transport.Connection,
+  handle: (request: Frame.Frame) => Effect.Effect<Uint8Array, E, R>,
+  options: { readonly concurrency: number }
+): Effect.Effect<void, Transport.ConnectionError | E, R> =>
+  connection.frames.pipe(
+    Stream.filter((frame) => !Frame.isResponse(frame.type)),
+    Stream.mapEffect(
+      (request) =>
+        Effect.flatMap(
+          handle(request),
+          (payload) => connection.send([Frame.make(Frame.responseType(request.type), request.correlation, payload)])
+        ),
+      { concurrency: options.concurrency, unordered: true }
+    ),
+    Stream.runDrain
+  )
