@@ -1,0 +1,121 @@
+/**
+ * The `Disk` service: the files under the storage engine.
+ *
+ * Everything the commit log and the queue indexes do to bytes at rest goes through this service, so
+ * the same engine runs on real files (`layer`) and on a simulated disk whose fault model loses or
+ * tears unsynced writes on a crash, fails syncs, fills up and fails reads (`SimDisk`). Every fault
+ * surfaces as a typed error.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, type Scope } from "effect"
+
+/**
+ * The disk has no room for the write (`ENOSPC`).
+ *
+ * @since 0.1.0
+ */
+export class DiskFull extends Data.TaggedError("DiskFull")<{ readonly path: string }> {
+  override get message() {
+    return `disk full writing ${this.path}`
+  }
+}
+
+/**
+ * The file or directory does not exist (`ENOENT`).
+ *
+ * @since 0.1.0
+ */
+export class FileNotFound extends Data.TaggedError("FileNotFound")<{ readonly path: string }> {
+  override get message() {
+    return `no such file: ${this.path}`
+  }
+}
+
+/**
+ * Any other failure of a disk operation: `operation` names it (`open`, `write`, `read`, `sync`,
+ * `truncate`, `remove`, `list`, …) and `code` is the system's error code where there is one.
+ *
+ * @since 0.1.0
+ */
+export class DiskIOError extends Data.TaggedError("DiskIOError")<{
+  readonly path: string
+  readonly operation: string
+  readonly code: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.path} failed: ${this.code} ${this.reason}`
+  }
+}
+
+/**
+ * What a disk operation can fail with.
+ *
+ * @since 0.1.0
+ */
+export type DiskError = DiskFull | FileNotFound | DiskIOError
+
+/**
+ * An open file. Writes are positional; nothing written is durable until `datasync` succeeds.
+ *
+ * @since 0.1.0
+ */
+export interface DiskFile {
+  readonly path: string
+  /** The file's current size in bytes, synced or not. */
+  readonly size: Effect.Effect<number, DiskError>
+  /** Writes the chunks one after another starting at `position` (a vectored write). */
+  readonly write: (position: number, chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, DiskError>
+  /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
+  readonly read: (position: number, length: number) => Effect.Effect<Uint8Array, DiskError>
+  /** Makes every write so far durable (`fdatasync`). */
+  readonly datasync: Effect.Effect<void, DiskError>
+  /** Cuts the file to `size` bytes (durable after the next `datasync`). */
+  readonly truncate: (size: number) => Effect.Effect<void, DiskError>
+}
+
+/**
+ * The disk.
+ *
+ * **Gotchas**
+ *
+ * A file created by `open({ create: true })` survives a crash only after `syncDirectory` of its
+ * directory, as on a real file system; so does a `remove` or a `rename`.
+ *
+ * @since 0.1.0
+ */
+export class Disk extends Context.Service<Disk, {
+  /** Opens (or with `create`, creates) a file for reading and writing; closed with the scope. */
+  readonly open: (path: string, options: { readonly create: boolean }) => Effect.Effect<DiskFile, DiskError, Scope.Scope>
+  /** Names (not paths) of the entries of a directory, sorted. */
+  readonly list: (directory: string) => Effect.Effect<ReadonlyArray<string>, DiskError>
+  /** Creates a directory and its parents; no-op if it exists. */
+  readonly makeDirectory: (directory: string) => Effect.Effect<void, DiskError>
+  /** Deletes a file. */
+  readonly remove: (path: string) => Effect.Effect<void, DiskError>
+  /** Renames a file, replacing `to` if it exists (atomic on a real file system). */
+  readonly rename: (from: string, to: string) => Effect.Effect<void, DiskError>
+  /** Makes creations, removals and renames in `directory` durable. */
+  readonly syncDirectory: (directory: string) => Effect.Effect<void, DiskError>
+}>()("@strait/storage/Disk") {}
+
+/**
+ * Creates `directory` (and its parents) durably: each level is synced into its parent, so the
+ * directory cannot vanish in a crash together with everything later written into it.
+ *
+ * @since 0.1.0
+ */
+export const makeDurableDirectory = (directory: string): Effect.Effect<void, DiskError, Disk> =>
+  Effect.gen(function*() {
+    const disk = yield* Disk
+    yield* disk.makeDirectory(directory)
+    const absolute = directory.startsWith("/")
+    const parts = directory.split("/").filter((part) => part.length > 0)
+    let path = absolute ? "/" : "."
+    yield* disk.syncDirectory(path)
+    for (const part of parts) {
+      path = path === "/" ? `/${part}` : `${path}/${part}`
+      yield* disk.syncDirectory(path)
+    }
+  })

@@ -1,0 +1,513 @@
+/**
+ * The storage engine of one broker: a commit log shared by every queue, an index per queue, a flush
+ * policy per append, a checkpoint, recovery and retention.
+ *
+ * Appends go through one batched actor: every append queued while the previous batch was being
+ * written (or fsynced) is written by the next batch with one log write, one index write per queue
+ * and, if any of them asked for `sync`, one `fdatasync` — group commit. `async` appends are answered
+ * as soon as they are written and reach the disk on the flush interval. A checkpoint records the log
+ * position below which every index entry is durable; opening the store verifies the log from there,
+ * cuts a torn tail and rebuilds the index entries after it.
+ *
+ * @since 0.1.0
+ */
+import { Actor } from "@strait/core"
+import { Clock, Context, Data, Deferred, Duration, Effect, Schedule, Scope } from "effect"
+import * as CommitLog from "./CommitLog.ts"
+import { crc32c } from "./Crc32c.ts"
+import { Disk, type DiskError, makeDurableDirectory } from "./Disk.ts"
+import * as QueueIndex from "./QueueIndex.ts"
+
+/**
+ * `sync`: answered after `fdatasync` (group commit). `async`: answered after the write; synced on
+ * the flush interval.
+ *
+ * @since 0.1.0
+ */
+export type FlushPolicy = "sync" | "async"
+
+/**
+ * A queue: one of a topic's queues.
+ *
+ * @since 0.1.0
+ */
+export interface QueueRef {
+  readonly topic: string
+  readonly queueId: number
+}
+
+/**
+ * A message to append: its encoded bytes, the hash of its tag (for filtering from the index) and
+ * flags for the broker.
+ *
+ * @since 0.1.0
+ */
+export interface AppendMessage {
+  readonly body: Uint8Array
+  readonly tagHash: number
+  readonly flags?: number
+}
+
+/**
+ * Where an appended message went.
+ *
+ * @since 0.1.0
+ */
+export interface Appended {
+  readonly offset: number
+  readonly position: number
+  readonly storeTime: number
+}
+
+/**
+ * A message read back.
+ *
+ * @since 0.1.0
+ */
+export interface StoredRecord {
+  readonly offset: number
+  readonly storeTime: number
+  readonly tagHash: number
+  readonly flags: number
+  readonly body: Uint8Array
+}
+
+/**
+ * An earlier `fdatasync` failed: what was written since may be gone from the page cache, so the store
+ * takes no more appends until it is opened again (which recovers from the disk).
+ *
+ * @since 0.1.0
+ */
+export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly cause: DiskError }> {
+  override get message() {
+    return `the store stopped taking appends after a failed sync: ${this.cause.message}`
+  }
+}
+
+/**
+ * What an append can fail with.
+ *
+ * @since 0.1.0
+ */
+export type AppendError = DiskError | StoreFailed | Actor.Draining | Actor.ActorCrashed
+
+/**
+ * What a read can fail with.
+ *
+ * @since 0.1.0
+ */
+export type ReadError = DiskError | QueueIndex.OffsetBelowStart | QueueIndex.CorruptIndex | CommitLog.CorruptRecord | CommitLog.PositionOutOfRange
+
+/**
+ * Retention of one topic: whole segments go once every record they hold for the topic is older than
+ * `maxAgeMillis`, or once the topic holds more than `maxBytes` without them.
+ *
+ * @since 0.1.0
+ */
+export interface Retention {
+  readonly maxAgeMillis?: number | undefined
+  readonly maxBytes?: number | undefined
+}
+
+/**
+ * Store tunables.
+ *
+ * @since 0.1.0
+ */
+export const StoreSettings = Context.Reference<{
+  readonly segmentBytes: number
+  readonly indexEntriesPerSegment: number
+  readonly asyncFlushInterval: Duration.Input
+  readonly checkpointInterval: Duration.Input
+  readonly maxBatchAppends: number
+}>("@strait/storage/Store/StoreSettings", {
+  defaultValue: () => ({
+    segmentBytes: 1024 * 1024 * 1024,
+    indexEntriesPerSegment: 100_000,
+    asyncFlushInterval: Duration.millis(200),
+    checkpointInterval: Duration.seconds(5),
+    maxBatchAppends: 1024
+  })
+})
+
+/**
+ * What opening found.
+ *
+ * @since 0.1.0
+ */
+export interface Recovery extends CommitLog.Recovery {
+  /** The checkpoint recovery started from. */
+  readonly checkpoint: number
+}
+
+/**
+ * An open store.
+ *
+ * @since 0.1.0
+ */
+export interface Store {
+  /** Appends messages to a queue in order; answers by the policy. */
+  readonly append: (
+    queue: QueueRef,
+    messages: ReadonlyArray<AppendMessage>,
+    policy: FlushPolicy
+  ) => Effect.Effect<ReadonlyArray<Appended>, AppendError>
+  /** Messages from `offset` on, at most `maxCount` and about `maxBytes` (always at least one if any). */
+  readonly read: (
+    queue: QueueRef,
+    offset: number,
+    limits: { readonly maxCount: number; readonly maxBytes: number }
+  ) => Effect.Effect<ReadonlyArray<StoredRecord>, ReadError>
+  /** The first offset stored at or after `time` (the end if none). */
+  readonly offsetForTime: (queue: QueueRef, time: number) => Effect.Effect<number, ReadError>
+  /** The low-water mark and the next offset of a queue. */
+  readonly bounds: (queue: QueueRef) => Effect.Effect<{ readonly start: number; readonly end: number }>
+  readonly queues: Effect.Effect<ReadonlyArray<QueueRef>>
+  /** Deletes whole segments that retention allows; returns bytes deleted. */
+  readonly retain: (policy: (topic: string) => Retention) => Effect.Effect<number, DiskError | QueueIndex.CorruptIndex>
+  /** Syncs the indexes and records a checkpoint now (also done on an interval). */
+  readonly checkpoint: Effect.Effect<void, DiskError>
+  readonly recovery: Recovery
+}
+
+interface QueueState {
+  readonly key: number
+  readonly ref: QueueRef
+  readonly index: QueueIndex.QueueIndex
+  nextOffset: number
+  lastStoreTime: number
+  lowWater: number
+}
+
+interface AppendRequest {
+  readonly queue: QueueRef
+  readonly messages: ReadonlyArray<AppendMessage>
+  readonly policy: FlushPolicy
+  readonly reply: Actor.Reply<ReadonlyArray<Appended>, DiskError | StoreFailed>
+}
+
+/** Per segment and queue: bytes stored and the newest store time, for retention. */
+type SegmentStats = Map<number, Map<number, { bytes: number; newest: number }>>
+
+const queueName = (ref: QueueRef) => `${ref.topic}\u0000${ref.queueId}`
+
+const encodeCheckpoint = (position: number) => {
+  const bytes = new Uint8Array(12)
+  const view = new DataView(bytes.buffer)
+  view.setBigUint64(0, BigInt(position), true)
+  view.setUint32(8, crc32c(bytes.subarray(0, 8)), true)
+  return bytes
+}
+
+const decodeCheckpoint = (bytes: Uint8Array): number | undefined => {
+  if (bytes.length !== 12) return undefined
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 12)
+  return crc32c(bytes.subarray(0, 8)) === view.getUint32(8, true) ? Number(view.getBigUint64(0, true)) : undefined
+}
+
+/**
+ * Opens (or creates) the store in `directory`, recovering it; it runs until the scope closes, which
+ * drains pending appends, syncs and checkpoints.
+ *
+ * @since 0.1.0
+ */
+export const open = Effect.fnUntraced(function*(directory: string) {
+  const disk = yield* Disk
+  const settings = yield* StoreSettings
+  // Every file, including segments and indexes opened later, lives in this scope. Forked first, it
+  // closes last: after the appender's drain and the final flush and checkpoint.
+  const scope = yield* Scope.fork(yield* Effect.scope)
+  yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
+  yield* makeDurableDirectory(directory)
+
+  /** Writes a small file atomically: temporary file, sync, rename, directory sync. */
+  const writeAtomically = (name: string, bytes: Uint8Array) =>
+    Effect.scoped(Effect.gen(function*() {
+      const temporary = `${directory}/${name}.tmp`
+      const file = yield* disk.open(temporary, { create: true })
+      yield* file.truncate(0)
+      yield* file.write(0, [bytes])
+      yield* file.datasync
+      yield* disk.rename(temporary, `${directory}/${name}`)
+      yield* disk.syncDirectory(directory)
+    }))
+
+  const readSmall = (name: string) =>
+    Effect.scoped(Effect.gen(function*() {
+      const file = yield* disk.open(`${directory}/${name}`, { create: false })
+      return yield* file.read(0, yield* file.size)
+    })).pipe(Effect.catchTag("FileNotFound", () => Effect.succeed(undefined)))
+
+  // --- the queue registry: queue keys in the log map to (topic, queue id) through this file ---
+  const queues = new Map<string, QueueState>()
+  const byKey = new Map<number, QueueState>()
+  const registryBytes = yield* readSmall("queues.json")
+  const registered: Array<{ key: number; topic: string; queueId: number; lowWater: number }> =
+    registryBytes === undefined ? [] : JSON.parse(new TextDecoder().decode(registryBytes)).queues
+  const saveRegistry = () =>
+    writeAtomically("queues.json", new TextEncoder().encode(JSON.stringify({
+      version: 1,
+      queues: [...byKey.values()].map((q) => ({ key: q.key, topic: q.ref.topic, queueId: q.ref.queueId, lowWater: q.lowWater }))
+    })))
+
+  const openIndex = (ref: QueueRef, firstOffset: number) =>
+    QueueIndex.open(`${directory}/index/${encodeURIComponent(ref.topic)}/${ref.queueId}`, {
+      entriesPerSegment: settings.indexEntriesPerSegment,
+      firstOffset
+    }).pipe(Effect.provideService(Scope.Scope, scope), Effect.provideService(Disk, disk))
+
+  const checkpoint = decodeCheckpoint((yield* readSmall("checkpoint")) ?? new Uint8Array(0)) ?? 0
+  for (const entry of registered) {
+    const ref = { topic: entry.topic, queueId: entry.queueId }
+    const index = yield* openIndex(ref, entry.lowWater)
+    // entries at or after the checkpoint may be torn or missing: they are rebuilt from the log
+    yield* index.truncate(yield* index.offsetForPosition(checkpoint))
+    const state: QueueState = { key: entry.key, ref, index, nextOffset: yield* index.end, lastStoreTime: 0, lowWater: entry.lowWater }
+    queues.set(queueName(ref), state)
+    byKey.set(entry.key, state)
+  }
+
+  // --- recovery: verify the log from the checkpoint and rebuild the index entries after it ---
+  const stats: SegmentStats = new Map()
+  const rebuilt = new Map<QueueState, Array<QueueIndex.Entry>>()
+  let segmentBases: Array<number> = []
+  const countInSegment = (key: number, position: number, size: number, storeTime: number) => {
+    let base = segmentBases[segmentBases.length - 1] ?? 0
+    for (let i = segmentBases.length - 1; i >= 0 && segmentBases[i]! > position; i--) base = segmentBases[i - 1] ?? 0
+    let perQueue = stats.get(base)
+    if (perQueue === undefined) stats.set(base, perQueue = new Map())
+    const entry = perQueue.get(key) ?? { bytes: 0, newest: 0 }
+    entry.bytes += size
+    entry.newest = Math.max(entry.newest, storeTime)
+    perQueue.set(key, entry)
+  }
+  const { log, recovery } = yield* CommitLog.open({ directory: `${directory}/log`, segmentBytes: settings.segmentBytes }, checkpoint, (record) => {
+    const state = byKey.get(record.queueKey)
+    if (state === undefined || record.queueOffset !== state.nextOffset) return
+    state.nextOffset++
+    state.lastStoreTime = Math.max(state.lastStoreTime, record.storeTime)
+    let entries = rebuilt.get(state)
+    if (entries === undefined) rebuilt.set(state, entries = [])
+    entries.push({ offset: record.queueOffset, position: record.position, size: record.size, tagHash: record.tagHash, storeTime: record.storeTime })
+  }).pipe(Scope.provide(scope))
+  for (const [state, entries] of rebuilt) yield* state.index.append(entries)
+  yield* log.sync
+  segmentBases = (yield* log.segments).map((s) => s.base)
+
+  const lowWaterOf = (state: QueueState) =>
+    log.start.pipe(
+      Effect.flatMap((start) => state.index.offsetForPosition(start)),
+      Effect.map((offset) => Math.max(offset, state.lowWater))
+    )
+  for (const state of byKey.values()) state.lowWater = yield* lowWaterOf(state)
+
+  // positions below this are durable in the log and written to the indexes
+  let indexedUpTo = yield* log.end
+  const writeCheckpoint = Effect.gen(function*() {
+    const position = Math.min(yield* log.synced, indexedUpTo)
+    yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true })
+    yield* writeAtomically("checkpoint", encodeCheckpoint(position))
+  })
+  yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true })
+  yield* writeCheckpoint
+
+  // --- appends ---
+  let failed: StoreFailed | undefined
+  const flushLog = log.sync.pipe(
+    Effect.catch((cause) => Effect.sync(() => {
+      failed ??= new StoreFailed({ cause })
+    }))
+  )
+
+  const stateOf = (ref: QueueRef) =>
+    Effect.gen(function*() {
+      const existing = queues.get(queueName(ref))
+      if (existing !== undefined) return existing
+      const key = byKey.size
+      const state: QueueState = { key, ref, index: yield* openIndex(ref, 0), nextOffset: 0, lastStoreTime: 0, lowWater: 0 }
+      queues.set(queueName(ref), state)
+      byKey.set(key, state)
+      // the registry is durable before any record of the queue is written
+      yield* saveRegistry()
+      return state
+    })
+
+  const writeBatch = Effect.fnUntraced(function*(requests: ReadonlyArray<AppendRequest>) {
+    const now = yield* Clock.currentTimeMillis
+    const records: Array<CommitLog.Record> = []
+    const plan: Array<{ state: QueueState; offsets: Array<number>; times: Array<number> }> = []
+    for (const request of requests) {
+      const state = yield* stateOf(request.queue)
+      const offsets: Array<number> = []
+      const times: Array<number> = []
+      for (const message of request.messages) {
+        // store times never go backwards within a queue, whatever the wall clock does
+        const storeTime = Math.max(now, state.lastStoreTime)
+        state.lastStoreTime = storeTime
+        offsets.push(state.nextOffset)
+        times.push(storeTime)
+        records.push({
+          queueKey: state.key,
+          tagHash: message.tagHash,
+          queueOffset: state.nextOffset++,
+          storeTime,
+          flags: message.flags ?? 0,
+          body: message.body
+        })
+      }
+      plan.push({ state, offsets, times })
+    }
+    const logEnd = yield* log.end
+    const indexEnds = new Map([...new Set(plan.map((p) => p.state))].map((state) => [state, plan.find((p) => p.state === state)!.offsets[0] ?? state.nextOffset] as const))
+    const undo = Effect.gen(function*() {
+      yield* log.truncate(logEnd)
+      for (const [state, end] of indexEnds) {
+        state.nextOffset = end
+        yield* state.index.truncate(end)
+      }
+    }).pipe(Effect.ignore)
+
+    const positions = yield* log.append(records).pipe(Effect.tapError(() => undo))
+    const perQueue = new Map<QueueState, Array<QueueIndex.Entry>>()
+    const replies: Array<ReadonlyArray<Appended>> = []
+    let r = 0
+    for (const { state, offsets, times } of plan) {
+      const appended: Array<Appended> = []
+      let entries = perQueue.get(state)
+      if (entries === undefined) perQueue.set(state, entries = [])
+      for (let i = 0; i < offsets.length; i++, r++) {
+        const position = positions[r]!
+        const size = CommitLog.HeaderBytes + records[r]!.body.length
+        entries.push({ offset: offsets[i]!, position, size, tagHash: records[r]!.tagHash, storeTime: times[i]! })
+        appended.push({ offset: offsets[i]!, position, storeTime: times[i]! })
+        countInSegment(state.key, position, size, times[i]!)
+      }
+      replies.push(appended)
+    }
+    yield* Effect.forEach(perQueue, ([state, entries]) => state.index.append(entries), { discard: true }).pipe(
+      Effect.tapError(() => undo)
+    )
+    indexedUpTo = yield* log.end
+    segmentBases = (yield* log.segments).map((s) => s.base)
+    return replies
+  })
+
+  // Added before the appender, so it runs after the appender's drain: the last word on shutdown.
+  yield* Effect.addFinalizer(() => Effect.andThen(flushLog, writeCheckpoint).pipe(Effect.ignore))
+
+  const appender = yield* Actor.makeBatched<void, AppendRequest, never>({
+    name: `store:${directory}`,
+    maxBatch: settings.maxBatchAppends,
+    init: Effect.void,
+    handleBatch: (_, requests) =>
+      Effect.gen(function*() {
+        if (failed !== undefined) {
+          for (const request of requests) yield* Deferred.fail(request.reply, failed)
+          return
+        }
+        const written = yield* Effect.result(writeBatch(requests))
+        if (written._tag === "Failure") {
+          for (const request of requests) yield* Deferred.fail(request.reply, written.failure)
+          return
+        }
+        const waiting: Array<number> = []
+        for (let i = 0; i < requests.length; i++) {
+          if (requests[i]!.policy === "async") yield* Deferred.succeed(requests[i]!.reply, written.success[i]!)
+          else waiting.push(i)
+        }
+        if (waiting.length === 0) return
+        const synced = yield* Effect.result(log.sync)
+        if (synced._tag === "Failure") failed = new StoreFailed({ cause: synced.failure })
+        for (const i of waiting) {
+          yield* synced._tag === "Success"
+            ? Deferred.succeed(requests[i]!.reply, written.success[i]!)
+            : Deferred.fail(requests[i]!.reply, failed!)
+        }
+      })
+  })
+
+  yield* Effect.forkScoped(Effect.repeat(flushLog, Schedule.spaced(settings.asyncFlushInterval)))
+  yield* Effect.forkScoped(Effect.repeat(writeCheckpoint.pipe(Effect.ignore), Schedule.spaced(settings.checkpointInterval)))
+
+  const append = (queue: QueueRef, messages: ReadonlyArray<AppendMessage>, policy: FlushPolicy) =>
+    messages.length === 0
+      ? Effect.succeed([])
+      : appender.ask<ReadonlyArray<Appended>, DiskError | StoreFailed>((reply) => ({ queue, messages, policy, reply }))
+
+  const read = (queue: QueueRef, offset: number, limits: { readonly maxCount: number; readonly maxBytes: number }) =>
+    Effect.gen(function*() {
+      const state = queues.get(queueName(queue))
+      if (state === undefined) return []
+      if (offset < state.lowWater) return yield* new QueueIndex.OffsetBelowStart({ offset, start: state.lowWater })
+      const entries = yield* state.index.read(offset, limits.maxCount)
+      const out: Array<StoredRecord> = []
+      let bytes = 0
+      for (const entry of entries) {
+        if (out.length > 0 && bytes + entry.size > limits.maxBytes) break
+        const record = yield* log.read(entry.position, entry.size)
+        out.push({ offset: entry.offset, storeTime: entry.storeTime, tagHash: entry.tagHash, flags: record.flags, body: record.body })
+        bytes += entry.size
+      }
+      return out
+    })
+
+  const retain = (policy: (topic: string) => Retention) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const segments = yield* log.segments
+      // bytes each topic keeps in the segments after a given one, newest first
+      const topicBytesAfter = new Map<string, number>()
+      let deleteBefore = segments[0]?.base ?? 0
+      const verdicts: Array<boolean> = []
+      for (let i = segments.length - 1; i >= 0; i--) {
+        const segment = segments[i]!
+        const perQueue = stats.get(segment.base)
+        let expired = i < segments.length - 1 && perQueue !== undefined
+        const bytesHere = new Map<string, number>()
+        for (const [key, entry] of perQueue ?? []) {
+          const topic = byKey.get(key)!.ref.topic
+          bytesHere.set(topic, (bytesHere.get(topic) ?? 0) + entry.bytes)
+          const rule = policy(topic)
+          const tooOld = rule.maxAgeMillis !== undefined && now - entry.newest > rule.maxAgeMillis
+          const tooBig = rule.maxBytes !== undefined && (topicBytesAfter.get(topic) ?? 0) >= rule.maxBytes
+          if (!tooOld && !tooBig) expired = false
+        }
+        for (const [topic, bytes] of bytesHere) topicBytesAfter.set(topic, (topicBytesAfter.get(topic) ?? 0) + bytes)
+        verdicts[i] = expired
+      }
+      // only a prefix of the log can go
+      let deleted = 0
+      for (let i = 0; i < segments.length && verdicts[i]; i++) {
+        deleteBefore = segments[i]!.base + segments[i]!.size
+        deleted += segments[i]!.size
+      }
+      if (deleted === 0) return 0
+      yield* log.deleteBefore(deleteBefore)
+      for (const segment of segments) if (segment.base < deleteBefore) stats.delete(segment.base)
+      for (const state of byKey.values()) {
+        state.lowWater = yield* lowWaterOf(state)
+        yield* state.index.deleteBefore(state.lowWater)
+      }
+      yield* saveRegistry()
+      segmentBases = (yield* log.segments).map((s) => s.base)
+      return deleted
+    })
+
+  const store: Store = {
+    append,
+    read,
+    offsetForTime: (queue, time) => {
+      const state = queues.get(queueName(queue))
+      return state === undefined ? Effect.succeed(0) : state.index.offsetForTime(time)
+    },
+    bounds: (queue) => Effect.sync(() => {
+      const state = queues.get(queueName(queue))
+      return state === undefined ? { start: 0, end: 0 } : { start: state.lowWater, end: state.nextOffset }
+    }),
+    queues: Effect.sync(() => [...byKey.values()].map((state) => state.ref)),
+    retain,
+    checkpoint: writeCheckpoint,
+    recovery: { ...recovery, checkpoint }
+  }
+  return store
+})
