@@ -3,10 +3,13 @@
  *
  * The same checksum as iSCSI (RFC 3720), ext4, Kafka and RocksDB, so a torn or corrupted record is
  * caught with the detection strength those systems rely on. This is a table-driven slicing-by-8
- * implementation in plain JavaScript: eight bytes per step through eight 256-entry tables.
+ * implementation in plain JavaScript (eight bytes per step through eight 256-entry tables), used
+ * for small inputs and wherever the native one from `@node-rs/crc32` does not load.
  *
  * @since 0.1.0
  */
+
+import { nativeCrc32c } from "./adapters/NativeCrc32c.ts"
 
 const polynomial = 0x82f63b78
 
@@ -29,7 +32,7 @@ const tables = (() => {
 })()
 
 /**
- * The CRC32C of `bytes`, as an unsigned 32-bit integer.
+ * The CRC32C of `bytes` in plain JavaScript, as an unsigned 32-bit integer.
  *
  * **When to use**
  *
@@ -44,7 +47,7 @@ const tables = (() => {
  *
  * @since 0.1.0
  */
-export const crc32c = (bytes: Uint8Array, initial = 0): number => {
+export const crc32cPortable = (bytes: Uint8Array, initial = 0): number => {
   const t = tables
   let crc = ~initial
   let i = 0
@@ -65,3 +68,25 @@ export const crc32c = (bytes: Uint8Array, initial = 0): number => {
   while (i < length) crc = (crc >>> 8) ^ t[(crc ^ bytes[i++]!) & 0xff]!
   return ~crc >>> 0
 }
+
+// Below this size the call into native code costs more than it saves (measured: native wins 2.6x
+// at 1 KiB and 4.5x at 64 KiB, loses at 64 bytes).
+const nativeFrom = 256
+
+/** Whether the native implementation is in use for large inputs. */
+export const isNative: boolean = nativeCrc32c !== undefined
+
+/**
+ * The CRC32C of `bytes`, as an unsigned 32-bit integer: native (`@node-rs/crc32`) for inputs of
+ * 256 bytes and more where it loads, {@link crc32cPortable} otherwise. Both give the same result.
+ *
+ * **When to use**
+ *
+ * Checksumming a record before it is written and after it is read back. To checksum data that
+ * arrives in pieces, pass the previous result as `initial`: `crc32c(b, crc32c(a))` equals the
+ * checksum of `a` followed by `b`.
+ *
+ * @since 0.1.0
+ */
+export const crc32c = (bytes: Uint8Array, initial = 0): number =>
+  nativeCrc32c !== undefined && bytes.length >= nativeFrom ? nativeCrc32c(bytes, initial) >>> 0 : crc32cPortable(bytes, initial)

@@ -68,4 +68,15 @@ describe("Crc32c", () => {
       assert.notStrictEqual(Crc32c.crc32c(corrupted), crc)
     }
   })
+
+  it("the native implementation loads here and agrees with the portable one on any input", () => {
+    assert.isTrue(Crc32c.isNative, "@node-rs/crc32 should load on this machine")
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 5000 }), fc.nat(), (bytes, initial) => {
+        const seed = initial >>> 0
+        return Crc32c.crc32c(bytes, seed) === Crc32c.crc32cPortable(bytes, seed)
+      }),
+      { seed: 42, numRuns: 500 }
+    )
+  })
 })
