@@ -13,7 +13,7 @@
  */
 import { Data, Effect, Scope } from "effect"
 import { crc32c } from "./Crc32c.ts"
-import { Disk, type DiskError, type DiskFile, makeDurableDirectory } from "./Disk.ts"
+import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
 
 /** Bytes before a record's body. */
 export const HeaderBytes = 36
@@ -165,8 +165,8 @@ const encode = (records: ReadonlyArray<Record>) => {
     view.setUint32(at + 8, record.body.length, true)
     view.setUint32(at + 12, record.queueKey, true)
     view.setUint32(at + 16, record.tagHash >>> 0, true)
-    view.setBigUint64(at + 20, BigInt(record.queueOffset), true)
-    view.setBigUint64(at + 28, BigInt(record.storeTime), true)
+    setUint64(view, at + 20, record.queueOffset)
+    setUint64(view, at + 28, record.storeTime)
     buffer.set(record.body, at + HeaderBytes)
     const end = at + HeaderBytes + record.body.length
     view.setUint32(at, crc32c(buffer.subarray(at + 4, end)), true)
@@ -198,8 +198,8 @@ const decodeAt = (bytes: Uint8Array, at: number, position: number): Located | st
     flags: view.getUint8(7),
     queueKey: view.getUint32(12, true),
     tagHash: view.getUint32(16, true),
-    queueOffset: Number(view.getBigUint64(20, true)),
-    storeTime: Number(view.getBigUint64(28, true)),
+    queueOffset: getUint64(view, 20),
+    storeTime: getUint64(view, 28),
     body: bytes.subarray(at + HeaderBytes, at + size)
   }
 }

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Data, Effect, Scope } from "effect"
-import { Disk, type DiskError, type DiskFile, makeDurableDirectory } from "./Disk.ts"
+import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
 
 /** Bytes per entry. */
 export const EntryBytes = 32
@@ -92,11 +92,11 @@ const encodeEntries = (entries: ReadonlyArray<Entry>) => {
   const view = new DataView(bytes.buffer)
   entries.forEach((entry, i) => {
     const at = i * EntryBytes
-    view.setBigUint64(at, BigInt(entry.offset), true)
-    view.setBigUint64(at + 8, BigInt(entry.position), true)
+    setUint64(view, at, entry.offset)
+    setUint64(view, at + 8, entry.position)
     view.setUint32(at + 16, entry.size, true)
     view.setUint32(at + 20, entry.tagHash >>> 0, true)
-    view.setBigUint64(at + 24, BigInt(entry.storeTime), true)
+    setUint64(view, at + 24, entry.storeTime)
   })
   return bytes
 }
@@ -104,11 +104,11 @@ const encodeEntries = (entries: ReadonlyArray<Entry>) => {
 const decodeEntry = (bytes: Uint8Array, at: number): Entry => {
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, EntryBytes)
   return {
-    offset: Number(view.getBigUint64(0, true)),
-    position: Number(view.getBigUint64(8, true)),
+    offset: getUint64(view, 0),
+    position: getUint64(view, 8),
     size: view.getUint32(16, true),
     tagHash: view.getUint32(20, true),
-    storeTime: Number(view.getBigUint64(24, true))
+    storeTime: getUint64(view, 24)
   }
 }
 

@@ -319,10 +319,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     }))
   )
 
-  const stateOf = (ref: QueueRef) =>
+  const stateOf = (ref: QueueRef): Effect.Effect<QueueState, DiskError> => {
+    const existing = queues.get(queueName(ref))
+    return existing !== undefined ? Effect.succeed(existing) : declare(ref)
+  }
+
+  const declare = (ref: QueueRef) =>
     Effect.gen(function*() {
-      const existing = queues.get(queueName(ref))
-      if (existing !== undefined) return existing
       const key = byKey.size
       const state: QueueState = { key, ref, index: yield* openIndex(ref, 0), nextOffset: 0, lastStoreTime: 0, lowWater: 0 }
       queues.set(queueName(ref), state)
@@ -358,7 +361,9 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       plan.push({ state, offsets, times })
     }
     const logEnd = yield* log.end
-    const indexEnds = new Map([...new Set(plan.map((p) => p.state))].map((state) => [state, plan.find((p) => p.state === state)!.offsets[0] ?? state.nextOffset] as const))
+    // each queue's end before this batch, to undo to if a write fails
+    const indexEnds = new Map<QueueState, number>()
+    for (const { state, offsets } of plan) if (!indexEnds.has(state)) indexEnds.set(state, offsets[0] ?? state.nextOffset)
     const undo = Effect.gen(function*() {
       yield* log.truncate(logEnd)
       for (const [state, end] of indexEnds) {

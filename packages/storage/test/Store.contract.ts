@@ -1,7 +1,7 @@
 // The storage engine's behaviour without crashes, run on every Disk Layer (real files and the
 // simulated disk). Crash behaviour is specified on the simulated disk in StoreCrash.test.ts.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { CommitLog, Disk, Store } from "../src/index.ts"
 
@@ -21,20 +21,6 @@ export const body = (queue: string, n: number, size = 100) => {
   for (let i = label.length; i < size; i++) bytes[i] = (n * 31 + i) & 0xff
   return bytes
 }
-
-/** Counts fdatasync calls of the wrapped disk. */
-export const countingSyncs = (syncs: Ref.Ref<number>) =>
-  Layer.effect(Disk.Disk, Effect.gen(function*() {
-    const disk = yield* Disk.Disk
-    return Disk.Disk.of({
-      ...disk,
-      open: (path, options) =>
-        Effect.map(disk.open(path, options), (file) => ({
-          ...file,
-          datasync: Effect.andThen(Ref.update(syncs, (n) => n + 1), file.datasync)
-        }))
-    })
-  }))
 
 export const storeContract = (subject: DiskSubject) =>
   describe(`Store on ${subject.name}`, () => {
@@ -101,16 +87,16 @@ export const storeContract = (subject: DiskSubject) =>
 
     it.effect("concurrent sync appends share fdatasyncs (group commit)", () =>
       Effect.gen(function*() {
-        const syncs = yield* Ref.make(0)
+        const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
         const directory = subject.directory()
         const result = yield* Effect.gen(function*() {
           const store = yield* Store.open(directory).pipe(Effect.provideService(Store.StoreSettings, { ...small, segmentBytes: 1 << 20 }))
-          const before = yield* Ref.get(syncs)
+          const before = counters.datasyncs
           const appends = yield* Effect.forEach(Array.from({ length: 64 }, (_, n) => n), (n) =>
             Effect.forkChild(store.append(q("t"), [{ body: body("t", n), tagHash: 0 }], "sync")))
           const results = yield* Effect.forEach(appends, Fiber.join)
-          return { before, after: yield* Ref.get(syncs), offsets: results.map((r) => r[0]!.offset).sort((a, b) => a - b) }
-        }).pipe(Effect.provide(countingSyncs(syncs).pipe(Layer.provide(subject.layer()))))
+          return { before, after: counters.datasyncs, offsets: results.map((r) => r[0]!.offset).sort((a, b) => a - b) }
+        }).pipe(Effect.provide(Disk.layerCounting(counters).pipe(Layer.provide(subject.layer()))))
         assert.deepStrictEqual(result.offsets, Array.from({ length: 64 }, (_, n) => n))
         assert.isBelow(result.after - result.before, 16, "64 concurrent sync appends took as many fdatasyncs")
       }))

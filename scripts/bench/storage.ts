@@ -1,0 +1,200 @@
+// Storage bench, in one run on this machine's disk: the physical limits first (raw sequential write
+// bandwidth, raw fdatasync rate, with the same system calls the real Disk makes), then 1 KiB appends
+// through the Store under `async` and `sync` with 1, 16 and 256 concurrent appenders, CPU per append
+// next to a CRC32C + copy of 1 KiB, and recovery speed of a large log.
+import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
+import { Effect, Exit, Layer, Scope } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { emit, table } from "./lib/report.ts"
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const RAW_BYTES = 256 * MiB
+const RAW_SYNCS = 2_000
+const APPENDS = 40_000
+const RECOVERY_BYTES = Number(process.env.STRAIT_BENCH_RECOVERY_MIB ?? 1024) * MiB
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-storage-"))
+const now = () => performance.now()
+
+const callback = <A>(register: (done: (error: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
+  new Promise<A>((resolve, reject) => register((error, value) => (error ? reject(error) : resolve(value as A))))
+
+/** Sequential 1 MiB vectored writes with `fs.writev`, then one fdatasync: the disk's write bandwidth. */
+const rawBandwidth = async () => {
+  const file = path.join(root, "raw-bandwidth")
+  const fd = await callback<number>((done) => fs.open(file, "w", done))
+  const chunk = new Uint8Array(MiB).fill(7)
+  const start = now()
+  for (let position = 0; position < RAW_BYTES; position += MiB) {
+    await callback((done) => fs.writev(fd, [chunk], position, done))
+  }
+  await callback((done) => fs.fdatasync(fd, done))
+  const seconds = (now() - start) / 1000
+  await callback((done) => fs.close(fd, done))
+  fs.rmSync(file)
+  return RAW_BYTES / MiB / seconds
+}
+
+/** 1 KiB write + fdatasync, one after another: how many durable writes a second the disk allows. */
+const rawSyncRate = async () => {
+  const file = path.join(root, "raw-sync")
+  const fd = await callback<number>((done) => fs.open(file, "w", done))
+  const chunk = new Uint8Array(KiB).fill(7)
+  const start = now()
+  for (let i = 0; i < RAW_SYNCS; i++) {
+    await callback((done) => fs.writev(fd, [chunk], i * KiB, done))
+    await callback((done) => fs.fdatasync(fd, done))
+  }
+  const seconds = (now() - start) / 1000
+  await callback((done) => fs.close(fd, done))
+  fs.rmSync(file)
+  return RAW_SYNCS / seconds
+}
+
+/** CRC32C of 1 KiB plus a 1 KiB copy: the work an append cannot avoid. */
+const crcAndCopyMicros = () => {
+  const source = new Uint8Array(KiB).map((_, i) => i & 0xff)
+  const target = new Uint8Array(KiB)
+  const rounds = 200_000
+  let sink = 0
+  const start = now()
+  for (let i = 0; i < rounds; i++) {
+    target.set(source)
+    sink ^= Crc32c.crc32c(target)
+  }
+  const micros = ((now() - start) * 1000) / rounds
+  return sink === 0.5 ? 0 : micros
+}
+
+const settings = { ...Store.StoreSettings.defaultValue(), segmentBytes: 128 * MiB }
+
+const withStore = <A>(directory: string, counters: Disk.Counters, body: (store: Store.Store) => Effect.Effect<A, unknown>) =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(Store.open(directory), body)).pipe(
+      Effect.provideService(Store.StoreSettings, settings),
+      Effect.provide(Disk.layerCounting(counters).pipe(Layer.provide(RealDisk.layer)))
+    )
+  )
+
+interface AppendRun {
+  readonly policy: Store.FlushPolicy
+  readonly appenders: number
+  readonly perSecond: number
+  readonly megabytesPerSecond: number
+  readonly recordsPerSync: number
+  readonly cpuMicrosPerAppend: number
+}
+
+/** `appenders` fibers each append their share of 1 KiB messages, one message per append. */
+const appendRun = async (policy: Store.FlushPolicy, appenders: number, count: number): Promise<AppendRun> => {
+  const directory = path.join(root, `${policy}-${appenders}`)
+  const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
+  const message = { body: new Uint8Array(KiB).map((_, i) => i & 0xff), tagHash: 0 }
+  const { seconds, cpuMicros, syncs } = await withStore(directory, counters, (store) =>
+    Effect.gen(function*() {
+      const syncsBefore = counters.datasyncs
+      const cpu = process.cpuUsage()
+      const start = now()
+      yield* Effect.forEach(Array.from({ length: appenders }, (_, a) => a), (a) =>
+        Effect.gen(function*() {
+          for (let i = a; i < count; i += appenders) yield* store.append({ topic: "bench", queueId: a % 8 }, [message], policy)
+        }), { concurrency: "unbounded", discard: true })
+      const seconds = (now() - start) / 1000
+      const used = process.cpuUsage(cpu)
+      return { seconds, cpuMicros: used.user + used.system, syncs: counters.datasyncs - syncsBefore }
+    }))
+  fs.rmSync(directory, { recursive: true, force: true })
+  return {
+    policy,
+    appenders,
+    perSecond: count / seconds,
+    megabytesPerSecond: (count * KiB) / MiB / seconds,
+    recordsPerSync: policy === "sync" ? count / Math.max(1, syncs) : Number.NaN,
+    cpuMicrosPerAppend: cpuMicros / count
+  }
+}
+
+/** Writes a log of about `bytes`, forgets its checkpoint (as after a crash), and times reopening. */
+const recovery = async (bytes: number) => {
+  const directory = path.join(root, "recovery")
+  const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
+  const body = new Uint8Array(16 * KiB).map((_, i) => i & 0xff)
+  const batch = Array.from({ length: 16 }, () => ({ body, tagHash: 0 }))
+  await withStore(directory, counters, (store) =>
+    Effect.gen(function*() {
+      for (let written = 0; written < bytes; written += 16 * body.length) {
+        yield* store.append({ topic: "bench", queueId: 0 }, batch, "async")
+      }
+    }))
+  fs.rmSync(path.join(directory, "checkpoint"))
+  const start = now()
+  const scanned = await Effect.runPromise(
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const store = yield* Store.open(directory).pipe(Scope.provide(scope))
+      const result = store.recovery.bytesScanned
+      yield* Scope.close(scope, Exit.void)
+      return result
+    }).pipe(Effect.provideService(Store.StoreSettings, settings), Effect.provide(RealDisk.layer))
+  )
+  const seconds = (now() - start) / 1000
+  fs.rmSync(directory, { recursive: true, force: true })
+  return { scanned, seconds, megabytesPerSecond: scanned / MiB / seconds }
+}
+
+try {
+  const bandwidth = await rawBandwidth()
+  const syncRate = await rawSyncRate()
+  const crcCopy = crcAndCopyMicros()
+  const runs: Array<AppendRun> = []
+  for (const policy of ["async", "sync"] as const) {
+    for (const appenders of [1, 16, 256]) {
+      // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
+      runs.push(await appendRun(policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS))
+    }
+  }
+  const recovered = await recovery(RECOVERY_BYTES)
+
+  table("the disk, raw (same system calls as the real Disk)", [
+    { measure: "sequential writes, 1 MiB writev", value: `${bandwidth.toFixed(0)} MiB/s` },
+    { measure: "1 KiB write + fdatasync", value: `${syncRate.toFixed(0)} /s` },
+    { measure: "CRC32C + copy of 1 KiB", value: `${crcCopy.toFixed(3)} µs` }
+  ])
+  table(`1 KiB appends through the Store (${APPENDS.toLocaleString("en-US")} per run)`, runs.map((run) => ({
+    policy: run.policy,
+    appenders: run.appenders,
+    "msgs/s": run.perSecond,
+    "MiB/s": run.megabytesPerSecond,
+    "records/fdatasync": Number.isNaN(run.recordsPerSync) ? "-" : run.recordsPerSync,
+    "CPU µs/append": run.cpuMicrosPerAppend
+  })))
+  table("recovery (checkpoint removed, every record verified)", [
+    { log: `${(recovered.scanned / MiB).toFixed(0)} MiB`, seconds: recovered.seconds, "MB/s": recovered.megabytesPerSecond }
+  ])
+
+  const find = (policy: Store.FlushPolicy, appenders: number) => runs.find((r) => r.policy === policy && r.appenders === appenders)!
+  emit("storage", {
+    sync_vs_async_throughput: find("sync", 256).perSecond / find("async", 256).perSecond,
+    records_per_fdatasync: find("sync", 256).recordsPerSync,
+    async_vs_raw_bandwidth: find("async", 256).megabytesPerSecond / bandwidth,
+    cpu_per_append_vs_crc_copy: find("async", 256).cpuMicrosPerAppend / crcCopy,
+    recovery_mb_per_s: recovered.megabytesPerSecond
+  }, {
+    node: process.version,
+    raw_write_mib_per_s: bandwidth,
+    raw_fdatasync_per_s: syncRate,
+    crc_copy_us: crcCopy,
+    crc_native: Crc32c.isNative ? "yes" : "no",
+    ...Object.fromEntries(runs.flatMap((run) => [
+      [`${run.policy}_${run.appenders}_msgs_per_s`, run.perSecond],
+      [`${run.policy}_${run.appenders}_cpu_us`, run.cpuMicrosPerAppend],
+      ...(run.policy === "sync" ? [[`sync_${run.appenders}_records_per_fdatasync`, run.recordsPerSync]] : [])
+    ])),
+    recovery_log_mib: recovered.scanned / MiB,
+    recovery_seconds: recovered.seconds
+  })
+} finally {
+  fs.rmSync(root, { recursive: true, force: true })
+}
