@@ -389,7 +389,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       }
       replies.push(appended)
     }
-    yield* Effect.forEach(perQueue, ([state, entries]) => state.index.append(entries), { discard: true }).pipe(
+    yield* Effect.forEach(perQueue, ([state, entries]) => state.index.append(entries), { discard: true, concurrency: "unbounded" }).pipe(
       Effect.tapError(() => undo)
     )
     indexedUpTo = yield* log.end
