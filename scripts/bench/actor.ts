@@ -1,6 +1,6 @@
 // Actor kit throughput: asks per second through one actor and through 1,000 actors, and the cost per
 // message of batch handling next to a plain `Queue` take-loop, all measured in this run.
-import { Actor, ActorRegistry } from "@strait/core"
+import { Actor, ActorRegistry, EventLoopScheduler } from "@strait/core"
 import { Cause, Deferred, Effect, Queue, type Scope } from "effect"
 import { best, emit, table } from "./lib/report.ts"
 
@@ -11,12 +11,15 @@ const RUNS = 3
 
 type Counter = { readonly reply?: Actor.Reply<number> }
 
+// what a Strait process runs on (see EventLoopScheduler)
+const scheduler = EventLoopScheduler.make()
+
 const timed = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const start = performance.now()
     yield* effect
     return { seconds: (performance.now() - start) / 1000 }
-  })))
+  })), { scheduler })
 
 // --- request/reply -----------------------------------------------------------------------------
 

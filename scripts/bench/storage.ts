@@ -2,6 +2,7 @@
 // bandwidth, raw fdatasync rate, with the same system calls the real Disk makes), then 1 KiB appends
 // through the Store under `async` and `sync` with 1, 16 and 256 concurrent appenders, CPU per append
 // next to a CRC32C + copy of 1 KiB, and recovery speed of a large log.
+import { EventLoopScheduler } from "@strait/core"
 import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
@@ -17,6 +18,8 @@ const APPENDS = 40_000
 const RECOVERY_BYTES = Number(process.env.STRAIT_BENCH_RECOVERY_MIB ?? 1024) * MiB
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-storage-"))
 const now = () => performance.now()
+// what a Strait process runs on (see EventLoopScheduler)
+const scheduler = EventLoopScheduler.make()
 
 const callback = <A>(register: (done: (error: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
   new Promise<A>((resolve, reject) => register((error, value) => (error ? reject(error) : resolve(value as A))))
@@ -75,7 +78,8 @@ const withStore = <A>(directory: string, counters: Disk.Counters, body: (store: 
     Effect.scoped(Effect.flatMap(Store.open(directory), body)).pipe(
       Effect.provideService(Store.StoreSettings, settings),
       Effect.provide(Disk.layerCounting(counters).pipe(Layer.provide(RealDisk.layer)))
-    )
+    ),
+    { scheduler }
   )
 
 interface AppendRun {
@@ -137,7 +141,8 @@ const recovery = async (bytes: number) => {
       const result = store.recovery.bytesScanned
       yield* Scope.close(scope, Exit.void)
       return result
-    }).pipe(Effect.provideService(Store.StoreSettings, settings), Effect.provide(RealDisk.layer))
+    }).pipe(Effect.provideService(Store.StoreSettings, settings), Effect.provide(RealDisk.layer)),
+    { scheduler }
   )
   const seconds = (now() - start) / 1000
   fs.rmSync(directory, { recursive: true, force: true })

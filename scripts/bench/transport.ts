@@ -1,9 +1,9 @@
 // Transport bench: ping-pong RTT (p50, p99) and 1 KiB streaming throughput with CPU per message for
 // the memory and TCP Transports, next to raw `node:net` measured in the same run; the message-batch
 // codec next to msgpackr; the simulator next to a plain-JS event loop.
-import { Frame, Transport } from "@strait/core"
+import { EventLoopScheduler, Frame, Transport } from "@strait/core"
 import { MemoryTransport, TcpTransport } from "@strait/transport"
-import { type Cause, Deferred, Effect, Layer, Option, Queue, type Scope, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, type Scope, Stream } from "effect"
 import { measureCodec } from "./lib/codec.ts"
 import { rawRtt, rawStream } from "./lib/rawNet.ts"
 import { emit, table } from "./lib/report.ts"
@@ -13,6 +13,8 @@ const ROUNDS = 20_000
 const STREAM = 200_000
 const BATCH = 64
 const now = () => performance.now()
+// what a Strait process runs on (see EventLoopScheduler)
+const scheduler = EventLoopScheduler.make()
 const payload = new Uint8Array(1024).map((_, i) => i & 0xff)
 
 const percentile = (samples: Float64Array, p: number) => {
@@ -30,20 +32,19 @@ const pair = (address: string) =>
   })
 
 const run = <A>(layer: Layer.Layer<Transport.Transport>, body: Effect.Effect<A, unknown, Transport.Transport | Scope.Scope>) =>
-  Effect.runPromise(Effect.scoped(body).pipe(Effect.provide(Layer.fresh(layer))))
+  Effect.runPromise(Effect.scoped(body).pipe(Effect.provide(Layer.fresh(layer))), { scheduler })
 
 const rtt = (layer: Layer.Layer<Transport.Transport>, address: string) =>
   run(layer, Effect.gen(function*() {
     const { client, server } = yield* pair(address)
     const reply = Frame.responseType(Frame.Type.Echo)
-    yield* Effect.forkScoped(Stream.runForEach(server.frames, (f) => server.send([Frame.make(reply, f.correlation, f.payload)])))
-    const replies = yield* Queue.unbounded<Frame.Frame, Cause.Done>()
-    yield* Effect.forkScoped(Stream.runForEach(client.frames, (f) => Queue.offer(replies, f)))
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(server.receive, (frames) =>
+      server.send(frames.map((f) => Frame.make(reply, f.correlation, f.payload))))))
     const samples = new Float64Array(ROUNDS)
     for (let i = 0; i < ROUNDS; i++) {
       const start = now()
       yield* client.send([Frame.make(Frame.Type.Echo, i, payload)])
-      yield* Queue.take(replies)
+      yield* client.receive
       samples[i] = now() - start
     }
     return { samples }

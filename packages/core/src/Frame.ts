@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import { Context, Data, Effect, Result } from "effect"
 
 /**
@@ -269,7 +270,9 @@ export const encode = (frames: ReadonlyArray<Frame>): Array<Uint8Array> => {
   }
   const chunks: Array<Uint8Array> = []
   if (count === 0) return chunks
-  const bytes = new Uint8Array(copiedBytes)
+  // every byte is written below, so an unzeroed buffer is safe; small ones come from Node's pool,
+  // which costs far less than a fresh ArrayBuffer per frame
+  const bytes: Uint8Array = Buffer.allocUnsafe(copiedBytes)
   let offset = 0
   let chunkStart = 0
   for (let i = 0; i < count; i++) {

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, type Duration, type Effect, type Scope, type Stream } from "effect"
+import { type Cause, Context, Data, type Duration, type Effect, type Scope, type Stream } from "effect"
 import type { Frame, FrameError } from "./Frame.ts"
 
 /**
@@ -115,6 +115,12 @@ export interface Connection {
    * (`peer-dead`) or `MalformedInput` otherwise. Read it once: it is a single-consumer stream.
    */
   readonly frames: Stream.Stream<Frame, ConnectionError>
+  /**
+   * The same frames without a Stream: waits for and returns every frame that has arrived, in order;
+   * fails with `Cause.Done` after an orderly close. For hot loops (request multiplexing) where a
+   * Stream's per-pull cost shows. Use either this or `frames`, not both.
+   */
+  readonly receive: Effect.Effect<ReadonlyArray<Frame>, ConnectionError | Cause.Done>
   /** The current state. */
   readonly state: Effect.Effect<ConnectionState>
   /** The current state, then every change. */

@@ -7,6 +7,7 @@
 export * as Actor from "./Actor.ts"
 export * as ActorRegistry from "./ActorRegistry.ts"
 export * as ConsumerGroup from "./ConsumerGroup.ts"
+export * as EventLoopScheduler from "./adapters/EventLoopScheduler.ts"
 export * as Frame from "./Frame.ts"
 export * as Limits from "./Limits.ts"
 export * as Message from "./Message.ts"

@@ -37,15 +37,34 @@ export class PipeClosed extends Data.TaggedError("PipeClosed")<{
 }> {}
 
 /**
+ * Where a pipe delivers what arrives: called synchronously from the pipe's own callbacks.
+ *
+ * @since 0.1.0
+ */
+export interface PipeReceiver {
+  /** One chunk, in order. Returning `false` asks the pipe to deliver nothing more until `resume`. */
+  readonly data: (chunk: Uint8Array) => boolean
+  /** Nothing more will arrive: the peer ended its side (`orderly`), or the pipe was reset or failed. */
+  readonly closed: (reason: PipeClosed) => void
+}
+
+/**
  * A bidirectional byte pipe with back-pressure: what a Transport Layer provides to the engine.
+ *
+ * **Details**
+ *
+ * Arriving bytes are pushed to a receiver rather than pulled, so a frame goes from the socket's (or
+ * ring's) callback straight into the connection's inbox, with no fiber in between.
  *
  * @since 0.1.0
  */
 export interface Pipe {
   /** Writes the chunks in order as one vectored write; suspends while the other side is slow. */
   readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, PipeClosed>
-  /** Waits for and returns every chunk that has arrived, in order. */
-  readonly read: Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed>
+  /** Starts delivering to `receiver`; called once. */
+  readonly deliver: (receiver: PipeReceiver) => void
+  /** Delivers again after the receiver asked for a pause. */
+  readonly resume: () => void
   /** Ends this side's writing after what was written (the peer reads end of stream). */
   readonly end: Effect.Effect<void>
   /** Tears the pipe down at once, in both directions. */
@@ -171,47 +190,87 @@ export const make = Effect.fnUntraced(function*(pipe: Pipe, remote: string) {
     return terminate("closed", "closed by this side", undefined, goodbye)
   })
 
-  // Handles what arrived; returns the application frames. Control frames never reach the inbox.
-  const dispatch = (chunks: ReadonlyArray<Uint8Array>) => {
-    const frames: Array<Frame.Frame> = []
-    let closing = false
-    let goaway = false
-    for (const chunk of chunks) {
-      const decoded = decoder.push(chunk)
-      if (Result.isFailure(decoded)) {
-        return Result.fail(new Transport.MalformedInput({ remote, error: decoded.failure }))
-      }
-      for (const frame of decoded.success) {
-        if (!Frame.isControl(frame.type)) frames.push(frame)
-        else if (frame.type === Frame.Control.Close) closing = true
-        else if (frame.type === Frame.Control.GoAway) goaway = true
-      }
+  // What the receiver cannot finish synchronously goes to the control fiber, in arrival order:
+  // frames the full inbox did not take (the pipe stays paused until they are in), the peer's
+  // control frames, bad input and the end of the pipe.
+  type Event =
+    | { readonly _tag: "Overflow"; readonly frames: ReadonlyArray<Frame.Frame> }
+    | { readonly _tag: "GoAway" }
+    | { readonly _tag: "Close" }
+    | { readonly _tag: "Malformed"; readonly error: Transport.MalformedInput }
+    | { readonly _tag: "Ended"; readonly reason: PipeClosed }
+  const events = yield* Queue.unbounded<Event>()
+  let overflows = 0
+  let stopped = false
+
+  const deliverFrames = (frames: Array<Frame.Frame>) => {
+    if (frames.length === 0) return
+    if (overflows > 0) {
+      overflows++
+      Queue.offerUnsafe(events, { _tag: "Overflow", frames })
+      return
     }
-    return Result.succeed({ frames, closing, goaway })
+    const remaining = Queue.offerAllUnsafe(inbox, frames)
+    if (remaining.length > 0 && !isTerminal()) {
+      overflows++
+      Queue.offerUnsafe(events, { _tag: "Overflow", frames: remaining })
+    }
   }
 
-  const reader = Effect.gen(function*() {
-    while (true) {
-      const chunks = yield* pipe.read
+  const receiver: PipeReceiver = {
+    data: (chunk) => {
+      if (stopped) return true
       reads++
-      const arrived = dispatch(chunks)
-      if (Result.isFailure(arrived)) {
-        return yield* terminate("peer-dead", "malformed frame", arrived.failure, pipe.destroy)
+      const decoded = decoder.push(chunk)
+      if (Result.isFailure(decoded)) {
+        stopped = true
+        Queue.offerUnsafe(events, { _tag: "Malformed", error: new Transport.MalformedInput({ remote, error: decoded.failure }) })
+        return true
       }
-      const { frames, closing, goaway } = arrived.success
-      if (frames.length > 0) yield* Queue.offerAll(inbox, frames)
-      if (goaway) {
-        peerDraining = true
-        yield* enter("draining")
+      let frames: Array<Frame.Frame> = []
+      for (const frame of decoded.success) {
+        if (!Frame.isControl(frame.type)) {
+          frames.push(frame)
+          continue
+        }
+        if (frame.type === Frame.Control.Heartbeat) continue
+        deliverFrames(frames)
+        frames = []
+        if (frame.type === Frame.Control.GoAway) Queue.offerUnsafe(events, { _tag: "GoAway" })
+        else if (frame.type === Frame.Control.Close) {
+          stopped = true
+          Queue.offerUnsafe(events, { _tag: "Close" })
+          return true
+        }
       }
-      if (closing) return yield* terminate("closed", "closed by the peer", undefined, pipe.end)
+      deliverFrames(frames)
+      return overflows === 0
+    },
+    closed: (reason) => {
+      Queue.offerUnsafe(events, { _tag: "Ended", reason })
     }
-  }).pipe(
-    Effect.catchTag("PipeClosed", (closed) =>
-      closed.orderly
-        ? peerDead("the peer's stream ended without a close")
-        : peerDead(closed.reason))
-  )
+  }
+
+  const handle = (event: Event): Effect.Effect<void> => {
+    switch (event._tag) {
+      case "Overflow":
+        return Queue.offerAll(inbox, event.frames).pipe(Effect.andThen(Effect.sync(() => {
+          if (--overflows === 0) pipe.resume()
+        })))
+      case "GoAway":
+        return Effect.suspend(() => {
+          peerDraining = true
+          return enter("draining")
+        })
+      case "Close":
+        return terminate("closed", "closed by the peer", undefined, pipe.end)
+      case "Malformed":
+        return terminate("peer-dead", "malformed frame", event.error, pipe.destroy)
+      case "Ended":
+        return peerDead(event.reason.orderly ? "the peer's stream ended without a close" : event.reason.reason)
+    }
+  }
+  const controller = Effect.forever(Effect.flatMap(Queue.take(events), handle))
 
   // one tick per interval, the first one interval after the start
   const heartbeat = Effect.gen(function*() {
@@ -231,7 +290,8 @@ export const make = Effect.fnUntraced(function*(pipe: Pipe, remote: string) {
   })
 
   const untilTerminated = Deferred.await(terminated)
-  yield* Effect.forkScoped(Effect.raceFirst(reader, untilTerminated))
+  yield* Effect.forkScoped(Effect.raceFirst(controller, untilTerminated))
+  pipe.deliver(receiver)
   yield* Effect.forkScoped(Effect.raceFirst(heartbeat, untilTerminated))
   yield* Effect.addFinalizer(() => close)
 
@@ -249,6 +309,7 @@ export const make = Effect.fnUntraced(function*(pipe: Pipe, remote: string) {
     remote,
     send,
     frames: Stream.fromQueue(inbox),
+    receive: Queue.takeAll(inbox),
     state: SubscriptionRef.get(stateRef),
     changes: SubscriptionRef.changes(stateRef),
     drain,

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Trace, Transport } from "@strait/core"
-import { Cause, Clock, Context, Deferred, Duration, Effect, Layer, Queue, Random, type Scope, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Latch, Layer, Queue, Random, type Scope, Stream } from "effect"
 import * as Connection from "./Connection.ts"
 
 /**
@@ -37,13 +37,17 @@ export interface Stats {
   readonly dropped: number
 }
 
-/** One direction of a connection: batches in transit, then the receiver's inbox. */
+/** One direction of a connection: batches in transit, delivered to the far end's receiver. */
 interface Wire {
   readonly from: string
   readonly to: string
   readonly label: string
   readonly transit: Queue.Queue<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>
-  readonly inbox: Queue.Queue<ReadonlyArray<Uint8Array>, Connection.PipeClosed | Cause.Done>
+  /** Open while the receiver takes chunks: closed until it is attached, and while it is paused. */
+  readonly flowing: Latch.Latch
+  receiver: Connection.PipeReceiver | undefined
+  /** How the wire ended, once it has; told to the receiver when it attaches if it was not there. */
+  ended: Connection.PipeClosed | undefined
 }
 
 interface Link {
@@ -143,7 +147,8 @@ const make = (initial: Partial<Faults>) =>
           yield* waitWhilePartitioned(wire)
           if (batch === "end") {
             if (trace.enabled) trace.record("net.end", wire.label)
-            yield* Queue.end(wire.inbox)
+            yield* Latch.await(wire.flowing)
+            endWire(wire, new Connection.PipeClosed({ orderly: true, reason: "end of stream" }))
             return
           }
           if (faults.dropRate > 0 && (yield* Random.next) < faults.dropRate) {
@@ -153,9 +158,19 @@ const make = (initial: Partial<Faults>) =>
           }
           delivered++
           if (trace.enabled) trace.record("net.deliver", `${wire.label} ${fnv1a(batch)}`)
-          yield* Queue.offer(wire.inbox, batch)
+          for (const chunk of batch) {
+            yield* Latch.await(wire.flowing)
+            if (wire.ended !== undefined) return
+            if (!wire.receiver!.data(chunk)) Latch.closeUnsafe(wire.flowing)
+          }
         }
       }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), Effect.ignore)
+
+    const endWire = (wire: Wire, reason: Connection.PipeClosed) => {
+      if (wire.ended !== undefined) return
+      wire.ended = reason
+      wire.receiver?.closed(reason)
+    }
 
     const makeWire = (from: string, to: string, label: string) =>
       Effect.gen(function*() {
@@ -164,7 +179,9 @@ const make = (initial: Partial<Faults>) =>
           to,
           label,
           transit: yield* Queue.bounded<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>(wireCapacity),
-          inbox: yield* Queue.bounded<ReadonlyArray<Uint8Array>, Connection.PipeClosed | Cause.Done>(wireCapacity)
+          flowing: yield* Latch.make(false),
+          receiver: undefined,
+          ended: undefined
         }
         yield* Effect.forkIn(carry(wire), networkScope)
         return wire
@@ -172,17 +189,21 @@ const make = (initial: Partial<Faults>) =>
 
     const reset = (wire: Wire, reason: string) => {
       const error = new Connection.PipeClosed({ orderly: false, reason })
-      return Effect.andThen(Queue.fail(wire.transit, error), Queue.fail(wire.inbox, error))
+      return Effect.andThen(Queue.fail(wire.transit, error), Effect.sync(() => endWire(wire, error)))
     }
 
     const pipeOf = (outbound: Wire, inbound: Wire, sever: (reason: string) => Effect.Effect<void>): Connection.Pipe => ({
       write: (chunks) =>
         Effect.flatMap(Queue.offer(outbound.transit, chunks), (accepted) =>
           accepted ? Effect.void : Effect.fail(new Connection.PipeClosed({ orderly: false, reason: "the pipe is closed" }))),
-      read: Queue.takeAll(inbound.inbox).pipe(
-        Effect.map((batches) => batches.length === 1 ? batches[0]! : batches.flat()),
-        Effect.catchIf(Cause.isDone, () => Effect.fail(new Connection.PipeClosed({ orderly: true, reason: "end of stream" })))
-      ),
+      deliver: (receiver) => {
+        inbound.receiver = receiver
+        if (inbound.ended !== undefined) receiver.closed(inbound.ended)
+        else Latch.openUnsafe(inbound.flowing)
+      },
+      resume: () => {
+        Latch.openUnsafe(inbound.flowing)
+      },
       end: Queue.offer(outbound.transit, "end").pipe(Effect.andThen(Queue.end(outbound.transit)), Effect.asVoid),
       destroy: sever("reset by this side")
     })

@@ -17,12 +17,10 @@ import * as NodeNet from "./adapters/NodeNet.ts"
  */
 export const TcpSettings = Context.Reference<{
   readonly connectTimeout: Duration.Input
-  /** Bytes a connection buffers before it stops reading its socket. */
-  readonly readHighWaterBytes: number
   /** Accepted connections waiting for the server to take them. */
   readonly acceptBacklog: number
 }>("@strait/transport/TcpTransport/TcpSettings", {
-  defaultValue: () => ({ connectTimeout: Duration.seconds(5), readHighWaterBytes: 4 * 1024 * 1024, acceptBacklog: 1024 })
+  defaultValue: () => ({ connectTimeout: Duration.seconds(5), acceptBacklog: 1024 })
 })
 
 const hostPort = (address: string) => {
@@ -48,7 +46,7 @@ const make = Effect.gen(function*() {
         const context = yield* Effect.context<never>()
         const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
         const server = yield* NodeNet.listen(target.host, target.port, (socket) => {
-          const pipe = NodeNet.socketPipe(socket, settings.readHighWaterBytes)
+          const pipe = NodeNet.socketPipe(socket)
           const remote = `tcp://${socket.remoteAddress}:${socket.remotePort}`
           Effect.runForkWith(context)(Connection.accept(scope, accepted, pipe, remote))
         }).pipe(
@@ -72,7 +70,7 @@ const make = Effect.gen(function*() {
           }),
           Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
         )
-        return yield* Connection.make(NodeNet.socketPipe(socket, settings.readHighWaterBytes), address)
+        return yield* Connection.make(NodeNet.socketPipe(socket), address)
       })
   })
 })

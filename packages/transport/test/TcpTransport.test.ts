@@ -15,7 +15,7 @@ transportContract({
     Effect.gen(function*() {
       const [host, port] = address.slice("tcp://".length).split(":")
       const socket = yield* Effect.acquireRelease(NodeNet.connect(host!, Number(port)), (s) => Effect.sync(() => s.destroy()))
-      return NodeNet.socketPipe(socket, 1024 * 1024)
+      return NodeNet.socketPipe(socket)
     }),
   settle: turn
 })

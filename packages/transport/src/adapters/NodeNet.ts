@@ -11,67 +11,39 @@
  */
 import { Effect } from "effect"
 import * as net from "node:net"
-import { PipeClosed, type Pipe } from "../Connection.ts"
+import { type Pipe, PipeClosed, type PipeReceiver } from "../Connection.ts"
 
 /**
- * Wraps a connected socket. Reading pauses the socket once `readHighWaterBytes` are buffered and
- * resumes it when the engine takes them.
+ * Wraps a connected socket. Arriving chunks go to the receiver from the socket's `data` callback;
+ * when the receiver asks for a pause the socket stops reading, so the kernel's window pushes back on
+ * the writer.
  *
  * @since 0.1.0
  */
-export const socketPipe = (socket: net.Socket, readHighWaterBytes: number): Pipe => {
+export const socketPipe = (socket: net.Socket): Pipe => {
   socket.setNoDelay(true)
-  let pending: Array<Uint8Array> = []
-  let pendingBytes = 0
-  let ended = false
   let failure: PipeClosed | undefined
-  let wake: (() => void) | undefined
+  let ended = false
 
-  const notify = () => {
-    const waiting = wake
-    wake = undefined
-    waiting?.()
-  }
-  socket.on("data", (chunk: Uint8Array) => {
-    pending.push(chunk)
-    pendingBytes += chunk.length
-    if (pendingBytes >= readHighWaterBytes) socket.pause()
-    notify()
-  })
   socket.on("end", () => {
     ended = true
-    notify()
   })
   socket.on("error", (error) => {
     failure ??= new PipeClosed({ orderly: false, reason: error.message })
-    notify()
-  })
-  socket.on("close", () => {
-    if (!ended) failure ??= new PipeClosed({ orderly: false, reason: "the socket closed" })
-    notify()
   })
 
-  const takeReady = (): Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed> | undefined => {
-    if (pending.length > 0) {
-      const chunks = pending
-      pending = []
-      pendingBytes = 0
-      if (socket.isPaused()) socket.resume()
-      return Effect.succeed(chunks)
-    }
-    if (failure !== undefined) return Effect.fail(failure)
-    if (ended) return Effect.fail(new PipeClosed({ orderly: true, reason: "end of stream" }))
-    return undefined
-  }
-
-  const read: Effect.Effect<ReadonlyArray<Uint8Array>, PipeClosed> = Effect.suspend(() =>
-    takeReady() ?? Effect.callback<ReadonlyArray<Uint8Array>, PipeClosed>((resume) => {
-      wake = () => resume(takeReady()!)
-      return Effect.sync(() => {
-        wake = undefined
-      })
+  const deliver = (receiver: PipeReceiver) => {
+    socket.on("data", (chunk: Uint8Array) => {
+      if (!receiver.data(chunk)) socket.pause()
     })
-  )
+    socket.on("close", () => {
+      receiver.closed(
+        failure ?? (ended
+          ? new PipeClosed({ orderly: true, reason: "end of stream" })
+          : new PipeClosed({ orderly: false, reason: "the socket closed" }))
+      )
+    })
+  }
 
   const drained: Effect.Effect<void, PipeClosed> = Effect.callback<void, PipeClosed>((resume) => {
     const onDrain = () => finish(Effect.void)
@@ -95,15 +67,21 @@ export const socketPipe = (socket: net.Socket, readHighWaterBytes: number): Pipe
       if (socket.destroyed || !socket.writable) {
         return Effect.fail(new PipeClosed({ orderly: false, reason: "the socket is not writable" }))
       }
-      socket.cork()
-      for (const chunk of chunks) socket.write(chunk)
-      socket.uncork()
+      if (chunks.length === 1) socket.write(chunks[0]!)
+      else {
+        socket.cork()
+        for (const chunk of chunks) socket.write(chunk)
+        socket.uncork()
+      }
       return socket.writableNeedDrain ? drained : Effect.void
     })
 
   return {
     write,
-    read,
+    deliver,
+    resume: () => {
+      socket.resume()
+    },
     end: Effect.sync(() => {
       socket.end()
     }),
