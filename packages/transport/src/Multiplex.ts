@@ -65,13 +65,16 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
       return Effect.forEach(all, (reply) => Deferred.fail(reply, error), { discard: true })
     })
 
-  yield* Effect.forkScoped(
-    Stream.runForEach(connection.frames, (frame) => {
+  const settle = (frames: ReadonlyArray<Frame.Frame>) =>
+    Effect.forEach(frames, (frame) => {
       const reply = waiting.get(frame.correlation)
       if (reply === undefined || !Frame.isResponse(frame.type)) return Effect.void
       waiting.delete(frame.correlation)
       return Deferred.succeed(reply, frame)
-    }).pipe(
+    }, { discard: true })
+  yield* Effect.forkScoped(
+    Effect.forever(Effect.flatMap(connection.receive, settle)).pipe(
+      Effect.catchIf(Cause.isDone, () => Effect.void),
       Effect.exit,
       Effect.flatMap((exit) => failAll(endError(connection, exit)))
     )
@@ -101,7 +104,7 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
 
 const endError = (
   connection: Transport.Connection,
-  exit: Exit.Exit<void, Transport.ConnectionError>
+  exit: Exit.Exit<unknown, Transport.ConnectionError>
 ): Transport.ConnectionError => {
   const failure = Exit.isFailure(exit) ? exit.cause.reasons.find(Cause.isFailReason) : undefined
   return failure?.error ??
