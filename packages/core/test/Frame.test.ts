@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Result, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import * as Frame from "../src/Frame.ts"
+import { patterned } from "./fixtures.ts"
 
 // ---------------------------------------------------------------------------------------------- fixtures
 
@@ -20,19 +21,6 @@ const sendableTypes: ReadonlyArray<number> = [
 const everyType: ReadonlySet<number> = new Set(Array.from({ length: 0x8000 }, (_, type) => type))
 
 const decoder = (maxPayloadBytes = 256 * 1024, known = knownTypes) => new Frame.Decoder({ maxPayloadBytes, known })
-
-/** Deterministic bytes that differ by position and seed, so misplaced bytes are caught. */
-const patterned = (length: number, seed: number): Uint8Array => {
-  const bytes = new Uint8Array(length)
-  let state = seed | 1
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    bytes[i] = state
-  }
-  return bytes
-}
 
 const header = (length: number, type: number, correlation: number): Uint8Array => {
   const bytes = new Uint8Array(Frame.HeaderBytes)

@@ -7,23 +7,12 @@ import { Buffer } from "node:buffer"
 import { Message, StoredMessage } from "../src/Message.ts"
 import * as MessageBatch from "../src/MessageBatch.ts"
 import type { Offset, QueueId } from "../src/Topic.ts"
+import { patterned } from "./fixtures.ts"
 
 // ---------------------------------------------------------------------------------------------- fixtures
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
-
-const patterned = (length: number, seed: number): Uint8Array => {
-  const bytes = new Uint8Array(length)
-  let state = seed | 1
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    bytes[i] = state
-  }
-  return bytes
-}
 
 const messageFields = {
   topic: "orders",

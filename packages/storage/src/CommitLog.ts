@@ -14,6 +14,7 @@
 import { Data, Effect, Scope } from "effect"
 import { crc32c } from "./Crc32c.ts"
 import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
+import { floorSegment } from "./internal/segments.ts"
 
 /** Bytes before a record's body. */
 export const HeaderBytes = 36
@@ -368,14 +369,7 @@ export const open = Effect.fnUntraced(function*(
   })
 
   const segmentOf = (position: number) => {
-    let low = 0
-    let high = segments.length - 1
-    while (low < high) {
-      const middle = (low + high + 1) >> 1
-      if (segments[middle]!.base <= position) low = middle
-      else high = middle - 1
-    }
-    const segment = segments[low]
+    const segment = segments[floorSegment(segments, position)]
     return segment !== undefined && segment.base <= position && position < segment.base + segment.size ? segment : undefined
   }
 

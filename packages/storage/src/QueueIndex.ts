@@ -11,6 +11,7 @@
  */
 import { Data, Effect, Scope } from "effect"
 import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
+import { floorSegment } from "./internal/segments.ts"
 
 /** Bytes per entry. */
 export const EntryBytes = 32
@@ -160,16 +161,7 @@ export const open = Effect.fnUntraced(function*(
   const endOf = () => last().base + last().count
   const dirty = new Set<Segment>()
 
-  const segmentOf = (offset: number) => {
-    let low = 0
-    let high = segments.length - 1
-    while (low < high) {
-      const middle = (low + high + 1) >> 1
-      if (segments[middle]!.base <= offset) low = middle
-      else high = middle - 1
-    }
-    return segments[low]!
-  }
+  const segmentOf = (offset: number) => segments[floorSegment(segments, offset)]!
 
   const append = (entries: ReadonlyArray<Entry>): Effect.Effect<void, DiskError> =>
     Effect.gen(function*() {
