@@ -303,7 +303,11 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   // positions below this are durable in the log and written to the indexes
   let indexedUpTo = yield* log.end
+  // After a failed fdatasync nothing in memory says what reached the disk: never checkpoint again
+  // (recovery on the next open finds out), and never call a later sync a success.
+  let failed: StoreFailed | undefined
   const writeCheckpoint = Effect.gen(function*() {
+    if (failed !== undefined) return
     const position = Math.min(yield* log.synced, indexedUpTo)
     yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true })
     yield* writeAtomically("checkpoint", encodeCheckpoint(position))
@@ -312,8 +316,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   yield* writeCheckpoint
 
   // --- appends ---
-  let failed: StoreFailed | undefined
-  const flushLog = log.sync.pipe(
+  const flushLog = Effect.suspend(() => failed !== undefined ? Effect.void : log.sync).pipe(
     Effect.catch((cause) => Effect.sync(() => {
       failed ??= new StoreFailed({ cause })
     }))
