@@ -121,6 +121,12 @@ interface CommonOptions<S, R> {
   readonly drainTimeout?: Duration.Input
   /** Restarts after a crash, as long as the schedule continues; then the actor stops. */
   readonly restart?: Schedule.Schedule<unknown, ActorCrashed>
+  /**
+   * The handler may hand replies to another fiber that completes them later (a syncer answering
+   * after an fsync): a step that returns with replies still open does not fail them. A step that
+   * crashes or is interrupted still fails what is open.
+   */
+  readonly repliesOutliveStep?: boolean
 }
 
 /**
@@ -154,7 +160,8 @@ const unanswered = (messages: ReadonlyArray<Envelope>) =>
 
 // Runs after every step. The usual case (every reply completed) allocates nothing: errors carry a
 // stack trace, so they are built only for replies still open.
-const completeOnExit = (name: string, messages: ReadonlyArray<Envelope>) => (exit: Exit.Exit<void>) => {
+const completeOnExit = (name: string, messages: ReadonlyArray<Envelope>, repliesOutliveStep: boolean) => (exit: Exit.Exit<void>) => {
+  if (repliesOutliveStep && Exit.isSuccess(exit)) return Effect.void
   const open = unanswered(messages)
   if (open.length === 0) return Effect.void
   if (Exit.isSuccess(exit)) {
@@ -209,11 +216,15 @@ const spawn = Effect.fnUntraced(function*<S, M extends Envelope, R>(
     })
   )
 
-  const tell = (message: M): Effect.Effect<void, Draining> =>
+  const offer = (message: M): Effect.Effect<void, Draining> =>
     Effect.flatMap(
       Queue.offer(mailbox, message),
       (accepted) => accepted ? Effect.void : Effect.fail(new Draining({ actor: name }))
     )
+  // with room in the mailbox the message goes in synchronously; a full or closed one takes the
+  // suspending path, which waits for room or reports Draining
+  const tell = (message: M): Effect.Effect<void, Draining> =>
+    Effect.suspend(() => Queue.offerUnsafe(mailbox, message) ? Effect.void : offer(message))
 
   const actor: Actor<M> = {
     name,
@@ -221,7 +232,10 @@ const spawn = Effect.fnUntraced(function*<S, M extends Envelope, R>(
     ask: <A, E = never>(make: (reply: Reply<A, E>) => M) =>
       Effect.suspend(() => {
         const reply = Deferred.makeUnsafe<A, E | Draining | ActorCrashed>()
-        return Effect.andThen(tell(make(reply)), Deferred.await(reply))
+        const message = make(reply)
+        return Queue.offerUnsafe(mailbox, message)
+          ? Deferred.await(reply)
+          : Effect.andThen(offer(message), Deferred.await(reply))
       }),
     queued: Queue.size(mailbox)
   }
@@ -244,7 +258,9 @@ export const make = <S, M extends Envelope, R>(
 ): Effect.Effect<Actor<M>, never, Scope.Scope | R> =>
   spawn<S, M, R>(options, (state, mailbox) =>
     Effect.flatMap(Queue.take(mailbox), (message) =>
-      options.handle(state, message).pipe(Effect.onExit(completeOnExit(options.name, [message])))))
+      options.handle(state, message).pipe(
+        Effect.onExit(completeOnExit(options.name, [message], options.repliesOutliveStep === true))
+      )))
 
 /**
  * Starts an actor that handles every queued message, up to `maxBatch`, in one step.
@@ -263,5 +279,7 @@ export const makeBatched = <S, M extends Envelope, R>(
     const maxBatch = options.maxBatch ?? defaults.maxBatch
     return spawn<S, M, R>(options, (state, mailbox) =>
       Effect.flatMap(Queue.takeBetween(mailbox, 1, maxBatch), (messages) =>
-        options.handleBatch(state, messages).pipe(Effect.onExit(completeOnExit(options.name, messages)))))
+        options.handleBatch(state, messages).pipe(
+          Effect.onExit(completeOnExit(options.name, messages, options.repliesOutliveStep === true))
+        )))
   })

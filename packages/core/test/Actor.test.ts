@@ -205,4 +205,21 @@ describe("Actor.makeBatched", () => {
       yield* Effect.forEach(appends, Fiber.join)
       assert.deepStrictEqual(batches, [[], ["a", "b", "c"], ["d", "e"]])
     }))
+
+  it.effect("with repliesOutliveStep a step may hand its replies to another fiber, which answers them later", () =>
+    Effect.gen(function*() {
+      const handedOff: Array<Actor.Reply<number>> = []
+      const actor = yield* Actor.makeBatched<void, { readonly body: string; readonly reply: Actor.Reply<number> }, never>({
+        name: "deferring",
+        repliesOutliveStep: true,
+        init: Effect.void,
+        handleBatch: (_, messages) => Effect.sync(() => messages.forEach((m) => handedOff.push(m.reply)))
+      })
+      const ask = yield* Effect.forkChild(actor.ask<number>((reply) => ({ body: "x", reply })))
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.isUndefined(ask.pollUnsafe(), "the step returned, yet the ask still waits")
+      yield* Deferred.succeed(handedOff[0]!, 42)
+      assert.strictEqual(yield* Fiber.join(ask), 42)
+    }))
 })

@@ -3,8 +3,9 @@
  * policy per append, a checkpoint, recovery and retention.
  *
  * Appends go through one batched actor: every append queued while the previous batch was being
- * written (or fsynced) is written by the next batch with one log write, one index write per queue
- * and, if any of them asked for `sync`, one `fdatasync` — group commit. `async` appends are answered
+ * written is written by the next batch with one log write and one index write per queue. `sync`
+ * appends are answered by a syncer fiber that runs one `fdatasync` for everything written so far
+ * while the appender goes on writing — group commit, pipelined. `async` appends are answered
  * as soon as they are written and reach the disk on the flush interval. A checkpoint records the log
  * position below which every index entry is durable; opening the store verifies the log from there,
  * cuts a torn tail and rebuilds the index entries after it.
@@ -12,7 +13,7 @@
  * @since 0.1.0
  */
 import { Actor } from "@strait/core"
-import { Clock, Context, Data, Deferred, Duration, Effect, Schedule, Scope } from "effect"
+import { Clock, Context, Data, Deferred, Duration, Effect, Exit, Latch, Schedule, Scope } from "effect"
 import * as CommitLog from "./CommitLog.ts"
 import { crc32c } from "./Crc32c.ts"
 import { Disk, type DiskError, makeDurableDirectory } from "./Disk.ts"
@@ -322,11 +323,6 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     }))
   )
 
-  const stateOf = (ref: QueueRef): Effect.Effect<QueueState, DiskError> => {
-    const existing = queues.get(queueName(ref))
-    return existing !== undefined ? Effect.succeed(existing) : declare(ref)
-  }
-
   const declare = (ref: QueueRef) =>
     Effect.gen(function*() {
       const key = byKey.size
@@ -343,7 +339,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     const records: Array<CommitLog.Record> = []
     const plan: Array<{ state: QueueState; offsets: Array<number>; times: Array<number> }> = []
     for (const request of requests) {
-      const state = yield* stateOf(request.queue)
+      const state = queues.get(queueName(request.queue)) ?? (yield* declare(request.queue))
       const offsets: Array<number> = []
       const times: Array<number> = []
       for (const message of request.messages) {
@@ -400,12 +396,36 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     return replies
   })
 
-  // Added before the appender, so it runs after the appender's drain: the last word on shutdown.
-  yield* Effect.addFinalizer(() => Effect.andThen(flushLog, writeCheckpoint).pipe(Effect.ignore))
+  // --- group commit, pipelined: the appender writes batch after batch while the syncer fsyncs
+  // whatever has been written and answers every `sync` append that fsync covered ---
+  let syncWaiters: Array<{ readonly reply: AppendRequest["reply"]; readonly appended: ReadonlyArray<Appended> }> = []
+  const syncWanted = yield* Latch.make(false)
+  const syncRound = Effect.uninterruptible(Effect.gen(function*() {
+    const covered = syncWaiters
+    syncWaiters = []
+    if (failed === undefined) {
+      const synced = yield* Effect.result(log.sync)
+      if (synced._tag === "Failure") failed = new StoreFailed({ cause: synced.failure })
+    }
+    for (const waiter of covered) {
+      Deferred.doneUnsafe(waiter.reply, failed === undefined ? Exit.succeed(waiter.appended) : Exit.fail(failed))
+    }
+  }))
+
+  // Added before the syncer and the appender, so it runs after both have stopped: the last word on
+  // shutdown answers whatever still waits for a sync, then checkpoints.
+  yield* Effect.addFinalizer(() => Effect.andThen(syncRound, writeCheckpoint).pipe(Effect.ignore))
+
+  yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+    yield* Latch.await(syncWanted)
+    Latch.closeUnsafe(syncWanted)
+    if (syncWaiters.length > 0) yield* syncRound
+  })))
 
   const appender = yield* Actor.makeBatched<void, AppendRequest, never>({
     name: `store:${directory}`,
     maxBatch: settings.maxBatchAppends,
+    repliesOutliveStep: true, // the syncer answers `sync` appends
     init: Effect.void,
     handleBatch: (_, requests) =>
       Effect.gen(function*() {
@@ -418,19 +438,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
           for (const request of requests) yield* Deferred.fail(request.reply, written.failure)
           return
         }
-        const waiting: Array<number> = []
+        // replies complete synchronously: one Effect step per batch, not per append
         for (let i = 0; i < requests.length; i++) {
-          if (requests[i]!.policy === "async") yield* Deferred.succeed(requests[i]!.reply, written.success[i]!)
-          else waiting.push(i)
+          const request = requests[i]!
+          if (request.policy === "async") Deferred.doneUnsafe(request.reply, Exit.succeed(written.success[i]!))
+          else syncWaiters.push({ reply: request.reply, appended: written.success[i]! })
         }
-        if (waiting.length === 0) return
-        const synced = yield* Effect.result(log.sync)
-        if (synced._tag === "Failure") failed = new StoreFailed({ cause: synced.failure })
-        for (const i of waiting) {
-          yield* synced._tag === "Success"
-            ? Deferred.succeed(requests[i]!.reply, written.success[i]!)
-            : Deferred.fail(requests[i]!.reply, failed!)
-        }
+        if (syncWaiters.length > 0) Latch.openUnsafe(syncWanted)
       })
   })
 
