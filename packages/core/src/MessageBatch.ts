@@ -839,3 +839,31 @@ export const decode = (bytes: Uint8Array): Result.Result<Array<Message>, Malform
  */
 export const decodeStored = (bytes: Uint8Array): Result.Result<Array<StoredMessage>, MalformedMessageBatch> =>
   decodeBatch<StoredMessage>(bytes, true)
+
+/**
+ * Where a stored message is, beside the message itself.
+ *
+ * @since 0.1.0
+ */
+export interface Placement {
+  readonly queueId: StoredMessage["queueId"]
+  readonly queueOffset: StoredMessage["queueOffset"]
+  readonly storeTimestamp: number
+  readonly deliveryAttempt: number
+}
+
+/**
+ * A `StoredMessage` made from a decoded `Message` and its placement, without re-running the class's
+ * checks (the decoder checked the message, the store assigned the placement).
+ *
+ * @since 0.1.0
+ */
+export const toStored = (message: Message, placement: Placement): StoredMessage => {
+  const stored = Object.create(storedMessagePrototype) as Record<string, unknown>
+  for (const key of Object.keys(message)) stored[key] = (message as unknown as Record<string, unknown>)[key]
+  stored.queueId = placement.queueId
+  stored.queueOffset = placement.queueOffset
+  stored.storeTimestamp = placement.storeTimestamp
+  stored.deliveryAttempt = placement.deliveryAttempt
+  return stored as unknown as StoredMessage
+}

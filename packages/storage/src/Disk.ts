@@ -171,3 +171,33 @@ export const setUint64 = (view: DataView, at: number, value: number) => {
  */
 export const getUint64 = (view: DataView, at: number) =>
   view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x1_0000_0000
+
+/**
+ * Replaces the file at `path` with `bytes` atomically and durably: a temporary file is written and
+ * synced, renamed over `path`, and the directory synced. A crash leaves the old or the new file.
+ *
+ * @since 0.1.0
+ */
+export const writeFileAtomically = (path: string, bytes: Uint8Array): Effect.Effect<void, DiskError, Disk> =>
+  Effect.scoped(Effect.gen(function*() {
+    const disk = yield* Disk
+    const temporary = `${path}.tmp`
+    const file = yield* disk.open(temporary, { create: true })
+    yield* file.truncate(0)
+    yield* file.write(0, [bytes])
+    yield* file.datasync
+    yield* disk.rename(temporary, path)
+    yield* disk.syncDirectory(path.slice(0, Math.max(1, path.lastIndexOf("/"))))
+  }))
+
+/**
+ * The whole content of a small file, or `undefined` when it does not exist.
+ *
+ * @since 0.1.0
+ */
+export const readSmallFile = (path: string): Effect.Effect<Uint8Array | undefined, DiskError, Disk> =>
+  Effect.scoped(Effect.gen(function*() {
+    const disk = yield* Disk
+    const file = yield* disk.open(path, { create: false })
+    return yield* file.read(0, yield* file.size)
+  })).pipe(Effect.catchTag("FileNotFound", () => Effect.succeed(undefined)))

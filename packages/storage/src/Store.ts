@@ -16,7 +16,7 @@ import { Actor } from "@strait/core"
 import { Clock, Context, Data, Deferred, Duration, Effect, Exit, Latch, Schedule, Scope } from "effect"
 import * as CommitLog from "./CommitLog.ts"
 import { crc32c } from "./Crc32c.ts"
-import { Disk, type DiskError, makeDurableDirectory } from "./Disk.ts"
+import { Disk, type DiskError, makeDurableDirectory, readSmallFile, writeFileAtomically } from "./Disk.ts"
 import * as QueueIndex from "./QueueIndex.ts"
 
 /**
@@ -221,23 +221,9 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
   yield* makeDurableDirectory(directory)
 
-  /** Writes a small file atomically: temporary file, sync, rename, directory sync. */
   const writeAtomically = (name: string, bytes: Uint8Array) =>
-    Effect.scoped(Effect.gen(function*() {
-      const temporary = `${directory}/${name}.tmp`
-      const file = yield* disk.open(temporary, { create: true })
-      yield* file.truncate(0)
-      yield* file.write(0, [bytes])
-      yield* file.datasync
-      yield* disk.rename(temporary, `${directory}/${name}`)
-      yield* disk.syncDirectory(directory)
-    }))
-
-  const readSmall = (name: string) =>
-    Effect.scoped(Effect.gen(function*() {
-      const file = yield* disk.open(`${directory}/${name}`, { create: false })
-      return yield* file.read(0, yield* file.size)
-    })).pipe(Effect.catchTag("FileNotFound", () => Effect.succeed(undefined)))
+    writeFileAtomically(`${directory}/${name}`, bytes).pipe(Effect.provideService(Disk, disk))
+  const readSmall = (name: string) => readSmallFile(`${directory}/${name}`).pipe(Effect.provideService(Disk, disk))
 
   // --- the queue registry: queue keys in the log map to (topic, queue id) through this file ---
   const queues = new Map<string, QueueState>()

@@ -1,0 +1,340 @@
+/**
+ * The broker: topics, produce, pull consumption and committed offsets over the storage engine.
+ *
+ * A send is validated (RocketMQ's rules, `Message.validate`), checked against its topic's kind, placed
+ * on a queue by the broker (round-robin, or by the hash of the message group for FIFO so a group
+ * stays in one queue and in order), and stored with the topic's flush policy. A retried send with a
+ * message id seen within the idempotency window returns the first receipt and stores nothing.
+ *
+ * @since 0.1.0
+ */
+import { Message, MessageBatch, Topic } from "@strait/core"
+import { Disk, Store } from "@strait/storage"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schema } from "effect"
+import * as ConsumerOffsets from "./ConsumerOffsets.ts"
+import * as Filter from "./Filter.ts"
+import * as Topics from "./Topics.ts"
+
+/**
+ * Broker tunables.
+ *
+ * @since 0.1.0
+ */
+export const BrokerSettings = Context.Reference<{
+  /** Reject a message whose kind (FIFO, DELAY, PRIORITY, NORMAL) differs from its topic's, as RocketMQ does. Read per send. */
+  readonly validateMessageType: boolean
+  /** How long a message id is remembered for idempotent retries. */
+  readonly idempotencyWindow: Duration.Input
+  /** At most this many remembered ids; the oldest go first. */
+  readonly idempotencyMaxEntries: number
+}>("@strait/broker/Broker/BrokerSettings", {
+  defaultValue: () => ({ validateMessageType: true, idempotencyWindow: Duration.minutes(2), idempotencyMaxEntries: 1_000_000 })
+})
+
+/**
+ * The message's kind does not match its topic's (RocketMQ `MESSAGE_PROPERTY_CONFLICT_WITH_TYPE`).
+ *
+ * @since 0.1.0
+ */
+export class MessageTypeMismatch extends Schema.TaggedError<MessageTypeMismatch>()("MessageTypeMismatch", {
+  topic: Schema.String,
+  topicKind: Schema.String,
+  messageKind: Schema.String
+}) {
+  override get message() {
+    return `a ${this.messageKind} message cannot go to ${this.topicKind} topic ${this.topic}`
+  }
+}
+
+/**
+ * The topic has no queue with that id.
+ *
+ * @since 0.1.0
+ */
+export class QueueNotFound extends Schema.TaggedError<QueueNotFound>()("QueueNotFound", {
+  topic: Schema.String,
+  queueId: Schema.Number
+}) {}
+
+/**
+ * An offset outside what the queue holds (`start` ≤ offset ≤ `end`): deleted by retention, or not
+ * written yet.
+ *
+ * @since 0.1.0
+ */
+export class OffsetOutOfRange extends Schema.TaggedError<OffsetOutOfRange>()("OffsetOutOfRange", {
+  topic: Schema.String,
+  queueId: Schema.Number,
+  offset: Schema.Number,
+  start: Schema.Number,
+  end: Schema.Number
+}) {
+  override get message() {
+    return `offset ${this.offset} of ${this.topic}/${this.queueId} is outside [${this.start}, ${this.end}]`
+  }
+}
+
+/**
+ * Where a sent message went. `transactionId` equals the message id, as RocketMQ answers.
+ *
+ * @since 0.1.0
+ */
+export interface SendReceipt {
+  readonly messageId: string
+  readonly transactionId: string
+  readonly topic: string
+  readonly queueId: number
+  readonly offset: number
+  readonly storeTimestamp: number
+}
+
+/**
+ * What a pull returns: matching messages, the offset to pull from next, and the queue's bounds.
+ *
+ * @since 0.1.0
+ */
+export interface PullResult {
+  readonly messages: ReadonlyArray<Message.StoredMessage>
+  readonly nextOffset: number
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * What a send can fail with.
+ *
+ * @since 0.1.0
+ */
+export type SendError = Message.MessageValidationError | Topics.TopicNotFound | MessageTypeMismatch | Store.AppendError
+
+/**
+ * The kind a message has by its fields: a message group makes it FIFO, a delivery time DELAY, a
+ * priority PRIORITY.
+ *
+ * @since 0.1.0
+ */
+export const messageKind = (message: Message.Message): Topic.TopicKind =>
+  message.messageGroup !== undefined
+    ? "FIFO"
+    : message.deliveryTimestamp !== undefined
+    ? "DELAY"
+    : message.priority !== undefined
+    ? "PRIORITY"
+    : "NORMAL"
+
+/**
+ * The broker service.
+ *
+ * @since 0.1.0
+ */
+export class Broker extends Context.Service<Broker, {
+  readonly createTopic: (spec: {
+    readonly name: string
+    readonly kind: Topic.TopicKind
+    readonly queues: number
+    readonly flush?: "sync" | "async"
+  }) => Effect.Effect<Topics.TopicSpec, Topics.TopicAlreadyExists | Topics.IllegalTopicSpec | Disk.DiskError>
+  /** Grows the queue count or changes the flush policy. */
+  readonly updateTopic: (
+    name: string,
+    change: { readonly queues?: number; readonly flush?: "sync" | "async" }
+  ) => Effect.Effect<Topics.TopicSpec, Topics.TopicNotFound | Topics.IllegalTopicChange | Topics.IllegalTopicSpec | Disk.DiskError>
+  /**
+   * Stops serving the topic. Its records stay in the log until retention removes them; a topic
+   * created again under the name continues its queues where they ended.
+   */
+  readonly deleteTopic: (name: string) => Effect.Effect<void, Topics.TopicNotFound | Disk.DiskError>
+  readonly describeTopic: (name: string) => Effect.Effect<{
+    readonly spec: Topics.TopicSpec
+    readonly queues: ReadonlyArray<{ readonly queueId: number; readonly start: number; readonly end: number }>
+  }, Topics.TopicNotFound>
+  readonly topics: Effect.Effect<ReadonlyArray<Topics.TopicSpec>>
+  /** Sends messages (to one or several topics); receipts in the order given. */
+  readonly send: (messages: ReadonlyArray<Message.Message>) => Effect.Effect<ReadonlyArray<SendReceipt>, SendError>
+  /** Reads a queue from `offset`, keeping only what `filter` matches (filtered messages still advance `nextOffset`). */
+  readonly pull: (request: {
+    readonly topic: string
+    readonly queueId: number
+    readonly offset: number
+    readonly maxCount: number
+    readonly maxBytes?: number
+    readonly filter?: Filter.Filter
+  }) => Effect.Effect<PullResult, Topics.TopicNotFound | QueueNotFound | OffsetOutOfRange | Store.ReadError>
+  /** Commits a group's next offset on a queue, durably. */
+  readonly commitOffset: (
+    group: string,
+    topic: string,
+    queueId: number,
+    offset: number
+  ) => Effect.Effect<void, Topics.TopicNotFound | QueueNotFound | OffsetOutOfRange | Disk.DiskError>
+  /** The group's committed offset on a queue, `undefined` before its first commit. */
+  readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
+  /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
+  readonly resetOffsetsToTime: (
+    group: string,
+    topic: string,
+    time: number
+  ) => Effect.Effect<ReadonlyArray<number>, Topics.TopicNotFound | Store.ReadError | Disk.DiskError>
+}>()("@strait/broker/Broker") {
+  /** A broker keeping its data under `directory` on the `Disk` given. */
+  static readonly layer = (options: { readonly directory: string }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
+    Layer.effect(Broker, make(options.directory))
+}
+
+interface Remembered {
+  readonly at: number
+  readonly receipt: Deferred.Deferred<SendReceipt, SendError>
+}
+
+const make = Effect.fnUntraced(function*(directory: string) {
+  const settings = yield* BrokerSettings
+  yield* Disk.makeDurableDirectory(directory)
+  const store = yield* Store.open(`${directory}/store`)
+  const topics = yield* Topics.open(`${directory}/topics.json`)
+  const offsets = yield* ConsumerOffsets.open(`${directory}/offsets.json`)
+  const windowMillis = Duration.toMillis(settings.idempotencyWindow)
+
+  // message ids recently sent, oldest first (a Map keeps insertion order)
+  const remembered = new Map<string, Remembered>()
+  const forgetOld = (now: number) => {
+    for (const [key, entry] of remembered) {
+      if (now - entry.at < windowMillis && remembered.size <= settings.idempotencyMaxEntries) break
+      remembered.delete(key)
+    }
+  }
+  const roundRobin = new Map<string, number>()
+  const queueFor = (spec: Topics.TopicSpec, message: Message.Message) => {
+    // a stable hash keeps every message of a group on one queue, in order
+    if (message.messageGroup !== undefined) return Filter.tagHash(message.messageGroup) % spec.queues
+    const next = roundRobin.get(spec.name) ?? 0
+    roundRobin.set(spec.name, next + 1)
+    return next % spec.queues
+  }
+
+  const send = (messages: ReadonlyArray<Message.Message>) =>
+    Effect.gen(function*() {
+      // read per send, so the check can be set for a scope (a protocol adapter, a test)
+      const { validateMessageType } = yield* BrokerSettings
+      const now = yield* Clock.currentTimeMillis
+      forgetOld(now)
+      const receipts: Array<Deferred.Deferred<SendReceipt, SendError>> = []
+      const byQueue = new Map<string, { spec: Topics.TopicSpec; queueId: number; items: Array<{ message: Message.Message; receipt: Deferred.Deferred<SendReceipt, SendError>; key: string }> }>()
+      for (const message of messages) {
+        yield* Message.validate(message)
+        const spec = yield* topics.get(message.topic)
+        const kind = messageKind(message)
+        if (validateMessageType && kind !== spec.kind) {
+          return yield* new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
+        }
+        const key = `${message.topic}\u0000${message.messageId}`
+        const seen = remembered.get(key)
+        if (seen !== undefined) {
+          receipts.push(seen.receipt)
+          continue
+        }
+        const receipt = Deferred.makeUnsafe<SendReceipt, SendError>()
+        remembered.set(key, { at: now, receipt })
+        receipts.push(receipt)
+        const queueId = queueFor(spec, message)
+        const slot = `${spec.name}\u0000${queueId}`
+        let group = byQueue.get(slot)
+        if (group === undefined) byQueue.set(slot, group = { spec, queueId, items: [] })
+        group.items.push({ message, receipt, key })
+      }
+      yield* Effect.forEach(byQueue.values(), ({ items, queueId, spec }) =>
+        store.append(
+          { topic: spec.name, queueId },
+          items.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: message.tag === undefined ? 0 : Filter.tagHash(message.tag) })),
+          spec.flush
+        ).pipe(
+          Effect.exit,
+          Effect.map((exit) => {
+            items.forEach((item, i) => {
+              if (Exit.isSuccess(exit)) {
+                const appended = exit.value[i]!
+                Deferred.doneUnsafe(item.receipt, Exit.succeed({
+                  messageId: item.message.messageId,
+                  transactionId: item.message.messageId,
+                  topic: spec.name,
+                  queueId,
+                  offset: appended.offset,
+                  storeTimestamp: appended.storeTime
+                }))
+              } else {
+                // a failed send is not remembered: the producer's retry must be able to store it
+                remembered.delete(item.key)
+                Deferred.doneUnsafe(item.receipt, exit as Exit.Exit<never, SendError>)
+              }
+            })
+          })
+        ), { concurrency: "unbounded", discard: true })
+      return yield* Effect.forEach(receipts, Deferred.await)
+    })
+
+  const queueOf = (topic: string, queueId: number) =>
+    Effect.gen(function*() {
+      const spec = yield* topics.get(topic)
+      if (!Number.isInteger(queueId) || queueId < 0 || queueId >= spec.queues) return yield* new QueueNotFound({ topic, queueId })
+      return { spec, ref: { topic, queueId }, bounds: yield* store.bounds({ topic, queueId }) }
+    })
+
+  const pull = (request: Parameters<Broker["Service"]["pull"]>[0]) =>
+    Effect.gen(function*() {
+      const { bounds, ref } = yield* queueOf(request.topic, request.queueId)
+      if (request.offset < bounds.start || request.offset > bounds.end) {
+        return yield* new OffsetOutOfRange({ ...ref, offset: request.offset, ...bounds })
+      }
+      const records = yield* store.read(ref, request.offset, { maxCount: request.maxCount, maxBytes: request.maxBytes ?? 4 * 1024 * 1024 })
+      const messages: Array<Message.StoredMessage> = []
+      for (const record of records) {
+        const decoded = MessageBatch.decode(record.body)
+        // the record passed its CRC, so a body that does not decode is a bug, not bad input
+        if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+        const message = decoded.success[0]!
+        if (request.filter !== undefined && !request.filter.matches({ tag: message.tag, properties: message.userProperties })) continue
+        messages.push(MessageBatch.toStored(message, {
+          queueId: ref.queueId as Message.StoredMessage["queueId"],
+          queueOffset: record.offset as Message.StoredMessage["queueOffset"],
+          storeTimestamp: record.storeTime,
+          deliveryAttempt: 1
+        }))
+      }
+      const nextOffset = records.length === 0 ? request.offset : records[records.length - 1]!.offset + 1
+      return { messages, nextOffset, ...bounds }
+    })
+
+  const commitOffset = (group: string, topic: string, queueId: number, offset: number) =>
+    Effect.gen(function*() {
+      const { bounds, ref } = yield* queueOf(topic, queueId)
+      if (offset < bounds.start || offset > bounds.end) return yield* new OffsetOutOfRange({ ...ref, offset, ...bounds })
+      yield* offsets.commit([{ group, topic, queueId, offset }])
+    })
+
+  const resetOffsetsToTime = (group: string, topic: string, time: number) =>
+    Effect.gen(function*() {
+      const spec = yield* topics.get(topic)
+      const moved = yield* Effect.forEach(Array.from({ length: spec.queues }, (_, queueId) => queueId), (queueId) =>
+        Effect.map(store.offsetForTime({ topic, queueId }, time), (offset) => ({ group, topic, queueId, offset })))
+      yield* offsets.commit(moved)
+      return moved.map((entry) => entry.offset)
+    })
+
+  return Broker.of({
+    createTopic: (spec) => topics.create(spec),
+    updateTopic: (name, change) => topics.update(name, change),
+    deleteTopic: (name) => topics.remove(name),
+    describeTopic: (name) =>
+      Effect.gen(function*() {
+        const spec = yield* topics.get(name)
+        const queues = yield* Effect.forEach(Array.from({ length: spec.queues }, (_, queueId) => queueId), (queueId) =>
+          Effect.map(store.bounds({ topic: name, queueId }), (bounds) => ({ queueId, ...bounds })))
+        return { spec, queues }
+      }),
+    topics: topics.list,
+    send,
+    pull,
+    commitOffset,
+    committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
+    resetOffsetsToTime
+  })
+})

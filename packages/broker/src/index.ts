@@ -1,0 +1,9 @@
+/**
+ * `@strait/broker`: topics, produce, consumption, filters and offsets over the storage engine.
+ *
+ * @since 0.1.0
+ */
+export * as Broker from "./Broker.ts"
+export * as ConsumerOffsets from "./ConsumerOffsets.ts"
+export * as Filter from "./Filter.ts"
+export * as Topics from "./Topics.ts"
