@@ -8,11 +8,13 @@
  *
  * @since 0.1.0
  */
-import { Message, MessageBatch, Topic } from "@strait/core"
+import { ConsumerGroup, Message, MessageBatch, Topic } from "@strait/core"
 import { Disk, Store } from "@strait/storage"
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schema } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
 import * as ConsumerOffsets from "./ConsumerOffsets.ts"
+import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
+import * as Groups from "./Groups.ts"
 import * as Topics from "./Topics.ts"
 
 /**
@@ -27,8 +29,18 @@ export const BrokerSettings = Context.Reference<{
   readonly idempotencyWindow: Duration.Input
   /** At most this many remembered ids; the oldest go first. */
   readonly idempotencyMaxEntries: number
+  /** The name receipt handles carry. */
+  readonly brokerName: string
+  /** How often Pop consumers' acknowledged progress is committed as their offsets. */
+  readonly commitInterval: Duration.Input
 }>("@strait/broker/Broker/BrokerSettings", {
-  defaultValue: () => ({ validateMessageType: true, idempotencyWindow: Duration.minutes(2), idempotencyMaxEntries: 1_000_000 })
+  defaultValue: () => ({
+    validateMessageType: true,
+    idempotencyWindow: Duration.minutes(2),
+    idempotencyMaxEntries: 1_000_000,
+    brokerName: "broker-0",
+    commitInterval: Duration.seconds(1)
+  })
 })
 
 /**
@@ -169,6 +181,36 @@ export class Broker extends Context.Service<Broker, {
   ) => Effect.Effect<void, Topics.TopicNotFound | QueueNotFound | OffsetOutOfRange | Disk.DiskError>
   /** The group's committed offset on a queue, `undefined` before its first commit. */
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
+  /** Creates or replaces a consumer group's settings (max delivery attempts, retry policy); kept durably. */
+  readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, Disk.DiskError>
+  /**
+   * Pop: up to `maxMessages` (at most 32) from any queue of the topic, each invisible to the group
+   * for `invisibleDuration`. With `pollTimeout`, an empty receive waits (woken by an append or a
+   * window ending) until a message is there or the time is up.
+   */
+  readonly pop: (request: {
+    readonly group: string
+    readonly topic: string
+    readonly maxMessages: number
+    readonly invisibleDuration: Duration.Input
+    readonly pollTimeout?: Duration.Input
+    readonly filter?: Filter.Filter
+  }) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
+  /** Acknowledges a popped message: it is never delivered to the group again. */
+  readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound>
+  /**
+   * Moves a popped message's invisibility to end `duration` from now and returns its new handle.
+   *
+   * **Gotchas**
+   *
+   * The handle given becomes invalid; only the returned one acknowledges the message.
+   */
+  readonly changeInvisibility: (
+    group: string,
+    topic: string,
+    receiptHandle: string,
+    duration: Duration.Input
+  ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
   readonly resetOffsetsToTime: (
     group: string,
@@ -193,6 +235,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
   const topics = yield* Topics.open(`${directory}/topics.json`)
   const offsets = yield* ConsumerOffsets.open(`${directory}/offsets.json`)
   const windowMillis = Duration.toMillis(settings.idempotencyWindow)
+  const groups = yield* Groups.open(`${directory}/groups.json`)
 
   // message ids recently sent, oldest first (a Map keeps insertion order)
   const remembered = new Map<string, Remembered>()
@@ -268,8 +311,55 @@ const make = Effect.fnUntraced(function*(directory: string) {
             })
           })
         ), { concurrency: "unbounded", discard: true })
+      for (const { spec } of byQueue.values()) consumption.appended(spec.name)
       return yield* Effect.forEach(receipts, Deferred.await)
     })
+
+  const deadLetter = (group: string, message: Message.Message) =>
+    Effect.gen(function*() {
+      const name = Topic.deadLetterTopic(group as ConsumerGroup.ConsumerGroupName)
+      yield* topics.get(name).pipe(
+        Effect.catchTag("TopicNotFound", () => topics.create({ name, kind: "NORMAL", queues: 1, flush: "sync" })),
+        Effect.catchTag("TopicAlreadyExists", () => topics.get(name)),
+        Effect.catchTag("IllegalTopicSpec", (error) => Effect.die(error)),
+        Effect.catchTag(["DiskFull", "FileNotFound", "DiskIOError"], (error) => Effect.die(error))
+      )
+      // the dead letter keeps its message id and says where it came from
+      const copy = new Message.Message({
+        ...message,
+        topic: name,
+        userProperties: { ...message.userProperties, DLQ_ORIGIN_TOPIC: message.topic, DLQ_ORIGIN_MESSAGE_ID: message.messageId }
+      })
+      yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: copy.tag === undefined ? 0 : Filter.tagHash(copy.tag) }], "sync")
+    })
+
+  const consumption = yield* Consumption.make({
+    brokerName: settings.brokerName,
+    store,
+    topic: (name) => topics.get(name),
+    group: groups.get,
+    committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
+    deadLetter
+  })
+
+  // Pop consumers' acknowledged progress becomes their committed offsets, so a restarted broker
+  // resumes where they were (what was in flight is delivered again: at-least-once)
+  const commitConsumed = Effect.gen(function*() {
+    const entries = []
+    for (const spec of yield* topics.list) {
+      for (const group of groups.names()) {
+        const consumed = consumption.consumed(group, spec.name)
+        for (let queueId = 0; queueId < consumed.length; queueId++) {
+          if ((yield* offsets.get(group, spec.name, queueId)) !== consumed[queueId]) {
+            entries.push({ group, topic: spec.name, queueId, offset: consumed[queueId]! })
+          }
+        }
+      }
+    }
+    if (entries.length > 0) yield* offsets.commit(entries)
+  })
+  yield* Effect.addFinalizer(() => Effect.ignore(commitConsumed))
+  yield* Effect.forkScoped(Effect.repeat(Effect.ignore(commitConsumed), Schedule.spaced(settings.commitInterval)))
 
   const queueOf = (topic: string, queueId: number) =>
     Effect.gen(function*() {
@@ -335,6 +425,10 @@ const make = Effect.fnUntraced(function*(directory: string) {
     pull,
     commitOffset,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
+    setGroup: groups.set,
+    pop: consumption.pop,
+    ack: consumption.ack,
+    changeInvisibility: consumption.changeInvisibility,
     resetOffsetsToTime
   })
 })

@@ -5,5 +5,7 @@
  */
 export * as Broker from "./Broker.ts"
 export * as ConsumerOffsets from "./ConsumerOffsets.ts"
+export * as Consumption from "./Consumption.ts"
 export * as Filter from "./Filter.ts"
+export * as Groups from "./Groups.ts"
 export * as Topics from "./Topics.ts"

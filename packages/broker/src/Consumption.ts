@@ -1,0 +1,352 @@
+/**
+ * Pop consumption: a consumer group receives messages from any queue of a topic; each stays invisible
+ * to the group for a window, until it is acknowledged with its receipt handle or its window ends and
+ * it is delivered again with the next attempt number; past the group's maximum attempts it goes to the
+ * group's dead-letter topic instead.
+ *
+ * State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
+ * change of invisibility never interleave. Expiry is evaluated when the state is next used, not by a
+ * timer per message; a parked long poll sleeps until the earliest window ends.
+ *
+ * @since 0.1.0
+ */
+import { ConsumerGroup, Limits, Message, MessageBatch, ReceiptHandle, Topic } from "@strait/core"
+import type { Store } from "@strait/storage"
+import { Clock, Data, Deferred, Duration, Effect, Result, Schema, Semaphore } from "effect"
+import type * as Filter from "./Filter.ts"
+import type * as Topics from "./Topics.ts"
+
+/**
+ * The handle names a message this group no longer holds under that handle: it was acknowledged, its
+ * invisibility was changed (which issued a newer handle), or it was delivered again.
+ *
+ * @since 0.1.0
+ */
+export class ReceiptHandleStale extends Schema.TaggedError<ReceiptHandleStale>()("ReceiptHandleStale", {
+  topic: Schema.String,
+  queueId: Schema.Number,
+  offset: Schema.Number
+}) {
+  override get message() {
+    return `the receipt handle of ${this.topic}/${this.queueId}@${this.offset} is no longer valid`
+  }
+}
+
+/**
+ * An invisibility window outside [0, `Limits.maxInvisibilityMillis`] (RocketMQ `ILLEGAL_INVISIBLE_TIME`).
+ *
+ * @since 0.1.0
+ */
+export class IllegalInvisibleTime extends Schema.TaggedError<IllegalInvisibleTime>()("IllegalInvisibleTime", {
+  millis: Schema.Number,
+  max: Schema.Number
+}) {}
+
+/**
+ * The handle was issued for another topic than the request names.
+ *
+ * @since 0.1.0
+ */
+export class ReceiptHandleMismatch extends Schema.TaggedError<ReceiptHandleMismatch>()("ReceiptHandleMismatch", {
+  expected: Schema.String,
+  actual: Schema.String
+}) {}
+
+/**
+ * A received message with its receipt handle.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  readonly message: Message.StoredMessage
+  readonly receiptHandle: string
+  readonly invisibleUntil: number
+}
+
+/**
+ * What a handle operation can fail with.
+ *
+ * @since 0.1.0
+ */
+export type HandleError =
+  | ReceiptHandle.InvalidReceiptHandle
+  | ReceiptHandle.ReceiptHandleExpired
+  | ReceiptHandleStale
+  | ReceiptHandleMismatch
+
+interface InFlight {
+  popTime: number
+  invisibleUntil: number
+}
+
+interface QueueState {
+  /** The next offset never delivered to the group. */
+  cursor: number
+  /** Every offset below this is acknowledged (or filtered out, or dead-lettered). */
+  consumed: number
+  readonly inFlight: Map<number, InFlight>
+  /** Offsets whose window ended unacknowledged: delivered again before anything new. */
+  readonly visibleAgain: Set<number>
+  readonly attempts: Map<number, number>
+  /** Acknowledged offsets above `consumed`. */
+  readonly done: Set<number>
+}
+
+/** Internal: what consumption needs from the broker. */
+export interface Dependencies {
+  readonly brokerName: string
+  readonly store: Store.Store
+  readonly topic: (name: string) => Effect.Effect<Topics.TopicSpec, Topics.TopicNotFound>
+  readonly group: (name: string) => Effect.Effect<ConsumerGroup.ConsumerGroup>
+  readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
+  /** Stores a message in the group's dead-letter topic. */
+  readonly deadLetter: (group: string, message: Message.Message) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
+}
+
+class Woken extends Data.Class<{}> {}
+
+/**
+ * Builds Pop consumption over the broker's store.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(deps: Dependencies) {
+  const states = new Map<string, { readonly lock: Semaphore.Semaphore; readonly queues: Array<QueueState> }>()
+  const rotation = new Map<string, number>()
+  // parked long polls per topic, woken by an append to it
+  const parked = new Map<string, Set<Deferred.Deferred<Woken>>>()
+
+  const stateOf = (group: string, spec: Topics.TopicSpec) =>
+    Effect.gen(function*() {
+      const key = `${group}\u0000${spec.name}`
+      let state = states.get(key)
+      if (state === undefined) {
+        state = { lock: yield* Semaphore.make(1), queues: [] }
+        states.set(key, state)
+      }
+      // a topic may have grown since: new queues start at their beginning or the committed offset
+      while (state.queues.length < spec.queues) {
+        const queueId = state.queues.length
+        const bounds = yield* deps.store.bounds({ topic: spec.name, queueId })
+        const start = Math.max(bounds.start, (yield* deps.committedOffset(group, spec.name, queueId)) ?? bounds.start)
+        state.queues.push({
+          cursor: start,
+          consumed: start,
+          inFlight: new Map(),
+          visibleAgain: new Set(),
+          attempts: new Map(),
+          done: new Set()
+        })
+      }
+      return state
+    })
+
+  const markDone = (queue: QueueState, offset: number) => {
+    queue.inFlight.delete(offset)
+    queue.visibleAgain.delete(offset)
+    queue.attempts.delete(offset)
+    queue.done.add(offset)
+    while (queue.done.has(queue.consumed)) queue.done.delete(queue.consumed++)
+  }
+
+  const expire = (queue: QueueState, now: number) => {
+    for (const [offset, entry] of queue.inFlight) {
+      if (entry.invisibleUntil <= now) {
+        queue.inFlight.delete(offset)
+        queue.visibleAgain.add(offset)
+      }
+    }
+  }
+
+  const handleFor = (topic: string, queueId: number, offset: number, popTime: number, invisibleUntil: number, attempt: number) =>
+    ReceiptHandle.encode(new ReceiptHandle.ReceiptHandle({
+      brokerName: deps.brokerName,
+      topic: topic as Topic.TopicName,
+      queueId: queueId as Topic.QueueId,
+      queueOffset: offset as Topic.Offset,
+      popTime,
+      invisibleUntil,
+      fencingEpoch: 0,
+      deliveryAttempt: attempt
+    }))
+
+  /** One pass over the topic's queues; takes up to `max` messages. */
+  const popOnce = (
+    group: ConsumerGroup.ConsumerGroup,
+    spec: Topics.TopicSpec,
+    max: number,
+    invisibleMillis: number,
+    filter: Filter.Filter | undefined
+  ) =>
+    Effect.gen(function*() {
+      const state = yield* stateOf(group.name, spec)
+      return yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const out: Array<Received> = []
+        const first = rotation.get(spec.name) ?? 0
+        rotation.set(spec.name, first + 1)
+        for (let i = 0; i < spec.queues && out.length < max; i++) {
+          const queueId = (first + i) % spec.queues
+          const queue = state.queues[queueId]!
+          const ref = { topic: spec.name, queueId }
+          expire(queue, now)
+          const take = (record: Store.StoredRecord) =>
+            Effect.gen(function*() {
+              const decoded = MessageBatch.decode(record.body)
+              // the record passed its CRC: a body that does not decode is a bug
+              if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+              const message = decoded.success[0]!
+              if (filter !== undefined && !filter.matches({ tag: message.tag, properties: message.userProperties })) {
+                markDone(queue, record.offset) // filtered out: never delivered, never counted
+                return
+              }
+              const attempt = (queue.attempts.get(record.offset) ?? 0) + 1
+              if (attempt > group.maxDeliveryAttempts) {
+                yield* deps.deadLetter(group.name, message)
+                markDone(queue, record.offset)
+                return
+              }
+              const invisibleUntil = now + invisibleMillis
+              queue.attempts.set(record.offset, attempt)
+              queue.visibleAgain.delete(record.offset)
+              queue.inFlight.set(record.offset, { popTime: now, invisibleUntil })
+              out.push({
+                message: MessageBatch.toStored(message, {
+                  queueId: queueId as Message.StoredMessage["queueId"],
+                  queueOffset: record.offset as Message.StoredMessage["queueOffset"],
+                  storeTimestamp: record.storeTime,
+                  deliveryAttempt: attempt
+                }),
+                receiptHandle: yield* handleFor(spec.name, queueId, record.offset, now, invisibleUntil, attempt),
+                invisibleUntil
+              })
+            })
+          // messages whose window ended come first, oldest first
+          for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
+            if (out.length >= max) break
+            const [record] = yield* deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 })
+            if (record !== undefined) yield* take(record)
+          }
+          while (out.length < max) {
+            const { end } = yield* deps.store.bounds(ref)
+            if (queue.cursor >= end) break
+            const records = yield* deps.store.read(ref, queue.cursor, { maxCount: max - out.length, maxBytes: 4 * 1024 * 1024 })
+            if (records.length === 0) break
+            for (const record of records) {
+              queue.cursor = record.offset + 1
+              yield* take(record)
+            }
+          }
+        }
+        return out
+      }))
+    })
+
+  /** When the earliest unacknowledged window of the group on the topic ends, if any does. */
+  const nextExpiry = (group: string, topic: string) => {
+    const state = states.get(`${group}\u0000${topic}`)
+    let earliest = Number.POSITIVE_INFINITY
+    for (const queue of state?.queues ?? []) {
+      for (const entry of queue.inFlight.values()) earliest = Math.min(earliest, entry.invisibleUntil)
+    }
+    return earliest
+  }
+
+  const pop = (request: {
+    readonly group: string
+    readonly topic: string
+    readonly maxMessages: number
+    readonly invisibleDuration: Duration.Input
+    readonly pollTimeout?: Duration.Input
+    readonly filter?: Filter.Filter
+  }) =>
+    Effect.gen(function*() {
+      const limits = yield* Limits.Limits
+      const invisibleMillis = Duration.toMillis(request.invisibleDuration)
+      if (invisibleMillis < 0 || invisibleMillis > limits.maxInvisibilityMillis) {
+        return yield* new IllegalInvisibleTime({ millis: invisibleMillis, max: limits.maxInvisibilityMillis })
+      }
+      const max = Math.max(1, Math.min(32, request.maxMessages))
+      const spec = yield* deps.topic(request.topic)
+      const group = yield* deps.group(request.group)
+      const deadline = (yield* Clock.currentTimeMillis) + (request.pollTimeout === undefined ? 0 : Duration.toMillis(request.pollTimeout))
+      while (true) {
+        const received = yield* popOnce(group, spec, max, invisibleMillis, request.filter)
+        const now = yield* Clock.currentTimeMillis
+        if (received.length > 0 || now >= deadline) return received
+        // park until an append to the topic, a window ending, or the poll's end
+        const woken = Deferred.makeUnsafe<Woken>()
+        let waiting = parked.get(spec.name)
+        if (waiting === undefined) parked.set(spec.name, waiting = new Set())
+        waiting.add(woken)
+        const wakeAt = Math.min(deadline, nextExpiry(group.name, spec.name))
+        yield* Deferred.await(woken).pipe(
+          Effect.timeoutOption(Duration.millis(Math.max(0, wakeAt - now))),
+          Effect.ensuring(Effect.sync(() => waiting.delete(woken)))
+        )
+      }
+    })
+
+  /** Decodes a handle and finds its in-flight entry; checks expiry and that it is the newest handle. */
+  const holding = (group: string, topic: string, text: string) =>
+    Effect.gen(function*() {
+      const handle = yield* ReceiptHandle.decode(text)
+      if (handle.topic !== topic) return yield* new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
+      yield* ReceiptHandle.checkNotExpired(handle)
+      const spec = yield* deps.topic(topic)
+      const state = yield* stateOf(group, spec)
+      return { handle, state }
+    })
+
+  const stale = (handle: ReceiptHandle.ReceiptHandle) =>
+    new ReceiptHandleStale({ topic: handle.topic, queueId: handle.queueId, offset: handle.queueOffset })
+
+  const ack = (group: string, topic: string, receiptHandle: string) =>
+    Effect.gen(function*() {
+      const { handle, state } = yield* holding(group, topic, receiptHandle)
+      yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        const queue = state.queues[handle.queueId]
+        const entry = queue?.inFlight.get(handle.queueOffset)
+        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
+        markDone(queue, handle.queueOffset)
+      }))
+    })
+
+  const changeInvisibility = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+    Effect.gen(function*() {
+      const limits = yield* Limits.Limits
+      const millis = Duration.toMillis(duration)
+      if (millis < 0 || millis > limits.maxInvisibilityMillis) {
+        return yield* new IllegalInvisibleTime({ millis, max: limits.maxInvisibilityMillis })
+      }
+      const { handle, state } = yield* holding(group, topic, receiptHandle)
+      return yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        const queue = state.queues[handle.queueId]
+        const entry = queue?.inFlight.get(handle.queueOffset)
+        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
+        const now = yield* Clock.currentTimeMillis
+        // the handle's pop time only moves forward, so every older handle is stale: only the newest
+        // is honoured, even for changes within one millisecond
+        entry.popTime = Math.max(now, entry.popTime + 1)
+        entry.invisibleUntil = now + millis
+        const attempt = queue.attempts.get(handle.queueOffset) ?? handle.deliveryAttempt
+        return yield* handleFor(topic, handle.queueId, handle.queueOffset, entry.popTime, entry.invisibleUntil, attempt)
+      }))
+    })
+
+  return {
+    pop,
+    ack,
+    changeInvisibility,
+    /** Wakes the long polls parked on `topic`. */
+    appended: (topic: string) => {
+      const waiting = parked.get(topic)
+      if (waiting === undefined) return
+      parked.delete(topic)
+      for (const woken of waiting) Deferred.doneUnsafe(woken, Effect.succeed(new Woken()))
+    },
+    /** The group's consumed offset (everything below acknowledged) per queue, for committing. */
+    consumed: (group: string, topic: string) =>
+      (states.get(`${group}\u0000${topic}`)?.queues ?? []).map((queue) => queue.consumed)
+  }
+})

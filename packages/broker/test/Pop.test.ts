@@ -1,0 +1,156 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConsumerGroup, Message } from "@strait/core"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { Filter } from "../src/index.ts"
+import { message, text, withBroker } from "./fixtures.ts"
+
+const popRequest = (group: string, extra: { maxMessages?: number; invisibleDuration?: string; pollTimeout?: string } = {}) => ({
+  group,
+  topic: "t",
+  maxMessages: extra.maxMessages ?? 32,
+  invisibleDuration: (extra.invisibleDuration ?? "30 seconds") as "30 seconds",
+  ...(extra.pollTimeout === undefined ? {} : { pollTimeout: extra.pollTimeout as "20 seconds" })
+})
+
+const texts = (received: ReadonlyArray<{ readonly message: Message.StoredMessage }>) => received.map((r) => text(r.message)).sort()
+
+describe("Pop consumption", () => {
+  it.effect("a popped message is invisible to its group until the window ends, then comes again with attempt + 1", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+        yield* broker.send([message("t", "a"), message("t", "b")])
+        const first = yield* broker.pop(popRequest("g"))
+        assert.deepStrictEqual(texts(first), ["a", "b"])
+        assert.isTrue(first.every((r) => r.message.deliveryAttempt === 1))
+        assert.deepStrictEqual(yield* broker.pop(popRequest("g")), [])
+        yield* TestClock.adjust("30 seconds")
+        const again = yield* broker.pop(popRequest("g"))
+        assert.deepStrictEqual(texts(again), ["a", "b"])
+        assert.isTrue(again.every((r) => r.message.deliveryAttempt === 2))
+      })))
+
+  it.effect("an acknowledged message is never delivered to the group again; another group gets its own copy", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a"), message("t", "b")])
+        const received = yield* broker.pop(popRequest("g"))
+        yield* broker.ack("g", "t", received.find((r) => text(r.message) === "a")!.receiptHandle)
+        yield* TestClock.adjust("31 seconds")
+        assert.deepStrictEqual(texts(yield* broker.pop(popRequest("g"))), ["b"])
+        assert.deepStrictEqual(texts(yield* broker.pop(popRequest("other"))), ["a", "b"])
+      })))
+
+  it.effect("changing invisibility issues a new handle, and the old one can no longer acknowledge", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a")])
+        const [received] = yield* broker.pop(popRequest("g"))
+        const renewed = yield* broker.changeInvisibility("g", "t", received!.receiptHandle, "2 minutes")
+        assert.notStrictEqual(renewed, received!.receiptHandle)
+        const stale = yield* Effect.flip(broker.ack("g", "t", received!.receiptHandle))
+        assert.strictEqual(stale._tag, "ReceiptHandleStale")
+        yield* TestClock.adjust("1 minute") // past the first window, inside the new one
+        assert.deepStrictEqual(yield* broker.pop(popRequest("g")), [])
+        yield* broker.ack("g", "t", renewed)
+        yield* TestClock.adjust("5 minutes")
+        assert.deepStrictEqual(yield* broker.pop(popRequest("g")), [])
+      })))
+
+  it.effect("an expired handle cannot acknowledge, and a tampered one is rejected", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a")])
+        const [received] = yield* broker.pop(popRequest("g", { invisibleDuration: "10 seconds" }))
+        const handle = received!.receiptHandle
+        const tampered = `${handle.slice(0, 10)}${handle[10] === "A" ? "B" : "A"}${handle.slice(11)}`
+        assert.strictEqual((yield* Effect.flip(broker.ack("g", "t", tampered)))._tag, "InvalidReceiptHandle")
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* Effect.flip(broker.ack("g", "t", handle)))._tag, "ReceiptHandleExpired")
+        assert.strictEqual((yield* Effect.flip(broker.pop(popRequest("g", { invisibleDuration: "13 hours" }))))._tag, "IllegalInvisibleTime")
+      })))
+
+  it.effect("past the group's max attempts a message goes to %DLQ%<group> with its id and origin, and no further", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.setGroup(new ConsumerGroup.ConsumerGroup({ name: "g" as ConsumerGroup.ConsumerGroupName, maxDeliveryAttempts: 2 }))
+        const [sent] = yield* broker.send([message("t", "poison")])
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const received = yield* broker.pop(popRequest("g", { invisibleDuration: "1 second" }))
+          assert.deepStrictEqual(received.map((r) => r.message.deliveryAttempt), [attempt])
+          yield* TestClock.adjust("1 second")
+        }
+        assert.deepStrictEqual(yield* broker.pop(popRequest("g")), [], "never delivered a third time")
+        const dead = yield* broker.pull({ topic: "%DLQ%g", queueId: 0, offset: 0, maxCount: 10 })
+        assert.strictEqual(dead.messages.length, 1)
+        const letter = dead.messages[0]!
+        assert.strictEqual(letter.messageId, sent!.messageId)
+        assert.strictEqual(letter.userProperties.DLQ_ORIGIN_TOPIC, "t")
+        assert.strictEqual(letter.userProperties.DLQ_ORIGIN_MESSAGE_ID, sent!.messageId)
+      })))
+
+  it.effect("an empty receive parks until a message arrives, woken by the append without time passing", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 4 })
+        const parked = yield* Effect.forkChild(broker.pop(popRequest("g", { pollTimeout: "20 seconds" })))
+        yield* Effect.yieldNow
+        assert.isUndefined(parked.pollUnsafe())
+        yield* broker.send([message("t", "late")])
+        const received = yield* Fiber.join(parked)
+        assert.deepStrictEqual(texts(received), ["late"])
+      })))
+
+  it.effect("a parked receive ends empty at its poll timeout, and wakes when a window ends", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        const empty = yield* Effect.forkChild(broker.pop(popRequest("g", { pollTimeout: "5 seconds" })))
+        yield* TestClock.adjust("5 seconds")
+        assert.deepStrictEqual(yield* Fiber.join(empty), [])
+        yield* broker.send([message("t", "a")])
+        yield* broker.pop(popRequest("g", { invisibleDuration: "3 seconds" }))
+        const waiting = yield* Effect.forkChild(broker.pop(popRequest("g", { pollTimeout: "20 seconds" })))
+        yield* TestClock.adjust("3 seconds")
+        const again = yield* Fiber.join(waiting)
+        assert.deepStrictEqual(again.map((r) => r.message.deliveryAttempt), [2])
+      })))
+
+  it.effect("a receive takes at most 32 messages", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send(Array.from({ length: 40 }, (_, i) => message("t", `m${i}`)))
+        assert.strictEqual((yield* broker.pop(popRequest("g", { maxMessages: 100 }))).length, 32)
+        assert.strictEqual((yield* broker.pop(popRequest("g", { maxMessages: 100 }))).length, 8)
+      })))
+
+  it.effect("messages a group's filter does not match are never delivered to it and never counted", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send(["x", "y", "x"].map((tag, i) => message("t", `${tag}${i}`, { tag })))
+        const filter = yield* Filter.parse({ type: "TAG", expression: "x" })
+        const received = yield* broker.pop({ ...popRequest("g"), filter })
+        assert.deepStrictEqual(texts(received), ["x0", "x2"])
+        for (const r of received) yield* broker.ack("g", "t", r.receiptHandle)
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(yield* broker.pop({ ...popRequest("g"), filter }), [])
+      })))
+
+  it.effect("after a restart, acknowledged messages stay acknowledged and unacknowledged ones come again", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send(["a", "b", "c"].map((body) => message("t", body)))
+        const received = yield* broker.pop(popRequest("g"))
+        for (const r of received.filter((r) => text(r.message) !== "c")) yield* broker.ack("g", "t", r.receiptHandle)
+        const again = yield* restart()
+        assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["c"])
+      })))
+})

@@ -1,0 +1,41 @@
+// Helpers shared by the broker specifications.
+import { Message } from "@strait/core"
+import { SimDisk } from "@strait/storage"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Broker } from "../src/index.ts"
+
+export const directory = "/data/broker"
+let ids = 0
+export const nextId = () => `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
+
+export const message = (topic: string, body: string, extra: Partial<ConstructorParameters<typeof Message.Message>[0]> = {}) =>
+  new Message.Message({
+    topic,
+    body: new TextEncoder().encode(body),
+    keys: [],
+    userProperties: {},
+    bornTimestamp: 0,
+    bornHost: "test-host",
+    messageId: nextId(),
+    ...extra
+  })
+
+export const text = (m: Message.Message) => new TextDecoder().decode(m.body)
+
+/** A broker on a fresh simulated disk; `restart` builds another broker on the same disk. */
+export const withBroker = <A, E>(body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown, Scope.Scope>) => Effect.Effect<A, E, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const disk = yield* Layer.build(SimDisk.layer())
+    const start = () =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
+        return Context.get(context, Broker.Broker)
+      })
+    const first = yield* Scope.make()
+    const broker = yield* start().pipe(Scope.provide(first))
+    return yield* body(broker, () =>
+      Effect.gen(function*() {
+        yield* Scope.close(first, Exit.void)
+        return yield* start()
+      }))
+  })
