@@ -195,6 +195,8 @@ export class Broker extends Context.Service<Broker, {
     readonly invisibleDuration: Duration.Input
     readonly pollTimeout?: Duration.Input
     readonly filter?: Filter.Filter
+    /** A retried receive with the same id returns the same messages while they are still held. */
+    readonly attemptId?: string
   }) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
   /** Acknowledges a popped message: it is never delivered to the group again. */
   readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound>
@@ -211,6 +213,8 @@ export class Broker extends Context.Service<Broker, {
     receiptHandle: string,
     duration: Duration.Input
   ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
+  /** Counters: messages never delivered because their time to live ran out. */
+  readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
   readonly resetOffsetsToTime: (
     group: string,
@@ -429,6 +433,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
     pop: consumption.pop,
     ack: consumption.ack,
     changeInvisibility: consumption.changeInvisibility,
+    stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
     resetOffsetsToTime
   })
 })

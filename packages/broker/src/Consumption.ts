@@ -4,7 +4,8 @@
  * it is delivered again with the next attempt number; past the group's maximum attempts it goes to the
  * group's dead-letter topic instead.
  *
- * State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
+ * A message whose time to live (`ttlMillis`, from its store time) has run out is never delivered and
+ * is counted. State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
  * change of invisibility never interleave. Expiry is evaluated when the state is next used, not by a
  * timer per message; a parked long poll sleeps until the earliest window ends.
  *
@@ -90,7 +91,16 @@ interface QueueState {
   readonly attempts: Map<number, number>
   /** Acknowledged offsets above `consumed`. */
   readonly done: Set<number>
+  /** FIFO: per message group, offsets read but held back behind the group's head, in order. */
+  readonly waiting: Map<string, Array<number>>
+  /** FIFO: the message group of every offset in flight or visible again (its group's head). */
+  readonly heads: Map<number, string>
+  /** FIFO: message groups whose head is in flight or visible again. */
+  readonly blocked: Set<string>
+  waitingTotal: number
 }
+
+const maxWaitingPerQueue = 10_000
 
 /** Internal: what consumption needs from the broker. */
 export interface Dependencies {
@@ -111,8 +121,15 @@ class Woken extends Data.Class<{}> {}
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function*(deps: Dependencies) {
-  const states = new Map<string, { readonly lock: Semaphore.Semaphore; readonly queues: Array<QueueState> }>()
+  interface GroupTopicState {
+    readonly lock: Semaphore.Semaphore
+    readonly queues: Array<QueueState>
+    /** The last receive that named an attempt id, to answer its retry with the same messages. */
+    lastAttempt: { readonly id: string; readonly received: ReadonlyArray<Received> } | undefined
+  }
+  const states = new Map<string, GroupTopicState>()
   const rotation = new Map<string, number>()
+  let expired = 0
   // parked long polls per topic, woken by an append to it
   const parked = new Map<string, Set<Deferred.Deferred<Woken>>>()
 
@@ -121,7 +138,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const key = `${group}\u0000${spec.name}`
       let state = states.get(key)
       if (state === undefined) {
-        state = { lock: yield* Semaphore.make(1), queues: [] }
+        state = { lock: yield* Semaphore.make(1), queues: [], lastAttempt: undefined }
         states.set(key, state)
       }
       // a topic may have grown since: new queues start at their beginning or the committed offset
@@ -135,13 +152,20 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           inFlight: new Map(),
           visibleAgain: new Set(),
           attempts: new Map(),
-          done: new Set()
+          done: new Set(),
+          waiting: new Map(),
+          heads: new Map(),
+          blocked: new Set(),
+          waitingTotal: 0
         })
       }
       return state
     })
 
   const markDone = (queue: QueueState, offset: number) => {
+    const messageGroup = queue.heads.get(offset)
+    if (messageGroup !== undefined) queue.blocked.delete(messageGroup)
+    queue.heads.delete(offset)
     queue.inFlight.delete(offset)
     queue.visibleAgain.delete(offset)
     queue.attempts.delete(offset)
@@ -176,12 +200,20 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     spec: Topics.TopicSpec,
     max: number,
     invisibleMillis: number,
-    filter: Filter.Filter | undefined
+    filter: Filter.Filter | undefined,
+    attemptId: string | undefined
   ) =>
     Effect.gen(function*() {
       const state = yield* stateOf(group.name, spec)
+      // a FIFO group on a FIFO topic gets each message group in order, one message at a time
+      const ordered = group.fifo && spec.kind === "FIFO"
       return yield* state.lock.withPermits(1)(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
+        // a retried receive (same attempt id) whose messages are all still held gets them again
+        const previous = state.lastAttempt
+        if (attemptId !== undefined && previous?.id === attemptId && previous.received.every((r) => stillHeld(state, r, now))) {
+          return previous.received
+        }
         const out: Array<Received> = []
         const first = rotation.get(spec.name) ?? 0
         rotation.set(spec.name, first + 1)
@@ -190,7 +222,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           const queue = state.queues[queueId]!
           const ref = { topic: spec.name, queueId }
           expire(queue, now)
-          const take = (record: Store.StoredRecord) =>
+          // `head`: the record is its message group's next in line (redelivery, or its turn in the queue)
+          const take = (record: Store.StoredRecord, head: boolean) =>
             Effect.gen(function*() {
               const decoded = MessageBatch.decode(record.body)
               // the record passed its CRC: a body that does not decode is a bug
@@ -198,6 +231,21 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               const message = decoded.success[0]!
               if (filter !== undefined && !filter.matches({ tag: message.tag, properties: message.userProperties })) {
                 markDone(queue, record.offset) // filtered out: never delivered, never counted
+                return
+              }
+              if (message.ttlMillis !== undefined && record.storeTime + message.ttlMillis <= now) {
+                // its time to live ran out (from its store time, on the broker's clock): never delivered
+                expired++
+                markDone(queue, record.offset)
+                return
+              }
+              const messageGroup = ordered ? message.messageGroup : undefined
+              if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup))) {
+                // behind its group's head: waits for its turn, in order
+                const line = queue.waiting.get(messageGroup)
+                if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
+                else line.push(record.offset)
+                queue.waitingTotal++
                 return
               }
               const attempt = (queue.attempts.get(record.offset) ?? 0) + 1
@@ -210,6 +258,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               queue.attempts.set(record.offset, attempt)
               queue.visibleAgain.delete(record.offset)
               queue.inFlight.set(record.offset, { popTime: now, invisibleUntil })
+              if (messageGroup !== undefined) {
+                queue.heads.set(record.offset, messageGroup)
+                queue.blocked.add(messageGroup)
+              }
               out.push({
                 message: MessageBatch.toStored(message, {
                   queueId: queueId as Message.StoredMessage["queueId"],
@@ -221,26 +273,44 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
                 invisibleUntil
               })
             })
+          const readOne = (offset: number) =>
+            Effect.map(deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 }), (records) => records[0])
           // messages whose window ended come first, oldest first
           for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
             if (out.length >= max) break
-            const [record] = yield* deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 })
-            if (record !== undefined) yield* take(record)
+            const record = yield* readOne(offset)
+            if (record !== undefined) yield* take(record, true)
           }
-          while (out.length < max) {
+          // FIFO: each unblocked message group's next in line
+          for (const [messageGroup, line] of queue.waiting) {
+            while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup)) {
+              queue.waitingTotal--
+              const record = yield* readOne(line.shift()!)
+              if (record !== undefined) yield* take(record, true)
+            }
+            if (line.length === 0) queue.waiting.delete(messageGroup)
+          }
+          // FIFO reads ahead past blocked groups into their lines, up to a bound
+          while (out.length < max && queue.waitingTotal < maxWaitingPerQueue) {
             const { end } = yield* deps.store.bounds(ref)
             if (queue.cursor >= end) break
             const records = yield* deps.store.read(ref, queue.cursor, { maxCount: max - out.length, maxBytes: 4 * 1024 * 1024 })
             if (records.length === 0) break
             for (const record of records) {
               queue.cursor = record.offset + 1
-              yield* take(record)
+              yield* take(record, false)
             }
           }
         }
+        if (attemptId !== undefined && out.length > 0) state.lastAttempt = { id: attemptId, received: out }
         return out
       }))
     })
+
+  const stillHeld = (state: GroupTopicState, received: Received, now: number) => {
+    const entry = state.queues[received.message.queueId]?.inFlight.get(received.message.queueOffset)
+    return entry !== undefined && entry.invisibleUntil === received.invisibleUntil && entry.invisibleUntil > now
+  }
 
   /** When the earliest unacknowledged window of the group on the topic ends, if any does. */
   const nextExpiry = (group: string, topic: string) => {
@@ -259,6 +329,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     readonly invisibleDuration: Duration.Input
     readonly pollTimeout?: Duration.Input
     readonly filter?: Filter.Filter
+    /** A retry of a receive with this id returns the same messages while they are still held. */
+    readonly attemptId?: string
   }) =>
     Effect.gen(function*() {
       const limits = yield* Limits.Limits
@@ -271,7 +343,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const group = yield* deps.group(request.group)
       const deadline = (yield* Clock.currentTimeMillis) + (request.pollTimeout === undefined ? 0 : Duration.toMillis(request.pollTimeout))
       while (true) {
-        const received = yield* popOnce(group, spec, max, invisibleMillis, request.filter)
+        const received = yield* popOnce(group, spec, max, invisibleMillis, request.filter, request.attemptId)
         const now = yield* Clock.currentTimeMillis
         if (received.length > 0 || now >= deadline) return received
         // park until an append to the topic, a window ending, or the poll's end
@@ -345,6 +417,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       parked.delete(topic)
       for (const woken of waiting) Deferred.doneUnsafe(woken, Effect.succeed(new Woken()))
     },
+    /** Messages never delivered because their time to live ran out. */
+    expired: Effect.sync(() => expired),
     /** The group's consumed offset (everything below acknowledged) per queue, for committing. */
     consumed: (group: string, topic: string) =>
       (states.get(`${group}\u0000${topic}`)?.queues ?? []).map((queue) => queue.consumed)

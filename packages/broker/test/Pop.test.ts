@@ -153,4 +153,14 @@ describe("Pop consumption", () => {
         const again = yield* restart()
         assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["c"])
       })))
+
+  it.effect("a message whose time to live ran out is never delivered, and is counted", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "short", { ttlMillis: 5_000 }), message("t", "long", { ttlMillis: 60_000 })])
+        yield* TestClock.adjust("5 seconds")
+        assert.deepStrictEqual(texts(yield* broker.pop(popRequest("g"))), ["long"])
+        assert.strictEqual((yield* broker.stats).expiredMessages, 1)
+      })))
 })
