@@ -98,9 +98,15 @@ interface QueueState {
   /** FIFO: message groups whose head is in flight or visible again. */
   readonly blocked: Set<string>
   waitingTotal: number
+  /** PRIORITY: offsets read ahead and not yet delivered. */
+  readonly ready: Set<number>
+  /** PRIORITY: the rank of every offset read ahead until it is done, so a redelivery keeps it. */
+  readonly ranks: Map<number, { readonly priority: number; readonly storeTime: number }>
 }
 
 const maxWaitingPerQueue = 10_000
+// how far a priority receive looks ahead in each queue for higher-priority messages
+const priorityReadAhead = 256
 
 /** Internal: what consumption needs from the broker. */
 export interface Dependencies {
@@ -156,7 +162,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           waiting: new Map(),
           heads: new Map(),
           blocked: new Set(),
-          waitingTotal: 0
+          waitingTotal: 0,
+          ready: new Set(),
+          ranks: new Map()
         })
       }
       return state
@@ -166,6 +174,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     const messageGroup = queue.heads.get(offset)
     if (messageGroup !== undefined) queue.blocked.delete(messageGroup)
     queue.heads.delete(offset)
+    queue.ranks.delete(offset)
+    queue.ready.delete(offset)
     queue.inFlight.delete(offset)
     queue.visibleAgain.delete(offset)
     queue.attempts.delete(offset)
@@ -194,6 +204,56 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       deliveryAttempt: attempt
     }))
 
+  interface QueueContext {
+    readonly queue: QueueState
+    readonly ref: Store.QueueRef
+    readonly take: (record: Store.StoredRecord, head: boolean) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
+    readonly readOne: (offset: number) => Effect.Effect<Store.StoredRecord | undefined, Store.ReadError>
+  }
+
+  /**
+   * PRIORITY topics: the highest priority across every queue goes first, equal priorities in store
+   * order; a message delivered again keeps its rank.
+   */
+  const byPriority = Effect.fnUntraced(function*(
+    queues: ReadonlyArray<QueueState>,
+    context: (queueId: number) => QueueContext,
+    now: number,
+    max: number,
+    out: ReadonlyArray<Received>
+  ) {
+    const candidates: Array<{ readonly queueId: number; readonly offset: number; readonly priority: number; readonly storeTime: number }> = []
+    for (let queueId = 0; queueId < queues.length; queueId++) {
+      const { queue, ref } = context(queueId)
+      expire(queue, now)
+      while (queue.ready.size < priorityReadAhead) {
+        const { end } = yield* deps.store.bounds(ref)
+        if (queue.cursor >= end) break
+        const records = yield* deps.store.read(ref, queue.cursor, { maxCount: priorityReadAhead - queue.ready.size, maxBytes: 4 * 1024 * 1024 })
+        if (records.length === 0) break
+        for (const record of records) {
+          queue.cursor = record.offset + 1
+          const decoded = MessageBatch.decode(record.body)
+          if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+          queue.ranks.set(record.offset, { priority: decoded.success[0]!.priority ?? 0, storeTime: record.storeTime })
+          queue.ready.add(record.offset)
+        }
+      }
+      for (const offset of [...queue.ready, ...queue.visibleAgain]) {
+        const rank = queue.ranks.get(offset) ?? { priority: 0, storeTime: 0 }
+        candidates.push({ queueId, offset, ...rank })
+      }
+    }
+    candidates.sort((a, b) => b.priority - a.priority || a.storeTime - b.storeTime || a.queueId - b.queueId || a.offset - b.offset)
+    for (const candidate of candidates) {
+      if (out.length >= max) break
+      const { queue, readOne, take } = context(candidate.queueId)
+      queue.ready.delete(candidate.offset)
+      const record = yield* readOne(candidate.offset)
+      if (record !== undefined) yield* take(record, true)
+    }
+  })
+
   /** One pass over the topic's queues; takes up to `max` messages. */
   const popOnce = (
     group: ConsumerGroup.ConsumerGroup,
@@ -215,13 +275,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           return previous.received
         }
         const out: Array<Received> = []
-        const first = rotation.get(spec.name) ?? 0
-        rotation.set(spec.name, first + 1)
-        for (let i = 0; i < spec.queues && out.length < max; i++) {
-          const queueId = (first + i) % spec.queues
+        // what a step needs to deliver from one queue
+        const queueContext = (queueId: number): QueueContext => {
           const queue = state.queues[queueId]!
           const ref = { topic: spec.name, queueId }
-          expire(queue, now)
           // `head`: the record is its message group's next in line (redelivery, or its turn in the queue)
           const take = (record: Store.StoredRecord, head: boolean) =>
             Effect.gen(function*() {
@@ -275,30 +332,41 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             })
           const readOne = (offset: number) =>
             Effect.map(deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 }), (records) => records[0])
-          // messages whose window ended come first, oldest first
-          for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
-            if (out.length >= max) break
-            const record = yield* readOne(offset)
-            if (record !== undefined) yield* take(record, true)
-          }
-          // FIFO: each unblocked message group's next in line
-          for (const [messageGroup, line] of queue.waiting) {
-            while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup)) {
-              queue.waitingTotal--
-              const record = yield* readOne(line.shift()!)
+          return { queue, ref, take, readOne }
+        }
+        if (spec.kind === "PRIORITY") {
+          yield* byPriority(state.queues, queueContext, now, max, out)
+        } else {
+          const first = rotation.get(spec.name) ?? 0
+          rotation.set(spec.name, first + 1)
+          for (let i = 0; i < spec.queues && out.length < max; i++) {
+            const { queue, ref, take, readOne } = queueContext((first + i) % spec.queues)
+            expire(queue, now)
+            // messages whose window ended come first, oldest first
+            for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
+              if (out.length >= max) break
+              const record = yield* readOne(offset)
               if (record !== undefined) yield* take(record, true)
             }
-            if (line.length === 0) queue.waiting.delete(messageGroup)
-          }
-          // FIFO reads ahead past blocked groups into their lines, up to a bound
-          while (out.length < max && queue.waitingTotal < maxWaitingPerQueue) {
-            const { end } = yield* deps.store.bounds(ref)
-            if (queue.cursor >= end) break
-            const records = yield* deps.store.read(ref, queue.cursor, { maxCount: max - out.length, maxBytes: 4 * 1024 * 1024 })
-            if (records.length === 0) break
-            for (const record of records) {
-              queue.cursor = record.offset + 1
-              yield* take(record, false)
+            // FIFO: each unblocked message group's next in line
+            for (const [messageGroup, line] of queue.waiting) {
+              while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup)) {
+                queue.waitingTotal--
+                const record = yield* readOne(line.shift()!)
+                if (record !== undefined) yield* take(record, true)
+              }
+              if (line.length === 0) queue.waiting.delete(messageGroup)
+            }
+            // FIFO reads ahead past blocked groups into their lines, up to a bound
+            while (out.length < max && queue.waitingTotal < maxWaitingPerQueue) {
+              const { end } = yield* deps.store.bounds(ref)
+              if (queue.cursor >= end) break
+              const records = yield* deps.store.read(ref, queue.cursor, { maxCount: max - out.length, maxBytes: 4 * 1024 * 1024 })
+              if (records.length === 0) break
+              for (const record of records) {
+                queue.cursor = record.offset + 1
+                yield* take(record, false)
+              }
             }
           }
         }
