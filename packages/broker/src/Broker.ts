@@ -15,6 +15,7 @@ import * as ConsumerOffsets from "./ConsumerOffsets.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
 import * as Groups from "./Groups.ts"
+import * as Timers from "./Timers.ts"
 import * as Topics from "./Topics.ts"
 
 /**
@@ -96,8 +97,11 @@ export interface SendReceipt {
   readonly transactionId: string
   readonly topic: string
   readonly queueId: number
+  /** The offset in the queue; for a delayed message, its place in the timer store. */
   readonly offset: number
   readonly storeTimestamp: number
+  /** For a message delayed to a future time: the handle that recalls it before delivery. */
+  readonly recallHandle?: string
 }
 
 /**
@@ -181,6 +185,8 @@ export class Broker extends Context.Service<Broker, {
   ) => Effect.Effect<void, Topics.TopicNotFound | QueueNotFound | OffsetOutOfRange | Disk.DiskError>
   /** The group's committed offset on a queue, `undefined` before its first commit. */
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
+  /** Cancels a delayed message not yet delivered, by the recall handle of its receipt; returns its id. */
+  readonly recall: (topic: string, recallHandle: string) => Effect.Effect<string, Timers.RecallFailed | Store.AppendError>
   /** Creates or replaces a consumer group's settings (max delivery attempts, retry policy); kept durably. */
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, Disk.DiskError>
   /**
@@ -232,6 +238,8 @@ interface Remembered {
   readonly receipt: Deferred.Deferred<SendReceipt, SendError>
 }
 
+const tagHashOf = (message: Message.Message) => message.tag === undefined ? 0 : Filter.tagHash(message.tag)
+
 const make = Effect.fnUntraced(function*(directory: string) {
   const settings = yield* BrokerSettings
   yield* Disk.makeDurableDirectory(directory)
@@ -265,6 +273,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
       const now = yield* Clock.currentTimeMillis
       forgetOld(now)
       const receipts: Array<Deferred.Deferred<SendReceipt, SendError>> = []
+      const delayed: Array<{ message: Message.Message; receipt: Deferred.Deferred<SendReceipt, SendError>; key: string; queueId: number; spec: Topics.TopicSpec }> = []
       const byQueue = new Map<string, { spec: Topics.TopicSpec; queueId: number; items: Array<{ message: Message.Message; receipt: Deferred.Deferred<SendReceipt, SendError>; key: string }> }>()
       for (const message of messages) {
         yield* Message.validate(message)
@@ -283,6 +292,11 @@ const make = Effect.fnUntraced(function*(directory: string) {
         remembered.set(key, { at: now, receipt })
         receipts.push(receipt)
         const queueId = queueFor(spec, message)
+        if (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now) {
+          // for later: into the timer store (a past delivery time is delivered at once)
+          delayed.push({ message, receipt, key, queueId, spec })
+          continue
+        }
         const slot = `${spec.name}\u0000${queueId}`
         let group = byQueue.get(slot)
         if (group === undefined) byQueue.set(slot, group = { spec, queueId, items: [] })
@@ -291,7 +305,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
       yield* Effect.forEach(byQueue.values(), ({ items, queueId, spec }) =>
         store.append(
           { topic: spec.name, queueId },
-          items.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: message.tag === undefined ? 0 : Filter.tagHash(message.tag) })),
+          items.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) })),
           spec.flush
         ).pipe(
           Effect.exit,
@@ -299,7 +313,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
             items.forEach((item, i) => {
               if (Exit.isSuccess(exit)) {
                 const appended = exit.value[i]!
-                Deferred.doneUnsafe(item.receipt, Exit.succeed({
+                Deferred.doneUnsafe(item.receipt, Exit.succeed<SendReceipt>({
                   messageId: item.message.messageId,
                   transactionId: item.message.messageId,
                   topic: spec.name,
@@ -315,6 +329,26 @@ const make = Effect.fnUntraced(function*(directory: string) {
             })
           })
         ), { concurrency: "unbounded", discard: true })
+      yield* Effect.forEach(delayed, ({ key, message, queueId, receipt, spec }) =>
+        timers.schedule(queueId, message, spec.flush).pipe(
+          Effect.exit,
+          Effect.map((exit) => {
+            if (Exit.isSuccess(exit)) {
+              Deferred.doneUnsafe(receipt, Exit.succeed<SendReceipt>({
+                messageId: message.messageId,
+                transactionId: message.messageId,
+                topic: spec.name,
+                queueId,
+                offset: exit.value.offset,
+                storeTimestamp: exit.value.storeTime,
+                recallHandle: exit.value.recallHandle
+              }))
+            } else {
+              remembered.delete(key)
+              Deferred.doneUnsafe(receipt, exit as Exit.Exit<never, SendError>)
+            }
+          })
+        ), { discard: true })
       for (const { spec } of byQueue.values()) consumption.appended(spec.name)
       return yield* Effect.forEach(receipts, Deferred.await)
     })
@@ -334,7 +368,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
         topic: name,
         userProperties: { ...message.userProperties, DLQ_ORIGIN_TOPIC: message.topic, DLQ_ORIGIN_MESSAGE_ID: message.messageId }
       })
-      yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: copy.tag === undefined ? 0 : Filter.tagHash(copy.tag) }], "sync")
+      yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: tagHashOf(copy) }], "sync")
     })
 
   const consumption = yield* Consumption.make({
@@ -344,6 +378,14 @@ const make = Effect.fnUntraced(function*(directory: string) {
     group: groups.get,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
     deadLetter
+  })
+
+  const timers = yield* Timers.make({
+    store,
+    deliver: (queueId, message) =>
+      store.append({ topic: message.topic, queueId }, [{ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) }], "sync").pipe(
+        Effect.tap(() => Effect.sync(() => consumption.appended(message.topic)))
+      )
   })
 
   // Pop consumers' acknowledged progress becomes their committed offsets, so a restarted broker
@@ -430,6 +472,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
     commitOffset,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
     setGroup: groups.set,
+    recall: timers.recall,
     pop: consumption.pop,
     ack: consumption.ack,
     changeInvisibility: consumption.changeInvisibility,

@@ -23,7 +23,7 @@ export const message = (topic: string, body: string, extra: Partial<ConstructorP
 export const text = (m: Message.Message) => new TextDecoder().decode(m.body)
 
 /** A broker on a fresh simulated disk; `restart` builds another broker on the same disk. */
-export const withBroker = <A, E>(body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown, Scope.Scope>) => Effect.Effect<A, E, Scope.Scope>) =>
+export const withBroker = <A, E>(body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown>) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.gen(function*() {
     const disk = yield* Layer.build(SimDisk.layer())
     const start = () =>
@@ -31,11 +31,14 @@ export const withBroker = <A, E>(body: (broker: Broker.Broker["Service"], restar
         const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
         return Context.get(context, Broker.Broker)
       })
-    const first = yield* Scope.make()
-    const broker = yield* start().pipe(Scope.provide(first))
+    let current = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(current, Exit.void))
+    const broker = yield* start().pipe(Scope.provide(current))
     return yield* body(broker, () =>
       Effect.gen(function*() {
-        yield* Scope.close(first, Exit.void)
-        return yield* start()
+        // the running broker stops (its finalizers commit and checkpoint) before the next one opens
+        yield* Scope.close(current, Exit.void)
+        current = yield* Scope.make()
+        return yield* start().pipe(Scope.provide(current))
       }))
   })
