@@ -186,7 +186,7 @@ export class Broker extends Context.Service<Broker, {
   /** The group's committed offset on a queue, `undefined` before its first commit. */
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
   /** Cancels a delayed message not yet delivered, by the recall handle of its receipt; returns its id. */
-  readonly recall: (topic: string, recallHandle: string) => Effect.Effect<string, Timers.RecallFailed | Store.AppendError>
+  readonly recall: (topic: string, recallHandle: string) => Effect.Effect<string, Timers.RecallFailed | Store.AppendError | Store.ReadError>
   /** Creates or replaces a consumer group's settings (max delivery attempts, retry policy); kept durably. */
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, Disk.DiskError>
   /**
