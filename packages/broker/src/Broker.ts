@@ -16,6 +16,7 @@ import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
 import * as Groups from "./Groups.ts"
 import * as Timers from "./Timers.ts"
+import * as Transactions from "./Transactions.ts"
 import * as Topics from "./Topics.ts"
 
 /**
@@ -124,13 +125,15 @@ export interface PullResult {
 export type SendError = Message.MessageValidationError | Topics.TopicNotFound | MessageTypeMismatch | Store.AppendError
 
 /**
- * The kind a message has by its fields: a message group makes it FIFO, a delivery time DELAY, a
- * priority PRIORITY.
+ * The kind a message has: a transactional send makes it TRANSACTION; otherwise by its fields, a message
+ * group makes it FIFO, a delivery time DELAY, a priority PRIORITY.
  *
  * @since 0.1.0
  */
-export const messageKind = (message: Message.Message): Topic.TopicKind =>
-  message.messageGroup !== undefined
+export const messageKind = (message: Message.Message, transactional = false): Topic.TopicKind =>
+  transactional
+    ? "TRANSACTION"
+    : message.messageGroup !== undefined
     ? "FIFO"
     : message.deliveryTimestamp !== undefined
     ? "DELAY"
@@ -165,8 +168,20 @@ export class Broker extends Context.Service<Broker, {
     readonly queues: ReadonlyArray<{ readonly queueId: number; readonly start: number; readonly end: number }>
   }, Topics.TopicNotFound>
   readonly topics: Effect.Effect<ReadonlyArray<Topics.TopicSpec>>
-  /** Sends messages (to one or several topics); receipts in the order given. */
-  readonly send: (messages: ReadonlyArray<Message.Message>) => Effect.Effect<ReadonlyArray<SendReceipt>, SendError>
+  /**
+   * Sends messages (to one or several topics); receipts in the order given. `transactional` sends
+   * half messages: invisible until `endTransaction` commits them.
+   */
+  readonly send: (
+    messages: ReadonlyArray<Message.Message>,
+    options?: { readonly transactional?: boolean }
+  ) => Effect.Effect<ReadonlyArray<SendReceipt>, SendError>
+  /** Commits (delivers) or rolls back (drops) the half message with that transaction id. */
+  readonly endTransaction: (
+    topic: string,
+    transactionId: string,
+    resolution: Transactions.Resolution
+  ) => Effect.Effect<void, Transactions.TransactionNotFound | Store.AppendError | Store.ReadError>
   /** Reads a queue from `offset`, keeping only what `filter` matches (filtered messages still advance `nextOffset`). */
   readonly pull: (request: {
     readonly topic: string
@@ -228,9 +243,15 @@ export class Broker extends Context.Service<Broker, {
     time: number
   ) => Effect.Effect<ReadonlyArray<number>, Topics.TopicNotFound | Store.ReadError | Disk.DiskError>
 }>()("@strait/broker/Broker") {
-  /** A broker keeping its data under `directory` on the `Disk` given. */
-  static readonly layer = (options: { readonly directory: string }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
-    Layer.effect(Broker, make(options.directory))
+  /**
+   * A broker keeping its data under `directory` on the `Disk` given; `transactionChecker` is who it
+   * asks about unresolved transactions (the proxy).
+   */
+  static readonly layer = (options: {
+    readonly directory: string
+    readonly transactionChecker?: Transactions.TransactionChecker
+  }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
+    Layer.effect(Broker, make(options.directory, options.transactionChecker ?? { check: () => Effect.void }))
 }
 
 interface Remembered {
@@ -238,9 +259,16 @@ interface Remembered {
   readonly receipt: Deferred.Deferred<SendReceipt, SendError>
 }
 
+/** Where a held message (delayed or half) went, as its receipt tells. */
+interface Held {
+  readonly offset: number
+  readonly storeTime: number
+  readonly recallHandle?: string
+}
+
 const tagHashOf = (message: Message.Message) => message.tag === undefined ? 0 : Filter.tagHash(message.tag)
 
-const make = Effect.fnUntraced(function*(directory: string) {
+const make = Effect.fnUntraced(function*(directory: string, checker: Transactions.TransactionChecker) {
   const settings = yield* BrokerSettings
   yield* Disk.makeDurableDirectory(directory)
   const store = yield* Store.open(`${directory}/store`)
@@ -266,8 +294,9 @@ const make = Effect.fnUntraced(function*(directory: string) {
     return next % spec.queues
   }
 
-  const send = (messages: ReadonlyArray<Message.Message>) =>
+  const send = (messages: ReadonlyArray<Message.Message>, options?: { readonly transactional?: boolean }) =>
     Effect.gen(function*() {
+      const transactional = options?.transactional === true
       // read per send, so the check can be set for a scope (a protocol adapter, a test)
       const { validateMessageType } = yield* BrokerSettings
       const now = yield* Clock.currentTimeMillis
@@ -278,7 +307,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
       for (const message of messages) {
         yield* Message.validate(message)
         const spec = yield* topics.get(message.topic)
-        const kind = messageKind(message)
+        const kind = messageKind(message, transactional)
         if (validateMessageType && kind !== spec.kind) {
           return yield* new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
         }
@@ -292,8 +321,9 @@ const make = Effect.fnUntraced(function*(directory: string) {
         remembered.set(key, { at: now, receipt })
         receipts.push(receipt)
         const queueId = queueFor(spec, message)
-        if (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now) {
-          // for later: into the timer store (a past delivery time is delivered at once)
+        if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
+          // held: a half message until its transaction ends; a delayed one until its time (a past
+          // delivery time is delivered at once)
           delayed.push({ message, receipt, key, queueId, spec })
           continue
         }
@@ -330,7 +360,9 @@ const make = Effect.fnUntraced(function*(directory: string) {
           })
         ), { concurrency: "unbounded", discard: true })
       yield* Effect.forEach(delayed, ({ key, message, queueId, receipt, spec }) =>
-        timers.schedule(queueId, message, spec.flush).pipe(
+        (transactional
+          ? Effect.map(transactions.prepare(queueId, message, spec.flush), (half): Held => half)
+          : Effect.map(timers.schedule(queueId, message, spec.flush), (timer): Held => timer)).pipe(
           Effect.exit,
           Effect.map((exit) => {
             if (Exit.isSuccess(exit)) {
@@ -341,7 +373,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
                 queueId,
                 offset: exit.value.offset,
                 storeTimestamp: exit.value.storeTime,
-                recallHandle: exit.value.recallHandle
+                ...(exit.value.recallHandle === undefined ? {} : { recallHandle: exit.value.recallHandle })
               }))
             } else {
               remembered.delete(key)
@@ -380,13 +412,14 @@ const make = Effect.fnUntraced(function*(directory: string) {
     deadLetter
   })
 
-  const timers = yield* Timers.make({
-    store,
-    deliver: (queueId, message) =>
-      store.append({ topic: message.topic, queueId }, [{ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) }], "sync").pipe(
-        Effect.tap(() => Effect.sync(() => consumption.appended(message.topic)))
-      )
-  })
+  // a held message (delayed, or a committed half) reaching its queue
+  const deliverHeld = (queueId: number, message: Message.Message) =>
+    store.append({ topic: message.topic, queueId }, [{ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) }], "sync").pipe(
+      Effect.tap(() => Effect.sync(() => consumption.appended(message.topic)))
+    )
+  const timers = yield* Timers.make({ store, deliver: deliverHeld })
+
+  const transactions = yield* Transactions.make({ store, deliver: deliverHeld, checker })
 
   // Pop consumers' acknowledged progress becomes their committed offsets, so a restarted broker
   // resumes where they were (what was in flight is delivered again: at-least-once)
@@ -473,6 +506,7 @@ const make = Effect.fnUntraced(function*(directory: string) {
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
     setGroup: groups.set,
     recall: timers.recall,
+    endTransaction: transactions.end,
     pop: consumption.pop,
     ack: consumption.ack,
     changeInvisibility: consumption.changeInvisibility,

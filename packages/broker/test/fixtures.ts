@@ -2,7 +2,7 @@
 import { Message } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
-import { Broker } from "../src/index.ts"
+import { Broker, Transactions } from "../src/index.ts"
 
 export const directory = "/data/broker"
 let ids = 0
@@ -23,12 +23,15 @@ export const message = (topic: string, body: string, extra: Partial<ConstructorP
 export const text = (m: Message.Message) => new TextDecoder().decode(m.body)
 
 /** A broker on a fresh simulated disk; `restart` builds another broker on the same disk. */
-export const withBroker = <A, E>(body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown>) => Effect.Effect<A, E, Scope.Scope>) =>
+export const withBroker = <A, E>(
+  body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown>) => Effect.Effect<A, E, Scope.Scope>,
+  options: { readonly transactionChecker?: Transactions.TransactionChecker } = {}
+) =>
   Effect.gen(function*() {
     const disk = yield* Layer.build(SimDisk.layer())
     const start = () =>
       Effect.gen(function*() {
-        const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
+        const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory, ...options }))).pipe(Effect.provideContext(disk))
         return Context.get(context, Broker.Broker)
       })
     let current = yield* Scope.make()
