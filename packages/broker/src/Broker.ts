@@ -220,7 +220,7 @@ export class Broker extends Context.Service<Broker, {
     readonly attemptId?: string
   }) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
   /** Acknowledges a popped message: it is never delivered to the group again. */
-  readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound>
+  readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound | Store.AppendError>
   /**
    * Moves a popped message's invisibility to end `duration` from now and returns its new handle.
    *
@@ -403,13 +403,37 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
       yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: tagHashOf(copy) }], "sync")
     })
 
+  // every acknowledgement is also a record of %ACK%, so acknowledgements above a queue's committed
+  // offset survive a restart (the committed offsets bound how far back they are needed)
+  const ackQueue = { topic: "%ACK%", queueId: 0 }
+  const recordedAcks = new Map<string, Set<number>>()
+  {
+    const { end, start } = yield* store.bounds(ackQueue)
+    let offset = start
+    while (offset < end) {
+      const records = yield* store.read(ackQueue, offset, { maxCount: 4096, maxBytes: 16 * 1024 * 1024 })
+      if (records.length === 0) break
+      for (const record of records) {
+        const [key, at] = JSON.parse(new TextDecoder().decode(record.body)) as [string, number]
+        let acked = recordedAcks.get(key)
+        if (acked === undefined) recordedAcks.set(key, acked = new Set())
+        acked.add(at)
+      }
+      offset = records[records.length - 1]!.offset + 1
+    }
+  }
+  const recordAck = (group: string, topic: string, queueId: number, offset: number) =>
+    store.append(ackQueue, [{ body: new TextEncoder().encode(JSON.stringify([Consumption.ackKey(group, topic, queueId), offset])), tagHash: 0 }], "async").pipe(Effect.asVoid)
+
   const consumption = yield* Consumption.make({
     brokerName: settings.brokerName,
     store,
     topic: (name) => topics.get(name),
     group: groups.get,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
-    deadLetter
+    deadLetter,
+    recordAck,
+    recordedAcks
   })
 
   // a held message (delayed, or a committed half) reaching its queue

@@ -117,7 +117,14 @@ export interface Dependencies {
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
   /** Stores a message in the group's dead-letter topic. */
   readonly deadLetter: (group: string, message: Message.Message) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
+  /** Records an acknowledgement durably (it reaches the disk with the async flush). */
+  readonly recordAck: (group: string, topic: string, queueId: number, offset: number) => Effect.Effect<void, Store.AppendError>
+  /** Acknowledgements recorded before this broker opened, by `group \0 topic \0 queueId`. */
+  readonly recordedAcks: ReadonlyMap<string, ReadonlySet<number>>
 }
+
+/** The key of a queue's acknowledgements in `recordedAcks`. */
+export const ackKey = (group: string, topic: string, queueId: number) => `${group}\u0000${topic}\u0000${queueId}`
 
 class Woken extends Data.Class<{}> {}
 
@@ -152,13 +159,16 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const queueId = state.queues.length
         const bounds = yield* deps.store.bounds({ topic: spec.name, queueId })
         const start = Math.max(bounds.start, (yield* deps.committedOffset(group, spec.name, queueId)) ?? bounds.start)
+        const acked = new Set([...(deps.recordedAcks.get(ackKey(group, spec.name, queueId)) ?? [])].filter((offset) => offset >= start))
+        let consumed = start
+        while (acked.has(consumed)) acked.delete(consumed++)
         state.queues.push({
-          cursor: start,
-          consumed: start,
+          cursor: consumed,
+          consumed,
           inFlight: new Map(),
           visibleAgain: new Set(),
           attempts: new Map(),
-          done: new Set(),
+          done: acked,
           waiting: new Map(),
           heads: new Map(),
           blocked: new Set(),
@@ -282,6 +292,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           // `head`: the record is its message group's next in line (redelivery, or its turn in the queue)
           const take = (record: Store.StoredRecord, head: boolean) =>
             Effect.gen(function*() {
+              if (queue.done.has(record.offset)) return // acknowledged before a restart
               const decoded = MessageBatch.decode(record.body)
               // the record passed its CRC: a body that does not decode is a bug
               if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
@@ -448,6 +459,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const queue = state.queues[handle.queueId]
         const entry = queue?.inFlight.get(handle.queueOffset)
         if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
+        yield* deps.recordAck(group, topic, handle.queueId, handle.queueOffset)
         markDone(queue, handle.queueOffset)
       }))
     })

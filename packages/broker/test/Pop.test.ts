@@ -163,4 +163,15 @@ describe("Pop consumption", () => {
         assert.deepStrictEqual(texts(yield* broker.pop(popRequest("g"))), ["long"])
         assert.strictEqual((yield* broker.stats).expiredMessages, 1)
       })))
+
+  it.effect("acknowledgements above an unacknowledged message survive a restart", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send(["a", "b", "c", "d"].map((body) => message("t", body)))
+        const received = yield* broker.pop(popRequest("g"))
+        for (const r of received.filter((r) => ["b", "d"].includes(text(r.message)))) yield* broker.ack("g", "t", r.receiptHandle)
+        const again = yield* restart()
+        assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["a", "c"])
+      })))
 })
