@@ -209,16 +209,7 @@ export class Broker extends Context.Service<Broker, {
    * for `invisibleDuration`. With `pollTimeout`, an empty receive waits (woken by an append or a
    * window ending) until a message is there or the time is up.
    */
-  readonly pop: (request: {
-    readonly group: string
-    readonly topic: string
-    readonly maxMessages: number
-    readonly invisibleDuration: Duration.Input
-    readonly pollTimeout?: Duration.Input
-    readonly filter?: Filter.Filter
-    /** A retried receive with the same id returns the same messages while they are still held. */
-    readonly attemptId?: string
-  }) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
+  readonly pop: (request: Consumption.PopRequest) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
   /** Acknowledges a popped message: it is never delivered to the group again. */
   readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound | Store.AppendError>
   /**

@@ -65,6 +65,23 @@ export interface Received {
 }
 
 /**
+ * A receive: up to `maxMessages` (at most 32) of `topic` for `group`, each invisible for
+ * `invisibleDuration`; with `pollTimeout` an empty receive waits for a message.
+ *
+ * @since 0.1.0
+ */
+export interface PopRequest {
+  readonly group: string
+  readonly topic: string
+  readonly maxMessages: number
+  readonly invisibleDuration: Duration.Input
+  readonly pollTimeout?: Duration.Input
+  readonly filter?: Filter.Filter
+  /** A retry of a receive with this id returns the same messages while they are still held. */
+  readonly attemptId?: string
+}
+
+/**
  * What a handle operation can fail with.
  *
  * @since 0.1.0
@@ -401,16 +418,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     return earliest
   }
 
-  const pop = (request: {
-    readonly group: string
-    readonly topic: string
-    readonly maxMessages: number
-    readonly invisibleDuration: Duration.Input
-    readonly pollTimeout?: Duration.Input
-    readonly filter?: Filter.Filter
-    /** A retry of a receive with this id returns the same messages while they are still held. */
-    readonly attemptId?: string
-  }) =>
+  const pop = (request: PopRequest) =>
     Effect.gen(function*() {
       const limits = yield* Limits.Limits
       const invisibleMillis = Duration.toMillis(request.invisibleDuration)
