@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Message } from "@strait/core"
+import { type Message, MinHeap } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Clock, Deferred, Duration, Effect, Schema } from "effect"
 import { Buffer } from "node:buffer"
@@ -53,12 +53,16 @@ export const make = Effect.fnUntraced(function*(deps: {
     wake = Deferred.makeUnsafe<void>()
     Deferred.doneUnsafe(waiting, Effect.void)
   }
+  // by due time; an entry whose timer was released (fired or recalled) is dropped when it surfaces
+  const order = new MinHeap.MinHeap<HeldMessages.Held>((a, b) => a.due - b.due || a.offset - b.offset)
+  for (const timer of timers.held.values()) order.insert(timer)
   const earliest = () => {
-    let first: HeldMessages.Held | undefined
-    for (const timer of timers.held.values()) {
-      if (first === undefined || timer.due < first.due || (timer.due === first.due && timer.offset < first.offset)) first = timer
+    for (let top = order.peek(); top !== undefined; top = order.peek()) {
+      const current = timers.held.get(top.offset)
+      if (current !== undefined) return current
+      order.pop()
     }
-    return first
+    return undefined
   }
 
   // The wheel: sleep until the earliest timer (or a new, earlier one), fire what is due, repeat.
@@ -82,6 +86,7 @@ export const make = Effect.fnUntraced(function*(deps: {
     /** Holds a message until its `deliveryTimestamp`, for `queueId`; returns its place and recall handle. */
     schedule: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(timers.hold(queueId, message, flush), (timer) => {
+        order.insert(timer)
         nudge()
         return { offset: timer.offset, storeTime: timer.heldAt, recallHandle: recallHandleOf(message.topic, timer.offset, timer.due, message.messageId) }
       }),

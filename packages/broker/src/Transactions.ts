@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Message } from "@strait/core"
+import { type Message, MinHeap } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Clock, Context, Deferred, Duration, Effect, Schema } from "effect"
 import * as HeldMessages from "./HeldMessages.ts"
@@ -76,10 +76,25 @@ export const make = Effect.fnUntraced(function*(deps: {
   const interval = Duration.toMillis(settings.checkInterval)
   // checks done and the next one's time, per half (in memory: a restart starts the count again)
   const checks = new Map<number, { done: number; nextAt: number }>()
+  // (time, half) of every check to come; an entry that no longer matches its half's schedule (checked
+  // since, or resolved) is dropped when it surfaces
+  const due = new MinHeap.MinHeap<{ readonly at: number; readonly offset: number }>((a, b) => a.at - b.at || a.offset - b.offset)
   const scheduleOf = (half: HeldMessages.Held) => {
     let schedule = checks.get(half.offset)
-    if (schedule === undefined) checks.set(half.offset, schedule = { done: 0, nextAt: half.heldAt + firstCheck })
+    if (schedule === undefined) {
+      checks.set(half.offset, schedule = { done: 0, nextAt: half.heldAt + firstCheck })
+      due.insert({ at: schedule.nextAt, offset: half.offset })
+    }
     return schedule
+  }
+  for (const half of halves.held.values()) scheduleOf(half)
+  const nextCheck = () => {
+    for (let top = due.peek(); top !== undefined; top = due.peek()) {
+      const half = halves.held.get(top.offset)
+      if (half !== undefined && checks.get(top.offset)?.nextAt === top.at) return { half, at: top.at }
+      due.pop()
+    }
+    return undefined
   }
   let wake = Deferred.makeUnsafe<void>()
   const nudge = () => {
@@ -98,17 +113,14 @@ export const make = Effect.fnUntraced(function*(deps: {
       }
       schedule.done++
       schedule.nextAt = now + interval
+      due.insert({ at: schedule.nextAt, offset: half.offset })
       const message = yield* halves.read(half.offset)
       yield* Effect.forkScoped(deps.checker.check({ transactionId: half.messageId, message, attempt: schedule.done }))
     })
 
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    let next: { readonly half: HeldMessages.Held; readonly at: number } | undefined
-    for (const half of halves.held.values()) {
-      const at = scheduleOf(half).nextAt
-      if (next === undefined || at < next.at) next = { half, at }
-    }
+    const next = nextCheck()
     if (next === undefined || next.at > now) {
       const waitFor = Deferred.await(wake)
       yield* next === undefined ? waitFor : Effect.timeoutOption(waitFor, Duration.millis(next.at - now))
@@ -126,6 +138,7 @@ export const make = Effect.fnUntraced(function*(deps: {
     /** Holds a half message for `queueId` of its topic. */
     prepare: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(halves.hold(queueId, message, flush), (half) => {
+        scheduleOf(half)
         nudge()
         return { offset: half.offset, storeTime: half.heldAt }
       }),
