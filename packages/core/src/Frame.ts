@@ -50,11 +50,12 @@ export const Control = { Heartbeat: 0x0001, Close: 0x0002, GoAway: 0x0003 } as c
  *
  * **Details**
  *
- * `Echo`: the peer answers with the same payload (health checks, benchmarks).
+ * `Echo`: the peer answers with the same payload (health checks, benchmarks). `Broker`: a request to
+ * a broker; the payload is a request of `@strait/broker`'s `Protocol`.
  *
  * @since 0.1.0
  */
-export const Type = { Echo: 0x0100 } as const
+export const Type = { Echo: 0x0100, Broker: 0x0110 } as const
 
 /**
  * Whether a frame type (request or response) is a transport control type.

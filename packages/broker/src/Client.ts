@@ -1,0 +1,139 @@
+/**
+ * A client of the broker's data-plane protocol over one `Transport` connection: what a proxy (or a
+ * test, or a bench) uses to talk to a broker. Requests are multiplexed on the connection; the broker's
+ * typed errors arrive as the same error classes.
+ *
+ * @since 0.1.0
+ */
+import { Frame, type Message, MessageBatch, type Topic, type Transport } from "@strait/core"
+import { Multiplex } from "@strait/transport"
+import { Data, Duration, Effect, Result } from "effect"
+import * as Protocol from "./Protocol.ts"
+
+/**
+ * The broker answered with bytes that are not a response: a broker of another protocol version, or a
+ * bug.
+ *
+ * @since 0.1.0
+ */
+export class MalformedResponse extends Data.TaggedError("MalformedResponse")<{ readonly reason: string }> {}
+
+/**
+ * What a call can fail with: the broker's typed errors, and the connection's.
+ *
+ * @since 0.1.0
+ */
+export type CallError = Protocol.Failure | Transport.ConnectionError | Multiplex.RequestTimeout | MalformedResponse
+
+/**
+ * A received message and its handle.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  readonly message: Message.StoredMessage
+  readonly receiptHandle: string
+  readonly invisibleUntil: number
+}
+
+type Answer<T extends Protocol.Response["_tag"]> = Extract<Protocol.Response, { readonly _tag: T }>
+
+const storedMessages = (bytes: Uint8Array) => {
+  const decoded = MessageBatch.decodeStored(bytes)
+  return Result.isSuccess(decoded)
+    ? Effect.succeed(decoded.success)
+    : Effect.fail(new MalformedResponse({ reason: `messages do not decode: ${decoded.failure.reason}` }))
+}
+
+/**
+ * Starts a client on `connection` (which it then owns: nothing else may read its frames).
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(connection: Transport.Connection, options: { readonly timeout?: Duration.Input } = {}) {
+  const requester = yield* Multiplex.requester(connection)
+  const timeout = Duration.toMillis(options.timeout ?? Duration.seconds(30))
+
+  const call = <T extends Protocol.Response["_tag"]>(request: Protocol.Request, expected: T, extraMillis = 0) =>
+    requester.request(Frame.Type.Broker, Protocol.encodeRequest(request), Duration.millis(timeout + extraMillis)).pipe(
+      Effect.flatMap((frame) =>
+        Protocol.decodeResponse(frame.payload).pipe(Effect.mapError((error) => new MalformedResponse({ reason: error.message })))
+      ),
+      Effect.flatMap((response): Effect.Effect<Answer<T>, CallError> =>
+        response._tag === "Failed"
+          ? Effect.fail(response.error)
+          : response._tag === expected
+          ? Effect.succeed(response as Answer<T>)
+          : Effect.fail(new MalformedResponse({ reason: `expected ${expected}, got ${response._tag}` }))
+      )
+    )
+
+  return {
+    send: (messages: ReadonlyArray<Message.Message>, sendOptions: { readonly transactional?: boolean } = {}) =>
+      Effect.map(
+        call({ _tag: "Produce", messages: MessageBatch.encode(messages), transactional: sendOptions.transactional === true }, "Produced"),
+        (answer) => answer.receipts
+      ),
+    pop: (request: {
+      readonly group: string
+      readonly topic: string
+      readonly maxMessages: number
+      readonly invisibleDuration: Duration.Input
+      readonly pollTimeout?: Duration.Input
+      readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+      readonly attemptId?: string
+    }) =>
+      Effect.gen(function*() {
+        const pollMillis = request.pollTimeout === undefined ? undefined : Duration.toMillis(request.pollTimeout)
+        const answer = yield* call({
+          _tag: "Pop",
+          group: request.group,
+          topic: request.topic,
+          maxMessages: request.maxMessages,
+          invisibleMillis: Duration.toMillis(request.invisibleDuration),
+          ...(pollMillis === undefined ? {} : { pollMillis }),
+          ...(request.filter === undefined ? {} : { filter: request.filter }),
+          ...(request.attemptId === undefined ? {} : { attemptId: request.attemptId })
+        }, "Popped", pollMillis ?? 0)
+        const messages = yield* storedMessages(answer.messages)
+        return messages.map((message, i): Received => ({ message, ...answer.handles[i]! }))
+      }),
+    ack: (group: string, topic: string, receiptHandle: string) =>
+      Effect.asVoid(call({ _tag: "Ack", group, topic, receiptHandle }, "Done")),
+    changeInvisibility: (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+      Effect.map(
+        call({ _tag: "ChangeInvisibility", group, topic, receiptHandle, invisibleMillis: Duration.toMillis(duration) }, "Renewed"),
+        (answer) => answer.receiptHandle
+      ),
+    endTransaction: (topic: string, transactionId: string, resolution: "COMMIT" | "ROLLBACK") =>
+      Effect.asVoid(call({ _tag: "EndTransaction", topic, transactionId, resolution }, "Done")),
+    recall: (topic: string, recallHandle: string) =>
+      Effect.map(call({ _tag: "Recall", topic, recallHandle }, "Recalled"), (answer) => answer.messageId),
+    pull: (request: {
+      readonly topic: string
+      readonly queueId: number
+      readonly offset: number
+      readonly maxCount: number
+      readonly maxBytes?: number
+      readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+    }) =>
+      Effect.gen(function*() {
+        const answer = yield* call({ _tag: "Pull", ...request }, "Pulled")
+        return { messages: yield* storedMessages(answer.messages), nextOffset: answer.nextOffset, start: answer.start, end: answer.end }
+      }),
+    commitOffset: (group: string, topic: string, queueId: number, offset: number) =>
+      Effect.asVoid(call({ _tag: "CommitOffset", group, topic, queueId, offset }, "Done")),
+    queryOffset: (group: string, topic: string, queueId: number) =>
+      Effect.map(call({ _tag: "QueryOffset", group, topic, queueId }, "Offset"), (answer) => answer.offset),
+    createTopic: (spec: { readonly name: string; readonly kind: Topic.TopicKind; readonly queues: number; readonly flush?: "sync" | "async" }) =>
+      call({ _tag: "CreateTopic", name: spec.name, kind: spec.kind, queues: spec.queues, flush: spec.flush ?? "async" }, "TopicDescribed"),
+    describeTopic: (name: string) => call({ _tag: "DescribeTopic", name }, "TopicDescribed")
+  }
+})
+
+/**
+ * A broker client.
+ *
+ * @since 0.1.0
+ */
+export type BrokerClient = Effect.Success<ReturnType<typeof make>>

@@ -1,0 +1,167 @@
+/**
+ * The broker's data-plane server: answers `Protocol` requests arriving over any `Transport`.
+ *
+ * Each connection is served with request multiplexing (many requests in flight, answered as they
+ * finish). A request that does not decode is answered with `BadRequest`; every failure is answered with
+ * its typed error; a defect is logged and answered with `BrokerUnavailable`: a bad request fails only
+ * itself and nothing crashes the broker.
+ *
+ * @since 0.1.0
+ */
+import { Frame, MessageBatch, Transport } from "@strait/core"
+import { Multiplex } from "@strait/transport"
+import { Cause, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
+import * as Broker from "./Broker.ts"
+import * as Filter from "./Filter.ts"
+import * as Protocol from "./Protocol.ts"
+
+const isFailure = Schema.is(Protocol.Failure)
+
+const failed = (error: unknown): Protocol.Response => ({
+  _tag: "Failed",
+  error: isFailure(error)
+    ? error
+    : new Protocol.BrokerUnavailable({ reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error) })
+})
+
+const decodeMessages = (bytes: Uint8Array) => {
+  const decoded = MessageBatch.decode(bytes)
+  return Result.isSuccess(decoded)
+    ? Effect.succeed(decoded.success)
+    : Effect.fail(new Protocol.BadRequest({ reason: `the messages do not decode: ${decoded.failure.reason}` }))
+}
+
+const filterOf = (expression: { readonly type: "TAG" | "SQL92"; readonly expression: string } | undefined) =>
+  expression === undefined ? Effect.succeed(undefined) : Filter.parse(expression)
+
+/** Carries out one request against the broker. */
+const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) => {
+  switch (request._tag) {
+    case "Produce":
+      return Effect.gen(function*() {
+        const receipts = yield* broker.send(yield* decodeMessages(request.messages), { transactional: request.transactional })
+        return {
+          _tag: "Produced" as const,
+          receipts: receipts.map(({ messageId, offset, queueId, recallHandle, storeTimestamp }) => ({
+            messageId,
+            queueId,
+            offset,
+            storeTimestamp,
+            ...(recallHandle === undefined ? {} : { recallHandle })
+          }))
+        }
+      })
+    case "Pop":
+      return Effect.gen(function*() {
+        const filter = yield* filterOf(request.filter)
+        const received = yield* broker.pop({
+          group: request.group,
+          topic: request.topic,
+          maxMessages: request.maxMessages,
+          invisibleDuration: Duration.millis(request.invisibleMillis),
+          ...(request.pollMillis === undefined ? {} : { pollTimeout: Duration.millis(request.pollMillis) }),
+          ...(filter === undefined ? {} : { filter }),
+          ...(request.attemptId === undefined ? {} : { attemptId: request.attemptId })
+        })
+        return {
+          _tag: "Popped" as const,
+          handles: received.map(({ invisibleUntil, receiptHandle }) => ({ receiptHandle, invisibleUntil })),
+          messages: MessageBatch.encodeStored(received.map((r) => r.message))
+        }
+      })
+    case "Ack":
+      return Effect.as(broker.ack(request.group, request.topic, request.receiptHandle), { _tag: "Done" as const })
+    case "ChangeInvisibility":
+      return Effect.map(
+        broker.changeInvisibility(request.group, request.topic, request.receiptHandle, Duration.millis(request.invisibleMillis)),
+        (receiptHandle) => ({ _tag: "Renewed" as const, receiptHandle })
+      )
+    case "EndTransaction":
+      return Effect.as(broker.endTransaction(request.topic, request.transactionId, request.resolution), { _tag: "Done" as const })
+    case "Recall":
+      return Effect.map(broker.recall(request.topic, request.recallHandle), (messageId) => ({ _tag: "Recalled" as const, messageId }))
+    case "Pull":
+      return Effect.gen(function*() {
+        const filter = yield* filterOf(request.filter)
+        const pulled = yield* broker.pull({
+          topic: request.topic,
+          queueId: request.queueId,
+          offset: request.offset,
+          maxCount: request.maxCount,
+          ...(request.maxBytes === undefined ? {} : { maxBytes: request.maxBytes }),
+          ...(filter === undefined ? {} : { filter })
+        })
+        return {
+          _tag: "Pulled" as const,
+          messages: MessageBatch.encodeStored(pulled.messages),
+          nextOffset: pulled.nextOffset,
+          start: pulled.start,
+          end: pulled.end
+        }
+      })
+    case "CommitOffset":
+      return Effect.as(broker.commitOffset(request.group, request.topic, request.queueId, request.offset), { _tag: "Done" as const })
+    case "QueryOffset":
+      return Effect.map(broker.committedOffset(request.group, request.topic, request.queueId), (offset) =>
+        ({ _tag: "Offset" as const, ...(offset === undefined ? {} : { offset }) }))
+    case "CreateTopic":
+      return Effect.andThen(
+        broker.createTopic({ name: request.name, kind: request.kind, queues: request.queues, flush: request.flush }),
+        describe(broker, request.name)
+      )
+    case "DescribeTopic":
+      return describe(broker, request.name)
+  }
+}
+
+const describe = (broker: Broker.Broker["Service"], name: string) =>
+  Effect.map(broker.describeTopic(name), ({ queues, spec }) => ({
+    _tag: "TopicDescribed" as const,
+    name: spec.name,
+    kind: spec.kind,
+    queues: spec.queues,
+    flush: spec.flush,
+    bounds: queues
+  }))
+
+/**
+ * Answers one request frame.
+ *
+ * @since 0.1.0
+ */
+export const handle = (broker: Broker.Broker["Service"]) => (frame: Frame.Frame): Effect.Effect<Uint8Array> =>
+  (frame.type !== Frame.Type.Broker
+    ? Effect.succeed(failed(new Protocol.BadRequest({ reason: `frame type ${frame.type} is not a broker request` })))
+    : Protocol.decodeRequest(frame.payload).pipe(
+      Effect.mapError((error) => new Protocol.BadRequest({ reason: error.message })),
+      Effect.flatMap((request): Effect.Effect<Protocol.Response, unknown> => dispatch(broker, request)),
+      Effect.catchCause((cause) => {
+        const failure = cause.reasons.find(Cause.isFailReason)
+        if (failure !== undefined) return Effect.succeed(failed(failure.error))
+        return Effect.logError("broker request died", cause).pipe(Effect.as(failed(Cause.squash(cause))))
+      })
+    )).pipe(Effect.map(Protocol.encodeResponse))
+
+/**
+ * Serves every connection of `listener` until the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const serve = (listener: Transport.Listener, options: { readonly concurrency?: number } = {}) =>
+  Effect.gen(function*() {
+    const answer = handle(yield* Broker.Broker)
+    yield* Stream.runForEach(listener.connections, (connection) =>
+      Effect.forkScoped(Multiplex.serve(connection, answer, { concurrency: options.concurrency ?? 256 }).pipe(Effect.ignore)))
+  })
+
+/**
+ * Listens at `address` and serves the broker there while the layer lives.
+ *
+ * @since 0.1.0
+ */
+export const layer = (address: string): Layer.Layer<never, Transport.InvalidAddress | Transport.AddressInUse, Broker.Broker | Transport.Transport> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const transport = yield* Transport.Transport
+    const listener = yield* transport.listen(address)
+    yield* Effect.forkScoped(serve(listener))
+  }))

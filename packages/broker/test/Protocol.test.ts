@@ -1,0 +1,103 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Frame, ReceiptHandle, Transport } from "@strait/core"
+import { SimDisk } from "@strait/storage"
+import { MemoryTransport, Multiplex } from "@strait/transport"
+import { Context, Effect, Fiber, Layer, type Scope } from "effect"
+import { Broker, Client, Filter, Protocol, Server, Topics } from "../src/index.ts"
+import { directory, message, text } from "./fixtures.ts"
+
+/** A broker served at mem://broker, and a client connected to it. */
+const overTheWire = <A, E>(body: (client: Client.BrokerClient, transport: Transport.Transport["Service"]) => Effect.Effect<A, E, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
+    const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
+    const broker = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
+    yield* Layer.build(Server.layer("mem://broker")).pipe(Effect.provideContext(Context.merge(broker, network)))
+    const transport = Context.get(network, Transport.Transport)
+    const client = yield* Client.make(yield* transport.connect("mem://broker"))
+    return yield* body(client, transport)
+  })
+
+describe("the broker's data-plane protocol", () => {
+  it.effect("topics, sends, receives and acknowledgements work over the wire", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        const described = yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+        assert.deepStrictEqual([described.name, described.queues], ["t", 2])
+        const receipts = yield* client.send(["a", "b", "c"].map((body) => message("t", body)))
+        assert.deepStrictEqual(receipts.map((r) => r.queueId), [0, 1, 0])
+        const received = yield* client.pop({ group: "g", topic: "t", maxMessages: 32, invisibleDuration: "30 seconds" })
+        assert.deepStrictEqual(received.map((r) => text(r.message)).sort(), ["a", "b", "c"])
+        assert.isTrue(received.every((r) => r.message.deliveryAttempt === 1))
+        yield* client.ack("g", "t", received[0]!.receiptHandle)
+        const renewed = yield* client.changeInvisibility("g", "t", received[1]!.receiptHandle, "1 minute")
+        assert.isString(renewed)
+        const pulled = yield* client.pull({ topic: "t", queueId: 0, offset: 0, maxCount: 10 })
+        assert.deepStrictEqual(pulled.messages.map(text), ["a", "c"])
+        yield* client.commitOffset("g2", "t", 0, 2)
+        assert.strictEqual(yield* client.queryOffset("g2", "t", 0), 2)
+      })))
+
+  it.effect("the broker's typed errors arrive as the same error classes", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        const missing = yield* Effect.flip(client.send([message("nowhere", "x")]))
+        assert.isTrue(missing instanceof Topics.TopicNotFound)
+        yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        const garbage = yield* Effect.flip(client.ack("g", "t", "not-a-handle"))
+        assert.isTrue(garbage instanceof ReceiptHandle.InvalidReceiptHandle)
+        const badFilter = yield* Effect.flip(client.pop({
+          group: "g",
+          topic: "t",
+          maxMessages: 1,
+          invisibleDuration: "1 second",
+          filter: { type: "SQL92", expression: "a >" }
+        }))
+        assert.isTrue(badFilter instanceof Filter.IllegalFilterExpression)
+      })))
+
+  it.effect("a request that does not decode is answered with BadRequest, and the connection goes on", () =>
+    overTheWire((client, transport) =>
+      Effect.gen(function*() {
+        const raw = yield* Multiplex.requester(yield* transport.connect("mem://broker"))
+        const answer = yield* raw.request(Frame.Type.Broker, new Uint8Array([0xff, 0x00, 0x13]), "10 seconds")
+        const response = yield* Protocol.decodeResponse(answer.payload)
+        assert.strictEqual(response._tag === "Failed" ? response.error._tag : response._tag, "BadRequest")
+        const echo = yield* raw.request(Frame.Type.Echo, new Uint8Array([1]), "10 seconds")
+        const notBroker = yield* Protocol.decodeResponse(echo.payload)
+        assert.strictEqual(notBroker._tag === "Failed" ? notBroker.error._tag : notBroker._tag, "BadRequest")
+        const topic = yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        assert.strictEqual(topic.name, "t")
+      })))
+
+  it.effect("a long poll over the wire is woken by a send", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        const parked = yield* Effect.forkChild(client.pop({
+          group: "g",
+          topic: "t",
+          maxMessages: 1,
+          invisibleDuration: "30 seconds",
+          pollTimeout: "20 seconds"
+        }))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+        assert.isUndefined(parked.pollUnsafe())
+        yield* client.send([message("t", "wake")])
+        assert.deepStrictEqual((yield* Fiber.join(parked)).map((r) => text(r.message)), ["wake"])
+      })))
+
+  it.effect("transactions and recalls work over the wire", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        yield* client.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        yield* client.createTopic({ name: "d", kind: "DELAY", queues: 1 })
+        const [half] = yield* client.send([message("tx", "half")], { transactional: true })
+        yield* client.endTransaction("tx", half!.messageId, "COMMIT")
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        const [delayed] = yield* client.send([message("d", "later", { deliveryTimestamp: now + 60_000 })])
+        assert.strictEqual(yield* client.recall("d", delayed!.recallHandle!), delayed!.messageId)
+        const received = yield* client.pop({ group: "g", topic: "tx", maxMessages: 1, invisibleDuration: "10 seconds" })
+        assert.deepStrictEqual(received.map((r) => text(r.message)), ["half"])
+      })))
+})
