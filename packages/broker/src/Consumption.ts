@@ -460,16 +460,20 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   const stale = (handle: ReceiptHandle.ReceiptHandle) =>
     new ReceiptHandleStale({ topic: handle.topic, queueId: handle.queueId, offset: handle.queueOffset })
 
+  // No lock: checking the handle and taking the message out of flight happen in one synchronous
+  // step, and the ack's record is written without holding up the group's receives. Should the write
+  // fail, the message goes back in flight under the same handle.
   const ack = (group: string, topic: string, receiptHandle: string) =>
     Effect.gen(function*() {
       const { handle, state } = yield* holding(group, topic, receiptHandle)
-      yield* state.lock.withPermits(1)(Effect.gen(function*() {
-        const queue = state.queues[handle.queueId]
-        const entry = queue?.inFlight.get(handle.queueOffset)
-        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
-        yield* deps.recordAck(group, topic, handle.queueId, handle.queueOffset)
-        markDone(queue, handle.queueOffset)
-      }))
+      const queue = state.queues[handle.queueId]
+      const entry = queue?.inFlight.get(handle.queueOffset)
+      if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
+      queue.inFlight.delete(handle.queueOffset)
+      yield* deps.recordAck(group, topic, handle.queueId, handle.queueOffset).pipe(
+        Effect.tapError(() => Effect.sync(() => queue.inFlight.set(handle.queueOffset, entry)))
+      )
+      markDone(queue, handle.queueOffset)
     })
 
   const changeInvisibility = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>

@@ -131,6 +131,13 @@ export interface CommitLog {
   readonly sync: Effect.Effect<void, DiskError>
   /** Reads one record whose size is known (from an index entry). */
   readonly read: (position: number, size: number) => Effect.Effect<Located, DiskError | CorruptRecord | PositionOutOfRange>
+  /**
+   * Reads records whose places are known (index entries, in log order), with one read per run of
+   * them that lies within 1 MiB of one segment.
+   */
+  readonly readMany: (
+    places: ReadonlyArray<{ readonly position: number; readonly size: number }>
+  ) => Effect.Effect<ReadonlyArray<Located>, DiskError | CorruptRecord | PositionOutOfRange>
   /** Reads the records from `position` on, stopping before `maxBytes` or at the end. */
   readonly scan: (
     position: number,
@@ -392,6 +399,41 @@ export const open = Effect.fnUntraced(function*(
       return record
     })
 
+  const spanBytes = 1024 * 1024
+  const readMany = (places: ReadonlyArray<{ readonly position: number; readonly size: number }>) =>
+    Effect.gen(function*() {
+      const out: Array<Located> = []
+      let i = 0
+      while (i < places.length) {
+        const first = places[i]!
+        const segment = segmentOf(first.position)
+        if (segment === undefined) return yield* outOfRange(first.position)
+        // extend the span while the next record is in the same segment, after this one, within reach
+        let j = i + 1
+        while (
+          j < places.length && places[j]!.position >= places[j - 1]!.position + places[j - 1]!.size &&
+          places[j]!.position + places[j]!.size <= segment.base + segment.size &&
+          places[j]!.position + places[j]!.size - first.position <= spanBytes
+        ) j++
+        const last = places[j - 1]!
+        const bytes = yield* segment.file.read(first.position - segment.base, last.position + last.size - first.position)
+        for (let k = i; k < j; k++) {
+          const place = places[k]!
+          const record = decodeAt(bytes, place.position - first.position, place.position)
+          if (typeof record === "string" || record.size !== place.size) {
+            return yield* new CorruptRecord({
+              file: segment.name,
+              position: place.position,
+              reason: typeof record === "string" ? record : "size differs from the index"
+            })
+          }
+          out.push(record)
+        }
+        i = j
+      }
+      return out
+    })
+
   // Segments are contiguous (each starts where the previous ends), so a scan walks across them.
   const scan = (position: number, maxBytes: number) =>
     Effect.gen(function*() {
@@ -461,6 +503,7 @@ export const open = Effect.fnUntraced(function*(
 
   const log: CommitLog = {
     append,
+    readMany,
     truncate,
     sync,
     read,

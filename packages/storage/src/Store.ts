@@ -448,15 +448,19 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       if (state === undefined) return []
       if (offset < state.lowWater) return yield* new QueueIndex.OffsetBelowStart({ offset, start: state.lowWater })
       const entries = yield* state.index.read(offset, limits.maxCount)
-      const out: Array<StoredRecord> = []
+      // as many as fit in maxBytes (always at least one), read with as few reads as possible
+      let count = 0
       let bytes = 0
-      for (const entry of entries) {
-        if (out.length > 0 && bytes + entry.size > limits.maxBytes) break
-        const record = yield* log.read(entry.position, entry.size)
-        out.push({ offset: entry.offset, storeTime: entry.storeTime, tagHash: entry.tagHash, flags: record.flags, body: record.body })
-        bytes += entry.size
-      }
-      return out
+      while (count < entries.length && (count === 0 || bytes + entries[count]!.size <= limits.maxBytes)) bytes += entries[count++]!.size
+      const chosen = entries.slice(0, count)
+      const records = yield* log.readMany(chosen)
+      return chosen.map((entry, i) => ({
+        offset: entry.offset,
+        storeTime: entry.storeTime,
+        tagHash: entry.tagHash,
+        flags: records[i]!.flags,
+        body: records[i]!.body
+      }))
     })
 
   const retain = (policy: (topic: string) => Retention) =>

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Frame, Transport } from "@strait/core"
-import { Cause, Data, Deferred, Duration, Effect, Exit, Stream } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, FiberSet, Semaphore } from "effect"
 
 /**
  * No reply arrived within the request's timeout.
@@ -123,15 +123,24 @@ export const serve = <E, R>(
   handle: (request: Frame.Frame) => Effect.Effect<Uint8Array, E, R>,
   options: { readonly concurrency: number }
 ): Effect.Effect<void, Transport.ConnectionError | E, R> =>
-  connection.frames.pipe(
-    Stream.filter((frame) => !Frame.isResponse(frame.type)),
-    Stream.mapEffect(
-      (request) =>
-        Effect.flatMap(
-          handle(request),
-          (payload) => connection.send([Frame.make(Frame.responseType(request.type), request.correlation, payload)])
-        ),
-      { concurrency: options.concurrency, unordered: true }
-    ),
-    Stream.runDrain
-  )
+  Effect.scoped(Effect.gen(function*() {
+    // a receive loop forking one fiber per request (at most `concurrency` at once): cheaper per
+    // request than a Stream with concurrent mapping, and replies go out as each request finishes
+    const running = yield* FiberSet.make<void, Transport.ConnectionError | E>()
+    const permits = yield* Semaphore.make(options.concurrency)
+    const answer = (request: Frame.Frame) =>
+      Effect.flatMap(
+        handle(request),
+        (payload) => connection.send([Frame.make(Frame.responseType(request.type), request.correlation, payload)])
+      )
+    while (true) {
+      const frames = yield* connection.receive.pipe(Effect.catchIf(Cause.isDone, () => Effect.succeed(undefined)))
+      if (frames === undefined) break
+      for (const frame of frames) {
+        if (Frame.isResponse(frame.type)) continue
+        yield* permits.take(1)
+        yield* FiberSet.run(running, answer(frame).pipe(Effect.ensuring(permits.release(1))))
+      }
+    }
+    yield* FiberSet.join(running)
+  }))

@@ -1,0 +1,175 @@
+// Broker bench: 1 KiB messages produced and Pop-consumed + acknowledged end to end through the
+// broker's client over TCP, with the broker in its own process; 1 and 256 messages in flight (a
+// message leaves the window once it is both acknowledged to the producer and consumed), `sync` and
+// `async` flush. In the same run, the same workload against NATS (core, JetStream) and RabbitMQ
+// quorum queues through ../shared/bench/peers. Prints msgs/s, end-to-end p50/p99, broker CPU per
+// message, and the ratios.
+import { Client } from "@strait/broker"
+import { EventLoopScheduler, Message, Transport } from "@strait/core"
+import { TcpTransport } from "@strait/transport"
+import { Deferred, Effect, Fiber, Layer } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { cpuSeconds, peerBench, type PeerResult, preparePeers, startNats, startRabbit } from "./lib/peers.ts"
+import { emit, table } from "./lib/report.ts"
+
+const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
+const SIZE = 1024
+const PORT = 17800
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-broker-"))
+const scheduler = EventLoopScheduler.make()
+
+interface RunResult {
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly cpuMicrosPerMessage: number
+}
+
+const percentile = (samples: Array<number>, p: number) => {
+  if (samples.length === 0) return Number.NaN
+  samples.sort((a, b) => a - b)
+  return samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!
+}
+
+let ids = 0
+const messageOf = (topic: string, seq: number) => {
+  const body = new Uint8Array(SIZE).fill(0x61)
+  const view = new DataView(body.buffer)
+  view.setUint32(0, seq, true)
+  view.setFloat64(8, performance.now(), true)
+  return new Message.Message({
+    topic,
+    body,
+    keys: [],
+    userProperties: {},
+    bornTimestamp: 0,
+    bornHost: "bench",
+    messageId: `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
+  })
+}
+
+const startBroker = async () => {
+  const child = spawn(process.execPath, [new URL("./lib/brokerServer.ts", import.meta.url).pathname, path.join(work, "broker"), String(PORT)], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve())
+    child.on("exit", () => reject(new Error("the broker exited")))
+  })
+  return child
+}
+
+/** `window` producers each keep one message in flight; four consumers pop, measure, acknowledge. */
+const straitRun = (pid: number, policy: "sync" | "async", window: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const transport = yield* Transport.Transport
+    const client = yield* Client.make(yield* transport.connect(`tcp://127.0.0.1:${PORT}`))
+    const topic = `${policy}-${window}`
+    yield* client.createTopic({ name: topic, kind: "NORMAL", queues: 8, flush: policy })
+    const waiting = new Map<number, Deferred.Deferred<void>>()
+    const latencies: Array<number> = []
+    let seq = 0
+    let consumed = 0
+    let stop = false
+    const consumers = yield* Effect.forEach(Array.from({ length: 4 }), () =>
+      Effect.forkChild(Effect.gen(function*() {
+        while (!stop || waiting.size > 0) {
+          const received = yield* client.pop({ group: "bench", topic, maxMessages: 32, invisibleDuration: "30 seconds", pollTimeout: "200 millis" })
+          const now = performance.now()
+          for (const r of received) {
+            const view = new DataView(r.message.body.buffer, r.message.body.byteOffset)
+            latencies.push((now - view.getFloat64(8, true)) * 1000)
+            consumed++
+            const done = waiting.get(view.getUint32(0, true))
+            if (done !== undefined) Deferred.doneUnsafe(done, Effect.void)
+          }
+          yield* Effect.forEach(received, (r) => client.ack("bench", topic, r.receiptHandle), { concurrency: "unbounded", discard: true })
+        }
+      })))
+    const cpuBefore = cpuSeconds(pid)
+    const start = performance.now()
+    const deadline = start + SECS * 1000
+    yield* Effect.forEach(Array.from({ length: window }), () =>
+      Effect.gen(function*() {
+        while (performance.now() < deadline) {
+          const n = seq++
+          const done = Deferred.makeUnsafe<void>()
+          waiting.set(n, done)
+          yield* client.send([messageOf(topic, n)])
+          yield* Deferred.await(done)
+          waiting.delete(n)
+        }
+      }), { concurrency: "unbounded", discard: true })
+    const seconds = (performance.now() - start) / 1000
+    const cpu = cpuSeconds(pid) - cpuBefore
+    stop = true
+    yield* Effect.forEach(consumers, Fiber.join, { discard: true })
+    return {
+      perSecond: consumed / seconds,
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      cpuMicrosPerMessage: (cpu * 1e6) / Math.max(1, consumed)
+    } satisfies RunResult
+  })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
+
+const broker = await startBroker()
+const strait = new Map<string, RunResult>()
+try {
+  for (const policy of ["async", "sync"] as const) {
+    for (const window of [1, 256]) strait.set(`${policy}-${window}`, await straitRun(broker.pid!, policy, window))
+  }
+} finally {
+  broker.kill("SIGTERM")
+}
+
+const peers = new Map<string, PeerResult>()
+const missing = preparePeers()
+if (missing === undefined) {
+  const nats = await startNats(work)
+  try {
+    peers.set("nats-core-1", peerBench("nats-core", { port: 17422, spid: nats.pid, secs: SECS, window: 1, size: SIZE }))
+    peers.set("nats-js-256", peerBench("nats-js", { port: 17422, spid: nats.pid, secs: SECS, window: 256, size: SIZE }))
+  } finally {
+    nats.stop()
+  }
+  const rabbit = await startRabbit(work)
+  try {
+    peers.set("rabbit-quorum-256", peerBench("rabbit-quorum", { port: 17672, spid: rabbit.pid, secs: SECS, window: 256, size: SIZE }))
+  } finally {
+    rabbit.stop()
+  }
+} else {
+  console.log(`peers skipped: ${missing}`)
+}
+fs.rmSync(work, { recursive: true, force: true })
+
+table(`Strait, 1 KiB end to end over TCP (${SECS} s per run)`, [...strait].map(([run, r]) => ({
+  run,
+  "msgs/s": r.perSecond,
+  "p50 µs": r.p50,
+  "p99 µs": r.p99,
+  "broker CPU µs/msg": r.cpuMicrosPerMessage
+})))
+table("peers, same workload", [...peers].map(([run, r]) => ({
+  run,
+  "msgs/s": r.e2e_per_s,
+  "p50 µs": r.e2e_us.p50,
+  "p99 µs": r.e2e_us.p99,
+  "server CPU µs/msg": r.server_cpu_us_per_msg ?? Number.NaN
+})))
+
+const ours = (run: string) => strait.get(run)!
+const peer = (run: string) => peers.get(run)
+emit("broker", {
+  sync_vs_rabbitmq_quorum: ours("sync-256").perSecond / (peer("rabbit-quorum-256")?.e2e_per_s ?? Number.NaN),
+  async_vs_nats_jetstream: ours("async-256").perSecond / (peer("nats-js-256")?.e2e_per_s ?? Number.NaN),
+  cpu_per_msg_vs_rabbitmq_quorum: ours("sync-256").cpuMicrosPerMessage / (peer("rabbit-quorum-256")?.server_cpu_us_per_msg ?? Number.NaN),
+  p50_vs_nats_core: ours("async-1").p50 / (peer("nats-core-1")?.e2e_us.p50 ?? Number.NaN)
+}, {
+  node: process.version,
+  ...Object.fromEntries([...strait].flatMap(([run, r]) => [[`strait_${run}_msgs_per_s`, r.perSecond], [`strait_${run}_p50_us`, r.p50], [`strait_${run}_cpu_us`, r.cpuMicrosPerMessage]])),
+  ...Object.fromEntries([...peers].flatMap(([run, r]) => [[`${run}_msgs_per_s`, r.e2e_per_s], [`${run}_p50_us`, r.e2e_us.p50], [`${run}_cpu_us`, r.server_cpu_us_per_msg ?? Number.NaN]]))
+})
