@@ -5,16 +5,19 @@
  * little-endian, in segment files of `entriesPerSegment` entries named by their first offset. Today
  * entry `n` of a segment holds offset `base + n`; the offset is stored in the entry so that a later
  * entry kind may span several offsets (a Kafka batch) and be found by binary search. An index can
- * always be rebuilt from the log, so it is synced lazily, behind the store's checkpoint.
+ * always be rebuilt from the log, so new entries are kept in memory and written in batches (every
+ * 4,096 entries and on `sync`), and synced lazily, behind the store's checkpoint.
  *
  * @since 0.1.0
  */
-import { Data, Effect, Scope } from "effect"
+import { Data, Effect, Scope, Semaphore } from "effect"
 import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
 import { floorSegment } from "./internal/segments.ts"
 
 /** Bytes per entry. */
 export const EntryBytes = 32
+// entries kept in memory before they are written out
+const pendingLimit = 4096
 const suffix = ".idx"
 
 /**
@@ -76,6 +79,7 @@ export interface QueueIndex {
   readonly truncate: (offset: number) => Effect.Effect<void, DiskError>
   /** Deletes whole segments whose entries all lie below `offset`; the start moves up. */
   readonly deleteBefore: (offset: number) => Effect.Effect<void, DiskError>
+  /** Writes out the entries held in memory and makes every entry durable. */
   readonly sync: Effect.Effect<void, DiskError>
 }
 
@@ -158,17 +162,25 @@ export const open = Effect.fnUntraced(function*(
   if (segments.length === 0) yield* create(options.firstOffset)
 
   const last = () => segments[segments.length - 1]!
-  const endOf = () => last().base + last().count
+  const endOf = () => pendingBase + pending.length
   const dirty = new Set<Segment>()
 
   const segmentOf = (offset: number) => segments[floorSegment(segments, offset)]!
 
-  const append = (entries: ReadonlyArray<Entry>): Effect.Effect<void, DiskError> =>
+  // New entries wait in memory and are written in batches (an index can always be rebuilt from the
+  // log, and the store's checkpoint covers only what was written and synced). Pending entries stay
+  // readable until their write is done; one write (or truncation) at a time.
+  let pending: Array<Entry> = []
+  let pendingBase = last().base + last().count
+  const diskEnd = () => last().base + last().count
+  const writing = yield* Semaphore.make(1)
+
+  const writeOut = (entries: ReadonlyArray<Entry>): Effect.Effect<void, DiskError> =>
     Effect.gen(function*() {
       let from = 0
       while (from < entries.length) {
         let segment = last()
-        if (segment.count >= options.entriesPerSegment) segment = yield* create(endOf())
+        if (segment.count >= options.entriesPerSegment) segment = yield* create(diskEnd())
         const room = options.entriesPerSegment - segment.count
         const slice = entries.slice(from, from + room)
         yield* segment.file.write(segment.count * EntryBytes, [encodeEntries(slice)])
@@ -178,6 +190,21 @@ export const open = Effect.fnUntraced(function*(
       }
     })
 
+  const flush: Effect.Effect<void, DiskError> = writing.withPermits(1)(Effect.suspend(() => {
+    const count = pending.length
+    if (count === 0) return Effect.void
+    return Effect.map(writeOut(pending.slice(0, count)), () => {
+      pending = pending.slice(count)
+      pendingBase += count
+    })
+  }))
+
+  const append = (entries: ReadonlyArray<Entry>): Effect.Effect<void, DiskError> =>
+    Effect.suspend(() => {
+      for (const entry of entries) pending.push(entry)
+      return pending.length >= pendingLimit ? flush : Effect.void
+    })
+
   const read = (offset: number, maxCount: number) =>
     Effect.gen(function*() {
       const start = segments[0]!.base
@@ -185,6 +212,11 @@ export const open = Effect.fnUntraced(function*(
       const out: Array<Entry> = []
       let at = offset
       while (out.length < maxCount && at < endOf()) {
+        if (at >= pendingBase) {
+          out.push(pending[at - pendingBase]!)
+          at++
+          continue
+        }
         const segment = segmentOf(at)
         const index = at - segment.base
         const count = Math.min(maxCount - out.length, segment.count - index)
@@ -203,6 +235,7 @@ export const open = Effect.fnUntraced(function*(
 
   const entryAt = (offset: number) =>
     Effect.gen(function*() {
+      if (offset >= pendingBase) return pending[offset - pendingBase]!
       const segment = segmentOf(offset)
       const bytes = yield* segment.file.read((offset - segment.base) * EntryBytes, EntryBytes)
       if (bytes.length < EntryBytes) return yield* new CorruptIndex({ file: `${directory}/${segment.name}`, offset })
@@ -225,7 +258,12 @@ export const open = Effect.fnUntraced(function*(
     })
 
   const truncate = (offset: number) =>
-    Effect.gen(function*() {
+    writing.withPermits(1)(Effect.gen(function*() {
+      if (offset >= pendingBase) {
+        pending = pending.slice(0, offset - pendingBase)
+        return
+      }
+      pending = []
       while (segments.length > 1 && last().base >= offset) {
         const doomed = segments.pop()!
         dirty.delete(doomed)
@@ -238,8 +276,9 @@ export const open = Effect.fnUntraced(function*(
         segment.count = keep
         dirty.add(segment)
       }
+      pendingBase = diskEnd()
       yield* disk.syncDirectory(directory)
-    })
+    }))
 
   const deleteBefore = (offset: number) =>
     Effect.gen(function*() {
@@ -253,11 +292,12 @@ export const open = Effect.fnUntraced(function*(
       if (removed) yield* disk.syncDirectory(directory)
     })
 
-  const sync = Effect.suspend(() => {
+  // writes out what is pending, then makes every written entry durable
+  const sync = Effect.andThen(flush, Effect.suspend(() => {
     const files = [...dirty]
     dirty.clear()
     return Effect.forEach(files, (segment) => segment.file.datasync, { discard: true })
-  })
+  }))
 
   const index: QueueIndex = {
     append,
