@@ -15,6 +15,7 @@ import * as ConsumerOffsets from "./ConsumerOffsets.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
 import * as Groups from "./Groups.ts"
+import { scanQueue } from "./internal/queues.ts"
 import * as Timers from "./Timers.ts"
 import * as Transactions from "./Transactions.ts"
 import * as Topics from "./Topics.ts"
@@ -398,21 +399,13 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
   // offset survive a restart (the committed offsets bound how far back they are needed)
   const ackQueue = { topic: "%ACK%", queueId: 0 }
   const recordedAcks = new Map<string, Set<number>>()
-  {
-    const { end, start } = yield* store.bounds(ackQueue)
-    let offset = start
-    while (offset < end) {
-      const records = yield* store.read(ackQueue, offset, { maxCount: 4096, maxBytes: 16 * 1024 * 1024 })
-      if (records.length === 0) break
-      for (const record of records) {
-        const [key, at] = JSON.parse(new TextDecoder().decode(record.body)) as [string, number]
-        let acked = recordedAcks.get(key)
-        if (acked === undefined) recordedAcks.set(key, acked = new Set())
-        acked.add(at)
-      }
-      offset = records[records.length - 1]!.offset + 1
-    }
-  }
+  yield* scanQueue(store, ackQueue, (record) => {
+    const [key, at] = JSON.parse(new TextDecoder().decode(record.body)) as [string, number]
+    let acked = recordedAcks.get(key)
+    if (acked === undefined) recordedAcks.set(key, acked = new Set())
+    acked.add(at)
+    return false
+  })
   const recordAck = (group: string, topic: string, queueId: number, offset: number) =>
     store.append(ackQueue, [{ body: new TextEncoder().encode(JSON.stringify([Consumption.ackKey(group, topic, queueId), offset])), tagHash: 0 }], "async").pipe(Effect.asVoid)
 

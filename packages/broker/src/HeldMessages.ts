@@ -14,6 +14,7 @@
 import { type Message, MessageBatch } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Effect, Result } from "effect"
+import { scanQueue } from "./internal/queues.ts"
 
 const Delivered = 1
 const Discarded = 2
@@ -57,21 +58,6 @@ const encodeMarker = (kind: number, offset: number) => {
   return bytes
 }
 
-/** Reads a whole queue from its start. */
-const readAll = (store: Store.Store, queue: Store.QueueRef) =>
-  Effect.gen(function*() {
-    const { end, start } = yield* store.bounds(queue)
-    const out: Array<Store.StoredRecord> = []
-    let offset = start
-    while (offset < end) {
-      const records = yield* store.read(queue, offset, { maxCount: 4096, maxBytes: 16 * 1024 * 1024 })
-      if (records.length === 0) break
-      out.push(...records)
-      offset = records[records.length - 1]!.offset + 1
-    }
-    return out
-  })
-
 /**
  * Opens the held messages of the internal topic `topic`.
  *
@@ -85,15 +71,19 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
   const heldQueue = { topic, queueId: 0 }
   const markerQueue = { topic, queueId: 1 }
   const released = new Set<number>()
-  for (const marker of yield* readAll(deps.store, markerQueue)) {
+  yield* scanQueue(deps.store, markerQueue, (marker) => {
     released.add(new DataView(marker.body.buffer, marker.body.byteOffset, 9).getFloat64(1, true))
-  }
+    return false
+  })
   const held = new Map<number, Held>()
-  for (const record of yield* readAll(deps.store, heldQueue)) {
-    if (released.has(record.offset)) continue
+  let undecodable: number | undefined
+  yield* scanQueue(deps.store, heldQueue, (record) => {
+    if (released.has(record.offset)) return false
     const decoded = decodeHeld(record.body)
-    // the record passed its CRC: one that does not decode is a bug
-    if (decoded === undefined) return yield* Effect.die(new Error(`held message ${topic}@${record.offset} does not decode`))
+    if (decoded === undefined) {
+      undecodable = record.offset
+      return true
+    }
     held.set(record.offset, {
       offset: record.offset,
       heldAt: record.storeTime,
@@ -103,7 +93,10 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
       due: decoded.message.deliveryTimestamp ?? 0,
       fromBeforeRestart: true
     })
-  }
+    return false
+  })
+  // the record passed its CRC: one that does not decode is a bug
+  if (undecodable !== undefined) return yield* Effect.die(new Error(`held message ${topic}@${undecodable} does not decode`))
 
   const read = (offset: number) =>
     Effect.gen(function*() {
@@ -117,18 +110,11 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
   const alreadyDelivered = (item: Held) =>
     Effect.gen(function*() {
       const queue = { topic: item.topic, queueId: item.queueId }
-      let offset = yield* deps.store.offsetForTime(queue, item.heldAt)
-      const { end } = yield* deps.store.bounds(queue)
-      while (offset < end) {
-        const records = yield* deps.store.read(queue, offset, { maxCount: 1024, maxBytes: 16 * 1024 * 1024 })
-        if (records.length === 0) break
-        for (const record of records) {
-          const decoded = MessageBatch.decode(record.body)
-          if (Result.isSuccess(decoded) && decoded.success[0]!.messageId === item.messageId) return true
-        }
-        offset = records[records.length - 1]!.offset + 1
-      }
-      return false
+      const from = yield* deps.store.offsetForTime(queue, item.heldAt)
+      return yield* scanQueue(deps.store, queue, (record) => {
+        const decoded = MessageBatch.decode(record.body)
+        return Result.isSuccess(decoded) && decoded.success[0]!.messageId === item.messageId
+      }, from)
     })
 
   return {

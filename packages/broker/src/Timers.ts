@@ -7,9 +7,10 @@
  */
 import { type Message, MinHeap } from "@strait/core"
 import type { Store } from "@strait/storage"
-import { Clock, Deferred, Duration, Effect, Schema } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import * as HeldMessages from "./HeldMessages.ts"
+import { wakeup } from "./internal/queues.ts"
 
 /**
  * The recall handle does not name a delayed message this broker still holds for that topic
@@ -47,12 +48,7 @@ export const make = Effect.fnUntraced(function*(deps: {
   readonly deliver: (queueId: number, message: Message.Message) => Effect.Effect<void, Store.AppendError>
 }) {
   const timers = yield* HeldMessages.open("%TIMER%", deps)
-  let wake = Deferred.makeUnsafe<void>()
-  const nudge = () => {
-    const waiting = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(waiting, Effect.void)
-  }
+  const { nudge, wait } = wakeup()
   // by due time; an entry whose timer was released (fired or recalled) is dropped when it surfaces
   const order = new MinHeap.MinHeap<HeldMessages.Held>((a, b) => a.due - b.due || a.offset - b.offset)
   for (const timer of timers.held.values()) order.insert(timer)
@@ -70,7 +66,7 @@ export const make = Effect.fnUntraced(function*(deps: {
     const next = earliest()
     const now = yield* Clock.currentTimeMillis
     if (next === undefined || next.due > now) {
-      const waitFor = Deferred.await(wake)
+      const waitFor = wait
       yield* next === undefined ? waitFor : Effect.timeoutOption(waitFor, Duration.millis(next.due - now))
       return
     }

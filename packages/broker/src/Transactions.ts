@@ -8,8 +8,9 @@
  */
 import { type Message, MinHeap } from "@strait/core"
 import type { Store } from "@strait/storage"
-import { Clock, Context, Deferred, Duration, Effect, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Schema } from "effect"
 import * as HeldMessages from "./HeldMessages.ts"
+import { wakeup } from "./internal/queues.ts"
 
 /**
  * No unresolved half message of that topic has that transaction id (RocketMQ answers
@@ -96,12 +97,7 @@ export const make = Effect.fnUntraced(function*(deps: {
     }
     return undefined
   }
-  let wake = Deferred.makeUnsafe<void>()
-  const nudge = () => {
-    const waiting = wake
-    wake = Deferred.makeUnsafe<void>()
-    Deferred.doneUnsafe(waiting, Effect.void)
-  }
+  const { nudge, wait } = wakeup()
 
   const checkOne = (half: HeldMessages.Held, now: number) =>
     Effect.gen(function*() {
@@ -122,7 +118,7 @@ export const make = Effect.fnUntraced(function*(deps: {
     const now = yield* Clock.currentTimeMillis
     const next = nextCheck()
     if (next === undefined || next.at > now) {
-      const waitFor = Deferred.await(wake)
+      const waitFor = wait
       yield* next === undefined ? waitFor : Effect.timeoutOption(waitFor, Duration.millis(next.at - now))
       return
     }
