@@ -225,7 +225,7 @@ export class Broker extends Context.Service<Broker, {
     topic: string,
     receiptHandle: string,
     duration: Duration.Input
-  ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
+  ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound | Store.AppendError>
   /** Counters: messages never delivered because their time to live ran out. */
   readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
@@ -395,29 +395,13 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
       yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: tagHashOf(copy) }], "sync")
     })
 
-  // every acknowledgement is also a record of %ACK%, so acknowledgements above a queue's committed
-  // offset survive a restart (the committed offsets bound how far back they are needed)
-  const ackQueue = { topic: "%ACK%", queueId: 0 }
-  const recordedAcks = new Map<string, Set<number>>()
-  yield* scanQueue(store, ackQueue, (record) => {
-    const [key, at] = JSON.parse(new TextDecoder().decode(record.body)) as [string, number]
-    let acked = recordedAcks.get(key)
-    if (acked === undefined) recordedAcks.set(key, acked = new Set())
-    acked.add(at)
-    return false
-  })
-  const recordAck = (group: string, topic: string, queueId: number, offset: number) =>
-    store.append(ackQueue, [{ body: new TextEncoder().encode(JSON.stringify([Consumption.ackKey(group, topic, queueId), offset])), tagHash: 0 }], "async").pipe(Effect.asVoid)
-
   const consumption = yield* Consumption.make({
     brokerName: settings.brokerName,
     store,
     topic: (name) => topics.get(name),
     group: groups.get,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
-    deadLetter,
-    recordAck,
-    recordedAcks
+    deadLetter
   })
 
   // a held message (delayed, or a committed half) reaching its queue
@@ -428,6 +412,43 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
   const timers = yield* Timers.make({ store, deliver: deliverHeld })
 
   const transactions = yield* Transactions.make({ store, deliver: deliverHeld, checker })
+
+  // The remembered ids survive a restart: they are found again in what was stored within the window
+  // (as NATS JetStream rebuilds its duplicate window), the held stores included, whose receipts the
+  // first answer named.
+  const rememberStored = Effect.gen(function*() {
+    const since = (yield* Clock.currentTimeMillis) - windowMillis
+    const found = new Map<string, { readonly at: number; readonly receipt: SendReceipt }>()
+    const add = (message: Message.Message, receipt: Omit<SendReceipt, "messageId" | "transactionId" | "topic">) =>
+      found.set(`${message.topic}\u0000${message.messageId}`, {
+        at: receipt.storeTimestamp,
+        receipt: { messageId: message.messageId, transactionId: message.messageId, topic: message.topic, ...receipt }
+      })
+    for (const spec of yield* topics.list) {
+      for (let queueId = 0; queueId < spec.queues; queueId++) {
+        const ref = { topic: spec.name, queueId }
+        yield* scanQueue(store, ref, (record) => {
+          const decoded = MessageBatch.decode(record.body)
+          if (Result.isSuccess(decoded)) add(decoded.success[0]!, { queueId, offset: record.offset, storeTimestamp: record.storeTime })
+          return false
+        }, yield* store.offsetForTime(ref, since))
+      }
+    }
+    // after the topics: a held message that reached its topic was first answered with its held place
+    for (const held of yield* transactions.preparedSince(since)) {
+      add(held.message, { queueId: held.queueId, offset: held.offset, storeTimestamp: held.storeTime })
+    }
+    for (const held of yield* timers.scheduledSince(since)) {
+      add(held.message, { queueId: held.queueId, offset: held.offset, storeTimestamp: held.storeTime, recallHandle: held.recallHandle })
+    }
+    const oldestFirst = [...found].sort(([, a], [, b]) => a.at - b.at).slice(-settings.idempotencyMaxEntries)
+    for (const [key, { at, receipt }] of oldestFirst) {
+      const answered = Deferred.makeUnsafe<SendReceipt, SendError>()
+      Deferred.doneUnsafe(answered, Exit.succeed(receipt))
+      remembered.set(key, { at, receipt: answered })
+    }
+  })
+  yield* rememberStored
 
   // Pop consumers' acknowledged progress becomes their committed offsets, so a restarted broker
   // resumes where they were (what was in flight is delivered again: at-least-once)

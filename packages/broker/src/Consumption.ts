@@ -5,7 +5,10 @@
  * group's dead-letter topic instead.
  *
  * A message whose time to live (`ttlMillis`, from its store time) has run out is never delivered and
- * is counted. State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
+ * is counted. Every window given (a receive, a change of invisibility) and every acknowledgement is
+ * also a record of the internal queue `%POP%`, replayed on open: a restarted broker keeps messages
+ * in flight invisible until their windows end, continues their attempt counts, and does not deliver
+ * acknowledged messages again. State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
  * change of invisibility never interleave. Expiry is evaluated when the state is next used, not by a
  * timer per message; a parked long poll sleeps until the earliest window ends.
  *
@@ -15,6 +18,7 @@ import { ConsumerGroup, Limits, Message, MessageBatch, ReceiptHandle, Topic } fr
 import type { Store } from "@strait/storage"
 import { Clock, Data, Deferred, Duration, Effect, Result, Schema, Semaphore } from "effect"
 import type * as Filter from "./Filter.ts"
+import { scanQueue } from "./internal/queues.ts"
 import type * as Topics from "./Topics.ts"
 
 /**
@@ -134,14 +138,38 @@ export interface Dependencies {
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
   /** Stores a message in the group's dead-letter topic. */
   readonly deadLetter: (group: string, message: Message.Message) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
-  /** Records an acknowledgement durably (it reaches the disk with the async flush). */
-  readonly recordAck: (group: string, topic: string, queueId: number, offset: number) => Effect.Effect<void, Store.AppendError>
-  /** Acknowledgements recorded before this broker opened, by `group \0 topic \0 queueId`. */
-  readonly recordedAcks: ReadonlyMap<string, ReadonlySet<number>>
 }
 
-/** The key of a queue's acknowledgements in `recordedAcks`. */
-export const ackKey = (group: string, topic: string, queueId: number) => `${group}\u0000${topic}\u0000${queueId}`
+// The consumer-state log: one record per window given or acknowledgement, durable with the async
+// flush. Layout: kind (u8), queue id (u32), offset, pop time, window end (f64), attempt (u32), then
+// `group \0 topic` in UTF-8. An acknowledgement leaves the window fields zero.
+const stateQueue = { topic: "%POP%", queueId: 0 }
+const Window = 1
+const Acknowledged = 2
+const fixedBytes = 33
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const encodeState = (kind: number, key: Uint8Array, queueId: number, offset: number, popTime = 0, invisibleUntil = 0, attempt = 0) => {
+  const bytes = new Uint8Array(fixedBytes + key.length)
+  const view = new DataView(bytes.buffer)
+  view.setUint8(0, kind)
+  view.setUint32(1, queueId, true)
+  view.setFloat64(5, offset, true)
+  view.setFloat64(13, popTime, true)
+  view.setFloat64(21, invisibleUntil, true)
+  view.setUint32(29, attempt, true)
+  bytes.set(key, fixedBytes)
+  return bytes
+}
+
+/** What the consumer-state log says of one queue of one (group, topic). */
+interface Recovered {
+  readonly acked: Set<number>
+  readonly windows: Map<number, { readonly popTime: number; readonly invisibleUntil: number; readonly attempt: number }>
+}
+
+const queueKey = (groupTopic: string, queueId: number) => `${groupTopic}\u0000${queueId}`
 
 class Woken extends Data.Class<{}> {}
 
@@ -159,13 +187,38 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   }
   const states = new Map<string, GroupTopicState>()
   const rotation = new Map<string, number>()
+  // the consumer-state log replayed, until each queue's state is first built from it
+  const recovered = new Map<string, Recovered>()
+  yield* scanQueue(deps.store, stateQueue, (record) => {
+    const view = new DataView(record.body.buffer, record.body.byteOffset, fixedBytes)
+    const key = queueKey(decoder.decode(record.body.subarray(fixedBytes)), view.getUint32(1, true))
+    let entry = recovered.get(key)
+    if (entry === undefined) recovered.set(key, entry = { acked: new Set(), windows: new Map() })
+    const offset = view.getFloat64(5, true)
+    if (view.getUint8(0) === Acknowledged) {
+      entry.acked.add(offset)
+      entry.windows.delete(offset)
+    } else if (!entry.acked.has(offset)) {
+      entry.windows.set(offset, { popTime: view.getFloat64(13, true), invisibleUntil: view.getFloat64(21, true), attempt: view.getUint32(29, true) })
+    }
+    return false
+  })
+  const keyBytes = new Map<string, Uint8Array>()
+  const keyOf = (group: string, topic: string) => {
+    const key = `${group}\u0000${topic}`
+    let bytes = keyBytes.get(key)
+    if (bytes === undefined) keyBytes.set(key, bytes = encoder.encode(key))
+    return bytes
+  }
+  const record = (bodies: ReadonlyArray<Uint8Array>) =>
+    bodies.length === 0 ? Effect.void : Effect.asVoid(deps.store.append(stateQueue, bodies.map((body) => ({ body, tagHash: 0 })), "async"))
   let expired = 0
   // parked long polls per topic, woken by an append to it
   const parked = new Map<string, Set<Deferred.Deferred<Woken>>>()
 
   const stateOf = (group: string, spec: Topics.TopicSpec) =>
     Effect.gen(function*() {
-      const key = `${group}\u0000${spec.name}`
+        const key = `${group}\u0000${spec.name}`
       let state = states.get(key)
       if (state === undefined) {
         state = { lock: yield* Semaphore.make(1), queues: [], lastAttempt: undefined }
@@ -176,15 +229,25 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const queueId = state.queues.length
         const bounds = yield* deps.store.bounds({ topic: spec.name, queueId })
         const start = Math.max(bounds.start, (yield* deps.committedOffset(group, spec.name, queueId)) ?? bounds.start)
-        const acked = new Set([...(deps.recordedAcks.get(ackKey(group, spec.name, queueId)) ?? [])].filter((offset) => offset >= start))
+        const before = recovered.get(queueKey(key, queueId))
+        recovered.delete(queueKey(key, queueId))
+        const acked = new Set([...(before?.acked ?? [])].filter((offset) => offset >= start))
         let consumed = start
         while (acked.has(consumed)) acked.delete(consumed++)
+        // windows given before the restart stay in force, and their attempts count on
+        const inFlight = new Map<number, InFlight>()
+        const attempts = new Map<number, number>()
+        for (const [offset, window] of before?.windows ?? []) {
+          if (offset < consumed || acked.has(offset)) continue
+          inFlight.set(offset, { popTime: window.popTime, invisibleUntil: window.invisibleUntil })
+          attempts.set(offset, window.attempt)
+        }
         state.queues.push({
           cursor: consumed,
           consumed,
-          inFlight: new Map(),
+          inFlight,
           visibleAgain: new Set(),
-          attempts: new Map(),
+          attempts,
           done: acked,
           waiting: new Map(),
           heads: new Map(),
@@ -262,8 +325,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           queue.cursor = record.offset + 1
           const decoded = MessageBatch.decode(record.body)
           if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+          if (record.offset < queue.consumed || queue.done.has(record.offset)) continue
           queue.ranks.set(record.offset, { priority: decoded.success[0]!.priority ?? 0, storeTime: record.storeTime })
-          queue.ready.add(record.offset)
+          // one held since before a restart comes back through its window's end, not as new
+          if (!queue.inFlight.has(record.offset) && !queue.visibleAgain.has(record.offset)) queue.ready.add(record.offset)
         }
       }
       for (const offset of [...queue.ready, ...queue.visibleAgain]) {
@@ -309,11 +374,21 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           // `head`: the record is its message group's next in line (redelivery, or its turn in the queue)
           const take = (record: Store.StoredRecord, head: boolean) =>
             Effect.gen(function*() {
-              if (queue.done.has(record.offset)) return // acknowledged before a restart
+              // acknowledged (before a restart, or while held from before it, ahead of the cursor)
+              if (record.offset < queue.consumed || queue.done.has(record.offset)) return
               const decoded = MessageBatch.decode(record.body)
               // the record passed its CRC: a body that does not decode is a bug
               if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
               const message = decoded.success[0]!
+              const messageGroup = ordered ? message.messageGroup : undefined
+              if (!head && (queue.inFlight.has(record.offset) || queue.visibleAgain.has(record.offset))) {
+                // held since before a restart: its window still runs, and it heads its message group
+                if (messageGroup !== undefined) {
+                  queue.heads.set(record.offset, messageGroup)
+                  queue.blocked.add(messageGroup)
+                }
+                return
+              }
               if (filter !== undefined && !filter.matches({ tag: message.tag, properties: message.userProperties })) {
                 markDone(queue, record.offset) // filtered out: never delivered, never counted
                 return
@@ -324,7 +399,6 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
                 markDone(queue, record.offset)
                 return
               }
-              const messageGroup = ordered ? message.messageGroup : undefined
               if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup))) {
                 // behind its group's head: waits for its turn, in order
                 const line = queue.waiting.get(messageGroup)
@@ -398,6 +472,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             }
           }
         }
+        // the windows given are recorded before the messages go out
+        const key = keyOf(group.name, spec.name)
+        yield* record(out.map(({ invisibleUntil, message }) =>
+          encodeState(Window, key, message.queueId, message.queueOffset, now, invisibleUntil, message.deliveryAttempt)))
         if (attemptId !== undefined && out.length > 0) state.lastAttempt = { id: attemptId, received: out }
         return out
       }))
@@ -470,7 +548,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const entry = queue?.inFlight.get(handle.queueOffset)
       if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
       queue.inFlight.delete(handle.queueOffset)
-      yield* deps.recordAck(group, topic, handle.queueId, handle.queueOffset).pipe(
+      yield* record([encodeState(Acknowledged, keyOf(group, topic), handle.queueId, handle.queueOffset)]).pipe(
         Effect.tapError(() => Effect.sync(() => queue.inFlight.set(handle.queueOffset, entry)))
       )
       markDone(queue, handle.queueOffset)
@@ -491,10 +569,13 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const now = yield* Clock.currentTimeMillis
         // the handle's pop time only moves forward, so every older handle is stale: only the newest
         // is honoured, even for changes within one millisecond
-        entry.popTime = Math.max(now, entry.popTime + 1)
-        entry.invisibleUntil = now + millis
+        const popTime = Math.max(now, entry.popTime + 1)
+        const invisibleUntil = now + millis
         const attempt = queue.attempts.get(handle.queueOffset) ?? handle.deliveryAttempt
-        return yield* handleFor(topic, handle.queueId, handle.queueOffset, entry.popTime, entry.invisibleUntil, attempt)
+        yield* record([encodeState(Window, keyOf(group, topic), handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)])
+        entry.popTime = popTime
+        entry.invisibleUntil = invisibleUntil
+        return yield* handleFor(topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
       }))
     })
 

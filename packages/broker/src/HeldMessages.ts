@@ -136,6 +136,20 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
         held.set(item.offset, item)
         return item
       }),
+    /**
+     * Every message held at or after `time`, released since or not, in the order held (what a
+     * restarted broker needs to answer a producer's retry with the first receipt).
+     */
+    heldSince: (time: number) =>
+      Effect.gen(function*() {
+        const found: Array<{ readonly offset: number; readonly heldAt: number; readonly queueId: number; readonly message: Message.Message }> = []
+        yield* scanQueue(deps.store, heldQueue, (record) => {
+          const decoded = decodeHeld(record.body)
+          if (decoded !== undefined) found.push({ offset: record.offset, heldAt: record.storeTime, ...decoded })
+          return false
+        }, yield* deps.store.offsetForTime(heldQueue, time))
+        return found
+      }),
     /** The held message itself. */
     read: (offset: number) => Effect.map(read(offset), (decoded) => decoded.message),
     /**

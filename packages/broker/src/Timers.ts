@@ -86,6 +86,16 @@ export const make = Effect.fnUntraced(function*(deps: {
         nudge()
         return { offset: timer.offset, storeTime: timer.heldAt, recallHandle: recallHandleOf(message.topic, timer.offset, timer.due, message.messageId) }
       }),
+    /** The receipts of every delayed message scheduled at or after `time`, fired or recalled since or not. */
+    scheduledSince: (time: number) =>
+      Effect.map(timers.heldSince(time), (found) =>
+        found.map(({ heldAt, message, offset, queueId }) => ({
+          message,
+          queueId,
+          offset,
+          storeTime: heldAt,
+          recallHandle: recallHandleOf(message.topic, offset, message.deliveryTimestamp ?? 0, message.messageId)
+        }))),
     /** Cancels a delayed message that has not been delivered yet; returns its message id. */
     recall: (topic: string, handle: string) =>
       Effect.gen(function*() {

@@ -138,6 +138,10 @@ export const make = Effect.fnUntraced(function*(deps: {
         nudge()
         return { offset: half.offset, storeTime: half.heldAt }
       }),
+    /** The receipts of every half message prepared at or after `time`, resolved since or not. */
+    preparedSince: (time: number) =>
+      Effect.map(halves.heldSince(time), (found) =>
+        found.map(({ heldAt, message, offset, queueId }) => ({ message, queueId, offset, storeTime: heldAt }))),
     /** Commits (delivers once) or rolls back (drops) an open transaction. */
     end: (topic: string, transactionId: string, resolution: Resolution) =>
       Effect.gen(function*() {

@@ -98,6 +98,34 @@ describe("produce", () => {
       })))
 })
 
+describe("idempotency across a restart", () => {
+  it.effect("a retry after a restart returns the first receipt and stores nothing new, for delayed and half messages too", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+        yield* broker.createTopic({ name: "d", kind: "DELAY", queues: 1 })
+        yield* broker.createTopic({ name: "x", kind: "TRANSACTION", queues: 1 })
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        const plain = message("t", "once")
+        const delayed = message("d", "later", { deliveryTimestamp: now + 10_000 })
+        const half = message("x", "half")
+        const [first] = yield* broker.send([plain, delayed])
+        const [firstHalf] = yield* broker.send([half], { transactional: true })
+        const [, firstDelayed] = yield* broker.send([plain, delayed])
+        const again = yield* restart()
+        yield* TestClock.adjust("20 seconds") // the delayed message reaches its topic meanwhile
+        assert.deepStrictEqual(yield* again.send([plain, delayed]), [first, firstDelayed])
+        assert.deepStrictEqual(yield* again.send([half], { transactional: true }), [firstHalf])
+        const stored = (yield* again.describeTopic("t")).queues.reduce((n, q) => n + q.end, 0)
+        const delivered = (yield* again.describeTopic("d")).queues.reduce((n, q) => n + q.end, 0)
+        assert.deepStrictEqual([stored, delivered], [1, 1])
+        yield* TestClock.adjust("2 minutes") // past the window, counted from the first send
+        const third = yield* restart()
+        yield* third.send([plain])
+        assert.strictEqual((yield* third.describeTopic("t")).queues.reduce((n, q) => n + q.end, 0), 2, "forgotten after the window")
+      })))
+})
+
 describe("pull and offsets", () => {
   it.effect("a pull returns stored messages with their queue, offset, store time and first delivery attempt", () =>
     withBroker((broker) =>

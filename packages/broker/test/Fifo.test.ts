@@ -71,4 +71,22 @@ describe("FIFO message groups under Pop", () => {
         const received = yield* broker.pop({ ...pop, group: "plain" })
         assert.deepStrictEqual(received.map((r) => text(r.message)), ["a1", "a2"])
       })))
+
+  it.effect("a message group's head in flight at a restart still holds back the rest of its group", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "f", kind: "FIFO", queues: 1 })
+        yield* broker.setGroup(fifoGroup)
+        yield* broker.send([["A", "a1"], ["A", "a2"], ["B", "b1"]].map(([group, body]) => message("f", body!, { messageGroup: group! })))
+        const first = yield* broker.pop(pop)
+        assert.deepStrictEqual(first.map((r) => text(r.message)), ["a1", "b1"])
+        yield* broker.ack("g", "f", first.find((r) => text(r.message) === "b1")!.receiptHandle)
+        const again = yield* restart()
+        assert.deepStrictEqual(yield* again.pop(pop), [], "a1 is still held, so a2 waits")
+        yield* TestClock.adjust("30 seconds")
+        const second = yield* again.pop(pop)
+        assert.deepStrictEqual(second.map((r) => [text(r.message), r.message.deliveryAttempt]), [["a1", 2]])
+        yield* again.ack("g", "f", second[0]!.receiptHandle)
+        assert.deepStrictEqual((yield* again.pop(pop)).map((r) => text(r.message)), ["a2"])
+      })))
 })

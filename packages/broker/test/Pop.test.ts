@@ -151,7 +151,50 @@ describe("Pop consumption", () => {
         const received = yield* broker.pop(popRequest("g"))
         for (const r of received.filter((r) => text(r.message) !== "c")) yield* broker.ack("g", "t", r.receiptHandle)
         const again = yield* restart()
+        yield* TestClock.adjust("30 seconds") // c's window, given before the restart, ends
         assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["c"])
+      })))
+
+  it.effect("a message in flight at a restart stays invisible until its window ends, and its attempts count on", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+        yield* broker.setGroup(new ConsumerGroup.ConsumerGroup({ name: "g" as ConsumerGroup.ConsumerGroupName, maxDeliveryAttempts: 3 }))
+        yield* broker.send([message("t", "a"), message("t", "b")])
+        yield* broker.pop(popRequest("g"))
+        yield* TestClock.adjust("30 seconds")
+        assert.isTrue((yield* broker.pop(popRequest("g"))).every((r) => r.message.deliveryAttempt === 2))
+        const again = yield* restart()
+        yield* TestClock.adjust("29 seconds")
+        assert.deepStrictEqual(yield* again.pop(popRequest("g")), [], "the windows given before the restart still run")
+        yield* TestClock.adjust("1 second")
+        const third = yield* again.pop(popRequest("g"))
+        assert.deepStrictEqual(texts(third), ["a", "b"])
+        assert.isTrue(third.every((r) => r.message.deliveryAttempt === 3), "attempts count on from before the restart")
+        const fourth = yield* restart()
+        yield* TestClock.adjust("30 seconds")
+        assert.deepStrictEqual(yield* fourth.pop(popRequest("g")), [], "past max attempts: dead-lettered, not delivered")
+        const dead = yield* fourth.pull({ topic: "%DLQ%g", queueId: 0, offset: 0, maxCount: 10 })
+        assert.deepStrictEqual(dead.messages.map(text).sort(), ["a", "b"])
+      })))
+
+  it.effect("a receipt handle given before a restart still acknowledges, and a changed window survives too", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a"), message("t", "b")])
+        const received = yield* broker.pop(popRequest("g"))
+        const a = received.find((r) => text(r.message) === "a")!
+        const b = received.find((r) => text(r.message) === "b")!
+        const longer = yield* broker.changeInvisibility("g", "t", b.receiptHandle, "2 minutes")
+        const again = yield* restart()
+        yield* again.ack("g", "t", a.receiptHandle)
+        assert.strictEqual((yield* Effect.flip(again.ack("g", "t", b.receiptHandle)))._tag, "ReceiptHandleStale", "the handle the change superseded")
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(yield* again.pop(popRequest("g")), [], "a is acknowledged and b's window runs two minutes")
+        yield* again.ack("g", "t", longer)
+        yield* TestClock.adjust("5 minutes")
+        assert.deepStrictEqual(yield* (yield* restart()).pop(popRequest("g")), [])
       })))
 
   it.effect("a message whose time to live ran out is never delivered, and is counted", () =>
@@ -172,6 +215,7 @@ describe("Pop consumption", () => {
         const received = yield* broker.pop(popRequest("g"))
         for (const r of received.filter((r) => ["b", "d"].includes(text(r.message)))) yield* broker.ack("g", "t", r.receiptHandle)
         const again = yield* restart()
+        yield* TestClock.adjust("30 seconds")
         assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["a", "c"])
       })))
 })

@@ -35,4 +35,19 @@ describe("priority topics", () => {
         const [again] = yield* broker.pop(pop(1))
         assert.deepStrictEqual([text(again!.message), again!.message.deliveryAttempt], ["urgent", 2])
       })))
+
+  it.effect("a message in flight at a restart is not delivered as new, and keeps its priority when its window ends", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "p", kind: "PRIORITY", queues: 1 })
+        yield* broker.send([message("p", "urgent", { priority: 8 })])
+        yield* broker.pop(pop(1))
+        yield* broker.send([message("p", "routine", { priority: 2 })])
+        const again = yield* restart()
+        assert.deepStrictEqual((yield* again.pop(pop(32))).map((r) => text(r.message)), ["routine"])
+        yield* TestClock.adjust("30 seconds")
+        yield* again.send([message("p", "later", { priority: 5 })])
+        const [next] = yield* again.pop(pop(1))
+        assert.deepStrictEqual([text(next!.message), next!.message.deliveryAttempt], ["urgent", 2])
+      })))
 })

@@ -1,4 +1,4 @@
-// Helpers the broker's internal queues (%TIMER%, %HALF%, %ACK%) and their loops share.
+// Helpers the broker's internal queues (%TIMER%, %HALF%, %POP%) and their loops share.
 import type { Store } from "@strait/storage"
 import { Deferred, Effect } from "effect"
 
