@@ -114,8 +114,8 @@ describe("idempotency across a restart", () => {
         const [, firstDelayed] = yield* broker.send([plain, delayed])
         const again = yield* restart()
         yield* TestClock.adjust("20 seconds") // the delayed message reaches its topic meanwhile
-        assert.deepStrictEqual(yield* again.send([plain, delayed]), [first, firstDelayed])
-        assert.deepStrictEqual(yield* again.send([half], { transactional: true }), [firstHalf])
+        assert.deepStrictEqual(yield* again.send([plain, delayed]), [first!, firstDelayed!])
+        assert.deepStrictEqual(yield* again.send([half], { transactional: true }), [firstHalf!])
         const stored = (yield* again.describeTopic("t")).queues.reduce((n, q) => n + q.end, 0)
         const delivered = (yield* again.describeTopic("d")).queues.reduce((n, q) => n + q.end, 0)
         assert.deepStrictEqual([stored, delivered], [1, 1])
