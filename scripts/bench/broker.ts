@@ -51,8 +51,14 @@ const messageOf = (topic: string, seq: number) => {
   })
 }
 
+// STRAIT_BENCH_PROFILE=DIR writes the broker's CPU profile there; STRAIT_BENCH_RUNS=async-256,sync-1
+// runs only those Strait runs and no peers (for profiling and quick comparisons)
+const PROFILE = process.env.STRAIT_BENCH_PROFILE
+const ONLY = process.env.STRAIT_BENCH_RUNS?.split(",")
+
 const startBroker = async () => {
-  const child = spawn(process.execPath, [new URL("./lib/brokerServer.ts", import.meta.url).pathname, path.join(work, "broker"), String(PORT)], {
+  const flags = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]
+  const child = spawn(process.execPath, [...flags, new URL("./lib/brokerServer.ts", import.meta.url).pathname, path.join(work, "broker"), String(PORT)], {
     stdio: ["ignore", "pipe", "inherit"]
   })
   await new Promise<void>((resolve, reject) => {
@@ -119,14 +125,16 @@ const broker = await startBroker()
 const strait = new Map<string, RunResult>()
 try {
   for (const policy of ["async", "sync"] as const) {
-    for (const window of [1, 256]) strait.set(`${policy}-${window}`, await straitRun(broker.pid!, policy, window))
+    for (const window of [1, 256]) {
+      if (ONLY === undefined || ONLY.includes(`${policy}-${window}`)) strait.set(`${policy}-${window}`, await straitRun(broker.pid!, policy, window))
+    }
   }
 } finally {
   broker.kill("SIGTERM")
 }
 
 const peers = new Map<string, PeerResult>()
-const missing = preparePeers()
+const missing = ONLY === undefined ? preparePeers() : "STRAIT_BENCH_RUNS names Strait runs only"
 if (missing === undefined) {
   const nats = await startNats(work)
   try {
@@ -161,7 +169,7 @@ table("peers, same workload", [...peers].map(([run, r]) => ({
   "server CPU µs/msg": r.server_cpu_us_per_msg ?? Number.NaN
 })))
 
-const ours = (run: string) => strait.get(run)!
+const ours = (run: string) => strait.get(run) ?? { perSecond: Number.NaN, cpuMicrosPerMessage: Number.NaN, p50: Number.NaN }
 const peer = (run: string) => peers.get(run)
 emit("broker", {
   sync_vs_rabbitmq_quorum: ours("sync-256").perSecond / (peer("rabbit-quorum-256")?.e2e_per_s ?? Number.NaN),

@@ -177,6 +177,13 @@ export class Broker extends Context.Service<Broker, {
     messages: ReadonlyArray<Message.Message>,
     options?: { readonly transactional?: boolean }
   ) => Effect.Effect<ReadonlyArray<SendReceipt>, SendError>
+  /**
+   * Several sends at once, one result per send in order: each send is stored or refused as a whole,
+   * apart from the others; the messages of all of them are stored with one storage call per queue.
+   */
+  readonly sendMany: (
+    sends: ReadonlyArray<{ readonly messages: ReadonlyArray<Message.Message>; readonly transactional?: boolean }>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<ReadonlyArray<SendReceipt>, SendError>>>
   /** Commits (delivers) or rolls back (drops) the half message with that transaction id. */
   readonly endTransaction: (
     topic: string,
@@ -212,7 +219,13 @@ export class Broker extends Context.Service<Broker, {
    */
   readonly pop: (request: Consumption.PopRequest) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
   /** Acknowledges a popped message: it is never delivered to the group again. */
-  readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.HandleError | Topics.TopicNotFound | Store.AppendError>
+  readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.AckError>
+  /** Acknowledges several popped messages with one record; one result per handle, in order. */
+  readonly ackMany: (
+    group: string,
+    topic: string,
+    receiptHandles: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<void, Consumption.AckError>>>
   /**
    * Moves a popped message's invisibility to end `duration` from now and returns its new handle.
    *
@@ -286,96 +299,117 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     return next % spec.queues
   }
 
-  const send = (messages: ReadonlyArray<Message.Message>, options?: { readonly transactional?: boolean }) =>
+  interface Pending {
+    readonly message: Message.Message
+    readonly receipt: Deferred.Deferred<SendReceipt, SendError>
+    readonly key: string
+    readonly queueId: number
+    readonly spec: Topics.TopicSpec
+    readonly transactional: boolean
+  }
+
+  // Completes the receipts of an append (or a hold) from its outcome; a failed send is not
+  // remembered, so the producer's retry can store it.
+  const settle = <A>(items: ReadonlyArray<Pending>, exit: Exit.Exit<ReadonlyArray<A>, SendError>, receiptOf: (item: Pending, value: A) => SendReceipt) =>
+    items.forEach((item, i) => {
+      if (Exit.isSuccess(exit)) {
+        Deferred.doneUnsafe(item.receipt, Exit.succeed(receiptOf(item, exit.value[i]!)))
+      } else {
+        remembered.delete(item.key)
+        Deferred.doneUnsafe(item.receipt, exit as Exit.Exit<never, SendError>)
+      }
+    })
+
+  // Several sends at once: each is checked as a whole (one bad message refuses its own send, not the
+  // others), then every message of every send is appended with one storage call per queue.
+  const sendMany = (sends: ReadonlyArray<{ readonly messages: ReadonlyArray<Message.Message>; readonly transactional?: boolean }>) =>
     Effect.gen(function*() {
-      const transactional = options?.transactional === true
       // read per send, so the check can be set for a scope (a protocol adapter, a test)
       const { validateMessageType } = yield* BrokerSettings
       const now = yield* Clock.currentTimeMillis
       forgetOld(now)
-      const receipts: Array<Deferred.Deferred<SendReceipt, SendError>> = []
-      const delayed: Array<{ message: Message.Message; receipt: Deferred.Deferred<SendReceipt, SendError>; key: string; queueId: number; spec: Topics.TopicSpec }> = []
-      const byQueue = new Map<string, { spec: Topics.TopicSpec; queueId: number; items: Array<{ message: Message.Message; receipt: Deferred.Deferred<SendReceipt, SendError>; key: string }> }>()
-      for (const message of messages) {
-        yield* Message.validate(message)
-        const spec = yield* topics.get(message.topic)
-        const kind = messageKind(message, transactional)
-        if (validateMessageType && kind !== spec.kind) {
-          return yield* new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
-        }
-        const key = `${message.topic}\u0000${message.messageId}`
-        const seen = remembered.get(key)
-        if (seen !== undefined) {
-          receipts.push(seen.receipt)
+      const byQueue = new Map<string, Array<Pending>>()
+      const held: Array<Pending> = []
+      const outcomes: Array<Result.Result<ReadonlyArray<Deferred.Deferred<SendReceipt, SendError>>, SendError>> = []
+      for (const send of sends) {
+        const transactional = send.transactional === true
+        const checked = yield* Effect.result(Effect.forEach(send.messages, (message) =>
+          Effect.gen(function*() {
+            yield* Message.validate(message)
+            const spec = yield* topics.get(message.topic)
+            const kind = messageKind(message, transactional)
+            if (validateMessageType && kind !== spec.kind) {
+              return yield* new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
+            }
+            return spec
+          })))
+        if (Result.isFailure(checked)) {
+          outcomes.push(Result.fail(checked.failure))
           continue
         }
-        const receipt = Deferred.makeUnsafe<SendReceipt, SendError>()
-        remembered.set(key, { at: now, receipt })
-        receipts.push(receipt)
-        const queueId = queueFor(spec, message)
-        if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
-          // held: a half message until its transaction ends; a delayed one until its time (a past
-          // delivery time is delivered at once)
-          delayed.push({ message, receipt, key, queueId, spec })
-          continue
-        }
-        const slot = `${spec.name}\u0000${queueId}`
-        let group = byQueue.get(slot)
-        if (group === undefined) byQueue.set(slot, group = { spec, queueId, items: [] })
-        group.items.push({ message, receipt, key })
+        outcomes.push(Result.succeed(send.messages.map((message, i) => {
+          const key = `${message.topic}\u0000${message.messageId}`
+          const seen = remembered.get(key)
+          if (seen !== undefined) return seen.receipt
+          const spec = checked.success[i]!
+          const receipt = Deferred.makeUnsafe<SendReceipt, SendError>()
+          remembered.set(key, { at: now, receipt })
+          const item: Pending = { message, receipt, key, queueId: queueFor(spec, message), spec, transactional }
+          if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
+            // held: a half message until its transaction ends; a delayed one until its time (a past
+            // delivery time is delivered at once)
+            held.push(item)
+          } else {
+            const slot = `${spec.name}\u0000${item.queueId}`
+            const line = byQueue.get(slot)
+            if (line === undefined) byQueue.set(slot, [item])
+            else line.push(item)
+          }
+          return receipt
+        })))
       }
-      yield* Effect.forEach(byQueue.values(), ({ items, queueId, spec }) =>
+      yield* Effect.forEach(byQueue.values(), (items) =>
         store.append(
-          { topic: spec.name, queueId },
+          { topic: items[0]!.spec.name, queueId: items[0]!.queueId },
           items.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) })),
-          spec.flush
+          items[0]!.spec.flush
         ).pipe(
           Effect.exit,
-          Effect.map((exit) => {
-            items.forEach((item, i) => {
-              if (Exit.isSuccess(exit)) {
-                const appended = exit.value[i]!
-                Deferred.doneUnsafe(item.receipt, Exit.succeed<SendReceipt>({
-                  messageId: item.message.messageId,
-                  transactionId: item.message.messageId,
-                  topic: spec.name,
-                  queueId,
-                  offset: appended.offset,
-                  storeTimestamp: appended.storeTime
-                }))
-              } else {
-                // a failed send is not remembered: the producer's retry must be able to store it
-                remembered.delete(item.key)
-                Deferred.doneUnsafe(item.receipt, exit as Exit.Exit<never, SendError>)
-              }
-            })
-          })
+          Effect.map((exit) =>
+            settle(items, exit, (item, appended): SendReceipt => ({
+              messageId: item.message.messageId,
+              transactionId: item.message.messageId,
+              topic: item.spec.name,
+              queueId: item.queueId,
+              offset: appended.offset,
+              storeTimestamp: appended.storeTime
+            })))
         ), { concurrency: "unbounded", discard: true })
-      yield* Effect.forEach(delayed, ({ key, message, queueId, receipt, spec }) =>
-        (transactional
-          ? Effect.map(transactions.prepare(queueId, message, spec.flush), (half): Held => half)
-          : Effect.map(timers.schedule(queueId, message, spec.flush), (timer): Held => timer)).pipe(
+      yield* Effect.forEach(held, (item) =>
+        (item.transactional
+          ? Effect.map(transactions.prepare(item.queueId, item.message, item.spec.flush), (half): Held => half)
+          : Effect.map(timers.schedule(item.queueId, item.message, item.spec.flush), (timer): Held => timer)).pipe(
           Effect.exit,
-          Effect.map((exit) => {
-            if (Exit.isSuccess(exit)) {
-              Deferred.doneUnsafe(receipt, Exit.succeed<SendReceipt>({
-                messageId: message.messageId,
-                transactionId: message.messageId,
-                topic: spec.name,
-                queueId,
-                offset: exit.value.offset,
-                storeTimestamp: exit.value.storeTime,
-                ...(exit.value.recallHandle === undefined ? {} : { recallHandle: exit.value.recallHandle })
-              }))
-            } else {
-              remembered.delete(key)
-              Deferred.doneUnsafe(receipt, exit as Exit.Exit<never, SendError>)
-            }
-          })
+          Effect.map((exit) =>
+            settle([item], Exit.map(exit, (value) => [value]), (_, value): SendReceipt => ({
+              messageId: item.message.messageId,
+              transactionId: item.message.messageId,
+              topic: item.spec.name,
+              queueId: item.queueId,
+              offset: value.offset,
+              storeTimestamp: value.storeTime,
+              ...(value.recallHandle === undefined ? {} : { recallHandle: value.recallHandle })
+            })))
         ), { discard: true })
-      for (const { spec } of byQueue.values()) consumption.appended(spec.name)
-      return yield* Effect.forEach(receipts, Deferred.await)
+      for (const items of byQueue.values()) consumption.appended(items[0]!.spec.name)
+      return yield* Effect.forEach(outcomes, (outcome) =>
+        Result.isFailure(outcome)
+          ? Effect.succeed(Result.fail<SendError>(outcome.failure))
+          : Effect.result(Effect.forEach(outcome.success, Deferred.await)))
     })
+
+  const send = (messages: ReadonlyArray<Message.Message>, options?: { readonly transactional?: boolean }) =>
+    Effect.flatMap(sendMany([{ messages, ...options }]), ([outcome]) => Effect.fromResult(outcome!))
 
   const deadLetter = (group: string, message: Message.Message) =>
     Effect.gen(function*() {
@@ -530,6 +564,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
       }),
     topics: topics.list,
     send,
+    sendMany,
     pull,
     commitOffset,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
@@ -538,6 +573,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     endTransaction: transactions.end,
     pop: consumption.pop,
     ack: consumption.ack,
+    ackMany: consumption.ackMany,
     changeInvisibility: consumption.changeInvisibility,
     stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
     resetOffsetsToTime

@@ -7,7 +7,8 @@
  */
 import { Frame, type Message, MessageBatch, type Topic, type Transport } from "@strait/core"
 import { Multiplex } from "@strait/transport"
-import { Data, Duration, Effect, Result } from "effect"
+import { Data, Duration, Effect, Exit, Result } from "effect"
+import * as Coalesce from "./internal/coalesce.ts"
 import * as Protocol from "./Protocol.ts"
 
 /**
@@ -35,6 +36,18 @@ export interface Received {
   readonly receiptHandle: string
   readonly invisibleUntil: number
 }
+
+type Receipt = Extract<Protocol.Response, { readonly _tag: "Produced" }>["results"][number] extends infer R
+  ? R extends { readonly _tag: "Sent"; readonly receipts: ReadonlyArray<infer T> } ? T : never
+  : never
+
+interface Send {
+  readonly messages: Uint8Array
+  readonly transactional: boolean
+}
+
+// a coalesced Produce request carries at most about this many bytes of messages
+const maxBatchBytes = 4 * 1024 * 1024
 
 type Answer<T extends Protocol.Response["_tag"]> = Extract<Protocol.Response, { readonly _tag: T }>
 
@@ -68,12 +81,41 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
       )
     )
 
-  return {
-    send: (messages: ReadonlyArray<Message.Message>, sendOptions: { readonly transactional?: boolean } = {}) =>
+  const scope = yield* Effect.scope
+  // concurrent sends go out as one Produce request, each refused or stored on its own
+  const produce = Coalesce.make<Send, ReadonlyArray<Receipt>, CallError>({
+    scope,
+    maxSize: maxBatchBytes,
+    run: (_, sends) =>
+      Effect.map(call({ _tag: "Produce", sends }, "Produced"), (answer) =>
+        answer.results.map((result) =>
+          result._tag === "Sent" ? Exit.succeed<ReadonlyArray<Receipt>>(result.receipts) : Exit.fail<CallError>(result.error)
+        ))
+  })
+  // concurrent acknowledgements of one group and topic go out as one Ack request
+  const acknowledge = Coalesce.make<{ readonly group: string; readonly topic: string; readonly receiptHandle: string }, void, CallError>({
+    scope,
+    maxSize: 1024,
+    run: (_, items) =>
       Effect.map(
-        call({ _tag: "Produce", messages: MessageBatch.encode(messages), transactional: sendOptions.transactional === true }, "Produced"),
-        (answer) => answer.receipts
-      ),
+        call({ _tag: "Ack", group: items[0]!.group, topic: items[0]!.topic, receiptHandles: items.map((item) => item.receiptHandle) }, "Acked"),
+        (answer) => {
+          const results: Array<Exit.Exit<void, CallError>> = items.map(() => Exit.void)
+          for (const { error, index } of answer.failures) results[index] = Exit.fail(error)
+          return results
+        }
+      )
+  })
+
+  return {
+    /**
+     * Sends messages; receipts in the order given. Sends made at the same time share one request
+     * (each is stored or refused on its own).
+     */
+    send: (messages: ReadonlyArray<Message.Message>, sendOptions: { readonly transactional?: boolean } = {}) => {
+      const encoded = MessageBatch.encode(messages)
+      return produce("", { messages: encoded, transactional: sendOptions.transactional === true }, encoded.length)
+    },
     pop: (request: {
       readonly group: string
       readonly topic: string
@@ -98,8 +140,16 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
         const messages = yield* storedMessages(answer.messages)
         return messages.map((message, i): Received => ({ message, ...answer.handles[i]! }))
       }),
+    /** Acknowledges a received message. Acknowledgements made at the same time share one request. */
     ack: (group: string, topic: string, receiptHandle: string) =>
-      Effect.asVoid(call({ _tag: "Ack", group, topic, receiptHandle }, "Done")),
+      acknowledge(`${group}\u0000${topic}`, { group, topic, receiptHandle }, 1),
+    /** Acknowledges several messages in one request: for each handle, `undefined` or why it failed. */
+    ackMany: (group: string, topic: string, receiptHandles: ReadonlyArray<string>) =>
+      Effect.map(call({ _tag: "Ack", group, topic, receiptHandles }, "Acked"), (answer) => {
+        const results: Array<Protocol.Failure | undefined> = receiptHandles.map(() => undefined)
+        for (const { error, index } of answer.failures) results[index] = error
+        return results
+      }),
     changeInvisibility: (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
       Effect.map(
         call({ _tag: "ChangeInvisibility", group, topic, receiptHandle, invisibleMillis: Duration.toMillis(duration) }, "Renewed"),

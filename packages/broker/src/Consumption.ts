@@ -96,6 +96,13 @@ export type HandleError =
   | ReceiptHandleStale
   | ReceiptHandleMismatch
 
+/**
+ * What an acknowledgement can fail with.
+ *
+ * @since 0.1.0
+ */
+export type AckError = HandleError | Topics.TopicNotFound | Store.AppendError
+
 interface InFlight {
   popTime: number
   invisibleUntil: number
@@ -213,8 +220,15 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   const record = (bodies: ReadonlyArray<Uint8Array>) =>
     bodies.length === 0 ? Effect.void : Effect.asVoid(deps.store.append(stateQueue, bodies.map((body) => ({ body, tagHash: 0 })), "async"))
   let expired = 0
-  // parked long polls per topic, woken by an append to it
-  const parked = new Map<string, Set<Deferred.Deferred<Woken>>>()
+  // parked long polls per topic and group, oldest first: an append wakes one per group (not every
+  // poll, which would all rescan the topic for what one of them takes)
+  const parked = new Map<string, Map<string, Set<Deferred.Deferred<Woken>>>>()
+  const wakeOne = (waiting: Set<Deferred.Deferred<Woken>> | undefined) => {
+    const first = waiting?.values().next()
+    if (first === undefined || first.done === true) return
+    waiting!.delete(first.value)
+    Deferred.doneUnsafe(first.value, Effect.succeed(new Woken()))
+  }
 
   const stateOf = (group: string, spec: Topics.TopicSpec) =>
     Effect.gen(function*() {
@@ -283,7 +297,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   }
 
   const handleFor = (topic: string, queueId: number, offset: number, popTime: number, invisibleUntil: number, attempt: number) =>
-    ReceiptHandle.encode(new ReceiptHandle.ReceiptHandle({
+    ReceiptHandle.encode({
       brokerName: deps.brokerName,
       topic: topic as Topic.TopicName,
       queueId: queueId as Topic.QueueId,
@@ -292,7 +306,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       invisibleUntil,
       fencingEpoch: 0,
       deliveryAttempt: attempt
-    }))
+    })
 
   interface QueueContext {
     readonly queue: QueueState
@@ -510,16 +524,23 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       while (true) {
         const received = yield* popOnce(group, spec, max, invisibleMillis, request.filter, request.attemptId)
         const now = yield* Clock.currentTimeMillis
+        let byGroup = parked.get(spec.name)
+        if (byGroup === undefined) parked.set(spec.name, byGroup = new Map())
+        let waiting = byGroup.get(group.name)
+        if (waiting === undefined) byGroup.set(group.name, waiting = new Set())
+        // a full receive may have left more behind: the next parked poll of the group looks
+        if (received.length >= max) wakeOne(waiting)
         if (received.length > 0 || now >= deadline) return received
         // park until an append to the topic, a window ending, or the poll's end
         const woken = Deferred.makeUnsafe<Woken>()
-        let waiting = parked.get(spec.name)
-        if (waiting === undefined) parked.set(spec.name, waiting = new Set())
-        waiting.add(woken)
+        const line = waiting
+        line.add(woken)
         const wakeAt = Math.min(deadline, nextExpiry(group.name, spec.name))
         yield* Deferred.await(woken).pipe(
           Effect.timeoutOption(Duration.millis(Math.max(0, wakeAt - now))),
-          Effect.ensuring(Effect.sync(() => waiting.delete(woken)))
+          // woken, then interrupted before looking: the wake-up goes to the next in line
+          Effect.onInterrupt(() => Effect.sync(() => line.delete(woken) || wakeOne(line))),
+          Effect.ensuring(Effect.sync(() => line.delete(woken)))
         )
       }
     })
@@ -538,21 +559,44 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   const stale = (handle: ReceiptHandle.ReceiptHandle) =>
     new ReceiptHandleStale({ topic: handle.topic, queueId: handle.queueId, offset: handle.queueOffset })
 
-  // No lock: checking the handle and taking the message out of flight happen in one synchronous
-  // step, and the ack's record is written without holding up the group's receives. Should the write
-  // fail, the message goes back in flight under the same handle.
-  const ack = (group: string, topic: string, receiptHandle: string) =>
+  // No lock: checking each handle and taking its message out of flight happen in one synchronous
+  // step, and the acknowledgements' records are written (one append for all) without holding up the
+  // group's receives. Should the write fail, the messages go back in flight under the same handles.
+  const ackMany = (group: string, topic: string, receiptHandles: ReadonlyArray<string>) =>
     Effect.gen(function*() {
-      const { handle, state } = yield* holding(group, topic, receiptHandle)
-      const queue = state.queues[handle.queueId]
-      const entry = queue?.inFlight.get(handle.queueOffset)
-      if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
-      queue.inFlight.delete(handle.queueOffset)
-      yield* record([encodeState(Acknowledged, keyOf(group, topic), handle.queueId, handle.queueOffset)]).pipe(
-        Effect.tapError(() => Effect.sync(() => queue.inFlight.set(handle.queueOffset, entry)))
-      )
-      markDone(queue, handle.queueOffset)
+      const found = yield* Effect.result(Effect.flatMap(deps.topic(topic), (spec) => stateOf(group, spec)))
+      if (Result.isFailure(found)) return receiptHandles.map(() => Result.fail<AckError>(found.failure))
+      const state = found.success
+      const key = keyOf(group, topic)
+      const results: Array<Result.Result<void, AckError>> = []
+      const taken: Array<{ readonly queue: QueueState; readonly offset: number; readonly entry: InFlight }> = []
+      const bodies: Array<Uint8Array> = []
+      for (const text of receiptHandles) {
+        const checked = yield* Effect.result(Effect.gen(function*() {
+          const handle = yield* ReceiptHandle.decode(text)
+          if (handle.topic !== topic) return yield* new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
+          yield* ReceiptHandle.checkNotExpired(handle)
+          const queue = state.queues[handle.queueId]
+          const entry = queue?.inFlight.get(handle.queueOffset)
+          if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
+          queue.inFlight.delete(handle.queueOffset)
+          taken.push({ queue, offset: handle.queueOffset, entry })
+          return encodeState(Acknowledged, key, handle.queueId, handle.queueOffset)
+        }))
+        results.push(Result.isFailure(checked) ? Result.fail(checked.failure) : Result.void)
+        if (Result.isSuccess(checked)) bodies.push(checked.success)
+      }
+      const written = yield* Effect.result(record(bodies))
+      if (Result.isFailure(written)) {
+        for (const { entry, offset, queue } of taken) queue.inFlight.set(offset, entry)
+        return results.map((result) => Result.isSuccess(result) ? Result.fail<AckError>(written.failure) : result)
+      }
+      for (const { offset, queue } of taken) markDone(queue, offset)
+      return results
     })
+
+  const ack = (group: string, topic: string, receiptHandle: string) =>
+    Effect.flatMap(ackMany(group, topic, [receiptHandle]), ([result]) => Effect.fromResult(result!))
 
   const changeInvisibility = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
     Effect.gen(function*() {
@@ -582,13 +626,11 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   return {
     pop,
     ack,
+    ackMany,
     changeInvisibility,
-    /** Wakes the long polls parked on `topic`. */
+    /** Wakes one long poll of each group parked on `topic`. */
     appended: (topic: string) => {
-      const waiting = parked.get(topic)
-      if (waiting === undefined) return
-      parked.delete(topic)
-      for (const woken of waiting) Deferred.doneUnsafe(woken, Effect.succeed(new Woken()))
+      for (const waiting of parked.get(topic)?.values() ?? []) wakeOne(waiting)
     },
     /** Messages never delivered because their time to live ran out. */
     expired: Effect.sync(() => expired),

@@ -29,13 +29,20 @@ export const open = Effect.fnUntraced(function*(path: string) {
     Disk.writeFileAtomically(path, new TextEncoder().encode(JSON.stringify(encodeFile({ version: 1, groups: [...groups.values()] }))))
   ).pipe(Effect.provideService(Disk.Disk, disk))
   const seen = new Set<string>()
+  // the defaults of groups nobody configured, built once per name
+  const defaults = new Map<string, ConsumerGroup.ConsumerGroup>()
+  const defaultsOf = (name: string) => {
+    let group = defaults.get(name)
+    if (group === undefined) defaults.set(name, group = new ConsumerGroup.ConsumerGroup({ name: name as ConsumerGroup.ConsumerGroupName }))
+    return group
+  }
 
   return {
     /** The group's settings; the defaults for a group nobody configured. */
     get: (name: string) =>
       Effect.sync(() => {
         seen.add(name)
-        return groups.get(name) ?? new ConsumerGroup.ConsumerGroup({ name: name as ConsumerGroup.ConsumerGroupName })
+        return groups.get(name) ?? defaultsOf(name)
       }),
     set: (group: ConsumerGroup.ConsumerGroup) =>
       writes.withPermits(1)(Effect.suspend(() => {

@@ -27,7 +27,8 @@ const FilterExpression = Schema.Struct({ type: Schema.Literals(["TAG", "SQL92"])
  * @since 0.1.0
  */
 export const Request = Schema.Union([
-  Schema.TaggedStruct("Produce", { messages: Schema.Uint8Array, transactional: Schema.Boolean }),
+  /** Several sends in one request (a client coalesces concurrent sends); each succeeds or fails alone. */
+  Schema.TaggedStruct("Produce", { sends: Schema.Array(Schema.Struct({ messages: Schema.Uint8Array, transactional: Schema.Boolean })) }),
   Schema.TaggedStruct("Pop", {
     group: Schema.String,
     topic: Schema.String,
@@ -37,7 +38,8 @@ export const Request = Schema.Union([
     filter: Schema.optionalKey(FilterExpression),
     attemptId: Schema.optionalKey(Schema.String)
   }),
-  Schema.TaggedStruct("Ack", { group: Schema.String, topic: Schema.String, receiptHandle: Schema.String }),
+  /** Acknowledges several messages of one group and topic; each handle succeeds or fails alone. */
+  Schema.TaggedStruct("Ack", { group: Schema.String, topic: Schema.String, receiptHandles: Schema.Array(Schema.String) }),
   Schema.TaggedStruct("ChangeInvisibility", {
     group: Schema.String,
     topic: Schema.String,
@@ -151,7 +153,15 @@ const Receipt = Schema.Struct({
  * @since 0.1.0
  */
 export const Response = Schema.Union([
-  Schema.TaggedStruct("Produced", { receipts: Schema.Array(Receipt) }),
+  /** One result per send of the request, in order. */
+  Schema.TaggedStruct("Produced", {
+    results: Schema.Array(Schema.Union([
+      Schema.TaggedStruct("Sent", { receipts: Schema.Array(Receipt) }),
+      Schema.TaggedStruct("Refused", { error: Failure })
+    ]))
+  }),
+  /** The handles of an `Ack` that failed, by their index in the request; the others were acknowledged. */
+  Schema.TaggedStruct("Acked", { failures: Schema.Array(Schema.Struct({ index: Schema.Int, error: Failure })) }),
   Schema.TaggedStruct("Popped", {
     handles: Schema.Array(Schema.Struct({ receiptHandle: Schema.String, invisibleUntil: Schema.Number })),
     messages: Schema.Uint8Array

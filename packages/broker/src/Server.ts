@@ -17,18 +17,19 @@ import * as Protocol from "./Protocol.ts"
 
 const isFailure = Schema.is(Protocol.Failure)
 
-const failed = (error: unknown): Protocol.Response => ({
-  _tag: "Failed",
-  error: isFailure(error)
+// an error of the protocol as it is; anything else (a storage failure) as the broker being unavailable
+const asFailure = (error: unknown): Protocol.Failure =>
+  isFailure(error)
     ? error
     : new Protocol.BrokerUnavailable({ reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error) })
-})
+
+const failed = (error: unknown): Protocol.Response => ({ _tag: "Failed", error: asFailure(error) })
 
 const decodeMessages = (bytes: Uint8Array) => {
   const decoded = MessageBatch.decode(bytes)
   return Result.isSuccess(decoded)
-    ? Effect.succeed(decoded.success)
-    : Effect.fail(new Protocol.BadRequest({ reason: `the messages do not decode: ${decoded.failure.reason}` }))
+    ? Result.succeed(decoded.success)
+    : Result.fail(new Protocol.BadRequest({ reason: `the messages do not decode: ${decoded.failure.reason}` }))
 }
 
 const filterOf = (expression: { readonly type: "TAG" | "SQL92"; readonly expression: string } | undefined) =>
@@ -39,16 +40,29 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
   switch (request._tag) {
     case "Produce":
       return Effect.gen(function*() {
-        const receipts = yield* broker.send(yield* decodeMessages(request.messages), { transactional: request.transactional })
+        // a send whose messages do not decode is refused alone; the others go to the broker together
+        const decoded = request.sends.map(({ messages, transactional }) =>
+          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional })))
+        const accepted = decoded.filter(Result.isSuccess).map((result) => result.success)
+        const outcomes = yield* broker.sendMany(accepted)
+        let next = 0
         return {
           _tag: "Produced" as const,
-          receipts: receipts.map(({ messageId, offset, queueId, recallHandle, storeTimestamp }) => ({
-            messageId,
-            queueId,
-            offset,
-            storeTimestamp,
-            ...(recallHandle === undefined ? {} : { recallHandle })
-          }))
+          results: decoded.map((result) => {
+            const outcome: Result.Result<ReadonlyArray<Broker.SendReceipt>, unknown> = Result.isSuccess(result) ? outcomes[next++]! : Result.fail(result.failure)
+            return Result.isSuccess(outcome)
+              ? {
+                _tag: "Sent" as const,
+                receipts: outcome.success.map(({ messageId, offset, queueId, recallHandle, storeTimestamp }) => ({
+                  messageId,
+                  queueId,
+                  offset,
+                  storeTimestamp,
+                  ...(recallHandle === undefined ? {} : { recallHandle })
+                }))
+              }
+              : { _tag: "Refused" as const, error: asFailure(outcome.failure) }
+          })
         }
       })
     case "Pop":
@@ -70,7 +84,10 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         }
       })
     case "Ack":
-      return Effect.as(broker.ack(request.group, request.topic, request.receiptHandle), { _tag: "Done" as const })
+      return Effect.map(broker.ackMany(request.group, request.topic, request.receiptHandles), (results) => ({
+        _tag: "Acked" as const,
+        failures: results.flatMap((result, index) => Result.isFailure(result) ? [{ index, error: asFailure(result.failure) }] : [])
+      }))
     case "ChangeInvisibility":
       return Effect.map(
         broker.changeInvisibility(request.group, request.topic, request.receiptHandle, Duration.millis(request.invisibleMillis)),

@@ -106,6 +106,24 @@ describe("Pop consumption", () => {
         assert.deepStrictEqual(texts(received), ["late"])
       })))
 
+  it.effect("parked receives of several groups and consumers all get what arrives, without time passing", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+        const park = (group: string) => Effect.forkChild(broker.pop(popRequest(group, { maxMessages: 1, pollTimeout: "20 seconds" })))
+        const g = [yield* park("g"), yield* park("g"), yield* park("g"), yield* park("g")]
+        const other = yield* park("other")
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+        yield* broker.send([message("t", "a"), message("t", "b"), message("t", "c")])
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+        const done = g.map((fiber) => fiber.pollUnsafe()).filter((exit) => exit !== undefined)
+        const taken = done.flatMap((exit) => exit._tag === "Success" ? exit.value.map((r) => text(r.message)) : [])
+        assert.deepStrictEqual(taken.sort(), ["a", "b", "c"], "three consumers of g get one message each")
+        assert.strictEqual(done.length, 3, "the fourth stays parked")
+        assert.deepStrictEqual(texts(yield* Fiber.join(other)), ["a"], "another group gets its own copy")
+        yield* TestClock.adjust("20 seconds")
+      })))
+
   it.effect("a parked receive ends empty at its poll timeout, and wakes when a window ends", () =>
     withBroker((broker) =>
       Effect.gen(function*() {

@@ -70,6 +70,37 @@ describe("the broker's data-plane protocol", () => {
         assert.strictEqual(topic.name, "t")
       })))
 
+  it.effect("sends and acknowledgements made at the same time share one request, and a refused one fails alone", () =>
+    Effect.gen(function*() {
+      const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
+      const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
+      const broker = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
+      yield* Layer.build(Server.layer("mem://broker")).pipe(Effect.provideContext(Context.merge(broker, network)))
+      const connection = yield* Context.get(network, Transport.Transport).connect("mem://broker")
+      let requests = 0
+      const client = yield* Client.make({
+        ...connection,
+        send: (frames) => Effect.suspend(() => (requests += frames.length, connection.send(frames)))
+      })
+      yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+      requests = 0
+      const sends = [message("t", "a"), message("nowhere", "x"), message("t", ""), message("t", "b")]
+      const outcomes = yield* Effect.forEach(sends, (m) => Effect.result(client.send([m])), { concurrency: "unbounded" })
+      assert.strictEqual(requests, 1, "four concurrent sends, one request")
+      assert.deepStrictEqual(outcomes.map((o) => o._tag === "Success" ? "stored" : o.failure._tag), ["stored", "TopicNotFound", "MessageBodyEmpty", "stored"])
+      const received = yield* client.pop({ group: "g", topic: "t", maxMessages: 32, invisibleDuration: "30 seconds" })
+      assert.deepStrictEqual(received.map((r) => text(r.message)).sort(), ["a", "b"])
+      requests = 0
+      const handles = [received[0]!.receiptHandle, "not-a-handle", received[1]!.receiptHandle]
+      const acked = yield* Effect.forEach(handles, (h) => Effect.result(client.ack("g", "t", h)), { concurrency: "unbounded" })
+      assert.strictEqual(requests, 1, "three concurrent acknowledgements, one request")
+      assert.deepStrictEqual(acked.map((o) => o._tag === "Success" ? "acked" : o.failure._tag), ["acked", "InvalidReceiptHandle", "acked"])
+      assert.deepStrictEqual(
+        (yield* client.ackMany("g", "t", [received[0]!.receiptHandle, "bad"])).map((failure) => failure?._tag),
+        ["ReceiptHandleStale", "InvalidReceiptHandle"]
+      )
+    }))
+
   it.effect("a long poll over the wire is woken by a send", () =>
     overTheWire((client) =>
       Effect.gen(function*() {

@@ -110,8 +110,15 @@ const writeUint64 = (view: DataView, offset: number, value: number): void => {
 const readUint64 = (view: DataView, offset: number): number =>
   view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4)
 
-/** Seals a receipt handle into its text form with the {@link ReceiptHandleKey}. */
-export const encode = (handle: ReceiptHandle): Effect.Effect<string> =>
+/**
+ * Seals a receipt handle into its text form with the {@link ReceiptHandleKey}.
+ *
+ * **Details**
+ *
+ * Takes the fields as they are, unchecked: a broker issuing handles from its own state seals them
+ * without building a `ReceiptHandle` (whose checks would run on every message it delivers).
+ */
+export const encode = (handle: { readonly [K in keyof ReceiptHandle]: ReceiptHandle[K] }): Effect.Effect<string> =>
   ReceiptHandleKey.useSync((key) => {
     const brokerName = Buffer.from(handle.brokerName, "utf8")
     const topic = Buffer.from(handle.topic, "latin1")
@@ -167,7 +174,7 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
     const at = sealed - fixedFieldBytes
     const brokerName = bytes.subarray(2, 2 + brokerNameLength)
     if (!isUtf8(brokerName)) return yield* malformed()
-    const fields = decodeFields({
+    const fields = {
       brokerName: brokerName.toString("utf8"),
       topic: bytes.subarray(3 + brokerNameLength, at).toString("latin1"),
       queueId: view.getUint32(at),
@@ -176,8 +183,17 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
       invisibleUntil: readUint64(view, at + 20),
       fencingEpoch: view.getUint32(at + 28),
       deliveryAttempt: view.getUint32(at + 32)
-    })
-    return Exit.isSuccess(fields) ? fields.value : yield* malformed()
+    }
+    // The seal held, so a key holder wrote these fields. The common case (numbers a broker issues)
+    // is checked directly; anything else goes through the class's full checks.
+    if (
+      brokerNameLength > 0 && topicLength > 0 && fields.deliveryAttempt >= 1 && Number.isSafeInteger(fields.queueOffset) &&
+      Number.isSafeInteger(fields.popTime) && Number.isSafeInteger(fields.invisibleUntil) && Topic.isTopicName(fields.topic)
+    ) {
+      return Object.assign(Object.create(ReceiptHandle.prototype) as ReceiptHandle, fields)
+    }
+    const checked = decodeFields(fields)
+    return Exit.isSuccess(checked) ? checked.value : yield* malformed()
   })
 
 /**

@@ -74,6 +74,9 @@ export class IllegalNamespace extends Schema.TaggedError<IllegalNamespace>()("Il
   }
 }
 
+/** Whether a string is a valid topic name. */
+export const isTopicName = (name: string): name is TopicName => topicNameProblem(name) === undefined
+
 /** Checks a topic name, failing with the reason it is not one. */
 export const validateName = (name: string): Effect.Effect<TopicName, IllegalTopicName> => {
   const reason = topicNameProblem(name)

@@ -83,6 +83,38 @@ export const write = (
   path: string,
   position: number,
   chunks: ReadonlyArray<Uint8Array>
+): Effect.Effect<void, DiskError> => {
+  let total = 0
+  for (const chunk of chunks) total += chunk.length
+  return total <= syncIoBytes ? Effect.suspend(() => writeNow(fd, path, position, chunks)) : writeInPool(fd, path, position, chunks)
+}
+
+// Up to this many bytes, a write or read runs on the event loop (`pwritev`/`pread` into the page
+// cache take microseconds; a round trip through libuv's thread pool costs tens of them); larger ones
+// go to the pool.
+const syncIoBytes = 256 * 1024
+
+const writeNow = (fd: number, path: string, position: number, chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, DiskError> => {
+  let pending = chunks.filter((chunk) => chunk.length > 0)
+  let at = position
+  try {
+    while (pending.length > 0) {
+      const written = fs.writevSync(fd, pending, at)
+      if (written === 0) return Effect.fail(new DiskIOError({ path, operation: "write", code: "EIO", reason: "wrote no bytes" }))
+      at += written
+      pending = skipBytes(pending, written)
+    }
+    return Effect.void
+  } catch (error) {
+    return Effect.fail(diskError(error as NodeJS.ErrnoException, path, "write"))
+  }
+}
+
+const writeInPool = (
+  fd: number,
+  path: string,
+  position: number,
+  chunks: ReadonlyArray<Uint8Array>
 ): Effect.Effect<void, DiskError> =>
   Effect.callback<void, DiskError>((resume) => {
     let pending = chunks.filter((chunk) => chunk.length > 0)
@@ -119,6 +151,24 @@ const skipBytes = (chunks: ReadonlyArray<Uint8Array>, count: number): Array<Uint
  * @since 0.1.0
  */
 export const read = (fd: number, path: string, position: number, length: number): Effect.Effect<Uint8Array, DiskError> =>
+  length <= syncIoBytes ? Effect.suspend(() => readNow(fd, path, position, length)) : readInPool(fd, path, position, length)
+
+const readNow = (fd: number, path: string, position: number, length: number): Effect.Effect<Uint8Array, DiskError> => {
+  const buffer = Buffer.allocUnsafe(length)
+  let filled = 0
+  try {
+    while (filled < length) {
+      const count = fs.readSync(fd, buffer, filled, length - filled, position + filled)
+      if (count === 0) break
+      filled += count
+    }
+    return Effect.succeed(new Uint8Array(buffer.buffer, buffer.byteOffset, filled))
+  } catch (error) {
+    return Effect.fail(diskError(error as NodeJS.ErrnoException, path, "read"))
+  }
+}
+
+const readInPool = (fd: number, path: string, position: number, length: number): Effect.Effect<Uint8Array, DiskError> =>
   Effect.callback<Uint8Array, DiskError>((resume) => {
     const buffer = Buffer.allocUnsafe(length)
     let filled = 0

@@ -1,8 +1,8 @@
 /**
  * `node:net` sockets and servers as `Pipe`s: the TCP Layer's only contact with Node's networking.
  *
- * Raw `net` rather than `@effect/platform-node`'s Socket, because the pipe needs `cork`/`uncork` (one
- * vectored write per batch of frames), `pause`/`resume` (a slow reader stops reading the socket, so
+ * Raw `net` rather than `@effect/platform-node`'s Socket, because the pipe needs `cork`/`uncork` (every
+ * frame written in one tick leaves in one vectored write), `pause`/`resume` (a slow reader stops reading the socket, so
  * the kernel's window pushes back on the writer) and the `drain` event, none of which the
  * platform Socket exposes; and because the data path must cost one callback per chunk, not one
  * Effect per chunk.
@@ -61,18 +61,24 @@ export const socketPipe = (socket: net.Socket): Pipe => {
     })
   })
 
+  let corked = false
+  const uncork = () => {
+    corked = false
+    socket.uncork()
+  }
   const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, PipeClosed> =>
     Effect.suspend(() => {
       if (failure !== undefined) return Effect.fail(failure)
       if (socket.destroyed || !socket.writable) {
         return Effect.fail(new PipeClosed({ orderly: false, reason: "the socket is not writable" }))
       }
-      if (chunks.length === 1) socket.write(chunks[0]!)
-      else {
+      // every write of this tick (replies finishing together, say) leaves in one vectored write
+      if (!corked) {
+        corked = true
         socket.cork()
-        for (const chunk of chunks) socket.write(chunk)
-        socket.uncork()
+        process.nextTick(uncork)
       }
+      for (const chunk of chunks) socket.write(chunk)
       return socket.writableNeedDrain ? drained : Effect.void
     })
 
