@@ -26,6 +26,8 @@ interface RunResult {
   readonly p50: number
   readonly p99: number
   readonly cpuMicrosPerMessage: number
+  /** The bench process's own CPU (producers and consumers, through the client). */
+  readonly clientCpuMicrosPerMessage: number
 }
 
 const percentile = (samples: Array<number>, p: number) => {
@@ -96,6 +98,7 @@ const straitRun = (pid: number, policy: "sync" | "async", window: number) =>
         }
       })))
     const cpuBefore = cpuSeconds(pid)
+    const clientBefore = process.cpuUsage()
     const start = performance.now()
     const deadline = start + SECS * 1000
     yield* Effect.forEach(Array.from({ length: window }), () =>
@@ -111,13 +114,15 @@ const straitRun = (pid: number, policy: "sync" | "async", window: number) =>
       }), { concurrency: "unbounded", discard: true })
     const seconds = (performance.now() - start) / 1000
     const cpu = cpuSeconds(pid) - cpuBefore
+    const clientCpu = process.cpuUsage(clientBefore)
     stop = true
     yield* Effect.forEach(consumers, Fiber.join, { discard: true })
     return {
       perSecond: consumed / seconds,
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
-      cpuMicrosPerMessage: (cpu * 1e6) / Math.max(1, consumed)
+      cpuMicrosPerMessage: (cpu * 1e6) / Math.max(1, consumed),
+      clientCpuMicrosPerMessage: (clientCpu.user + clientCpu.system) / Math.max(1, consumed)
     } satisfies RunResult
   })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
 
@@ -159,7 +164,8 @@ table(`Strait, 1 KiB end to end over TCP (${SECS} s per run)`, [...strait].map((
   "msgs/s": r.perSecond,
   "p50 µs": r.p50,
   "p99 µs": r.p99,
-  "broker CPU µs/msg": r.cpuMicrosPerMessage
+  "broker CPU µs/msg": r.cpuMicrosPerMessage,
+  "client CPU µs/msg": r.clientCpuMicrosPerMessage
 })))
 table("peers, same workload", [...peers].map(([run, r]) => ({
   run,
@@ -169,7 +175,7 @@ table("peers, same workload", [...peers].map(([run, r]) => ({
   "server CPU µs/msg": r.server_cpu_us_per_msg ?? Number.NaN
 })))
 
-const ours = (run: string) => strait.get(run) ?? { perSecond: Number.NaN, cpuMicrosPerMessage: Number.NaN, p50: Number.NaN }
+const ours = (run: string) => strait.get(run) ?? { perSecond: Number.NaN, cpuMicrosPerMessage: Number.NaN, clientCpuMicrosPerMessage: Number.NaN, p50: Number.NaN }
 const peer = (run: string) => peers.get(run)
 emit("broker", {
   sync_vs_rabbitmq_quorum: ours("sync-256").perSecond / (peer("rabbit-quorum-256")?.e2e_per_s ?? Number.NaN),

@@ -18,6 +18,7 @@ import * as CommitLog from "./CommitLog.ts"
 import { crc32c } from "./Crc32c.ts"
 import { Disk, type DiskError, makeDurableDirectory, readSmallFile, writeFileAtomically } from "./Disk.ts"
 import * as QueueIndex from "./QueueIndex.ts"
+import * as Recent from "./internal/recent.ts"
 
 /**
  * `sync`: answered after `fdatasync` (group commit). `async`: answered after the write; synced on
@@ -121,13 +122,16 @@ export const StoreSettings = Context.Reference<{
   readonly asyncFlushInterval: Duration.Input
   readonly checkpointInterval: Duration.Input
   readonly maxBatchAppends: number
+  /** The newest records (across all queues, log bytes) kept in memory, so readers that keep up never read the disk. */
+  readonly recentBytes: number
 }>("@strait/storage/Store/StoreSettings", {
   defaultValue: () => ({
     segmentBytes: 1024 * 1024 * 1024,
     indexEntriesPerSegment: 100_000,
     asyncFlushInterval: Duration.millis(200),
     checkpointInterval: Duration.seconds(5),
-    maxBatchAppends: 1024
+    maxBatchAppends: 1024,
+    recentBytes: 64 * 1024 * 1024
   })
 })
 
@@ -178,6 +182,7 @@ interface QueueState {
   nextOffset: number
   lastStoreTime: number
   lowWater: number
+  readonly recent: Recent.Line<StoredRecord>
 }
 
 interface AppendRequest {
@@ -215,6 +220,7 @@ const decodeCheckpoint = (bytes: Uint8Array): number | undefined => {
 export const open = Effect.fnUntraced(function*(directory: string) {
   const disk = yield* Disk
   const settings = yield* StoreSettings
+  const recent = Recent.make<StoredRecord>({ budgetBytes: settings.recentBytes, sizeOf: (record) => CommitLog.HeaderBytes + record.body.length })
   // Every file, including segments and indexes opened later, lives in this scope. Forked first, it
   // closes last: after the appender's drain and the final flush and checkpoint.
   const scope = yield* Scope.fork(yield* Effect.scope)
@@ -249,7 +255,15 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     const index = yield* openIndex(ref, entry.lowWater)
     // entries at or after the checkpoint may be torn or missing: they are rebuilt from the log
     yield* index.truncate(yield* index.offsetForPosition(checkpoint))
-    const state: QueueState = { key: entry.key, ref, index, nextOffset: yield* index.end, lastStoreTime: 0, lowWater: entry.lowWater }
+    const state: QueueState = {
+      key: entry.key,
+      ref,
+      index,
+      nextOffset: yield* index.end,
+      lastStoreTime: 0,
+      lowWater: entry.lowWater,
+      recent: recent.line()
+    }
     queues.set(queueName(ref), state)
     byKey.set(entry.key, state)
   }
@@ -312,7 +326,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   const declare = (ref: QueueRef) =>
     Effect.gen(function*() {
       const key = byKey.size
-      const state: QueueState = { key, ref, index: yield* openIndex(ref, 0), nextOffset: 0, lastStoreTime: 0, lowWater: 0 }
+      const state: QueueState = { key, ref, index: yield* openIndex(ref, 0), nextOffset: 0, lastStoreTime: 0, lowWater: 0, recent: recent.line() }
       queues.set(queueName(ref), state)
       byKey.set(key, state)
       // the registry is durable before any record of the queue is written
@@ -379,6 +393,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     )
     indexedUpTo = yield* log.end
     segmentBases = (yield* log.segments).map((s) => s.base)
+    r = 0
+    for (const { state, offsets, times } of plan) {
+      for (let i = 0; i < offsets.length; i++, r++) {
+        const record = records[r]!
+        recent.add(state.recent, { offset: offsets[i]!, storeTime: times[i]!, tagHash: record.tagHash, flags: record.flags, body: record.body })
+      }
+    }
     return replies
   })
 
@@ -447,6 +468,8 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       const state = queues.get(queueName(queue))
       if (state === undefined) return []
       if (offset < state.lowWater) return yield* new QueueIndex.OffsetBelowStart({ offset, start: state.lowWater })
+      const fromMemory = recent.read(state.recent, offset, limits.maxCount, limits.maxBytes)
+      if (fromMemory !== undefined) return fromMemory
       const entries = yield* state.index.read(offset, limits.maxCount)
       // as many as fit in maxBytes (always at least one), read with as few reads as possible
       let count = 0

@@ -60,5 +60,23 @@ describe("Store under disk faults", () => {
       assert.strictEqual(error._tag, "DiskIOError")
       yield* sim.failReads(`${directory}/log`, 0)
       assert.deepStrictEqual(yield* bodies(store), [[...body("t", 0)]])
-    })))
+    }).pipe(Effect.provideService(Store.StoreSettings, { ...settings, recentBytes: 0 }))))
+
+  it.effect("the newest records are read from memory, within the budget; older ones from the disk", () =>
+    onSimDisk(Effect.gen(function*() {
+      const sim = yield* SimDisk.SimDisk
+      const store = yield* Store.open(directory)
+      const other = { topic: "u", queueId: 0 }
+      // 100-byte bodies are 136-byte records: the budget holds the last three, across both queues
+      for (let i = 0; i < 4; i++) yield* store.append(queue, [{ body: body("t", i), tagHash: 0 }], "async")
+      yield* store.append(other, [{ body: body("u", 0), tagHash: 0 }], "async")
+      yield* sim.failReads(`${directory}/log`, 1)
+      const fromMemory = yield* store.read(queue, 2, { maxCount: 10, maxBytes: 1 << 20 })
+      assert.deepStrictEqual(fromMemory.map((r) => [...r.body]), [[...body("t", 2)], [...body("t", 3)]], "no disk read needed")
+      assert.strictEqual((yield* store.read(other, 0, { maxCount: 10, maxBytes: 1 << 20 })).length, 1)
+      const older = yield* Effect.flip(store.read(queue, 1, { maxCount: 10, maxBytes: 1 << 20 }))
+      assert.strictEqual(older._tag, "DiskIOError", "dropped from memory: read from the disk")
+      yield* sim.failReads(`${directory}/log`, 0)
+      assert.deepStrictEqual((yield* store.read(queue, 0, { maxCount: 2, maxBytes: 1 << 20 })).map((r) => [...r.body]), [[...body("t", 0)], [...body("t", 1)]])
+    }).pipe(Effect.provideService(Store.StoreSettings, { ...settings, recentBytes: 3 * 136 }))))
 })
