@@ -8,9 +8,9 @@
  *
  * @since 0.1.0
  */
-import { ConsumerGroup, Message, MessageBatch, Topic } from "@strait/core"
+import { ConsumerGroup, Limits, Message, MessageBatch, Topic } from "@strait/core"
 import { Disk, Store } from "@strait/storage"
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
 import * as ConsumerOffsets from "./ConsumerOffsets.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
@@ -259,9 +259,12 @@ export class Broker extends Context.Service<Broker, {
     Layer.effect(Broker, make(options.directory, options.transactionChecker ?? { check: () => Effect.void }))
 }
 
+// A message id sent within the window: its receipt once stored; until then, the duplicates waiting
+// for it (made only when a duplicate arrives while the first is being stored).
 interface Remembered {
   readonly at: number
-  readonly receipt: Deferred.Deferred<SendReceipt, SendError>
+  receipt: SendReceipt | undefined
+  waiters: Array<Deferred.Deferred<SendReceipt, SendError>> | undefined
 }
 
 /** Where a held message (delayed or half) went, as its receipt tells. */
@@ -299,62 +302,93 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     return next % spec.queues
   }
 
+  // where one message of a send stands: stored (its receipt), refused, or a duplicate of one being stored
+  interface Slot {
+    receipt?: SendReceipt
+    failure?: Cause.Cause<SendError>
+    duplicateOf?: Deferred.Deferred<SendReceipt, SendError>
+  }
   interface Pending {
     readonly message: Message.Message
-    readonly receipt: Deferred.Deferred<SendReceipt, SendError>
+    readonly entry: Remembered
+    readonly slot: Slot
     readonly key: string
     readonly queueId: number
     readonly spec: Topics.TopicSpec
     readonly transactional: boolean
   }
 
-  // Completes the receipts of an append (or a hold) from its outcome; a failed send is not
-  // remembered, so the producer's retry can store it.
-  const settle = <A>(items: ReadonlyArray<Pending>, exit: Exit.Exit<ReadonlyArray<A>, SendError>, receiptOf: (item: Pending, value: A) => SendReceipt) =>
-    items.forEach((item, i) => {
-      if (Exit.isSuccess(exit)) {
-        Deferred.doneUnsafe(item.receipt, Exit.succeed(receiptOf(item, exit.value[i]!)))
-      } else {
-        remembered.delete(item.key)
-        Deferred.doneUnsafe(item.receipt, exit as Exit.Exit<never, SendError>)
-      }
-    })
+  // Settles a message's store outcome: its send's slot, the remembered id, and any duplicate
+  // waiting on it. A failed send is not remembered, so the producer's retry can store it.
+  const settle = (item: Pending, outcome: Exit.Exit<SendReceipt, SendError>) => {
+    if (Exit.isSuccess(outcome)) {
+      item.slot.receipt = item.entry.receipt = outcome.value
+    } else {
+      remembered.delete(item.key)
+      item.slot.failure = outcome.cause
+    }
+    for (const waiter of item.entry.waiters ?? []) Deferred.doneUnsafe(waiter, outcome)
+    item.entry.waiters = undefined
+  }
+
+  const receiptOf = (item: Pending, offset: number, storeTimestamp: number, recallHandle?: string): SendReceipt => ({
+    messageId: item.message.messageId,
+    transactionId: item.message.messageId,
+    topic: item.spec.name,
+    queueId: item.queueId,
+    offset,
+    storeTimestamp,
+    ...(recallHandle === undefined ? {} : { recallHandle })
+  })
+
+  // The first reason a send is refused as a whole, if any; otherwise each message's topic.
+  const checkSend = (messages: ReadonlyArray<Message.Message>, transactional: boolean, limits: Limits.Limits, now: number, validateMessageType: boolean) => {
+    const specs: Array<Topics.TopicSpec> = []
+    for (const message of messages) {
+      const problem = Message.check(message, limits, now)
+      if (problem !== undefined) return problem
+      const spec = topics.lookup(message.topic)
+      if (spec === undefined) return new Topics.TopicNotFound({ topic: message.topic })
+      const kind = messageKind(message, transactional)
+      if (validateMessageType && kind !== spec.kind) return new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
+      specs.push(spec)
+    }
+    return specs
+  }
 
   // Several sends at once: each is checked as a whole (one bad message refuses its own send, not the
-  // others), then every message of every send is appended with one storage call per queue.
+  // others), then every message of every send is stored with one storage call per flush policy.
+  // The per-message work is plain code: Effects only per call.
   const sendMany = (sends: ReadonlyArray<{ readonly messages: ReadonlyArray<Message.Message>; readonly transactional?: boolean }>) =>
     Effect.gen(function*() {
       // read per send, so the check can be set for a scope (a protocol adapter, a test)
       const { validateMessageType } = yield* BrokerSettings
+      const limits = yield* Limits.Limits
       const now = yield* Clock.currentTimeMillis
       forgetOld(now)
       const byQueue = new Map<string, Array<Pending>>()
       const held: Array<Pending> = []
-      const outcomes: Array<Result.Result<ReadonlyArray<Deferred.Deferred<SendReceipt, SendError>>, SendError>> = []
+      const outcomes: Array<SendError | ReadonlyArray<Slot>> = []
       for (const send of sends) {
         const transactional = send.transactional === true
-        const checked = yield* Effect.result(Effect.forEach(send.messages, (message) =>
-          Effect.gen(function*() {
-            yield* Message.validate(message)
-            const spec = yield* topics.get(message.topic)
-            const kind = messageKind(message, transactional)
-            if (validateMessageType && kind !== spec.kind) {
-              return yield* new MessageTypeMismatch({ topic: spec.name, topicKind: spec.kind, messageKind: kind })
-            }
-            return spec
-          })))
-        if (Result.isFailure(checked)) {
-          outcomes.push(Result.fail(checked.failure))
+        const checked = checkSend(send.messages, transactional, limits, now, validateMessageType)
+        if (!Array.isArray(checked)) {
+          outcomes.push(checked as SendError)
           continue
         }
-        outcomes.push(Result.succeed(send.messages.map((message, i) => {
+        outcomes.push(send.messages.map((message, i): Slot => {
           const key = `${message.topic}\u0000${message.messageId}`
           const seen = remembered.get(key)
-          if (seen !== undefined) return seen.receipt
-          const spec = checked.success[i]!
-          const receipt = Deferred.makeUnsafe<SendReceipt, SendError>()
-          remembered.set(key, { at: now, receipt })
-          const item: Pending = { message, receipt, key, queueId: queueFor(spec, message), spec, transactional }
+          if (seen?.receipt !== undefined) return { receipt: seen.receipt }
+          if (seen !== undefined) {
+            const duplicateOf = Deferred.makeUnsafe<SendReceipt, SendError>()
+            ;(seen.waiters ??= []).push(duplicateOf)
+            return { duplicateOf }
+          }
+          const spec = checked[i]!
+          const entry: Remembered = { at: now, receipt: undefined, waiters: undefined }
+          remembered.set(key, entry)
+          const item: Pending = { message, entry, slot: {}, key, queueId: queueFor(spec, message), spec, transactional }
           if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
             // held: a half message until its transaction ends; a delayed one until its time (a past
             // delivery time is delivered at once)
@@ -365,47 +399,45 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
             if (line === undefined) byQueue.set(slot, [item])
             else line.push(item)
           }
-          return receipt
-        })))
+          return item.slot
+        }))
       }
-      yield* Effect.forEach(byQueue.values(), (items) =>
-        store.append(
-          { topic: items[0]!.spec.name, queueId: items[0]!.queueId },
-          items.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) })),
-          items[0]!.spec.flush
+      const lines = [...byQueue.values()]
+      yield* Effect.forEach((["sync", "async"] as const).map((policy) => lines.filter((line) => line[0]!.spec.flush === policy)), (group, i) =>
+        group.length === 0 ? Effect.void : store.appendMany(
+          group.map((line) => ({
+            queue: { topic: line[0]!.spec.name, queueId: line[0]!.queueId },
+            messages: line.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) }))
+          })),
+          i === 0 ? "sync" : "async"
         ).pipe(
           Effect.exit,
           Effect.map((exit) =>
-            settle(items, exit, (item, appended): SendReceipt => ({
-              messageId: item.message.messageId,
-              transactionId: item.message.messageId,
-              topic: item.spec.name,
-              queueId: item.queueId,
-              offset: appended.offset,
-              storeTimestamp: appended.storeTime
-            })))
+            group.forEach((line, l) =>
+              line.forEach((item, m) => {
+                if (Exit.isFailure(exit)) return settle(item, exit as Exit.Exit<never, SendError>)
+                const appended = exit.value[l]![m]!
+                settle(item, Exit.succeed(receiptOf(item, appended.offset, appended.storeTime)))
+              })
+            ))
         ), { concurrency: "unbounded", discard: true })
       yield* Effect.forEach(held, (item) =>
         (item.transactional
           ? Effect.map(transactions.prepare(item.queueId, item.message, item.spec.flush), (half): Held => half)
           : Effect.map(timers.schedule(item.queueId, item.message, item.spec.flush), (timer): Held => timer)).pipe(
           Effect.exit,
-          Effect.map((exit) =>
-            settle([item], Exit.map(exit, (value) => [value]), (_, value): SendReceipt => ({
-              messageId: item.message.messageId,
-              transactionId: item.message.messageId,
-              topic: item.spec.name,
-              queueId: item.queueId,
-              offset: value.offset,
-              storeTimestamp: value.storeTime,
-              ...(value.recallHandle === undefined ? {} : { recallHandle: value.recallHandle })
-            })))
+          Effect.map((exit) => settle(item, Exit.map(exit, (value) => receiptOf(item, value.offset, value.storeTime, value.recallHandle))))
         ), { discard: true })
-      for (const items of byQueue.values()) consumption.appended(items[0]!.spec.name)
-      return yield* Effect.forEach(outcomes, (outcome) =>
-        Result.isFailure(outcome)
-          ? Effect.succeed(Result.fail<SendError>(outcome.failure))
-          : Effect.result(Effect.forEach(outcome.success, Deferred.await)))
+      for (const line of lines) consumption.appended(line[0]!.spec.name)
+      return yield* Effect.forEach(outcomes, (outcome): Effect.Effect<Result.Result<ReadonlyArray<SendReceipt>, SendError>> => {
+        if (!Array.isArray(outcome)) return Effect.succeed(Result.fail(outcome as SendError))
+        const slots = outcome as ReadonlyArray<Slot>
+        const refused = slots.find((slot) => slot.failure !== undefined)
+        if (refused !== undefined) return Effect.result(Effect.failCause(refused.failure!))
+        return slots.every((slot) => slot.receipt !== undefined)
+          ? Effect.succeed(Result.succeed(slots.map((slot) => slot.receipt!)))
+          : Effect.result(Effect.forEach(slots, (slot) => slot.receipt !== undefined ? Effect.succeed(slot.receipt) : Deferred.await(slot.duplicateOf!)))
+      })
     })
 
   const send = (messages: ReadonlyArray<Message.Message>, options?: { readonly transactional?: boolean }) =>
@@ -476,11 +508,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
       add(held.message, { queueId: held.queueId, offset: held.offset, storeTimestamp: held.storeTime, recallHandle: held.recallHandle })
     }
     const oldestFirst = [...found].sort(([, a], [, b]) => a.at - b.at).slice(-settings.idempotencyMaxEntries)
-    for (const [key, { at, receipt }] of oldestFirst) {
-      const answered = Deferred.makeUnsafe<SendReceipt, SendError>()
-      Deferred.doneUnsafe(answered, Exit.succeed(receipt))
-      remembered.set(key, { at, receipt: answered })
-    }
+    for (const [key, { at, receipt }] of oldestFirst) remembered.set(key, { at, receipt, waiters: undefined })
   })
   yield* rememberStored
 

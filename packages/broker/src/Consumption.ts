@@ -16,7 +16,7 @@
  */
 import { ConsumerGroup, Limits, Message, MessageBatch, ReceiptHandle, Topic } from "@strait/core"
 import type { Store } from "@strait/storage"
-import { Clock, Data, Deferred, Duration, Effect, Result, Schema, Semaphore } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, type Redacted, Result, Schema, Semaphore } from "effect"
 import type * as Filter from "./Filter.ts"
 import { scanQueue } from "./internal/queues.ts"
 import type * as Topics from "./Topics.ts"
@@ -296,8 +296,16 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     }
   }
 
-  const handleFor = (topic: string, queueId: number, offset: number, popTime: number, invisibleUntil: number, attempt: number) =>
-    ReceiptHandle.encode({
+  const handleFor = (
+    key: Redacted.Redacted<Uint8Array>,
+    topic: string,
+    queueId: number,
+    offset: number,
+    popTime: number,
+    invisibleUntil: number,
+    attempt: number
+  ) =>
+    ReceiptHandle.encodeWith(key, {
       brokerName: deps.brokerName,
       topic: topic as Topic.TopicName,
       queueId: queueId as Topic.QueueId,
@@ -311,7 +319,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   interface QueueContext {
     readonly queue: QueueState
     readonly ref: Store.QueueRef
-    readonly take: (record: Store.StoredRecord, head: boolean) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
+    readonly take: (record: Store.StoredRecord, head: boolean) => void
     readonly readOne: (offset: number) => Effect.Effect<Store.StoredRecord | undefined, Store.ReadError>
   }
 
@@ -356,7 +364,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const { queue, readOne, take } = context(candidate.queueId)
       queue.ready.delete(candidate.offset)
       const record = yield* readOne(candidate.offset)
-      if (record !== undefined) yield* take(record, true)
+      if (record !== undefined) take(record, true)
     }
   })
 
@@ -375,6 +383,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const ordered = group.fifo && spec.kind === "FIFO"
       return yield* state.lock.withPermits(1)(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
+        const sealKey = yield* ReceiptHandle.ReceiptHandleKey
+        // messages past the group's max attempts, moved to its dead-letter topic after the pass
+        const dead: Array<{ readonly queue: QueueState; readonly offset: number; readonly message: Message.Message }> = []
         // a retried receive (same attempt id) whose messages are all still held gets them again
         const previous = state.lastAttempt
         if (attemptId !== undefined && previous?.id === attemptId && previous.received.every((r) => stillHeld(state, r, now))) {
@@ -386,66 +397,64 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           const queue = state.queues[queueId]!
           const ref = { topic: spec.name, queueId }
           // `head`: the record is its message group's next in line (redelivery, or its turn in the queue)
-          const take = (record: Store.StoredRecord, head: boolean) =>
-            Effect.gen(function*() {
-              // acknowledged (before a restart, or while held from before it, ahead of the cursor)
-              if (record.offset < queue.consumed || queue.done.has(record.offset)) return
-              const decoded = MessageBatch.decode(record.body)
-              // the record passed its CRC: a body that does not decode is a bug
-              if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
-              const message = decoded.success[0]!
-              const messageGroup = ordered ? message.messageGroup : undefined
-              if (!head && (queue.inFlight.has(record.offset) || queue.visibleAgain.has(record.offset))) {
-                // held since before a restart: its window still runs, and it heads its message group
-                if (messageGroup !== undefined) {
-                  queue.heads.set(record.offset, messageGroup)
-                  queue.blocked.add(messageGroup)
-                }
-                return
-              }
-              if (filter !== undefined && !filter.matches({ tag: message.tag, properties: message.userProperties })) {
-                markDone(queue, record.offset) // filtered out: never delivered, never counted
-                return
-              }
-              if (message.ttlMillis !== undefined && record.storeTime + message.ttlMillis <= now) {
-                // its time to live ran out (from its store time, on the broker's clock): never delivered
-                expired++
-                markDone(queue, record.offset)
-                return
-              }
-              if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup))) {
-                // behind its group's head: waits for its turn, in order
-                const line = queue.waiting.get(messageGroup)
-                if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
-                else line.push(record.offset)
-                queue.waitingTotal++
-                return
-              }
-              const attempt = (queue.attempts.get(record.offset) ?? 0) + 1
-              if (attempt > group.maxDeliveryAttempts) {
-                yield* deps.deadLetter(group.name, message)
-                markDone(queue, record.offset)
-                return
-              }
-              const invisibleUntil = now + invisibleMillis
-              queue.attempts.set(record.offset, attempt)
-              queue.visibleAgain.delete(record.offset)
-              queue.inFlight.set(record.offset, { popTime: now, invisibleUntil })
+          const take = (record: Store.StoredRecord, head: boolean): void => {
+            // acknowledged (before a restart, or while held from before it, ahead of the cursor)
+            if (record.offset < queue.consumed || queue.done.has(record.offset)) return
+            const decoded = MessageBatch.decode(record.body)
+            // the record passed its CRC: a body that does not decode is a bug
+            if (Result.isFailure(decoded)) throw decoded.failure
+            const message = decoded.success[0]!
+            const messageGroup = ordered ? message.messageGroup : undefined
+            if (!head && (queue.inFlight.has(record.offset) || queue.visibleAgain.has(record.offset))) {
+              // held since before a restart: its window still runs, and it heads its message group
               if (messageGroup !== undefined) {
                 queue.heads.set(record.offset, messageGroup)
                 queue.blocked.add(messageGroup)
               }
-              out.push({
-                message: MessageBatch.toStored(message, {
-                  queueId: queueId as Message.StoredMessage["queueId"],
-                  queueOffset: record.offset as Message.StoredMessage["queueOffset"],
-                  storeTimestamp: record.storeTime,
-                  deliveryAttempt: attempt
-                }),
-                receiptHandle: yield* handleFor(spec.name, queueId, record.offset, now, invisibleUntil, attempt),
-                invisibleUntil
-              })
+              return
+            }
+            if (filter !== undefined && !filter.matches({ tag: message.tag, properties: message.userProperties })) {
+              markDone(queue, record.offset) // filtered out: never delivered, never counted
+              return
+            }
+            if (message.ttlMillis !== undefined && record.storeTime + message.ttlMillis <= now) {
+              // its time to live ran out (from its store time, on the broker's clock): never delivered
+              expired++
+              markDone(queue, record.offset)
+              return
+            }
+            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup))) {
+              // behind its group's head: waits for its turn, in order
+              const line = queue.waiting.get(messageGroup)
+              if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
+              else line.push(record.offset)
+              queue.waitingTotal++
+              return
+            }
+            const attempt = (queue.attempts.get(record.offset) ?? 0) + 1
+            if (attempt > group.maxDeliveryAttempts) {
+              dead.push({ queue, offset: record.offset, message })
+              return
+            }
+            const invisibleUntil = now + invisibleMillis
+            queue.attempts.set(record.offset, attempt)
+            queue.visibleAgain.delete(record.offset)
+            queue.inFlight.set(record.offset, { popTime: now, invisibleUntil })
+            if (messageGroup !== undefined) {
+              queue.heads.set(record.offset, messageGroup)
+              queue.blocked.add(messageGroup)
+            }
+            out.push({
+              message: MessageBatch.toStored(message, {
+                queueId: queueId as Message.StoredMessage["queueId"],
+                queueOffset: record.offset as Message.StoredMessage["queueOffset"],
+                storeTimestamp: record.storeTime,
+                deliveryAttempt: attempt
+              }),
+              receiptHandle: handleFor(sealKey, spec.name, queueId, record.offset, now, invisibleUntil, attempt),
+              invisibleUntil
             })
+          }
           const readOne = (offset: number) =>
             Effect.map(deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 }), (records) => records[0])
           return { queue, ref, take, readOne }
@@ -462,14 +471,14 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
               if (out.length >= max) break
               const record = yield* readOne(offset)
-              if (record !== undefined) yield* take(record, true)
+              if (record !== undefined) take(record, true)
             }
             // FIFO: each unblocked message group's next in line
             for (const [messageGroup, line] of queue.waiting) {
               while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup)) {
                 queue.waitingTotal--
                 const record = yield* readOne(line.shift()!)
-                if (record !== undefined) yield* take(record, true)
+                if (record !== undefined) take(record, true)
               }
               if (line.length === 0) queue.waiting.delete(messageGroup)
             }
@@ -481,15 +490,19 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               if (records.length === 0) break
               for (const record of records) {
                 queue.cursor = record.offset + 1
-                yield* take(record, false)
+                take(record, false)
               }
             }
           }
         }
+        for (const { message, offset, queue } of dead) {
+          yield* deps.deadLetter(group.name, message)
+          markDone(queue, offset)
+        }
         // the windows given are recorded before the messages go out
-        const key = keyOf(group.name, spec.name)
+        const stateKey = keyOf(group.name, spec.name)
         yield* record(out.map(({ invisibleUntil, message }) =>
-          encodeState(Window, key, message.queueId, message.queueOffset, now, invisibleUntil, message.deliveryAttempt)))
+          encodeState(Window, stateKey, message.queueId, message.queueOffset, now, invisibleUntil, message.deliveryAttempt)))
         if (attemptId !== undefined && out.length > 0) state.lastAttempt = { id: attemptId, received: out }
         return out
       }))
@@ -571,20 +584,25 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const results: Array<Result.Result<void, AckError>> = []
       const taken: Array<{ readonly queue: QueueState; readonly offset: number; readonly entry: InFlight }> = []
       const bodies: Array<Uint8Array> = []
+      const sealKey = yield* ReceiptHandle.ReceiptHandleKey
+      const now = yield* Clock.currentTimeMillis
+      // plain code per handle: checked, and taken out of flight, in one synchronous step
+      const check = (text: string): AckError | undefined => {
+        const handle = ReceiptHandle.decodeWith(sealKey, text)
+        if (handle instanceof ReceiptHandle.InvalidReceiptHandle) return handle
+        if (handle.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
+        if (now >= handle.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now })
+        const queue = state.queues[handle.queueId]
+        const entry = queue?.inFlight.get(handle.queueOffset)
+        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return stale(handle)
+        queue.inFlight.delete(handle.queueOffset)
+        taken.push({ queue, offset: handle.queueOffset, entry })
+        bodies.push(encodeState(Acknowledged, key, handle.queueId, handle.queueOffset))
+        return undefined
+      }
       for (const text of receiptHandles) {
-        const checked = yield* Effect.result(Effect.gen(function*() {
-          const handle = yield* ReceiptHandle.decode(text)
-          if (handle.topic !== topic) return yield* new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
-          yield* ReceiptHandle.checkNotExpired(handle)
-          const queue = state.queues[handle.queueId]
-          const entry = queue?.inFlight.get(handle.queueOffset)
-          if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
-          queue.inFlight.delete(handle.queueOffset)
-          taken.push({ queue, offset: handle.queueOffset, entry })
-          return encodeState(Acknowledged, key, handle.queueId, handle.queueOffset)
-        }))
-        results.push(Result.isFailure(checked) ? Result.fail(checked.failure) : Result.void)
-        if (Result.isSuccess(checked)) bodies.push(checked.success)
+        const problem = check(text)
+        results.push(problem === undefined ? Result.void : Result.fail(problem))
       }
       const written = yield* Effect.result(record(bodies))
       if (Result.isFailure(written)) {
@@ -619,7 +637,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         yield* record([encodeState(Window, keyOf(group, topic), handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)])
         entry.popTime = popTime
         entry.invisibleUntil = invisibleUntil
-        return yield* handleFor(topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
+        return handleFor(yield* ReceiptHandle.ReceiptHandleKey, topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
       }))
     })
 

@@ -136,6 +136,8 @@ export const open = Effect.fnUntraced(function*(path: string) {
     create,
     update,
     remove,
+    /** The topic's spec, read synchronously; `undefined` when there is no such topic. */
+    lookup: (name: string): TopicSpec | undefined => topics.get(name),
     get: (name: string) =>
       Effect.suspend(() => {
         const spec = topics.get(name)

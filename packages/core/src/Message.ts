@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer"
 import { Clock, Effect, Schema } from "effect"
-import { Limits } from "./Limits.ts"
+import { Limits, type Limits as LimitsShape } from "./Limits.ts"
 import * as MessageId from "./MessageId.ts"
 import * as Topic from "./Topic.ts"
 
@@ -233,6 +233,97 @@ const isBlank = (text: string): boolean => text.trim().length === 0
 const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8")
 
 /**
+ * The first of RocketMQ's send rules (and the {@link Limits} given) the message breaks, if any, at
+ * time `now`: the synchronous form of {@link validate}, for loops over many messages.
+ */
+export const check = (
+  message: Message,
+  limits: LimitsShape,
+  now: number
+): MessageValidationError | undefined => {
+  const topicProblem = Topic.checkName(message.topic)
+  if (topicProblem !== undefined) return topicProblem
+  const idProblem = MessageId.check(message.messageId)
+  if (idProblem !== undefined) return idProblem
+
+  const bodyBytes = message.body.byteLength
+  if (bodyBytes === 0) return new MessageBodyEmpty()
+  if (bodyBytes > limits.maxBodyBytes) {
+    return new MessageBodyTooLarge({ bytes: bodyBytes, maxBytes: limits.maxBodyBytes })
+  }
+
+  const { tag, messageGroup } = message
+  if (tag !== undefined) {
+    const reason = isBlank(tag)
+      ? "is blank"
+      : tag.includes("|")
+      ? "contains |"
+      : hasControlCharacter(tag)
+      ? "contains a control character"
+      : undefined
+    if (reason !== undefined) return new IllegalMessageTag({ tag, reason })
+  }
+  for (const key of message.keys) {
+    if (isBlank(key)) return new IllegalMessageKey({ key, reason: "is blank" })
+    if (hasControlCharacter(key)) return new IllegalMessageKey({ key, reason: "contains a control character" })
+  }
+  if (messageGroup !== undefined) {
+    const groupBytes = utf8Bytes(messageGroup)
+    const reason = isBlank(messageGroup)
+      ? "is blank"
+      : groupBytes > limits.maxMessageGroupBytes
+      ? `has ${groupBytes} bytes, the maximum is ${limits.maxMessageGroupBytes}`
+      : hasControlCharacter(messageGroup)
+      ? "contains a control character"
+      : undefined
+    if (reason !== undefined) return new IllegalMessageGroup({ messageGroup, reason })
+  }
+
+  const properties = Object.entries(message.userProperties)
+  if (properties.length > limits.maxPropertyCount) {
+    return new MessagePropertiesTooLarge({
+      exceeded: "count",
+      actual: properties.length,
+      max: limits.maxPropertyCount
+    })
+  }
+  let propertiesBytes = tag === undefined ? 0 : utf8Bytes(tag)
+  for (const key of message.keys) propertiesBytes += utf8Bytes(key)
+  for (const [key, value] of properties) {
+    if (reservedPropertyKeys.has(key)) return new IllegalPropertyKey({ key, reason: "is reserved by the system" })
+    if (hasControlCharacter(key)) return new IllegalPropertyKey({ key, reason: "contains a control character" })
+    if (hasControlCharacter(value)) return new IllegalPropertyValue({ key, value })
+    propertiesBytes += utf8Bytes(key) + utf8Bytes(value)
+  }
+  if (propertiesBytes > limits.maxPropertiesBytes) {
+    return new MessagePropertiesTooLarge({
+      exceeded: "bytes",
+      actual: propertiesBytes,
+      max: limits.maxPropertiesBytes
+    })
+  }
+
+  const { deliveryTimestamp, priority, ttlMillis } = message
+  if (deliveryTimestamp !== undefined) {
+    if (deliveryTimestamp - now > limits.maxDeliveryDelayMillis) {
+      return new IllegalDeliveryTime({ deliveryTimestamp, now, maxDelayMillis: limits.maxDeliveryDelayMillis })
+    }
+  }
+  if (priority !== undefined) {
+    if (priority < 0) return new IllegalMessagePriority({ priority })
+    // RIP-80: a priority message is neither delayed nor ordered.
+    if (deliveryTimestamp !== undefined) {
+      return new MessagePropertyConflict({ properties: ["priority", "deliveryTimestamp"] })
+    }
+    if (messageGroup !== undefined) {
+      return new MessagePropertyConflict({ properties: ["priority", "messageGroup"] })
+    }
+  }
+  if (ttlMillis !== undefined && ttlMillis <= 0) return new IllegalMessageTtl({ ttlMillis })
+  return undefined
+}
+
+/**
  * Checks a message against RocketMQ's send rules and the {@link Limits} in force, failing with the
  * first rule it breaks.
  *
@@ -243,85 +334,8 @@ const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8")
  * when present, so protocols map an empty wire tag to an absent one.
  */
 export const validate = (message: Message): Effect.Effect<Message, MessageValidationError> =>
-  Effect.gen(function*() {
-    const limits = yield* Limits
-    yield* Topic.validateName(message.topic)
-    yield* MessageId.validate(message.messageId)
-
-    const bodyBytes = message.body.byteLength
-    if (bodyBytes === 0) return yield* new MessageBodyEmpty()
-    if (bodyBytes > limits.maxBodyBytes) {
-      return yield* new MessageBodyTooLarge({ bytes: bodyBytes, maxBytes: limits.maxBodyBytes })
-    }
-
-    const { tag, messageGroup } = message
-    if (tag !== undefined) {
-      const reason = isBlank(tag)
-        ? "is blank"
-        : tag.includes("|")
-        ? "contains |"
-        : hasControlCharacter(tag)
-        ? "contains a control character"
-        : undefined
-      if (reason !== undefined) return yield* new IllegalMessageTag({ tag, reason })
-    }
-    for (const key of message.keys) {
-      if (isBlank(key)) return yield* new IllegalMessageKey({ key, reason: "is blank" })
-      if (hasControlCharacter(key)) return yield* new IllegalMessageKey({ key, reason: "contains a control character" })
-    }
-    if (messageGroup !== undefined) {
-      const groupBytes = utf8Bytes(messageGroup)
-      const reason = isBlank(messageGroup)
-        ? "is blank"
-        : groupBytes > limits.maxMessageGroupBytes
-        ? `has ${groupBytes} bytes, the maximum is ${limits.maxMessageGroupBytes}`
-        : hasControlCharacter(messageGroup)
-        ? "contains a control character"
-        : undefined
-      if (reason !== undefined) return yield* new IllegalMessageGroup({ messageGroup, reason })
-    }
-
-    const properties = Object.entries(message.userProperties)
-    if (properties.length > limits.maxPropertyCount) {
-      return yield* new MessagePropertiesTooLarge({
-        exceeded: "count",
-        actual: properties.length,
-        max: limits.maxPropertyCount
-      })
-    }
-    let propertiesBytes = tag === undefined ? 0 : utf8Bytes(tag)
-    for (const key of message.keys) propertiesBytes += utf8Bytes(key)
-    for (const [key, value] of properties) {
-      if (reservedPropertyKeys.has(key)) return yield* new IllegalPropertyKey({ key, reason: "is reserved by the system" })
-      if (hasControlCharacter(key)) return yield* new IllegalPropertyKey({ key, reason: "contains a control character" })
-      if (hasControlCharacter(value)) return yield* new IllegalPropertyValue({ key, value })
-      propertiesBytes += utf8Bytes(key) + utf8Bytes(value)
-    }
-    if (propertiesBytes > limits.maxPropertiesBytes) {
-      return yield* new MessagePropertiesTooLarge({
-        exceeded: "bytes",
-        actual: propertiesBytes,
-        max: limits.maxPropertiesBytes
-      })
-    }
-
-    const { deliveryTimestamp, priority, ttlMillis } = message
-    if (deliveryTimestamp !== undefined) {
-      const now = yield* Clock.currentTimeMillis
-      if (deliveryTimestamp - now > limits.maxDeliveryDelayMillis) {
-        return yield* new IllegalDeliveryTime({ deliveryTimestamp, now, maxDelayMillis: limits.maxDeliveryDelayMillis })
-      }
-    }
-    if (priority !== undefined) {
-      if (priority < 0) return yield* new IllegalMessagePriority({ priority })
-      // RIP-80: a priority message is neither delayed nor ordered.
-      if (deliveryTimestamp !== undefined) {
-        return yield* new MessagePropertyConflict({ properties: ["priority", "deliveryTimestamp"] })
-      }
-      if (messageGroup !== undefined) {
-        return yield* new MessagePropertyConflict({ properties: ["priority", "messageGroup"] })
-      }
-    }
-    if (ttlMillis !== undefined && ttlMillis <= 0) return yield* new IllegalMessageTtl({ ttlMillis })
-    return message
-  })
+  Effect.flatMap(Limits, (limits) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const problem = check(message, limits, now)
+      return problem === undefined ? Effect.succeed(message) : Effect.fail(problem)
+    }))

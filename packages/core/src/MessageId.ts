@@ -61,6 +61,12 @@ export class IllegalMessageId extends Schema.TaggedError<IllegalMessageId>()("Il
   }
 }
 
+/** The error a message id is, if it is not a valid one. */
+export const check = (text: string): IllegalMessageId | undefined => {
+  const reason = messageIdProblem(text)
+  return reason === undefined ? undefined : new IllegalMessageId({ messageId: text, reason })
+}
+
 /** Checks a message id, failing with the reason it is not one. */
 export const validate = (text: string): Effect.Effect<MessageId, IllegalMessageId> => {
   const reason = messageIdProblem(text)

@@ -118,30 +118,35 @@ const readUint64 = (view: DataView, offset: number): number =>
  * Takes the fields as they are, unchecked: a broker issuing handles from its own state seals them
  * without building a `ReceiptHandle` (whose checks would run on every message it delivers).
  */
-export const encode = (handle: { readonly [K in keyof ReceiptHandle]: ReceiptHandle[K] }): Effect.Effect<string> =>
-  ReceiptHandleKey.useSync((key) => {
-    const brokerName = Buffer.from(handle.brokerName, "utf8")
-    const topic = Buffer.from(handle.topic, "latin1")
-    const bytes = new Uint8Array(2 + brokerName.length + 1 + topic.length + fixedFieldBytes + macBytes)
-    const view = new DataView(bytes.buffer)
-    let at = 0
-    bytes[at++] = version
-    bytes[at++] = brokerName.length
-    bytes.set(brokerName, at)
-    at += brokerName.length
-    bytes[at++] = topic.length
-    bytes.set(topic, at)
-    at += topic.length
-    view.setUint32(at, handle.queueId)
-    writeUint64(view, at + 4, handle.queueOffset)
-    writeUint64(view, at + 12, handle.popTime)
-    writeUint64(view, at + 20, handle.invisibleUntil)
-    view.setUint32(at + 28, handle.fencingEpoch)
-    view.setUint32(at + 32, handle.deliveryAttempt)
-    at += fixedFieldBytes
-    bytes.set(seal(key, bytes.subarray(0, at)), at)
-    return Buffer.from(bytes).toString("base64url")
-  })
+export const encode = (handle: HandleFields): Effect.Effect<string> => ReceiptHandleKey.useSync((key) => encodeWith(key, handle))
+
+/** The fields of a handle, as a plain object. */
+export type HandleFields = { readonly [K in keyof ReceiptHandle]: ReceiptHandle[K] }
+
+/** {@link encode} with the key given: synchronous, for loops over many messages. */
+export const encodeWith = (key: Redacted.Redacted<Uint8Array>, handle: HandleFields): string => {
+  const brokerName = Buffer.from(handle.brokerName, "utf8")
+  const topic = Buffer.from(handle.topic, "latin1")
+  const bytes = new Uint8Array(2 + brokerName.length + 1 + topic.length + fixedFieldBytes + macBytes)
+  const view = new DataView(bytes.buffer)
+  let at = 0
+  bytes[at++] = version
+  bytes[at++] = brokerName.length
+  bytes.set(brokerName, at)
+  at += brokerName.length
+  bytes[at++] = topic.length
+  bytes.set(topic, at)
+  at += topic.length
+  view.setUint32(at, handle.queueId)
+  writeUint64(view, at + 4, handle.queueOffset)
+  writeUint64(view, at + 12, handle.popTime)
+  writeUint64(view, at + 20, handle.invisibleUntil)
+  view.setUint32(at + 28, handle.fencingEpoch)
+  view.setUint32(at + 32, handle.deliveryAttempt)
+  at += fixedFieldBytes
+  bytes.set(seal(key, bytes.subarray(0, at)), at)
+  return Buffer.from(bytes).toString("base64url")
+}
 
 const malformed = () => new InvalidReceiptHandle({ reason: "malformed" })
 const decodeFields = Schema.decodeUnknownExit(ReceiptHandle)
@@ -154,47 +159,52 @@ const decodeFields = Schema.decodeUnknownExit(ReceiptHandle)
  * A handle that decodes may still have expired; see {@link checkNotExpired}.
  */
 export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceiptHandle> =>
-  Effect.gen(function*() {
-    if (text.length === 0 || text.length > maxTextLength) return yield* malformed()
-    const bytes = Buffer.from(text, "base64url")
-    // Node skips characters outside the alphabet and ignores spare bits, so only the canonical text is accepted.
-    if (bytes.length < minBytes || bytes.toString("base64url") !== text) return yield* malformed()
-    if (bytes[0] !== version) {
-      return yield* new InvalidReceiptHandle({ reason: "unsupported-version" })
-    }
-    const brokerNameLength = bytes[1] ?? 0
-    const topicLength = bytes[2 + brokerNameLength] ?? 0
-    const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
-    if (bytes.length !== sealed + macBytes) return yield* malformed()
-    const key = yield* ReceiptHandleKey
-    if (!timingSafeEqual(seal(key, bytes.subarray(0, sealed)), bytes.subarray(sealed))) {
-      return yield* new InvalidReceiptHandle({ reason: "tampered" })
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const at = sealed - fixedFieldBytes
-    const brokerName = bytes.subarray(2, 2 + brokerNameLength)
-    if (!isUtf8(brokerName)) return yield* malformed()
-    const fields = {
-      brokerName: brokerName.toString("utf8"),
-      topic: bytes.subarray(3 + brokerNameLength, at).toString("latin1"),
-      queueId: view.getUint32(at),
-      queueOffset: readUint64(view, at + 4),
-      popTime: readUint64(view, at + 12),
-      invisibleUntil: readUint64(view, at + 20),
-      fencingEpoch: view.getUint32(at + 28),
-      deliveryAttempt: view.getUint32(at + 32)
-    }
-    // The seal held, so a key holder wrote these fields. The common case (numbers a broker issues)
-    // is checked directly; anything else goes through the class's full checks.
-    if (
-      brokerNameLength > 0 && topicLength > 0 && fields.deliveryAttempt >= 1 && Number.isSafeInteger(fields.queueOffset) &&
-      Number.isSafeInteger(fields.popTime) && Number.isSafeInteger(fields.invisibleUntil) && Topic.isTopicName(fields.topic)
-    ) {
-      return Object.assign(Object.create(ReceiptHandle.prototype) as ReceiptHandle, fields)
-    }
-    const checked = decodeFields(fields)
-    return Exit.isSuccess(checked) ? checked.value : yield* malformed()
+  ReceiptHandleKey.use((key) => {
+    const opened = decodeWith(key, text)
+    return opened instanceof InvalidReceiptHandle ? Effect.fail(opened) : Effect.succeed(opened)
   })
+
+/** {@link decode} with the key given: synchronous, returning the error instead of failing. */
+export const decodeWith = (key: Redacted.Redacted<Uint8Array>, text: string): ReceiptHandle | InvalidReceiptHandle => {
+  if (text.length === 0 || text.length > maxTextLength) return malformed()
+  const bytes = Buffer.from(text, "base64url")
+  // Node skips characters outside the alphabet and ignores spare bits, so only the canonical text is accepted.
+  if (bytes.length < minBytes || bytes.toString("base64url") !== text) return malformed()
+  if (bytes[0] !== version) {
+    return new InvalidReceiptHandle({ reason: "unsupported-version" })
+  }
+  const brokerNameLength = bytes[1] ?? 0
+  const topicLength = bytes[2 + brokerNameLength] ?? 0
+  const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
+  if (bytes.length !== sealed + macBytes) return malformed()
+  if (!timingSafeEqual(seal(key, bytes.subarray(0, sealed)), bytes.subarray(sealed))) {
+    return new InvalidReceiptHandle({ reason: "tampered" })
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const at = sealed - fixedFieldBytes
+  const brokerName = bytes.subarray(2, 2 + brokerNameLength)
+  if (!isUtf8(brokerName)) return malformed()
+  const fields = {
+    brokerName: brokerName.toString("utf8"),
+    topic: bytes.subarray(3 + brokerNameLength, at).toString("latin1"),
+    queueId: view.getUint32(at),
+    queueOffset: readUint64(view, at + 4),
+    popTime: readUint64(view, at + 12),
+    invisibleUntil: readUint64(view, at + 20),
+    fencingEpoch: view.getUint32(at + 28),
+    deliveryAttempt: view.getUint32(at + 32)
+  }
+  // The seal held, so a key holder wrote these fields. The common case (numbers a broker issues)
+  // is checked directly; anything else goes through the class's full checks.
+  if (
+    brokerNameLength > 0 && topicLength > 0 && fields.deliveryAttempt >= 1 && Number.isSafeInteger(fields.queueOffset) &&
+    Number.isSafeInteger(fields.popTime) && Number.isSafeInteger(fields.invisibleUntil) && Topic.isTopicName(fields.topic)
+  ) {
+    return Object.assign(Object.create(ReceiptHandle.prototype) as ReceiptHandle, fields)
+  }
+  const checked = decodeFields(fields)
+  return Exit.isSuccess(checked) ? checked.value : malformed()
+}
 
 /**
  * Fails if the handle's invisibility window has ended by the `Clock`'s time.

@@ -77,6 +77,12 @@ export class IllegalNamespace extends Schema.TaggedError<IllegalNamespace>()("Il
 /** Whether a string is a valid topic name. */
 export const isTopicName = (name: string): name is TopicName => topicNameProblem(name) === undefined
 
+/** The error a topic name is, if it is not a valid one. */
+export const checkName = (name: string): IllegalTopicName | undefined => {
+  const reason = topicNameProblem(name)
+  return reason === undefined ? undefined : new IllegalTopicName({ topic: name, reason })
+}
+
 /** Checks a topic name, failing with the reason it is not one. */
 export const validateName = (name: string): Effect.Effect<TopicName, IllegalTopicName> => {
   const reason = topicNameProblem(name)

@@ -157,6 +157,14 @@ export interface Store {
     messages: ReadonlyArray<AppendMessage>,
     policy: FlushPolicy
   ) => Effect.Effect<ReadonlyArray<Appended>, AppendError>
+  /**
+   * Appends to several queues with one write (each part in order); answers by the policy, one list
+   * of placements per part.
+   */
+  readonly appendMany: (
+    parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>,
+    policy: FlushPolicy
+  ) => Effect.Effect<ReadonlyArray<ReadonlyArray<Appended>>, AppendError>
   /** Messages from `offset` on, at most `maxCount` and about `maxBytes` (always at least one if any). */
   readonly read: (
     queue: QueueRef,
@@ -186,10 +194,9 @@ interface QueueState {
 }
 
 interface AppendRequest {
-  readonly queue: QueueRef
-  readonly messages: ReadonlyArray<AppendMessage>
+  readonly parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>
   readonly policy: FlushPolicy
-  readonly reply: Actor.Reply<ReadonlyArray<Appended>, DiskError | StoreFailed>
+  readonly reply: Actor.Reply<ReadonlyArray<ReadonlyArray<Appended>>, DiskError | StoreFailed>
 }
 
 /** Per segment and queue: bytes stored and the newest store time, for retention. */
@@ -338,11 +345,11 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     const now = yield* Clock.currentTimeMillis
     const records: Array<CommitLog.Record> = []
     const plan: Array<{ state: QueueState; offsets: Array<number>; times: Array<number> }> = []
-    for (const request of requests) {
-      const state = queues.get(queueName(request.queue)) ?? (yield* declare(request.queue))
+    for (const part of requests.flatMap((request) => request.parts)) {
+      const state = queues.get(queueName(part.queue)) ?? (yield* declare(part.queue))
       const offsets: Array<number> = []
       const times: Array<number> = []
-      for (const message of request.messages) {
+      for (const message of part.messages) {
         // store times never go backwards within a queue, whatever the wall clock does
         const storeTime = Math.max(now, state.lastStoreTime)
         state.lastStoreTime = storeTime
@@ -388,7 +395,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       }
       replies.push(appended)
     }
-    yield* Effect.forEach(perQueue, ([state, entries]) => state.index.append(entries), { discard: true, concurrency: "unbounded" }).pipe(
+    yield* Effect.forEach(perQueue, ([state, entries]) => state.index.append(entries), { discard: true }).pipe(
       Effect.tapError(() => undo)
     )
     indexedUpTo = yield* log.end
@@ -405,7 +412,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   // --- group commit, pipelined: the appender writes batch after batch while the syncer fsyncs
   // whatever has been written and answers every `sync` append that fsync covered ---
-  let syncWaiters: Array<{ readonly reply: AppendRequest["reply"]; readonly appended: ReadonlyArray<Appended> }> = []
+  let syncWaiters: Array<{ readonly reply: AppendRequest["reply"]; readonly appended: ReadonlyArray<ReadonlyArray<Appended>> }> = []
   const syncWanted = yield* Latch.make(false)
   const syncRound = Effect.uninterruptible(Effect.gen(function*() {
     const covered = syncWaiters
@@ -446,10 +453,11 @@ export const open = Effect.fnUntraced(function*(directory: string) {
           return
         }
         // replies complete synchronously: one Effect step per batch, not per append
-        for (let i = 0; i < requests.length; i++) {
-          const request = requests[i]!
-          if (request.policy === "async") Deferred.doneUnsafe(request.reply, Exit.succeed(written.success[i]!))
-          else syncWaiters.push({ reply: request.reply, appended: written.success[i]! })
+        let part = 0
+        for (const request of requests) {
+          const appended = written.success.slice(part, part += request.parts.length)
+          if (request.policy === "async") Deferred.doneUnsafe(request.reply, Exit.succeed(appended))
+          else syncWaiters.push({ reply: request.reply, appended })
         }
         if (syncWaiters.length > 0) Latch.openUnsafe(syncWanted)
       })
@@ -458,10 +466,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   yield* Effect.forkScoped(Effect.repeat(flushLog, Schedule.spaced(settings.asyncFlushInterval)))
   yield* Effect.forkScoped(Effect.repeat(writeCheckpoint.pipe(Effect.ignore), Schedule.spaced(settings.checkpointInterval)))
 
+  const appendMany = (parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>, policy: FlushPolicy) =>
+    parts.every((part) => part.messages.length === 0)
+      ? Effect.succeed(parts.map(() => []))
+      : appender.ask<ReadonlyArray<ReadonlyArray<Appended>>, DiskError | StoreFailed>((reply) => ({ parts, policy, reply }))
+
   const append = (queue: QueueRef, messages: ReadonlyArray<AppendMessage>, policy: FlushPolicy) =>
-    messages.length === 0
-      ? Effect.succeed([])
-      : appender.ask<ReadonlyArray<Appended>, DiskError | StoreFailed>((reply) => ({ queue, messages, policy, reply }))
+    Effect.map(appendMany([{ queue, messages }], policy), (appended) => appended[0]!)
 
   const read = (queue: QueueRef, offset: number, limits: { readonly maxCount: number; readonly maxBytes: number }) =>
     Effect.gen(function*() {
@@ -530,6 +541,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   const store: Store = {
     append,
+    appendMany,
     read,
     offsetForTime: (queue, time) => {
       const state = queues.get(queueName(queue))
