@@ -238,7 +238,7 @@ export class Broker extends Context.Service<Broker, {
     topic: string,
     receiptHandle: string,
     duration: Duration.Input
-  ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound | Store.AppendError>
+  ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
   /** Counters: messages never delivered because their time to live ran out. */
   readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */

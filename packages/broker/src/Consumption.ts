@@ -101,7 +101,7 @@ export type HandleError =
  *
  * @since 0.1.0
  */
-export type AckError = HandleError | Topics.TopicNotFound | Store.AppendError
+export type AckError = HandleError | Topics.TopicNotFound
 
 interface InFlight {
   popTime: number
@@ -191,9 +191,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     readonly queues: Array<QueueState>
     /** The last receive that named an attempt id, to answer its retry with the same messages. */
     lastAttempt: { readonly id: string; readonly received: ReadonlyArray<Received> } | undefined
+    rotation: number
   }
   const states = new Map<string, GroupTopicState>()
-  const rotation = new Map<string, number>()
   // the consumer-state log replayed, until each queue's state is first built from it
   const recovered = new Map<string, Recovered>()
   yield* scanQueue(deps.store, stateQueue, (record) => {
@@ -217,8 +217,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     if (bytes === undefined) keyBytes.set(key, bytes = encoder.encode(key))
     return bytes
   }
+  // written with the store's next batch, not waited for: a record lost in a crash only means a
+  // message delivered again (early, or after its acknowledgement), which at-least-once allows
   const record = (bodies: ReadonlyArray<Uint8Array>) =>
-    bodies.length === 0 ? Effect.void : Effect.asVoid(deps.store.append(stateQueue, bodies.map((body) => ({ body, tagHash: 0 })), "async"))
+    deps.store.appendLater([{ queue: stateQueue, messages: bodies.map((body) => ({ body, tagHash: 0 })) }])
   let expired = 0
   // parked long polls per topic and group, oldest first: an append wakes one per group (not every
   // poll, which would all rescan the topic for what one of them takes)
@@ -235,7 +237,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const key = `${group}\u0000${spec.name}`
       let state = states.get(key)
       if (state === undefined) {
-        state = { lock: yield* Semaphore.make(1), queues: [], lastAttempt: undefined }
+        state = { lock: yield* Semaphore.make(1), queues: [], lastAttempt: undefined, rotation: 0 }
         states.set(key, state)
       }
       // a topic may have grown since: new queues start at their beginning or the committed offset
@@ -462,8 +464,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         if (spec.kind === "PRIORITY") {
           yield* byPriority(state.queues, queueContext, now, max, out)
         } else {
-          const first = rotation.get(spec.name) ?? 0
-          rotation.set(spec.name, first + 1)
+          // each receive of the group starts at the next queue
+          const first = state.rotation++
           for (let i = 0; i < spec.queues && out.length < max; i++) {
             const { queue, ref, take, readOne } = queueContext((first + i) % spec.queues)
             expire(queue, now)
@@ -573,8 +575,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     new ReceiptHandleStale({ topic: handle.topic, queueId: handle.queueId, offset: handle.queueOffset })
 
   // No lock: checking each handle and taking its message out of flight happen in one synchronous
-  // step, and the acknowledgements' records are written (one append for all) without holding up the
-  // group's receives. Should the write fail, the messages go back in flight under the same handles.
+  // step; the acknowledgements' records go out with the store's next write (one append for all).
   const ackMany = (group: string, topic: string, receiptHandles: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const found = yield* Effect.result(Effect.flatMap(deps.topic(topic), (spec) => stateOf(group, spec)))
@@ -582,7 +583,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const state = found.success
       const key = keyOf(group, topic)
       const results: Array<Result.Result<void, AckError>> = []
-      const taken: Array<{ readonly queue: QueueState; readonly offset: number; readonly entry: InFlight }> = []
+      const taken: Array<{ readonly queue: QueueState; readonly offset: number }> = []
       const bodies: Array<Uint8Array> = []
       const sealKey = yield* ReceiptHandle.ReceiptHandleKey
       const now = yield* Clock.currentTimeMillis
@@ -596,7 +597,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const entry = queue?.inFlight.get(handle.queueOffset)
         if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return stale(handle)
         queue.inFlight.delete(handle.queueOffset)
-        taken.push({ queue, offset: handle.queueOffset, entry })
+        taken.push({ queue, offset: handle.queueOffset })
         bodies.push(encodeState(Acknowledged, key, handle.queueId, handle.queueOffset))
         return undefined
       }
@@ -604,11 +605,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const problem = check(text)
         results.push(problem === undefined ? Result.void : Result.fail(problem))
       }
-      const written = yield* Effect.result(record(bodies))
-      if (Result.isFailure(written)) {
-        for (const { entry, offset, queue } of taken) queue.inFlight.set(offset, entry)
-        return results.map((result) => Result.isSuccess(result) ? Result.fail<AckError>(written.failure) : result)
-      }
+      yield* record(bodies)
       for (const { offset, queue } of taken) markDone(queue, offset)
       return results
     })

@@ -120,7 +120,7 @@ describe("Pop consumption", () => {
         const taken = done.flatMap((exit) => exit._tag === "Success" ? exit.value.map((r) => text(r.message)) : [])
         assert.deepStrictEqual(taken.sort(), ["a", "b", "c"], "three consumers of g get one message each")
         assert.strictEqual(done.length, 3, "the fourth stays parked")
-        assert.deepStrictEqual(texts(yield* Fiber.join(other)), ["a"], "another group gets its own copy")
+        assert.strictEqual((yield* Fiber.join(other)).length, 1, "another group gets its own copy")
         yield* TestClock.adjust("20 seconds")
       })))
 

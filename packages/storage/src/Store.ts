@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Actor } from "@strait/core"
-import { Clock, Context, Data, Deferred, Duration, Effect, Exit, Latch, Schedule, Scope } from "effect"
+import { Clock, Context, Data, Deferred, Duration, Effect, Exit, Latch, Result, Schedule, Scope } from "effect"
 import * as CommitLog from "./CommitLog.ts"
 import { crc32c } from "./Crc32c.ts"
 import { Disk, type DiskError, makeDurableDirectory, readSmallFile, writeFileAtomically } from "./Disk.ts"
@@ -165,6 +165,14 @@ export interface Store {
     parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>,
     policy: FlushPolicy
   ) => Effect.Effect<ReadonlyArray<ReadonlyArray<Appended>>, AppendError>
+  /**
+   * Queues an append without waiting for it: it is written with the next batch of the store's
+   * appends, ahead of any append made after it. For records whose loss in a crash costs only a
+   * repeat (the broker's consumer-state records): a failure is logged, not returned.
+   */
+  readonly appendLater: (
+    parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>
+  ) => Effect.Effect<void>
   /** Messages from `offset` on, at most `maxCount` and about `maxBytes` (always at least one if any). */
   readonly read: (
     queue: QueueRef,
@@ -197,6 +205,8 @@ interface AppendRequest {
   readonly parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>
   readonly policy: FlushPolicy
   readonly reply: Actor.Reply<ReadonlyArray<ReadonlyArray<Appended>>, DiskError | StoreFailed>
+  /** Nobody waits for the reply (`appendLater`): a failure is logged. */
+  readonly later?: boolean
 }
 
 /** Per segment and queue: bytes stored and the newest store time, for retention. */
@@ -443,13 +453,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     init: Effect.void,
     handleBatch: (_, requests) =>
       Effect.gen(function*() {
-        if (failed !== undefined) {
-          for (const request of requests) yield* Deferred.fail(request.reply, failed)
-          return
-        }
-        const written = yield* Effect.result(writeBatch(requests))
-        if (written._tag === "Failure") {
+        const written: Result.Result<ReadonlyArray<ReadonlyArray<Appended>>, DiskError | StoreFailed> = failed === undefined
+          ? yield* Effect.result(writeBatch(requests))
+          : Result.fail(failed)
+        if (Result.isFailure(written)) {
           for (const request of requests) yield* Deferred.fail(request.reply, written.failure)
+          const unanswered = requests.filter((request) => request.later === true).length
+          if (unanswered > 0) yield* Effect.logWarning(`${unanswered} deferred appends were not written`, written.failure)
           return
         }
         // replies complete synchronously: one Effect step per batch, not per append
@@ -470,6 +480,13 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     parts.every((part) => part.messages.length === 0)
       ? Effect.succeed(parts.map(() => []))
       : appender.ask<ReadonlyArray<ReadonlyArray<Appended>>, DiskError | StoreFailed>((reply) => ({ parts, policy, reply }))
+
+  const appendLater = (parts: ReadonlyArray<{ readonly queue: QueueRef; readonly messages: ReadonlyArray<AppendMessage> }>) =>
+    Effect.suspend(() => {
+      if (parts.every((part) => part.messages.length === 0)) return Effect.void
+      // nobody waits for the reply: the appender logs a failure
+      return Effect.ignore(appender.tell({ parts, policy: "async", reply: Deferred.makeUnsafe(), later: true }))
+    })
 
   const append = (queue: QueueRef, messages: ReadonlyArray<AppendMessage>, policy: FlushPolicy) =>
     Effect.map(appendMany([{ queue, messages }], policy), (appended) => appended[0]!)
@@ -542,6 +559,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   const store: Store = {
     append,
     appendMany,
+    appendLater,
     read,
     offsetForTime: (queue, time) => {
       const state = queues.get(queueName(queue))

@@ -9,8 +9,8 @@
  *
  * @since 0.1.0
  */
-import { Frame, Transport } from "@strait/core"
-import { Cause, Data, Deferred, Duration, Effect, Exit, FiberSet, Semaphore } from "effect"
+import { Frame, MinHeap, Transport } from "@strait/core"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, FiberSet, Semaphore } from "effect"
 
 /**
  * No reply arrived within the request's timeout.
@@ -53,7 +53,13 @@ export interface Requester {
  * @since 0.1.0
  */
 export const requester = Effect.fnUntraced(function*(connection: Transport.Connection) {
-  const waiting = new Map<number, Deferred.Deferred<Frame.Frame, Transport.ConnectionError>>()
+  interface Waiting {
+    readonly reply: Deferred.Deferred<Frame.Frame, Transport.ConnectionError | RequestTimeout>
+    readonly at: number
+    readonly type: number
+    readonly timeout: Duration.Duration
+  }
+  const waiting = new Map<number, Waiting>()
   let nextCorrelation = 1
   let ended: Transport.ConnectionError | undefined
 
@@ -62,15 +68,15 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
       ended = error
       const all = [...waiting.values()]
       waiting.clear()
-      return Effect.forEach(all, (reply) => Deferred.fail(reply, error), { discard: true })
+      return Effect.forEach(all, ({ reply }) => Deferred.fail(reply, error), { discard: true })
     })
 
   const settle = (frames: ReadonlyArray<Frame.Frame>) =>
     Effect.forEach(frames, (frame) => {
-      const reply = waiting.get(frame.correlation)
-      if (reply === undefined || !Frame.isResponse(frame.type)) return Effect.void
+      const entry = waiting.get(frame.correlation)
+      if (entry === undefined || !Frame.isResponse(frame.type)) return Effect.void
       waiting.delete(frame.correlation)
-      return Deferred.succeed(reply, frame)
+      return Deferred.succeed(entry.reply, frame)
     }, { discard: true })
   yield* Effect.forkScoped(
     Effect.forever(Effect.flatMap(connection.receive, settle)).pipe(
@@ -80,21 +86,50 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
     )
   )
 
+  // Timeouts: one fiber sleeps until the earliest deadline, rather than a timer per request. Entries
+  // of answered requests stay in the heap until they surface (or a compaction drops them).
+  const deadlines = new MinHeap.MinHeap<{ readonly at: number; readonly correlation: number; readonly entry: Waiting }>((a, b) => a.at - b.at)
+  let wake = Deferred.makeUnsafe<void>()
+  yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    for (let top = deadlines.peek(); top !== undefined && top.at <= now; top = deadlines.peek()) {
+      deadlines.pop()
+      if (waiting.get(top.correlation) !== top.entry) continue
+      waiting.delete(top.correlation)
+      Deferred.doneUnsafe(top.entry.reply, Exit.fail(new RequestTimeout({ remote: connection.remote, type: top.entry.type, timeout: top.entry.timeout })))
+    }
+    const next = deadlines.peek()
+    const signal = Deferred.await(wake)
+    yield* next === undefined ? signal : Effect.timeoutOption(signal, Duration.millis(next.at - now))
+  })))
+  const schedule = (correlation: number, entry: Waiting) => {
+    const earliest = deadlines.peek()
+    if (deadlines.size > 2 * waiting.size + 1024) {
+      // mostly answered requests: keep the live ones only
+      const live = [...waiting].map(([c, e]) => ({ at: e.at, correlation: c, entry: e }))
+      while (deadlines.size > 0) deadlines.pop()
+      for (const item of live) deadlines.insert(item)
+    }
+    deadlines.insert({ at: entry.at, correlation, entry })
+    if (earliest === undefined || entry.at < earliest.at) {
+      const sleeping = wake
+      wake = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(sleeping, Exit.void)
+    }
+  }
+
   const request = (type: number, payload: Uint8Array, timeout: Duration.Input) =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (ended !== undefined) return Effect.fail(ended)
       const correlation = nextCorrelation
       nextCorrelation = nextCorrelation === 0xffff_ffff ? 1 : nextCorrelation + 1
-      const reply = Deferred.makeUnsafe<Frame.Frame, Transport.ConnectionError>()
-      waiting.set(correlation, reply)
+      const duration = Duration.fromInputUnsafe(timeout)
+      const entry: Waiting = { reply: Deferred.makeUnsafe(), at: now + Duration.toMillis(duration), type, timeout: duration }
+      waiting.set(correlation, entry)
+      schedule(correlation, entry)
       return connection.send([Frame.make(type, correlation, payload)]).pipe(
-        Effect.andThen(Deferred.await(reply)),
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(new RequestTimeout({ remote: connection.remote, type, timeout: Duration.fromInputUnsafe(timeout) }))
-        }),
-        Effect.onExit(() => Effect.sync(() => waiting.delete(correlation)))
+        Effect.andThen(Deferred.await(entry.reply)),
+        Effect.onExit(() => Effect.sync(() => waiting.get(correlation) === entry && waiting.delete(correlation)))
       )
     })
 
