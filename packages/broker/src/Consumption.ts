@@ -106,6 +106,8 @@ export type AckError = HandleError | Topics.TopicNotFound
 interface InFlight {
   popTime: number
   invisibleUntil: number
+  /** The handle issued for this window (absent for windows from before a restart). */
+  handle?: string
 }
 
 interface QueueState {
@@ -441,7 +443,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             const invisibleUntil = now + invisibleMillis
             queue.attempts.set(record.offset, attempt)
             queue.visibleAgain.delete(record.offset)
-            queue.inFlight.set(record.offset, { popTime: now, invisibleUntil })
+            const receiptHandle = handleFor(sealKey, spec.name, queueId, record.offset, now, invisibleUntil, attempt)
+            queue.inFlight.set(record.offset, { popTime: now, invisibleUntil, handle: receiptHandle })
             if (messageGroup !== undefined) {
               queue.heads.set(record.offset, messageGroup)
               queue.blocked.add(messageGroup)
@@ -453,7 +456,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
                 storeTimestamp: record.storeTime,
                 deliveryAttempt: attempt
               }),
-              receiptHandle: handleFor(sealKey, spec.name, queueId, record.offset, now, invisibleUntil, attempt),
+              receiptHandle,
               invisibleUntil
             })
           }
@@ -589,6 +592,18 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const now = yield* Clock.currentTimeMillis
       // plain code per handle: checked, and taken out of flight, in one synchronous step
       const check = (text: string): AckError | undefined => {
+        // the very handle this broker issued for the message's current window needs no seal check
+        const place = ReceiptHandle.peek(text)
+        const current = place === undefined ? undefined : state.queues[place.queueId]?.inFlight.get(place.queueOffset)
+        if (place !== undefined && current !== undefined && current.handle === text) {
+          if (place.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: place.topic })
+          if (now >= current.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: current.invisibleUntil, now })
+          const queue = state.queues[place.queueId]!
+          queue.inFlight.delete(place.queueOffset)
+          taken.push({ queue, offset: place.queueOffset })
+          bodies.push(encodeState(Acknowledged, key, place.queueId, place.queueOffset))
+          return undefined
+        }
         const handle = ReceiptHandle.decodeWith(sealKey, text)
         if (handle instanceof ReceiptHandle.InvalidReceiptHandle) return handle
         if (handle.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
@@ -634,7 +649,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         yield* record([encodeState(Window, keyOf(group, topic), handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)])
         entry.popTime = popTime
         entry.invisibleUntil = invisibleUntil
-        return handleFor(yield* ReceiptHandle.ReceiptHandleKey, topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
+        entry.handle = handleFor(yield* ReceiptHandle.ReceiptHandleKey, topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
+        return entry.handle
       }))
     })
 

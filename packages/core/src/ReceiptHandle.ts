@@ -164,6 +164,22 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
     return opened instanceof InvalidReceiptHandle ? Effect.fail(opened) : Effect.succeed(opened)
   })
 
+/**
+ * Where a handle says its message is, read without checking its seal: only for finding the message
+ * whose issued handle the text can then be compared with. `undefined` for text that is no handle.
+ */
+export const peek = (text: string): { readonly topic: string; readonly queueId: number; readonly queueOffset: number } | undefined => {
+  if (text.length === 0 || text.length > maxTextLength) return undefined
+  const bytes = Buffer.from(text, "base64url")
+  if (bytes.length < minBytes || bytes[0] !== version) return undefined
+  const brokerNameLength = bytes[1] ?? 0
+  const topicLength = bytes[2 + brokerNameLength] ?? 0
+  const at = 2 + brokerNameLength + 1 + topicLength
+  if (bytes.length !== at + fixedFieldBytes + macBytes) return undefined
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return { topic: bytes.subarray(at - topicLength, at).toString("latin1"), queueId: view.getUint32(at), queueOffset: readUint64(view, at + 4) }
+}
+
 /** {@link decode} with the key given: synchronous, returning the error instead of failing. */
 export const decodeWith = (key: Redacted.Redacted<Uint8Array>, text: string): ReceiptHandle | InvalidReceiptHandle => {
   if (text.length === 0 || text.length > maxTextLength) return malformed()
