@@ -3,18 +3,22 @@
  * frames, and what it answers.
  *
  * A request is one case of `Request`; the answer is one case of `Response`: a success, or one of the
- * broker's own typed errors, which arrive on the other side as the same error classes. Payloads are
- * Effect's schema-derived binary encoding (`effect/encoding` `SchemaBinary`); messages travel inside
- * as `MessageBatch` bytes, so message bodies are never re-encoded.
+ * broker's own typed errors, which arrive on the other side as the same error classes. A payload's
+ * first byte names its form: Effect's schema-derived binary encoding (`effect/encoding`
+ * `SchemaBinary`) for most messages, or a hand-written layout (length-prefixed fields, little-endian)
+ * for the ones every message crosses (`Produce`, `Ack`, `Produced`, `Popped`, `Acked`), where the
+ * derived codec's per-element cost showed. Messages travel inside as `MessageBatch` bytes, so message
+ * bodies are never re-encoded.
  *
  * @since 0.1.0
  */
 import { Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
+import * as Wire from "./internal/wire.ts"
 import * as Timers from "./Timers.ts"
 import * as Topics from "./Topics.ts"
 import * as Transactions from "./Transactions.ts"
@@ -189,7 +193,8 @@ export const Response = Schema.Union([
 export type Response = typeof Response.Type
 
 /**
- * The binary codecs of requests and responses.
+ * The Schema-derived binary codecs of requests and responses (`SchemaBinary`): the wire form of every
+ * message but the hot ones (see `encodeRequest`).
  *
  * @since 0.1.0
  */
@@ -200,30 +205,180 @@ export const requestCodec = SchemaBinary.toCodec(Request)
  */
 export const responseCodec = SchemaBinary.toCodec(Response)
 
+const failureCodec = SchemaBinary.toCodec(Failure)
+const encodeSchemaRequest = Schema.encodeSync(requestCodec)
+const decodeSchemaRequest = Schema.decodeUnknownEffect(requestCodec)
+const encodeSchemaResponse = Schema.encodeSync(responseCodec)
+const decodeSchemaResponse = Schema.decodeUnknownEffect(responseCodec)
+const encodeFailure = Schema.encodeSync(failureCodec)
+const decodeFailure = Schema.decodeUnknownSync(failureCodec)
+
+// The first byte of a payload says how the rest is laid out: the Schema-derived form, or one of the
+// hand-written layouts of the messages every produced and consumed message crosses.
+const SchemaForm = 0
+const ProduceForm = 1
+const AckForm = 2
+const ProducedForm = 1
+const PoppedForm = 2
+const AckedForm = 3
+
+const withKind = (kind: number, body: Uint8Array) => {
+  const bytes = new Uint8Array(1 + body.length)
+  bytes[0] = kind
+  bytes.set(body, 1)
+  return bytes
+}
+
+/**
+ * A payload that is not a well-formed request or response.
+ *
+ * @since 0.1.0
+ */
+export type DecodeError = Wire.Malformed | Schema.SchemaError
+
+const handWritten = <A>(read: () => A): Effect.Effect<A, Wire.Malformed> => {
+  try {
+    return Effect.succeed(read())
+  } catch (error) {
+    return Effect.fail(error instanceof Wire.Malformed ? error : new Wire.Malformed(error instanceof Error ? error.message : String(error)))
+  }
+}
+
 /**
  * Encodes a request.
  *
  * @since 0.1.0
  */
-export const encodeRequest = Schema.encodeSync(requestCodec)
+export const encodeRequest = (request: Request): Uint8Array => {
+  switch (request._tag) {
+    case "Produce": {
+      const writer = new Wire.Writer(64 + request.sends.reduce((n, send) => n + send.messages.length + 5, 0)).u8(ProduceForm).u32(request.sends.length)
+      for (const send of request.sends) writer.u8(send.transactional ? 1 : 0).bytes(send.messages)
+      return writer.done()
+    }
+    case "Ack": {
+      const writer = new Wire.Writer(64 + request.receiptHandles.length * 128).u8(AckForm).string(request.group).string(request.topic)
+      writer.u32(request.receiptHandles.length)
+      for (const handle of request.receiptHandles) writer.string(handle)
+      return writer.done()
+    }
+    default:
+      return withKind(SchemaForm, encodeSchemaRequest(request))
+  }
+}
 
 /**
- * Decodes a request; fails with a `SchemaError` on bytes that are not one.
+ * Decodes a request; fails with a `DecodeError` on bytes that are not one.
  *
  * @since 0.1.0
  */
-export const decodeRequest = Schema.decodeUnknownEffect(requestCodec)
+export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> => {
+  switch (bytes[0]) {
+    case SchemaForm:
+      return decodeSchemaRequest(bytes.subarray(1))
+    case ProduceForm:
+      return handWritten(() => {
+        const reader = new Wire.Reader(bytes, 1)
+        const sends = Array.from({ length: reader.count(5) }, () => ({ transactional: reader.u8() === 1, messages: reader.bytes() }))
+        reader.end()
+        return { _tag: "Produce" as const, sends }
+      })
+    case AckForm:
+      return handWritten(() => {
+        const reader = new Wire.Reader(bytes, 1)
+        const group = reader.string()
+        const topic = reader.string()
+        const receiptHandles = Array.from({ length: reader.count(4) }, () => reader.string())
+        reader.end()
+        return { _tag: "Ack" as const, group, topic, receiptHandles }
+      })
+    default:
+      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty request" : `unknown request form ${bytes[0]}`))
+  }
+}
 
 /**
  * Encodes a response.
  *
  * @since 0.1.0
  */
-export const encodeResponse = Schema.encodeSync(responseCodec)
+export const encodeResponse = (response: Response): Uint8Array => {
+  switch (response._tag) {
+    case "Produced": {
+      const writer = new Wire.Writer(64 + response.results.length * 96).u8(ProducedForm).u32(response.results.length)
+      for (const result of response.results) {
+        if (result._tag === "Refused") {
+          writer.u8(1).bytes(encodeFailure(result.error))
+          continue
+        }
+        writer.u8(0).u32(result.receipts.length)
+        for (const receipt of result.receipts) {
+          writer.string(receipt.messageId).u32(receipt.queueId).f64(receipt.offset).f64(receipt.storeTimestamp)
+          if (receipt.recallHandle === undefined) writer.u8(0)
+          else writer.u8(1).string(receipt.recallHandle)
+        }
+      }
+      return writer.done()
+    }
+    case "Popped": {
+      const writer = new Wire.Writer(64 + response.handles.length * 140 + response.messages.length).u8(PoppedForm).u32(response.handles.length)
+      for (const { invisibleUntil, receiptHandle } of response.handles) writer.string(receiptHandle).f64(invisibleUntil)
+      return writer.bytes(response.messages).done()
+    }
+    case "Acked": {
+      const writer = new Wire.Writer(64).u8(AckedForm).u32(response.failures.length)
+      for (const { error, index } of response.failures) writer.u32(index).bytes(encodeFailure(error))
+      return writer.done()
+    }
+    default:
+      return withKind(SchemaForm, encodeSchemaResponse(response))
+  }
+}
 
 /**
  * Decodes a response.
  *
  * @since 0.1.0
  */
-export const decodeResponse = Schema.decodeUnknownEffect(responseCodec)
+export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> => {
+  switch (bytes[0]) {
+    case SchemaForm:
+      return decodeSchemaResponse(bytes.subarray(1))
+    case ProducedForm:
+      return handWritten((): Response => {
+        const reader = new Wire.Reader(bytes, 1)
+        const results = Array.from({ length: reader.count(1) }, () => {
+          if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
+          const receipts = Array.from({ length: reader.count(25) }, () => {
+            const messageId = reader.string()
+            const queueId = reader.u32()
+            const offset = Wire.safeInteger(reader.f64())
+            const storeTimestamp = Wire.safeInteger(reader.f64())
+            return reader.u8() === 1
+              ? { messageId, queueId, offset, storeTimestamp, recallHandle: reader.string() }
+              : { messageId, queueId, offset, storeTimestamp }
+          })
+          return { _tag: "Sent" as const, receipts }
+        })
+        reader.end()
+        return { _tag: "Produced", results }
+      })
+    case PoppedForm:
+      return handWritten((): Response => {
+        const reader = new Wire.Reader(bytes, 1)
+        const handles = Array.from({ length: reader.count(12) }, () => ({ receiptHandle: reader.string(), invisibleUntil: Wire.safeInteger(reader.f64()) }))
+        const messages = reader.bytes()
+        reader.end()
+        return { _tag: "Popped", handles, messages }
+      })
+    case AckedForm:
+      return handWritten((): Response => {
+        const reader = new Wire.Reader(bytes, 1)
+        const failures = Array.from({ length: reader.count(8) }, () => ({ index: reader.u32(), error: decodeFailure(reader.bytes()) }))
+        reader.end()
+        return { _tag: "Acked", failures }
+      })
+    default:
+      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty response" : `unknown response form ${bytes[0]}`))
+  }
+}

@@ -101,6 +101,47 @@ describe("the broker's data-plane protocol", () => {
       )
     }))
 
+  it.effect("the hand-written forms carry every field, and a truncated payload is refused, not misread", () =>
+    Effect.gen(function*() {
+      const error = new Topics.TopicNotFound({ topic: "nowhere" })
+      const requests: ReadonlyArray<Protocol.Request> = [
+        { _tag: "Produce", sends: [{ messages: new Uint8Array([1, 2, 3]), transactional: true }, { messages: new Uint8Array(0), transactional: false }] },
+        { _tag: "Ack", group: "g", topic: "t", receiptHandles: ["h1", "h-é-2"] },
+        { _tag: "Pop", group: "g", topic: "t", maxMessages: 3, invisibleMillis: 1000 }
+      ]
+      for (const request of requests) {
+        assert.deepStrictEqual(yield* Protocol.decodeRequest(Protocol.encodeRequest(request)), request)
+      }
+      const responses: ReadonlyArray<Protocol.Response> = [
+        {
+          _tag: "Produced",
+          results: [
+            { _tag: "Sent", receipts: [{ messageId: "m", queueId: 2, offset: 2 ** 40, storeTimestamp: 1_700_000_000_000, recallHandle: "r" }] },
+            { _tag: "Refused", error }
+          ]
+        },
+        { _tag: "Popped", handles: [{ receiptHandle: "h", invisibleUntil: 5 }], messages: new Uint8Array([9, 9]) },
+        { _tag: "Acked", failures: [{ index: 1, error }] },
+        { _tag: "Done" }
+      ]
+      for (const response of responses) {
+        const decoded = yield* Protocol.decodeResponse(Protocol.encodeResponse(response))
+        assert.deepStrictEqual(decoded, response)
+      }
+      const refused = yield* Protocol.decodeResponse(Protocol.encodeResponse(responses[0]!))
+      assert.isTrue(refused._tag === "Produced" && refused.results[1]!._tag === "Refused" && refused.results[1]!.error instanceof Topics.TopicNotFound)
+      for (const message of [...requests.slice(0, 2).map(Protocol.encodeRequest)]) {
+        for (let cut = 1; cut < message.length; cut++) {
+          const failed = yield* Effect.flip(Protocol.decodeRequest(message.subarray(0, cut)))
+          assert.isString(failed.message)
+        }
+      }
+      // an absurd handle count (after the form byte and the group's and topic's 5 bytes each)
+      const huge = Protocol.encodeRequest(requests[1]!).slice()
+      new DataView(huge.buffer).setUint32(11, 0xffff_ffff, true)
+      assert.strictEqual((yield* Effect.flip(Protocol.decodeRequest(huge))).name, "Malformed")
+    }))
+
   it.effect("a long poll over the wire is woken by a send", () =>
     overTheWire((client) =>
       Effect.gen(function*() {
