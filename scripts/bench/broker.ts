@@ -132,40 +132,65 @@ const straitRun = (pid: number, policy: "sync" | "async", window: number) =>
     } satisfies RunResult
   })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
 
-const broker = await startBroker()
-const strait = new Map<string, RunResult>()
-try {
-  for (const policy of ["async", "sync"] as const) {
-    for (const window of [1, 256]) {
-      if (ONLY === undefined || ONLY.includes(`${policy}-${window}`)) strait.set(`${policy}-${window}`, await straitRun(broker.pid!, policy, window))
-    }
-  }
-} finally {
-  broker.kill("SIGTERM")
+// STRAIT_BENCH_ROUNDS=N runs everything N times, alternating Strait and the peers, and reports each
+// figure's median: this machine is shared and noisy
+const ROUNDS = Number(process.env.STRAIT_BENCH_ROUNDS ?? 1)
+const straitRounds = new Map<string, Array<RunResult>>()
+const peerRounds = new Map<string, Array<PeerResult>>()
+const record = <A>(rounds: Map<string, Array<A>>, run: string, result: A) => {
+  const list = rounds.get(run)
+  if (list === undefined) rounds.set(run, [result])
+  else list.push(result)
 }
-
-const peers = new Map<string, PeerResult>()
 const missing = ONLY === undefined ? preparePeers() : "STRAIT_BENCH_RUNS names Strait runs only"
-if (missing === undefined) {
+for (let round = 0; round < ROUNDS; round++) {
+  const broker = await startBroker()
+  try {
+    for (const policy of ["async", "sync"] as const) {
+      for (const window of [1, 256]) {
+        if (ONLY === undefined || ONLY.includes(`${policy}-${window}`)) record(straitRounds, `${policy}-${window}`, await straitRun(broker.pid!, policy, window))
+      }
+    }
+  } finally {
+    broker.kill("SIGTERM")
+    await new Promise<void>((resolve) => broker.once("exit", () => resolve()))
+  }
+  if (missing !== undefined) continue
   const nats = await startNats(work)
   try {
-    peers.set("nats-core-1", peerBench("nats-core", { port: 17422, spid: nats.pid, secs: SECS, window: 1, size: SIZE }))
-    peers.set("nats-js-256", peerBench("nats-js", { port: 17422, spid: nats.pid, secs: SECS, window: 256, size: SIZE }))
+    record(peerRounds, "nats-core-1", peerBench("nats-core", { port: 17422, spid: nats.pid, secs: SECS, window: 1, size: SIZE }))
+    record(peerRounds, "nats-js-256", peerBench("nats-js", { port: 17422, spid: nats.pid, secs: SECS, window: 256, size: SIZE }))
   } finally {
     nats.stop()
   }
   const rabbit = await startRabbit(work)
   try {
-    peers.set("rabbit-quorum-256", peerBench("rabbit-quorum", { port: 17672, spid: rabbit.pid, secs: SECS, window: 256, size: SIZE }))
+    record(peerRounds, "rabbit-quorum-256", peerBench("rabbit-quorum", { port: 17672, spid: rabbit.pid, secs: SECS, window: 256, size: SIZE }))
   } finally {
     rabbit.stop()
   }
-} else {
-  console.log(`peers skipped: ${missing}`)
 }
+if (missing !== undefined) console.log(`peers skipped: ${missing}`)
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+const strait = new Map([...straitRounds].map(([run, results]): [string, RunResult] => [run, {
+  perSecond: median(results.map((r) => r.perSecond)),
+  p50: median(results.map((r) => r.p50)),
+  p99: median(results.map((r) => r.p99)),
+  cpuMicrosPerMessage: median(results.map((r) => r.cpuMicrosPerMessage)),
+  clientCpuMicrosPerMessage: median(results.map((r) => r.clientCpuMicrosPerMessage))
+}]))
+const peers = new Map([...peerRounds].map(([run, results]): [string, PeerResult] => [run, {
+  ...results[0]!,
+  e2e_per_s: median(results.map((r) => r.e2e_per_s)),
+  e2e_us: { ...results[0]!.e2e_us, p50: median(results.map((r) => r.e2e_us.p50)), p99: median(results.map((r) => r.e2e_us.p99)) },
+  server_cpu_us_per_msg: median(results.map((r) => r.server_cpu_us_per_msg ?? Number.NaN))
+}]))
 fs.rmSync(work, { recursive: true, force: true })
 
-table(`Strait, 1 KiB end to end over TCP (${SECS} s per run)`, [...strait].map(([run, r]) => ({
+table(`Strait, 1 KiB end to end over TCP (${SECS} s per run, median of ${ROUNDS} rounds)`, [...strait].map(([run, r]) => ({
   run,
   "msgs/s": r.perSecond,
   "p50 µs": r.p50,

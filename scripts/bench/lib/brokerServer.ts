@@ -5,7 +5,7 @@ import { Broker, Server } from "@strait/broker"
 import { EventLoopScheduler } from "@strait/core"
 import { RealDisk } from "@strait/storage"
 import { TcpTransport } from "@strait/transport"
-import { Effect, Fiber, Layer } from "effect"
+import { Cause, Effect, Fiber, Layer } from "effect"
 
 const [directory, port] = process.argv.slice(2)
 const node = Server.layer(`tcp://127.0.0.1:${port}`).pipe(
@@ -23,6 +23,6 @@ const fiber = Effect.runFork(
 )
 process.on("SIGTERM", () => Effect.runFork(Fiber.interrupt(fiber)))
 fiber.addObserver((exit) => {
-  if (exit._tag === "Failure") console.error(String(exit.cause))
+  if (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)) console.error(String(exit.cause))
   process.exit(0)
 })
