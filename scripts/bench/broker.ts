@@ -60,9 +60,9 @@ const messageOf = (topic: string, seq: number) => {
 const PROFILE = process.env.STRAIT_BENCH_PROFILE
 const ONLY = process.env.STRAIT_BENCH_RUNS?.split(",")
 
-const startBroker = async () => {
+const startBroker = async (directory: string) => {
   const flags = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]
-  const child = spawn(process.execPath, [...flags, new URL("./lib/brokerServer.ts", import.meta.url).pathname, path.join(work, "broker"), String(PORT)], {
+  const child = spawn(process.execPath, [...flags, new URL("./lib/brokerServer.ts", import.meta.url).pathname, directory, String(PORT)], {
     stdio: ["ignore", "pipe", "inherit"]
   })
   await new Promise<void>((resolve, reject) => {
@@ -144,7 +144,7 @@ const record = <A>(rounds: Map<string, Array<A>>, run: string, result: A) => {
 }
 const missing = ONLY === undefined ? preparePeers() : "STRAIT_BENCH_RUNS names Strait runs only"
 for (let round = 0; round < ROUNDS; round++) {
-  const broker = await startBroker()
+  const broker = await startBroker(path.join(work, `broker-${round}`))
   try {
     for (const policy of ["async", "sync"] as const) {
       for (const window of [1, 256]) {
