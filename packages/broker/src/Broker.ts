@@ -119,6 +119,18 @@ export interface PullResult {
 }
 
 /**
+ * One send of `sendMany`. `encoded`, for a send of exactly one message, is that message's
+ * `MessageBatch` encoding (the bytes a server decoded it from): stored as they are, not encoded again.
+ *
+ * @since 0.1.0
+ */
+export interface Send {
+  readonly messages: ReadonlyArray<Message.Message>
+  readonly transactional?: boolean
+  readonly encoded?: Uint8Array
+}
+
+/**
  * What a send can fail with.
  *
  * @since 0.1.0
@@ -182,7 +194,7 @@ export class Broker extends Context.Service<Broker, {
    * apart from the others; the messages of all of them are stored with one storage call per queue.
    */
   readonly sendMany: (
-    sends: ReadonlyArray<{ readonly messages: ReadonlyArray<Message.Message>; readonly transactional?: boolean }>
+    sends: ReadonlyArray<Send>
   ) => Effect.Effect<ReadonlyArray<Result.Result<ReadonlyArray<SendReceipt>, SendError>>>
   /** Commits (delivers) or rolls back (drops) the half message with that transaction id. */
   readonly endTransaction: (
@@ -316,6 +328,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     readonly queueId: number
     readonly spec: Topics.TopicSpec
     readonly transactional: boolean
+    readonly encoded: Uint8Array | undefined
   }
 
   // Settles a message's store outcome: its send's slot, the remembered id, and any duplicate
@@ -359,7 +372,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
   // Several sends at once: each is checked as a whole (one bad message refuses its own send, not the
   // others), then every message of every send is stored with one storage call per flush policy.
   // The per-message work is plain code: Effects only per call.
-  const sendMany = (sends: ReadonlyArray<{ readonly messages: ReadonlyArray<Message.Message>; readonly transactional?: boolean }>) =>
+  const sendMany = (sends: ReadonlyArray<Send>) =>
     Effect.gen(function*() {
       // read per send, so the check can be set for a scope (a protocol adapter, a test)
       const { validateMessageType } = yield* BrokerSettings
@@ -388,7 +401,8 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
           const spec = checked[i]!
           const entry: Remembered = { at: now, receipt: undefined, waiters: undefined }
           remembered.set(key, entry)
-          const item: Pending = { message, entry, slot: {}, key, queueId: queueFor(spec, message), spec, transactional }
+          const encoded = send.messages.length === 1 ? send.encoded : undefined
+          const item: Pending = { message, entry, slot: {}, key, queueId: queueFor(spec, message), spec, transactional, encoded }
           if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
             // held: a half message until its transaction ends; a delayed one until its time (a past
             // delivery time is delivered at once)
@@ -407,7 +421,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
         group.length === 0 ? Effect.void : store.appendMany(
           group.map((line) => ({
             queue: { topic: line[0]!.spec.name, queueId: line[0]!.queueId },
-            messages: line.map(({ message }) => ({ body: MessageBatch.encode([message]), tagHash: tagHashOf(message) }))
+            messages: line.map(({ encoded, message }) => ({ body: encoded ?? MessageBatch.encode([message]), tagHash: tagHashOf(message) }))
           })),
           i === 0 ? "sync" : "async"
         ).pipe(

@@ -42,7 +42,7 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
       return Effect.gen(function*() {
         // a send whose messages do not decode is refused alone; the others go to the broker together
         const decoded = request.sends.map(({ messages, transactional }) =>
-          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional })))
+          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: messages })))
         const accepted = decoded.filter(Result.isSuccess).map((result) => result.success)
         const outcomes = yield* broker.sendMany(accepted)
         let next = 0
