@@ -417,13 +417,13 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
         }))
       }
       const lines = [...byQueue.values()]
-      yield* Effect.forEach((["sync", "async"] as const).map((policy) => lines.filter((line) => line[0]!.spec.flush === policy)), (group, i) =>
-        group.length === 0 ? Effect.void : store.appendMany(
+      const appendGroup = (group: ReadonlyArray<Array<Pending>>, policy: Store.FlushPolicy) =>
+        store.appendMany(
           group.map((line) => ({
             queue: { topic: line[0]!.spec.name, queueId: line[0]!.queueId },
             messages: line.map(({ encoded, message }) => ({ body: encoded ?? MessageBatch.encode([message]), tagHash: tagHashOf(message) }))
           })),
-          i === 0 ? "sync" : "async"
+          policy
         ).pipe(
           Effect.exit,
           Effect.map((exit) =>
@@ -434,7 +434,13 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
                 settle(item, Exit.succeed(receiptOf(item, appended.offset, appended.storeTime)))
               })
             ))
-        ), { concurrency: "unbounded", discard: true })
+        )
+      // one storage call per flush policy present (usually one: no fibers forked for it)
+      const groups = (["sync", "async"] as const)
+        .map((policy) => ({ policy, group: lines.filter((line) => line[0]!.spec.flush === policy) }))
+        .filter(({ group }) => group.length > 0)
+      if (groups.length === 1) yield* appendGroup(groups[0]!.group, groups[0]!.policy)
+      else yield* Effect.forEach(groups, ({ group, policy }) => appendGroup(group, policy), { concurrency: "unbounded", discard: true })
       yield* Effect.forEach(held, (item) =>
         (item.transactional
           ? Effect.map(transactions.prepare(item.queueId, item.message, item.spec.flush), (half): Held => half)
