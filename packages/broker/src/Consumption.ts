@@ -564,18 +564,36 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     })
 
   /** Decodes a handle and finds its in-flight entry; checks expiry and that it is the newest handle. */
-  const holding = (group: string, topic: string, text: string) =>
-    Effect.gen(function*() {
-      const handle = yield* ReceiptHandle.decode(text)
-      if (handle.topic !== topic) return yield* new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
-      yield* ReceiptHandle.checkNotExpired(handle)
-      const spec = yield* deps.topic(topic)
-      const state = yield* stateOf(group, spec)
-      return { handle, state }
-    })
-
   const stale = (handle: ReceiptHandle.ReceiptHandle) =>
     new ReceiptHandleStale({ topic: handle.topic, queueId: handle.queueId, offset: handle.queueOffset })
+
+  /**
+   * The in-flight message a handle names, checked synchronously: form and seal, topic, expiry, and
+   * that it is the message's newest handle. The very handle issued for the current window is
+   * recognized by comparison, without a seal check.
+   */
+  const locate = (
+    state: GroupTopicState,
+    sealKey: Redacted.Redacted<Uint8Array>,
+    now: number,
+    topic: string,
+    text: string
+  ): { readonly queue: QueueState; readonly queueId: number; readonly offset: number; readonly entry: InFlight } | HandleError => {
+    const place = ReceiptHandle.peek(text)
+    const issued = place === undefined ? undefined : state.queues[place.queueId]?.inFlight.get(place.queueOffset)
+    if (place !== undefined && issued !== undefined && issued.handle === text) {
+      if (now >= issued.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: issued.invisibleUntil, now })
+      return { queue: state.queues[place.queueId]!, queueId: place.queueId, offset: place.queueOffset, entry: issued }
+    }
+    const handle = ReceiptHandle.decodeWith(sealKey, text)
+    if (handle instanceof ReceiptHandle.InvalidReceiptHandle) return handle
+    if (handle.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
+    if (now >= handle.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now })
+    const queue = state.queues[handle.queueId]
+    const entry = queue?.inFlight.get(handle.queueOffset)
+    if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return stale(handle)
+    return { queue, queueId: handle.queueId, offset: handle.queueOffset, entry }
+  }
 
   // No lock: checking each handle and taking its message out of flight happen in one synchronous
   // step; the acknowledgements' records go out with the store's next write (one append for all).
@@ -592,28 +610,11 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const now = yield* Clock.currentTimeMillis
       // plain code per handle: checked, and taken out of flight, in one synchronous step
       const check = (text: string): AckError | undefined => {
-        // the very handle this broker issued for the message's current window needs no seal check
-        const place = ReceiptHandle.peek(text)
-        const current = place === undefined ? undefined : state.queues[place.queueId]?.inFlight.get(place.queueOffset)
-        if (place !== undefined && current !== undefined && current.handle === text) {
-          if (place.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: place.topic })
-          if (now >= current.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: current.invisibleUntil, now })
-          const queue = state.queues[place.queueId]!
-          queue.inFlight.delete(place.queueOffset)
-          taken.push({ queue, offset: place.queueOffset })
-          bodies.push(encodeState(Acknowledged, key, place.queueId, place.queueOffset))
-          return undefined
-        }
-        const handle = ReceiptHandle.decodeWith(sealKey, text)
-        if (handle instanceof ReceiptHandle.InvalidReceiptHandle) return handle
-        if (handle.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
-        if (now >= handle.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now })
-        const queue = state.queues[handle.queueId]
-        const entry = queue?.inFlight.get(handle.queueOffset)
-        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return stale(handle)
-        queue.inFlight.delete(handle.queueOffset)
-        taken.push({ queue, offset: handle.queueOffset })
-        bodies.push(encodeState(Acknowledged, key, handle.queueId, handle.queueOffset))
+        const found = locate(state, sealKey, now, topic, text)
+        if ("_tag" in found) return found
+        found.queue.inFlight.delete(found.offset)
+        taken.push({ queue: found.queue, offset: found.offset })
+        bodies.push(encodeState(Acknowledged, key, found.queueId, found.offset))
         return undefined
       }
       for (const text of receiptHandles) {
@@ -635,21 +636,23 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       if (millis < 0 || millis > limits.maxInvisibilityMillis) {
         return yield* new IllegalInvisibleTime({ millis, max: limits.maxInvisibilityMillis })
       }
-      const { handle, state } = yield* holding(group, topic, receiptHandle)
+      const state = yield* stateOf(group, yield* deps.topic(topic))
       return yield* state.lock.withPermits(1)(Effect.gen(function*() {
-        const queue = state.queues[handle.queueId]
-        const entry = queue?.inFlight.get(handle.queueOffset)
-        if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return yield* stale(handle)
         const now = yield* Clock.currentTimeMillis
+        const sealKey = yield* ReceiptHandle.ReceiptHandleKey
+        const found = locate(state, sealKey, now, topic, receiptHandle)
+        if ("_tag" in found) return yield* Effect.fail(found)
+        const { entry, offset, queue, queueId } = found
         // the handle's pop time only moves forward, so every older handle is stale: only the newest
         // is honoured, even for changes within one millisecond
         const popTime = Math.max(now, entry.popTime + 1)
         const invisibleUntil = now + millis
-        const attempt = queue.attempts.get(handle.queueOffset) ?? handle.deliveryAttempt
-        yield* record([encodeState(Window, keyOf(group, topic), handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)])
+        // every message in flight has its attempt count (set when taken, or when recovered)
+        const attempt = queue.attempts.get(offset) ?? 1
+        yield* record([encodeState(Window, keyOf(group, topic), queueId, offset, popTime, invisibleUntil, attempt)])
         entry.popTime = popTime
         entry.invisibleUntil = invisibleUntil
-        entry.handle = handleFor(yield* ReceiptHandle.ReceiptHandleKey, topic, handle.queueId, handle.queueOffset, popTime, invisibleUntil, attempt)
+        entry.handle = handleFor(sealKey, topic, queueId, offset, popTime, invisibleUntil, attempt)
         return entry.handle
       }))
     })

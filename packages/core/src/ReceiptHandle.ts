@@ -164,6 +164,15 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
     return opened instanceof InvalidReceiptHandle ? Effect.fail(opened) : Effect.succeed(opened)
   })
 
+// Where the parts of a handle's bytes are: the names' lengths and where the sealed bytes end, or
+// `undefined` when the lengths do not add up to the bytes' length.
+const layoutOf = (bytes: Uint8Array) => {
+  const brokerNameLength = bytes[1] ?? 0
+  const topicLength = bytes[2 + brokerNameLength] ?? 0
+  const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
+  return bytes.length === sealed + macBytes ? { brokerNameLength, topicLength, sealed, fields: sealed - fixedFieldBytes } : undefined
+}
+
 /**
  * Where a handle says its message is, read without checking its seal: only for finding the message
  * whose issued handle the text can then be compared with. `undefined` for text that is no handle.
@@ -171,13 +180,14 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
 export const peek = (text: string): { readonly topic: string; readonly queueId: number; readonly queueOffset: number } | undefined => {
   if (text.length === 0 || text.length > maxTextLength) return undefined
   const bytes = Buffer.from(text, "base64url")
-  if (bytes.length < minBytes || bytes[0] !== version) return undefined
-  const brokerNameLength = bytes[1] ?? 0
-  const topicLength = bytes[2 + brokerNameLength] ?? 0
-  const at = 2 + brokerNameLength + 1 + topicLength
-  if (bytes.length !== at + fixedFieldBytes + macBytes) return undefined
+  const layout = bytes.length < minBytes || bytes[0] !== version ? undefined : layoutOf(bytes)
+  if (layout === undefined) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  return { topic: bytes.subarray(at - topicLength, at).toString("latin1"), queueId: view.getUint32(at), queueOffset: readUint64(view, at + 4) }
+  return {
+    topic: bytes.subarray(layout.fields - layout.topicLength, layout.fields).toString("latin1"),
+    queueId: view.getUint32(layout.fields),
+    queueOffset: readUint64(view, layout.fields + 4)
+  }
 }
 
 /** {@link decode} with the key given: synchronous, returning the error instead of failing. */
@@ -189,15 +199,14 @@ export const decodeWith = (key: Redacted.Redacted<Uint8Array>, text: string): Re
   if (bytes[0] !== version) {
     return new InvalidReceiptHandle({ reason: "unsupported-version" })
   }
-  const brokerNameLength = bytes[1] ?? 0
-  const topicLength = bytes[2 + brokerNameLength] ?? 0
-  const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
-  if (bytes.length !== sealed + macBytes) return malformed()
+  const layout = layoutOf(bytes)
+  if (layout === undefined) return malformed()
+  const { brokerNameLength, sealed, topicLength } = layout
   if (!timingSafeEqual(seal(key, bytes.subarray(0, sealed)), bytes.subarray(sealed))) {
     return new InvalidReceiptHandle({ reason: "tampered" })
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const at = sealed - fixedFieldBytes
+  const at = layout.fields
   const brokerName = bytes.subarray(2, 2 + brokerNameLength)
   if (!isUtf8(brokerName)) return malformed()
   const fields = {

@@ -88,7 +88,9 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
 
   // Timeouts: one fiber sleeps until the earliest deadline, rather than a timer per request. Entries
   // of answered requests stay in the heap until they surface (or a compaction drops them).
-  const deadlines = new MinHeap.MinHeap<{ readonly at: number; readonly correlation: number; readonly entry: Waiting }>((a, b) => a.at - b.at)
+  type Deadline = { readonly at: number; readonly correlation: number; readonly entry: Waiting }
+  const byTime = (a: Deadline, b: Deadline) => a.at - b.at
+  let deadlines = new MinHeap.MinHeap<Deadline>(byTime)
   let wake = Deferred.makeUnsafe<void>()
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
@@ -106,9 +108,8 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
     const earliest = deadlines.peek()
     if (deadlines.size > 2 * waiting.size + 1024) {
       // mostly answered requests: keep the live ones only
-      const live = [...waiting].map(([c, e]) => ({ at: e.at, correlation: c, entry: e }))
-      while (deadlines.size > 0) deadlines.pop()
-      for (const item of live) deadlines.insert(item)
+      deadlines = new MinHeap.MinHeap<Deadline>(byTime)
+      for (const [c, e] of waiting) deadlines.insert({ at: e.at, correlation: c, entry: e })
     }
     deadlines.insert({ at: entry.at, correlation, entry })
     if (earliest === undefined || entry.at < earliest.at) {
