@@ -202,6 +202,19 @@ export class Broker extends Context.Service<Broker, {
     transactionId: string,
     resolution: Transactions.Resolution
   ) => Effect.Effect<void, Transactions.TransactionNotFound | Store.AppendError | Store.ReadError>
+  /**
+   * Check-backs of unresolved transactions, for a broker given no `transactionChecker`: up to `max`
+   * (at most 32) checks due, waiting up to `wait` for the first (a long poll; empty when none came).
+   * The answer to a check comes back as `endTransaction`.
+   *
+   * **Details**
+   *
+   * The broker keeps at most `TransactionSettings.maxDueChecks` checks nobody took, dropping the
+   * oldest (each half is checked again at the next interval). A check is taken only when it is
+   * returned: an interrupted wait loses none. With a `transactionChecker` the checks go to it, and
+   * this waits `wait` and returns none.
+   */
+  readonly awaitChecks: (max: number, wait: Duration.Input) => Effect.Effect<ReadonlyArray<Transactions.TransactionCheck>, Store.ReadError>
   /** Reads a queue from `offset`, keeping only what `filter` matches (filtered messages still advance `nextOffset`). */
   readonly pull: (request: {
     readonly topic: string
@@ -224,6 +237,10 @@ export class Broker extends Context.Service<Broker, {
   readonly recall: (topic: string, recallHandle: string) => Effect.Effect<string, Timers.RecallFailed | Store.AppendError | Store.ReadError>
   /** Creates or replaces a consumer group's settings (max delivery attempts, retry policy); kept durably. */
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, Disk.DiskError>
+  /** A consumer group's settings: RocketMQ's defaults for a group never configured. */
+  readonly group: (name: string) => Effect.Effect<ConsumerGroup.ConsumerGroup, ConsumerGroup.IllegalConsumerGroup>
+  /** The settings of every group configured, or used since the broker opened. */
+  readonly groups: Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>>
   /**
    * Pop: up to `maxMessages` (at most 32) from any queue of the topic, each invisible to the group
    * for `invisibleDuration`. With `pollTimeout`, an empty receive waits (woken by an append or a
@@ -232,6 +249,17 @@ export class Broker extends Context.Service<Broker, {
   readonly pop: (request: Consumption.PopRequest) => Effect.Effect<ReadonlyArray<Consumption.Received>, Topics.TopicNotFound | Consumption.IllegalInvisibleTime | Store.ReadError | Store.AppendError>
   /** Acknowledges a popped message: it is never delivered to the group again. */
   readonly ack: (group: string, topic: string, receiptHandle: string) => Effect.Effect<void, Consumption.AckError>
+  /**
+   * Moves a popped message to the group's dead-letter topic `%DLQ%<group>` (as after its last delivery
+   * attempt: same message id, with `DLQ_ORIGIN_TOPIC` and `DLQ_ORIGIN_MESSAGE_ID`) and acknowledges it,
+   * so it is never delivered to the group again (RocketMQ's ForwardMessageToDeadLetterQueue). The
+   * handle is checked as `ack` checks it.
+   */
+  readonly forwardToDeadLetter: (
+    group: string,
+    topic: string,
+    receiptHandle: string
+  ) => Effect.Effect<void, Consumption.AckError | Store.AppendError | Store.ReadError>
   /** Acknowledges several popped messages with one record; one result per handle, in order. */
   readonly ackMany: (
     group: string,
@@ -262,13 +290,14 @@ export class Broker extends Context.Service<Broker, {
 }>()("@strait/broker/Broker") {
   /**
    * A broker keeping its data under `directory` on the `Disk` given; `transactionChecker` is who it
-   * asks about unresolved transactions (the proxy).
+   * asks about unresolved transactions (a proxy in its process). Without one, the checks wait for
+   * `awaitChecks` (a proxy across the data plane).
    */
   static readonly layer = (options: {
     readonly directory: string
     readonly transactionChecker?: Transactions.TransactionChecker
   }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
-    Layer.effect(Broker, make(options.directory, options.transactionChecker ?? { check: () => Effect.void }))
+    Layer.effect(Broker, make(options.directory, options.transactionChecker))
 }
 
 // A message id sent within the window: its receipt once stored; until then, the duplicates waiting
@@ -288,7 +317,7 @@ interface Held {
 
 const tagHashOf = (message: Message.Message) => message.tag === undefined ? 0 : Filter.tagHash(message.tag)
 
-const make = Effect.fnUntraced(function*(directory: string, checker: Transactions.TransactionChecker) {
+const make = Effect.fnUntraced(function*(directory: string, checker: Transactions.TransactionChecker | undefined) {
   const settings = yield* BrokerSettings
   yield* Disk.makeDurableDirectory(directory)
   const store = yield* Store.open(`${directory}/store`)
@@ -479,6 +508,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
         userProperties: { ...message.userProperties, DLQ_ORIGIN_TOPIC: message.topic, DLQ_ORIGIN_MESSAGE_ID: message.messageId }
       })
       yield* store.append({ topic: name, queueId: 0 }, [{ body: MessageBatch.encode([copy]), tagHash: tagHashOf(copy) }], "sync")
+      consumption.appended(name)
     })
 
   const consumption = yield* Consumption.make({
@@ -617,11 +647,15 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     commitOffset,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
     setGroup: groups.set,
+    group: (name) => Effect.flatMap(ConsumerGroup.validateName(name), groups.get),
+    groups: groups.list,
     recall: timers.recall,
     endTransaction: transactions.end,
+    awaitChecks: transactions.awaitChecks,
     pop: consumption.pop,
     ack: consumption.ack,
     ackMany: consumption.ackMany,
+    forwardToDeadLetter: consumption.forwardToDeadLetter,
     changeInvisibility: consumption.changeInvisibility,
     stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
     resetOffsetsToTime

@@ -5,11 +5,12 @@
  *
  * @since 0.1.0
  */
-import { Frame, type Message, MessageBatch, type Topic, type Transport } from "@strait/core"
+import { type ConsumerGroup, Frame, type Message, MessageBatch, type Topic, type Transport } from "@strait/core"
 import { Multiplex } from "@strait/transport"
 import { Data, Duration, Effect, Exit, Result } from "effect"
 import * as Coalesce from "./internal/coalesce.ts"
 import * as Protocol from "./Protocol.ts"
+import type * as Transactions from "./Transactions.ts"
 
 /**
  * The broker answered with bytes that are not a response: a broker of another protocol version, or a
@@ -51,12 +52,15 @@ const maxBatchBytes = 4 * 1024 * 1024
 
 type Answer<T extends Protocol.Response["_tag"]> = Extract<Protocol.Response, { readonly _tag: T }>
 
-const storedMessages = (bytes: Uint8Array) => {
-  const decoded = MessageBatch.decodeStored(bytes)
+const decodedWith = <A>(decode: (bytes: Uint8Array) => Result.Result<Array<A>, MessageBatch.MalformedMessageBatch>) => (bytes: Uint8Array) => {
+  const decoded = decode(bytes)
   return Result.isSuccess(decoded)
     ? Effect.succeed(decoded.success)
     : Effect.fail(new MalformedResponse({ reason: `messages do not decode: ${decoded.failure.reason}` }))
 }
+
+const storedMessages = decodedWith(MessageBatch.decodeStored)
+const messagesOf = decodedWith(MessageBatch.decode)
 
 /**
  * Starts a client on `connection` (which it then owns: nothing else may read its frames).
@@ -177,7 +181,50 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
       Effect.map(call({ _tag: "QueryOffset", group, topic, queueId }, "Offset"), (answer) => answer.offset),
     createTopic: (spec: { readonly name: string; readonly kind: Topic.TopicKind; readonly queues: number; readonly flush?: "sync" | "async" }) =>
       call({ _tag: "CreateTopic", name: spec.name, kind: spec.kind, queues: spec.queues, flush: spec.flush ?? "async" }, "TopicDescribed"),
-    describeTopic: (name: string) => call({ _tag: "DescribeTopic", name }, "TopicDescribed")
+    describeTopic: (name: string) => call({ _tag: "DescribeTopic", name }, "TopicDescribed"),
+    /** Grows a topic's queues or changes its flush policy; answers as `describeTopic`. */
+    updateTopic: (name: string, change: { readonly queues?: number; readonly flush?: "sync" | "async" }) =>
+      call({
+        _tag: "UpdateTopic",
+        name,
+        ...(change.queues === undefined ? {} : { queues: change.queues }),
+        ...(change.flush === undefined ? {} : { flush: change.flush })
+      }, "TopicDescribed"),
+    deleteTopic: (name: string): Effect.Effect<void, CallError> => Effect.asVoid(call({ _tag: "DeleteTopic", name }, "Done")),
+    /** Every topic, with its kind, queue count and flush policy. */
+    listTopics: Effect.suspend(() => Effect.map(call({ _tag: "ListTopics" }, "TopicsListed"), (answer) => answer.topics)),
+    /**
+     * Moves a received message to its group's dead-letter topic `%DLQ%<group>` and acknowledges it
+     * (RocketMQ's ForwardMessageToDeadLetterQueue); the handle is checked as `ack` checks it.
+     */
+    forwardToDeadLetter: (group: string, topic: string, receiptHandle: string): Effect.Effect<void, CallError> =>
+      Effect.asVoid(call({ _tag: "ForwardToDeadLetter", group, topic, receiptHandle }, "Done")),
+    /** A consumer group's settings: the defaults for a group never configured. */
+    describeGroup: (name: string): Effect.Effect<ConsumerGroup.ConsumerGroup, CallError> =>
+      Effect.map(call({ _tag: "DescribeGroup", name }, "GroupDescribed"), (answer) => answer.group),
+    /** Creates or replaces a consumer group's settings. */
+    setGroup: (group: ConsumerGroup.ConsumerGroup): Effect.Effect<void, CallError> =>
+      Effect.asVoid(call({
+        _tag: "SetGroup",
+        group: { name: group.name, maxDeliveryAttempts: group.maxDeliveryAttempts, fifo: group.fifo, retryPolicy: group.retryPolicy }
+      }, "Done")),
+    /** Every consumer group configured, or used since the broker opened. */
+    listGroups: Effect.suspend(() =>
+      Effect.map(call({ _tag: "ListGroups" }, "GroupsListed"), (answer): ReadonlyArray<ConsumerGroup.ConsumerGroup> => answer.groups)
+    ),
+    /**
+     * Transaction check-backs due (for a broker without a checker of its own): up to `max`, waiting up
+     * to `waitMillis` for the first; empty when none came. Answer each with `endTransaction`.
+     */
+    awaitChecks: (max: number, waitMillis: number): Effect.Effect<ReadonlyArray<Transactions.TransactionCheck>, CallError> =>
+      Effect.gen(function*() {
+        const answer = yield* call({ _tag: "AwaitChecks", max, waitMillis }, "ChecksDue", Math.max(0, waitMillis))
+        const messages = yield* messagesOf(answer.messages)
+        if (messages.length !== answer.checks.length) {
+          return yield* new MalformedResponse({ reason: `${answer.checks.length} checks came with ${messages.length} messages` })
+        }
+        return answer.checks.map(({ attempt, transactionId }, i): Transactions.TransactionCheck => ({ transactionId, message: messages[i]!, attempt }))
+      })
   }
 })
 

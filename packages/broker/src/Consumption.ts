@@ -657,11 +657,44 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       }))
     })
 
+  // Under the state's permit (no receive or change of invisibility interleaves). The message leaves
+  // flight at the check (a concurrent ack then finds its handle stale) and comes back if the forward
+  // fails; once checked, the forward is not interrupted, so it is never left half done.
+  const forwardToDeadLetter = (group: string, topic: string, receiptHandle: string) =>
+    Effect.gen(function*() {
+      const state = yield* stateOf(group, yield* deps.topic(topic))
+      return yield* state.lock.withPermits(1)(Effect.uninterruptible(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const sealKey = yield* ReceiptHandle.ReceiptHandleKey
+        const found = locate(state, sealKey, now, topic, receiptHandle)
+        if ("_tag" in found) return yield* Effect.fail(found)
+        const { entry, offset, queue, queueId } = found
+        queue.inFlight.delete(offset)
+        yield* Effect.gen(function*() {
+          const [stored] = yield* deps.store.read({ topic, queueId }, offset, { maxCount: 1, maxBytes: 1 })
+          if (stored?.offset !== offset) {
+            return yield* Effect.logWarning(`${topic}/${queueId}@${offset} is no longer stored; acknowledged without a dead letter`)
+          }
+          const decoded = MessageBatch.decode(stored.body)
+          // the record passed its CRC: a body that does not decode is a bug
+          if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+          yield* deps.deadLetter(group, decoded.success[0]!)
+        }).pipe(Effect.onError(() => Effect.sync(() => void queue.inFlight.set(offset, entry))))
+        yield* record([encodeState(Acknowledged, keyOf(group, topic), queueId, offset)])
+        markDone(queue, offset)
+      })))
+    })
+
   return {
     pop,
     ack,
     ackMany,
     changeInvisibility,
+    /**
+     * Moves a popped message to the group's dead-letter topic and acknowledges it; its handle is
+     * checked as an acknowledgement's is.
+     */
+    forwardToDeadLetter,
     /** Wakes one long poll of each group parked on `topic`. */
     appended: (topic: string) => {
       for (const waiting of parked.get(topic)?.values() ?? []) wakeOne(waiting)

@@ -37,12 +37,16 @@ export const open = Effect.fnUntraced(function*(path: string) {
     return group
   }
 
+  const names = () => [...new Set([...groups.keys(), ...seen])]
+
   return {
     /** The group's settings; the defaults for a group nobody configured. */
     get: (name: string) =>
       Effect.sync(() => {
+        const group = groups.get(name) ?? defaultsOf(name)
+        // only once it is known to be a group: a name that is not one is never listed
         seen.add(name)
-        return groups.get(name) ?? defaultsOf(name)
+        return group
       }),
     set: (group: ConsumerGroup.ConsumerGroup) =>
       writes.withPermits(1)(Effect.suspend(() => {
@@ -54,6 +58,8 @@ export const open = Effect.fnUntraced(function*(path: string) {
         ))
       })),
     /** Every group configured or used since opening. */
-    names: () => [...new Set([...groups.keys(), ...seen])]
+    names,
+    /** The settings of every group configured or used since opening. */
+    list: Effect.sync(() => names().map((name) => groups.get(name) ?? defaultsOf(name)))
   }
 })

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
+import { ConsumerGroup, Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
@@ -24,6 +24,12 @@ import * as Topics from "./Topics.ts"
 import * as Transactions from "./Transactions.ts"
 
 const FilterExpression = Schema.Struct({ type: Schema.Literals(["TAG", "SQL92"]), expression: Schema.String })
+
+const Flush = Schema.Literals(["sync", "async"])
+
+// a group's settings as a request carries them: the name is checked by the broker, which answers a
+// bad one with `IllegalConsumerGroup` rather than `BadRequest`
+const GroupSettings = Schema.Struct({ ...ConsumerGroup.ConsumerGroup.fields, name: Schema.String })
 
 /**
  * A request to a broker.
@@ -70,9 +76,20 @@ export const Request = Schema.Union([
     name: Schema.String,
     kind: Topic.TopicKind,
     queues: Schema.Int,
-    flush: Schema.Literals(["sync", "async"])
+    flush: Flush
   }),
-  Schema.TaggedStruct("DescribeTopic", { name: Schema.String })
+  Schema.TaggedStruct("DescribeTopic", { name: Schema.String }),
+  /** Grows a topic's queues or changes its flush policy; answered as `DescribeTopic`. */
+  Schema.TaggedStruct("UpdateTopic", { name: Schema.String, queues: Schema.optionalKey(Schema.Int), flush: Schema.optionalKey(Flush) }),
+  Schema.TaggedStruct("DeleteTopic", { name: Schema.String }),
+  Schema.TaggedStruct("ListTopics", {}),
+  /** Moves a received message to its group's dead-letter topic and acknowledges it. */
+  Schema.TaggedStruct("ForwardToDeadLetter", { group: Schema.String, topic: Schema.String, receiptHandle: Schema.String }),
+  Schema.TaggedStruct("DescribeGroup", { name: Schema.String }),
+  Schema.TaggedStruct("SetGroup", { group: GroupSettings }),
+  Schema.TaggedStruct("ListGroups", {}),
+  /** A long poll for transaction check-backs: up to `max`, waiting up to `waitMillis` for the first. */
+  Schema.TaggedStruct("AwaitChecks", { max: Schema.Int, waitMillis: Schema.Number })
 ])
 
 /**
@@ -118,6 +135,7 @@ export const Failure = Schema.Union([
   Message.IllegalMessageTtl,
   Message.MessagePropertyConflict,
   Topic.IllegalTopicName,
+  ConsumerGroup.IllegalConsumerGroup,
   MessageId.IllegalMessageId,
   Topics.TopicNotFound,
   Topics.TopicAlreadyExists,
@@ -178,8 +196,18 @@ export const Response = Schema.Union([
     name: Schema.String,
     kind: Topic.TopicKind,
     queues: Schema.Int,
-    flush: Schema.Literals(["sync", "async"]),
+    flush: Flush,
     bounds: Schema.Array(Schema.Struct({ queueId: Schema.Int, start: Schema.Number, end: Schema.Number }))
+  }),
+  Schema.TaggedStruct("TopicsListed", {
+    topics: Schema.Array(Schema.Struct({ name: Schema.String, kind: Topic.TopicKind, queues: Schema.Int, flush: Flush }))
+  }),
+  Schema.TaggedStruct("GroupDescribed", { group: ConsumerGroup.ConsumerGroup }),
+  Schema.TaggedStruct("GroupsListed", { groups: Schema.Array(ConsumerGroup.ConsumerGroup) }),
+  /** Transaction checks due: `checks[i]` is of the i-th message of `messages` (`MessageBatch` bytes). */
+  Schema.TaggedStruct("ChecksDue", {
+    checks: Schema.Array(Schema.Struct({ transactionId: Schema.String, attempt: Schema.Int })),
+    messages: Schema.Uint8Array
   }),
   Schema.TaggedStruct("Done", {}),
   Schema.TaggedStruct("Failed", { error: Failure })

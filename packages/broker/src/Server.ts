@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Frame, MessageBatch, Transport } from "@strait/core"
+import { ConsumerGroup, Frame, MessageBatch, Transport } from "@strait/core"
 import { Multiplex } from "@strait/transport"
 import { Cause, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
 import * as Broker from "./Broker.ts"
@@ -130,6 +130,39 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
       )
     case "DescribeTopic":
       return describe(broker, request.name)
+    case "UpdateTopic":
+      return Effect.andThen(
+        broker.updateTopic(request.name, {
+          ...(request.queues === undefined ? {} : { queues: request.queues }),
+          ...(request.flush === undefined ? {} : { flush: request.flush })
+        }),
+        describe(broker, request.name)
+      )
+    case "DeleteTopic":
+      return Effect.as(broker.deleteTopic(request.name), { _tag: "Done" as const })
+    case "ListTopics":
+      return Effect.map(broker.topics, (specs) => ({
+        _tag: "TopicsListed" as const,
+        topics: specs.map(({ flush, kind, name, queues }) => ({ name, kind, queues, flush }))
+      }))
+    case "ForwardToDeadLetter":
+      return Effect.as(broker.forwardToDeadLetter(request.group, request.topic, request.receiptHandle), { _tag: "Done" as const })
+    case "DescribeGroup":
+      return Effect.map(broker.group(request.name), (group) => ({ _tag: "GroupDescribed" as const, group }))
+    case "SetGroup":
+      return Effect.gen(function*() {
+        const name = yield* ConsumerGroup.validateName(request.group.name)
+        yield* broker.setGroup(new ConsumerGroup.ConsumerGroup({ ...request.group, name }))
+        return { _tag: "Done" as const }
+      })
+    case "ListGroups":
+      return Effect.map(broker.groups, (groups) => ({ _tag: "GroupsListed" as const, groups }))
+    case "AwaitChecks":
+      return Effect.map(broker.awaitChecks(request.max, Duration.millis(Math.max(0, request.waitMillis))), (checks) => ({
+        _tag: "ChecksDue" as const,
+        checks: checks.map(({ attempt, transactionId }) => ({ transactionId, attempt })),
+        messages: MessageBatch.encode(checks.map((check) => check.message))
+      }))
   }
 }
 

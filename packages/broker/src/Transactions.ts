@@ -2,13 +2,15 @@
  * Transactional messages: a half message is held (see `HeldMessages`, internal topic `%HALF%`) and
  * invisible until its producer commits it, which delivers it to its topic once, or rolls it back,
  * which drops it. A half left unresolved is checked back with its producer after a delay, and again at
- * an interval, up to a number of times; then it is discarded and logged.
+ * an interval, up to a number of times; then it is discarded and logged. A check goes to the
+ * `TransactionChecker` given, or, without one, waits in a bounded buffer until someone takes it
+ * (`awaitChecks`: a proxy long-polling the broker over the data plane).
  *
  * @since 0.1.0
  */
 import { type Message, MinHeap } from "@strait/core"
 import type { Store } from "@strait/storage"
-import { Clock, Context, Duration, Effect, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Schema } from "effect"
 import * as HeldMessages from "./HeldMessages.ts"
 import { wakeup } from "./internal/queues.ts"
 
@@ -35,17 +37,34 @@ export class TransactionNotFound extends Schema.TaggedError<TransactionNotFound>
 export type Resolution = "COMMIT" | "ROLLBACK"
 
 /**
+ * One check-back of an unresolved half message: its transaction id, the half itself, and which check
+ * of it this is (from 1).
+ *
+ * @since 0.1.0
+ */
+export interface TransactionCheck {
+  readonly transactionId: string
+  readonly message: Message.Message
+  readonly attempt: number
+}
+
+/**
  * Who the broker asks about a half message left unresolved: the proxy implements it by sending the
  * producer that sent the half a check-back, whose answer comes back as `endTransaction`.
  *
+ * **When to use**
+ *
+ * For a proxy in the broker's process. A proxy across the data plane takes the checks with
+ * `awaitChecks` instead (what the broker does when no checker is given).
+ *
  * **Gotchas**
  *
- * The default asks nobody: without a proxy, an unresolved half is discarded when its checks run out.
+ * With neither, nobody is asked: an unresolved half is discarded when its checks run out.
  *
  * @since 0.1.0
  */
 export interface TransactionChecker {
-  readonly check: (half: { readonly transactionId: string; readonly message: Message.Message; readonly attempt: number }) => Effect.Effect<void>
+  readonly check: (half: TransactionCheck) => Effect.Effect<void>
 }
 
 /**
@@ -57,19 +76,28 @@ export const TransactionSettings = Context.Reference<{
   readonly firstCheckAfter: Duration.Input
   readonly checkInterval: Duration.Input
   readonly maxChecks: number
+  /**
+   * Without a checker: at most this many checks wait to be taken by `awaitChecks`; past it the oldest
+   * is dropped (its half is checked again at the next interval anyway).
+   */
+  readonly maxDueChecks: number
 }>("@strait/broker/Transactions/TransactionSettings", {
-  defaultValue: () => ({ firstCheckAfter: Duration.seconds(6), checkInterval: Duration.seconds(30), maxChecks: 15 })
+  defaultValue: () => ({ firstCheckAfter: Duration.seconds(6), checkInterval: Duration.seconds(30), maxChecks: 15, maxDueChecks: 10_000 })
 })
 
+// at most this many checks per take, as a receive takes at most 32 messages
+const maxChecksPerTake = 32
+
 /**
- * Opens the half messages and starts checking them; runs until the scope closes.
+ * Opens the half messages and starts checking them; runs until the scope closes. Without a `checker`,
+ * the checks due are kept for `awaitChecks`.
  *
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function*(deps: {
   readonly store: Store.Store
   readonly deliver: (queueId: number, message: Message.Message) => Effect.Effect<void, Store.AppendError>
-  readonly checker: TransactionChecker
+  readonly checker?: TransactionChecker | undefined
 }) {
   const settings = yield* TransactionSettings
   const halves = yield* HeldMessages.open("%HALF%", deps)
@@ -99,6 +127,58 @@ export const make = Effect.fnUntraced(function*(deps: {
   }
   const { nudge, wait } = wakeup()
 
+  // Without a checker: the checks due, oldest first, by the half's offset and the check's number (the
+  // half is read when the check is taken, so the buffer holds no message bodies)
+  const dueChecks: Array<{ readonly offset: number; readonly attempt: number }> = []
+  const checksArrived = wakeup()
+  const keep = (offset: number, attempt: number) => {
+    dueChecks.push({ offset, attempt })
+    if (dueChecks.length > settings.maxDueChecks) dueChecks.splice(0, dueChecks.length - settings.maxDueChecks)
+    checksArrived.nudge()
+  }
+  // Takes up to `max` checks still current, synchronously: a check of a half resolved since, or
+  // superseded by a later check of it, is dropped.
+  const takeDue = (max: number) => {
+    const taken: Array<{ readonly offset: number; readonly attempt: number; readonly half: HeldMessages.Held }> = []
+    let i = 0
+    for (; i < dueChecks.length && taken.length < max; i++) {
+      const { attempt, offset } = dueChecks[i]!
+      const half = halves.held.get(offset)
+      if (half !== undefined && checks.get(offset)?.done === attempt) taken.push({ offset, attempt, half })
+    }
+    dueChecks.splice(0, i)
+    return taken
+  }
+  const putBack = (taken: ReadonlyArray<{ readonly offset: number; readonly attempt: number }>) => {
+    dueChecks.unshift(...taken.map(({ attempt, offset }) => ({ offset, attempt })))
+    if (dueChecks.length > settings.maxDueChecks) dueChecks.splice(0, dueChecks.length - settings.maxDueChecks)
+    checksArrived.nudge()
+  }
+
+  // Takes up to `limit` checks and reads their halves. A take whose reads fail or are interrupted goes
+  // back for the next taker; the take runs inside that guard, after any wait.
+  const takeChecks = (limit: number) => {
+    let taken: ReadonlyArray<{ readonly offset: number; readonly attempt: number; readonly half: HeldMessages.Held }> = []
+    return Effect.suspend(() => {
+      taken = takeDue(limit)
+      return Effect.forEach(taken, ({ attempt, half }) =>
+        Effect.map(halves.read(half.offset), (message): TransactionCheck => ({ transactionId: half.messageId, message, attempt })))
+    }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => putBack(taken))))
+  }
+
+  const awaitChecks = (max: number, wait: Duration.Input) =>
+    Effect.gen(function*() {
+      const limit = Math.max(1, Math.min(maxChecksPerTake, Math.floor(max) || 1))
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(wait)
+      while (true) {
+        const found = yield* takeChecks(limit)
+        const now = yield* Clock.currentTimeMillis
+        if (found.length > 0 || now >= deadline) return found
+        // nothing is taken while waiting: an interrupted wait loses no check
+        yield* Effect.timeoutOption(checksArrived.wait, Duration.millis(deadline - now))
+      }
+    })
+
   const checkOne = (half: HeldMessages.Held, now: number) =>
     Effect.gen(function*() {
       const schedule = scheduleOf(half)
@@ -110,6 +190,7 @@ export const make = Effect.fnUntraced(function*(deps: {
       schedule.done++
       schedule.nextAt = now + interval
       due.insert({ at: schedule.nextAt, offset: half.offset })
+      if (deps.checker === undefined) return keep(half.offset, schedule.done)
       const message = yield* halves.read(half.offset)
       yield* Effect.forkScoped(deps.checker.check({ transactionId: half.messageId, message, attempt: schedule.done }))
     })
@@ -153,6 +234,11 @@ export const make = Effect.fnUntraced(function*(deps: {
         checks.delete(found.offset)
         yield* halves.release(found, resolution === "COMMIT" ? "deliver" : "discard")
         nudge()
-      })
+      }),
+    /**
+     * Up to `max` (at most 32) checks due (without a checker), waiting up to `wait` for the first.
+     * With a checker nothing is kept here: it waits `wait` and returns none.
+     */
+    awaitChecks
   }
 })

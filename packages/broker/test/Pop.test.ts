@@ -94,6 +94,54 @@ describe("Pop consumption", () => {
         assert.strictEqual(letter.userProperties.DLQ_ORIGIN_MESSAGE_ID, sent!.messageId)
       })))
 
+  it.effect("a forwarded message goes to %DLQ%<group> with its id and origin, and never to the group again, after a restart too", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        const [sent] = yield* broker.send([message("t", "poison", { userProperties: { k: "v" } }), message("t", "fine")])
+        const received = yield* broker.pop(popRequest("g", { invisibleDuration: "10 seconds" }))
+        const poison = received.find((r) => text(r.message) === "poison")!
+        yield* broker.forwardToDeadLetter("g", "t", poison.receiptHandle)
+        const dead = yield* broker.pull({ topic: "%DLQ%g", queueId: 0, offset: 0, maxCount: 10 })
+        assert.deepStrictEqual(dead.messages.map(text), ["poison"])
+        const letter = dead.messages[0]!
+        assert.strictEqual(letter.messageId, sent!.messageId)
+        assert.deepStrictEqual(letter.userProperties, { k: "v", DLQ_ORIGIN_TOPIC: "t", DLQ_ORIGIN_MESSAGE_ID: sent!.messageId })
+        yield* TestClock.adjust("10 seconds")
+        assert.deepStrictEqual(texts(yield* broker.pop(popRequest("g"))), ["fine"], "the forwarded message is not delivered again")
+        const again = yield* restart()
+        yield* TestClock.adjust("30 seconds")
+        assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["fine"], "nor after a restart")
+      })))
+
+  it.effect("a handle that no longer holds its message cannot forward it, and forwards nothing", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a")])
+        const [received] = yield* broker.pop(popRequest("g", { invisibleDuration: "10 seconds" }))
+        yield* broker.changeInvisibility("g", "t", received!.receiptHandle, "1 minute")
+        const stale = yield* Effect.flip(broker.forwardToDeadLetter("g", "t", received!.receiptHandle))
+        assert.strictEqual(stale._tag, "ReceiptHandleStale")
+        assert.strictEqual((yield* Effect.flip(broker.forwardToDeadLetter("g", "t", "not-a-handle")))._tag, "InvalidReceiptHandle")
+        assert.strictEqual((yield* Effect.flip(broker.forwardToDeadLetter("g", "nowhere", received!.receiptHandle)))._tag, "TopicNotFound")
+        assert.strictEqual((yield* Effect.flip(broker.describeTopic("%DLQ%g")))._tag, "TopicNotFound", "nothing was dead-lettered")
+      })))
+
+  it.effect("a receive parked on a dead-letter topic is woken by a dead letter", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.createTopic({ name: "%DLQ%g", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a")])
+        const [received] = yield* broker.pop(popRequest("g"))
+        const parked = yield* Effect.forkChild(broker.pop({ ...popRequest("inspector", { pollTimeout: "20 seconds" }), topic: "%DLQ%g" }))
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+        assert.isUndefined(parked.pollUnsafe())
+        yield* broker.forwardToDeadLetter("g", "t", received!.receiptHandle)
+        assert.deepStrictEqual(texts(yield* Fiber.join(parked)), ["a"])
+      })))
+
   it.effect("an empty receive parks until a message arrives, woken by the append without time passing", () =>
     withBroker((broker) =>
       Effect.gen(function*() {

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Frame, ReceiptHandle, Transport } from "@strait/core"
+import { ConsumerGroup, Frame, ReceiptHandle, Transport } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport, Multiplex } from "@strait/transport"
 import { Context, Effect, Fiber, Layer, type Scope } from "effect"
-import { Broker, Client, Filter, Protocol, Server, Topics } from "../src/index.ts"
+import { TestClock } from "effect/testing"
+import { Broker, Client, Consumption, Filter, Protocol, Server, Topics } from "../src/index.ts"
 import { directory, message, text } from "./fixtures.ts"
 
 /** A broker served at mem://broker, and a client connected to it. */
@@ -171,5 +172,100 @@ describe("the broker's data-plane protocol", () => {
         assert.strictEqual(yield* client.recall("d", delayed!.recallHandle!), delayed!.messageId)
         const received = yield* client.pop({ group: "g", topic: "tx", maxMessages: 1, invisibleDuration: "10 seconds" })
         assert.deepStrictEqual(received.map((r) => text(r.message)), ["half"])
+      })))
+
+  it.effect("a message forwarded over the wire reaches %DLQ%<group> and is not delivered again; a stale handle fails typed", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        const [sent] = yield* client.send([message("t", "poison")])
+        const [received] = yield* client.pop({ group: "g", topic: "t", maxMessages: 1, invisibleDuration: "10 seconds" })
+        yield* client.forwardToDeadLetter("g", "t", received!.receiptHandle)
+        const dead = yield* client.pull({ topic: "%DLQ%g", queueId: 0, offset: 0, maxCount: 10 })
+        assert.deepStrictEqual(dead.messages.map((m) => [m.messageId, m.userProperties.DLQ_ORIGIN_TOPIC, m.userProperties.DLQ_ORIGIN_MESSAGE_ID]), [
+          [sent!.messageId, "t", sent!.messageId]
+        ])
+        const again = yield* Effect.flip(client.forwardToDeadLetter("g", "t", received!.receiptHandle))
+        assert.isTrue(again instanceof Consumption.ReceiptHandleStale)
+        yield* TestClock.adjust("10 seconds")
+        assert.deepStrictEqual(yield* client.pop({ group: "g", topic: "t", maxMessages: 1, invisibleDuration: "10 seconds" }), [])
+      })))
+
+  it.effect("a group is described with the defaults until it is set, then with its settings; a bad name is IllegalConsumerGroup", () =>
+    overTheWire((client, transport) =>
+      Effect.gen(function*() {
+        const defaults = yield* client.describeGroup("g")
+        assert.isTrue(defaults instanceof ConsumerGroup.ConsumerGroup)
+        assert.deepStrictEqual(
+          [defaults.name, defaults.maxDeliveryAttempts, defaults.fifo, defaults.retryPolicy],
+          ["g", ConsumerGroup.defaultMaxDeliveryAttempts, false, ConsumerGroup.defaultRetryPolicy]
+        )
+        const settings = new ConsumerGroup.ConsumerGroup({
+          name: "g" as ConsumerGroup.ConsumerGroupName,
+          maxDeliveryAttempts: 3,
+          fifo: true,
+          retryPolicy: ConsumerGroup.defaultExponentialRetryPolicy
+        })
+        yield* client.setGroup(settings)
+        assert.deepStrictEqual(yield* client.describeGroup("g"), settings)
+        assert.isTrue((yield* Effect.flip(client.describeGroup("bad name!"))) instanceof ConsumerGroup.IllegalConsumerGroup)
+        // a client of another build could send any name: the broker checks it
+        const raw = yield* Multiplex.requester(yield* transport.connect("mem://broker"))
+        const request = Protocol.encodeRequest({ _tag: "SetGroup", group: { ...settings, name: "bad name!" } })
+        const answer = yield* Protocol.decodeResponse((yield* raw.request(Frame.Type.Broker, request, "10 seconds")).payload)
+        assert.isTrue(answer._tag === "Failed" && answer.error instanceof ConsumerGroup.IllegalConsumerGroup)
+      })))
+
+  it.effect("groups and topics are listed, and topics updated and deleted, over the wire", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* client.listTopics, [])
+        yield* client.createTopic({ name: "a", kind: "NORMAL", queues: 1 })
+        yield* client.createTopic({ name: "b", kind: "FIFO", queues: 2, flush: "sync" })
+        assert.deepStrictEqual(yield* client.listTopics, [
+          { name: "a", kind: "NORMAL", queues: 1, flush: "async" },
+          { name: "b", kind: "FIFO", queues: 2, flush: "sync" }
+        ])
+        const grown = yield* client.updateTopic("a", { queues: 3, flush: "sync" })
+        assert.deepStrictEqual([grown.name, grown.queues, grown.flush, grown.bounds.length], ["a", 3, "sync", 3])
+        assert.isTrue((yield* Effect.flip(client.updateTopic("a", { queues: 2 }))) instanceof Topics.IllegalTopicChange)
+        yield* client.deleteTopic("b")
+        assert.isTrue((yield* Effect.flip(client.deleteTopic("b"))) instanceof Topics.TopicNotFound)
+        assert.deepStrictEqual((yield* client.listTopics).map((t) => [t.name, t.queues]), [["a", 3]])
+        yield* client.setGroup(new ConsumerGroup.ConsumerGroup({ name: "configured" as ConsumerGroup.ConsumerGroupName, maxDeliveryAttempts: 5 }))
+        yield* client.pop({ group: "used", topic: "a", maxMessages: 1, invisibleDuration: "1 second" })
+        const groups = yield* client.listGroups
+        assert.deepStrictEqual(groups.map((g) => [g.name, g.maxDeliveryAttempts]), [["configured", 5], ["used", ConsumerGroup.defaultMaxDeliveryAttempts]])
+      })))
+
+  it.effect("a long poll for transaction checks over the wire waits, and is woken by the check", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        yield* client.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        const [half] = yield* client.send([message("tx", "undecided")], { transactional: true })
+        // longer than the request timeout (30 s): the client allows for the wait
+        const waiting = yield* Effect.forkChild(client.awaitChecks(10, 60_000))
+        yield* TestClock.adjust("5 seconds")
+        assert.isUndefined(waiting.pollUnsafe(), "no check before the first delay")
+        yield* TestClock.adjust("1 second")
+        const checks = yield* Fiber.join(waiting)
+        assert.deepStrictEqual(checks.map((c) => [c.transactionId, c.attempt, text(c.message)]), [[half!.messageId, 1, "undecided"]])
+        yield* client.endTransaction("tx", half!.messageId, "ROLLBACK")
+        const empty = yield* Effect.forkChild(client.awaitChecks(10, 40_000))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow // the request reaches the broker
+        yield* TestClock.adjust("40 seconds")
+        assert.deepStrictEqual(yield* Fiber.join(empty), [], "a poll that sees no check ends empty at its time, not timed out")
+      })))
+
+  it.effect("a check answered over the wire with a commit delivers the message", () =>
+    overTheWire((client) =>
+      Effect.gen(function*() {
+        yield* client.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        yield* client.send([message("tx", "checked")], { transactional: true })
+        yield* TestClock.adjust("6 seconds")
+        const [check] = yield* client.awaitChecks(1, 0)
+        yield* client.endTransaction("tx", check!.transactionId, "COMMIT")
+        const received = yield* client.pop({ group: "g", topic: "tx", maxMessages: 1, invisibleDuration: "10 seconds" })
+        assert.deepStrictEqual(received.map((r) => text(r.message)), ["checked"])
       })))
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { Transactions } from "../src/index.ts"
 import { message, text, withBroker } from "./fixtures.ts"
@@ -64,6 +64,76 @@ describe("transactions", () => {
         assert.deepStrictEqual((yield* broker.pop(pop)).map((r) => text(r.message)), ["checked"])
       }), { transactionChecker: checker })
   })
+
+  it.effect("without a checker, an unresolved half's check is due after the first delay and is taken once", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        const [half] = yield* broker.send([message("tx", "undecided")], { transactional: true })
+        yield* TestClock.adjust("5 seconds")
+        assert.deepStrictEqual(yield* broker.awaitChecks(10, 0), [], "no check before the first delay")
+        yield* TestClock.adjust("1 second")
+        const [check, ...more] = yield* broker.awaitChecks(10, 0)
+        assert.deepStrictEqual(more, [])
+        assert.deepStrictEqual([check!.transactionId, check!.attempt, text(check!.message)], [half!.transactionId, 1, "undecided"])
+        assert.strictEqual(check!.message.messageId, half!.messageId)
+        assert.deepStrictEqual(yield* broker.awaitChecks(10, 0), [], "a check is taken once")
+        yield* TestClock.adjust("30 seconds")
+        assert.deepStrictEqual((yield* broker.awaitChecks(10, 0)).map((c) => c.attempt), [2], "and checked again at the interval")
+      })))
+
+  it.effect("a waiting awaitChecks is woken by the check, and one interrupted while waiting takes none", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        const [half] = yield* broker.send([message("tx", "undecided")], { transactional: true })
+        const interrupted = yield* Effect.forkChild(broker.awaitChecks(10, "1 minute"))
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+        yield* Fiber.interrupt(interrupted)
+        const waiting = yield* Effect.forkChild(broker.awaitChecks(10, "1 minute"))
+        yield* TestClock.adjust("5 seconds")
+        assert.isUndefined(waiting.pollUnsafe(), "still waiting before the first delay")
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual((yield* Fiber.join(waiting)).map((c) => c.transactionId), [half!.transactionId])
+        const late = yield* Effect.forkChild(broker.awaitChecks(10, "10 seconds"))
+        yield* TestClock.adjust("10 seconds")
+        assert.deepStrictEqual(yield* Fiber.join(late), [], "a wait with no check ends empty at its time")
+      })))
+
+  it.effect("a check of a half resolved before it was taken is not returned", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        const [resolved, open] = yield* broker.send([message("tx", "resolved"), message("tx", "open")], { transactional: true })
+        yield* TestClock.adjust("6 seconds")
+        yield* broker.endTransaction("tx", resolved!.transactionId, "ROLLBACK")
+        assert.deepStrictEqual((yield* broker.awaitChecks(10, 0)).map((c) => c.transactionId), [open!.transactionId])
+      })))
+
+  it.effect("at most maxDueChecks checks wait to be taken; the oldest is dropped", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        const halves = yield* broker.send(["a", "b", "c"].map((body) => message("tx", body)), { transactional: true })
+        yield* TestClock.adjust("6 seconds")
+        assert.deepStrictEqual((yield* broker.awaitChecks(10, 0)).map((c) => c.transactionId), halves.slice(1).map((h) => h.transactionId))
+      })).pipe(Effect.provideService(Transactions.TransactionSettings, {
+        firstCheckAfter: "6 seconds",
+        checkInterval: "30 seconds",
+        maxChecks: 15,
+        maxDueChecks: 2
+      })))
+
+  it.effect("a check taken without a checker and answered with a commit delivers the message", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        yield* broker.send([message("tx", "checked")], { transactional: true })
+        yield* TestClock.adjust("6 seconds")
+        const [check] = yield* broker.awaitChecks(1, 0)
+        yield* broker.endTransaction(check!.message.topic, check!.transactionId, "COMMIT")
+        assert.deepStrictEqual((yield* broker.pop(pop)).map((r) => text(r.message)), ["checked"])
+      })))
 
   it.effect("an open transaction survives a restart and can still be committed", () =>
     withBroker((broker, restart) =>
