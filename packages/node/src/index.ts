@@ -1,0 +1,6 @@
+/**
+ * `@strait/node`: Strait roles assembled into runnable Layers from configuration.
+ *
+ * @since 0.1.0
+ */
+export * as Node from "./Node.ts"

@@ -1,0 +1,54 @@
+/**
+ * A proxy's link to one broker: a data-plane client over one `Transport` connection, reconnected on
+ * the next call after the connection ends (the broker restarted, or sent GOAWAY).
+ *
+ * @since 0.1.0
+ */
+import type { Transport as TransportShape } from "@strait/core"
+import { Transport } from "@strait/core"
+import { Client } from "@strait/broker"
+import { Effect, Exit, Scope, Semaphore } from "effect"
+
+/**
+ * A link to a broker.
+ *
+ * @since 0.1.0
+ */
+export interface BrokerLink {
+  /** The broker's address. */
+  readonly address: string
+  /** The client of the current connection, connecting first when there is none or it ended. */
+  readonly client: Effect.Effect<Client.BrokerClient, TransportShape.InvalidAddress | TransportShape.ConnectFailed>
+}
+
+/**
+ * Links to the broker at `address` for as long as the current scope lives.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(address: string) {
+  const transport = yield* Transport.Transport
+  const scope = yield* Effect.scope
+  const lock = yield* Semaphore.make(1)
+  let current: { readonly client: Client.BrokerClient; readonly connection: TransportShape.Connection; readonly scope: Scope.Closeable } | undefined
+  const connect = lock.withPermits(1)(Effect.gen(function*() {
+    if (current !== undefined) {
+      if ((yield* current.connection.state) === "open") return current.client
+      yield* Scope.close(current.scope, Exit.void)
+      current = undefined
+    }
+    const child = yield* Scope.fork(scope)
+    const connection = yield* transport.connect(address).pipe(
+      Scope.provide(child),
+      Effect.tapError(() => Scope.close(child, Exit.void))
+    )
+    const client = yield* Client.make(connection).pipe(Scope.provide(child))
+    current = { client, connection, scope: child }
+    return client
+  }))
+  const link: BrokerLink = {
+    address,
+    client: Effect.suspend(() => current === undefined ? connect : Effect.flatMap(current.connection.state, (state) => state === "open" ? Effect.succeed(current!.client) : connect))
+  }
+  return link
+})

@@ -1,0 +1,572 @@
+/**
+ * The stateless proxy core: what every client protocol (RocketMQ gRPC first) is translated onto.
+ *
+ * A request arrives with its caller's context (client id, namespace, who signed it); the proxy checks
+ * access, qualifies names with the namespace, and carries the request to the broker over a
+ * `BrokerLink`. It keeps only soft state, lost harmlessly with the process:
+ *
+ * - client sessions by client id, kept alive by heartbeats and any call, expired after
+ *   `clientTimeout` without either;
+ * - for receives with automatic renewal (push consumers), the messages each client holds: the proxy
+ *   renews their invisibility while the client lives, and releases them soon after it terminates or
+ *   dies (`releaseAfter`);
+ * - which client sent each half message, so the broker's transaction check-back reaches that producer
+ *   (or any live producer of the topic).
+ *
+ * A receive's broker pop always runs to its end: when the caller goes away first, whatever the pop
+ * took is released (visible again after `releaseAfter`) instead of staying invisible for its window.
+ *
+ * @since 0.1.0
+ */
+import { ConsumerGroup, Message, Topic } from "@strait/core"
+import type { Transport as TransportShape } from "@strait/core"
+import type { Client } from "@strait/broker"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope } from "effect"
+import * as AccessControl from "./AccessControl.ts"
+import * as BrokerLink from "./BrokerLink.ts"
+import * as Namespaces from "./Namespaces.ts"
+
+/**
+ * Proxy tunables (RocketMQ's proxy defaults where it has them).
+ *
+ * @since 0.1.0
+ */
+export const ProxySettings = Context.Reference<{
+  /** The window of a receive with automatic renewal; renewed while the client lives. */
+  readonly autoRenewWindow: Duration.Input
+  /** How often held messages are looked at for renewal. */
+  readonly renewInterval: Duration.Input
+  /** A held message is renewed when its window ends within this. */
+  readonly renewAhead: Duration.Input
+  /** No message is renewed for longer than this in all; its window then runs out. */
+  readonly maxRenewal: Duration.Input
+  /** A client not heard from (heartbeat or call) for this long is gone: what it holds is released. */
+  readonly clientTimeout: Duration.Input
+  /** Messages released (their client gone, or a receive abandoned) are visible again after this. */
+  readonly releaseAfter: Duration.Input
+  /** How long one wait for the broker's transaction check-backs lasts. */
+  readonly checkPollWait: Duration.Input
+}>("@strait/proxy/Proxy/ProxySettings", {
+  defaultValue: () => ({
+    autoRenewWindow: Duration.seconds(60),
+    renewInterval: Duration.seconds(5),
+    renewAhead: Duration.seconds(10),
+    maxRenewal: Duration.hours(3),
+    clientTimeout: Duration.seconds(30),
+    releaseAfter: Duration.seconds(1),
+    checkPollWait: Duration.seconds(20)
+  })
+})
+
+/**
+ * The request carries no client id where one is required (RocketMQ `CLIENT_ID_REQUIRED`).
+ *
+ * @since 0.1.0
+ */
+export class ClientIdRequired extends Schema.TaggedError<ClientIdRequired>()("ClientIdRequired", {}) {
+  override get message() {
+    return "the request carries no client id"
+  }
+}
+
+/**
+ * The broker could not be reached.
+ *
+ * @since 0.1.0
+ */
+export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("BrokerUnreachable", {
+  broker: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `broker ${this.broker} is unreachable: ${this.reason}`
+  }
+}
+
+/**
+ * What a proxy operation can fail with: the broker's errors, and access control's.
+ *
+ * @since 0.1.0
+ */
+export type ProxyError = Client.CallError | BrokerUnreachable | AccessControl.Forbidden
+
+/**
+ * Who is calling: the client's id (empty for admin tools), its namespace, and who signed the request.
+ *
+ * @since 0.1.0
+ */
+export interface CallerContext {
+  readonly clientId: string
+  readonly namespace: string
+  readonly principal: AccessControl.Principal
+}
+
+/**
+ * A transaction check-back for a producer: resolve the half message `transactionId` by ending its
+ * transaction.
+ *
+ * @since 0.1.0
+ */
+export interface CheckBack {
+  readonly transactionId: string
+  /** The half message, with the topic as the producer names it. */
+  readonly message: Message.Message
+  readonly attempt: number
+}
+
+/**
+ * What a client registers on its session: its kind, the topics it publishes to (producers) or the
+ * group it consumes as, and where check-backs for it go.
+ *
+ * @since 0.1.0
+ */
+export interface Registration {
+  readonly kind: "producer" | "consumer"
+  readonly topics: ReadonlyArray<string>
+  readonly group?: string
+  readonly checks?: (check: CheckBack) => Effect.Effect<void>
+}
+
+/**
+ * A receive: up to `maxMessages` of `topic` for `group`, invisible for `invisibleMillis`, or with
+ * automatic renewal while the client lives when `invisibleMillis` is absent.
+ *
+ * @since 0.1.0
+ */
+export interface ReceiveRequest {
+  readonly group: string
+  readonly topic: string
+  readonly maxMessages: number
+  readonly invisibleMillis?: number
+  readonly pollMillis: number
+  readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+  readonly attemptId?: string
+}
+
+/**
+ * A topic as a client sees it.
+ *
+ * @since 0.1.0
+ */
+export interface TopicView {
+  readonly name: string
+  readonly kind: Topic.TopicKind
+  readonly queues: number
+  readonly flush: "sync" | "async"
+}
+
+// a message a client holds under automatic renewal: the handle the client knows maps to the newest
+interface Lease {
+  readonly group: string
+  readonly topic: string
+  handle: string
+  invisibleUntil: number
+  readonly since: number
+  failures: number
+}
+
+interface Session {
+  readonly clientId: string
+  lastSeen: number
+  registration: Registration | undefined
+  readonly leases: Map<string, Lease>
+}
+
+// how many half-message senders are remembered (the oldest are forgotten first)
+const maxRememberedHalves = 100_000
+
+/**
+ * The proxy core.
+ *
+ * @since 0.1.0
+ */
+export class Proxy extends Context.Service<Proxy, {
+  /** Checks a request's signature headers. */
+  readonly authenticate: AccessControl.AccessControl["authenticate"]
+  /** Notes that the client is alive (a heartbeat). */
+  readonly heartbeat: (caller: CallerContext) => Effect.Effect<void>
+  /**
+   * Registers what the client is and where its check-backs go, for as long as the scope lives
+   * (a telemetry stream); the session itself lives on until it terminates or times out.
+   */
+  readonly register: (caller: CallerContext, registration: Registration) => Effect.Effect<void, never, Scope.Scope>
+  /** The client is leaving: what it holds under automatic renewal is released now. */
+  readonly terminate: (caller: CallerContext) => Effect.Effect<void>
+  /** A topic's kind and queues, for routing. */
+  readonly topic: (caller: CallerContext, name: string) => Effect.Effect<TopicView, ProxyError>
+  /** A consumer group's settings. */
+  readonly group: (caller: CallerContext, name: string) => Effect.Effect<ConsumerGroup.ConsumerGroup, ProxyError>
+  /** Sends each message on its own: one result per message, in order. */
+  readonly send: (
+    caller: CallerContext,
+    messages: ReadonlyArray<Message.Message>,
+    options?: { readonly transactional?: boolean }
+  ) => Effect.Effect<ReadonlyArray<Result.Result<{ readonly messageId: string; readonly queueId: number; readonly offset: number; readonly recallHandle?: string }, ProxyError>>, AccessControl.Forbidden>
+  /** Receives (long polling up to `pollMillis`). */
+  readonly receive: (caller: CallerContext, request: ReceiveRequest) => Effect.Effect<ReadonlyArray<Client.Received>, ProxyError>
+  /** Gives back messages received but never handed to the client: visible again after `releaseAfter`. */
+  readonly release: (caller: CallerContext, group: string, topic: string, receiptHandles: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Acknowledges messages: for each handle, `undefined` or why it failed. */
+  readonly ack: (
+    caller: CallerContext,
+    group: string,
+    topic: string,
+    receiptHandles: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<ProxyError | undefined>, AccessControl.Forbidden>
+  /** Moves a received message's invisibility; returns its new handle. */
+  readonly changeInvisibility: (caller: CallerContext, group: string, topic: string, receiptHandle: string, millis: number) => Effect.Effect<string, ProxyError>
+  /** Moves a received message to the group's dead-letter topic. */
+  readonly forwardToDeadLetter: (caller: CallerContext, group: string, topic: string, receiptHandle: string) => Effect.Effect<void, ProxyError>
+  readonly endTransaction: (caller: CallerContext, topic: string, transactionId: string, resolution: "COMMIT" | "ROLLBACK") => Effect.Effect<void, ProxyError>
+  /** Cancels a delayed message not yet delivered; returns its id. */
+  readonly recall: (caller: CallerContext, topic: string, recallHandle: string) => Effect.Effect<string, ProxyError>
+  readonly createTopic: (caller: CallerContext, spec: TopicView) => Effect.Effect<TopicView, ProxyError>
+  readonly updateTopic: (caller: CallerContext, name: string, change: { readonly queues?: number; readonly flush?: "sync" | "async" }) => Effect.Effect<TopicView, ProxyError>
+  readonly deleteTopic: (caller: CallerContext, name: string) => Effect.Effect<void, ProxyError>
+  readonly topics: (caller: CallerContext) => Effect.Effect<ReadonlyArray<TopicView>, ProxyError>
+  readonly setGroup: (caller: CallerContext, group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, ProxyError>
+  readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
+  /** Live sessions, for tests and operators. */
+  readonly sessions: Effect.Effect<ReadonlyArray<{ readonly clientId: string; readonly kind?: string; readonly holding: number }>>
+}>()("@strait/proxy/Proxy") {
+  /**
+   * A proxy in front of the broker at `broker` (a `Transport` address), with access control from
+   * `access` (everything allowed without it).
+   */
+  static readonly layer = (options: {
+    readonly broker: string
+    readonly access?: AccessControl.AccessSettings
+  }): Layer.Layer<Proxy, never, TransportShape.Transport> => Layer.effect(Proxy, make(options))
+}
+
+const make = Effect.fnUntraced(function*(options: { readonly broker: string; readonly access?: AccessControl.AccessSettings }) {
+  const settings = yield* ProxySettings
+  const access = AccessControl.make(options.access)
+  const link = yield* BrokerLink.make(options.broker)
+  const scope = yield* Effect.scope
+  const autoRenewMillis = Duration.toMillis(settings.autoRenewWindow)
+  const renewAheadMillis = Duration.toMillis(settings.renewAhead)
+  const maxRenewalMillis = Duration.toMillis(settings.maxRenewal)
+  const clientTimeoutMillis = Duration.toMillis(settings.clientTimeout)
+  const releaseMillis = Duration.toMillis(settings.releaseAfter)
+
+  const sessions = new Map<string, Session>()
+  // per producer, the topic names it knows by the broker's (qualified) names
+  const producerNames = new Map<string, Map<string, string>>()
+  // transaction id -> the client that sent the half message (insertion order = age)
+  const halfSenders = new Map<string, string>()
+
+  const client = Effect.mapError(
+    link.client,
+    (error) => new BrokerUnreachable({ broker: link.address, reason: error._tag === "ConnectFailed" ? error.reason ?? "connection refused" : error.reason })
+  )
+  const withClient = <A, E>(f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => Effect.flatMap(client, f)
+
+  const sessionOf = (clientId: string, now: number) => {
+    if (clientId === "") return undefined
+    let session = sessions.get(clientId)
+    if (session === undefined) sessions.set(clientId, session = { clientId, lastSeen: now, registration: undefined, leases: new Map() })
+    session.lastSeen = now
+    return session
+  }
+  const touch = (caller: CallerContext) => Effect.map(Clock.currentTimeMillis, (now) => sessionOf(caller.clientId, now))
+
+  const qualify = Namespaces.qualify
+  const authorize = (caller: CallerContext, action: AccessControl.Action, resource: string) =>
+    access.authorize(caller.principal, caller.namespace, action, resource)
+
+  const view = (namespace: string, topic: { readonly name: string; readonly kind: Topic.TopicKind; readonly queues: number; readonly flush: "sync" | "async" }): TopicView => ({
+    name: Namespaces.unqualify(namespace, topic.name) ?? topic.name,
+    kind: topic.kind,
+    queues: topic.queues,
+    flush: topic.flush
+  })
+
+  // release: visible again soon, for every handle given (failures are moot: the window ends anyway)
+  const releaseHandles = (group: string, topic: string, handles: ReadonlyArray<string>) =>
+    handles.length === 0 ? Effect.void : withClient((broker) =>
+      Effect.forEach(handles, (handle) => Effect.ignore(broker.changeInvisibility(group, topic, handle, Duration.millis(releaseMillis))), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    ).pipe(Effect.ignore)
+
+  const releaseLeases = (session: Session) =>
+    Effect.suspend(() => {
+      const leases = [...session.leases.values()]
+      session.leases.clear()
+      return Effect.forEach(leases, (lease) => releaseHandles(lease.group, lease.topic, [lease.handle]), { concurrency: "unbounded", discard: true })
+    })
+
+  // renews held messages while their clients live; forgets clients gone silent
+  const renewOnce = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    for (const session of [...sessions.values()]) {
+      if (now - session.lastSeen > clientTimeoutMillis) {
+        sessions.delete(session.clientId)
+        yield* Effect.logInfo(`client ${session.clientId} timed out; releasing ${session.leases.size} held messages`)
+        yield* releaseLeases(session)
+        continue
+      }
+      for (const [clientHandle, lease] of session.leases) {
+        if (lease.invisibleUntil - now > renewAheadMillis) continue
+        if (now - lease.since >= maxRenewalMillis) {
+          session.leases.delete(clientHandle)
+          continue
+        }
+        const renewed = yield* withClient((broker) => broker.changeInvisibility(lease.group, lease.topic, lease.handle, Duration.millis(autoRenewMillis))).pipe(Effect.result)
+        if (Result.isSuccess(renewed)) {
+          lease.handle = renewed.success
+          lease.invisibleUntil = now + autoRenewMillis
+          lease.failures = 0
+        } else if (++lease.failures >= 3 || renewed.failure._tag === "ReceiptHandleStale" || renewed.failure._tag === "ReceiptHandleExpired") {
+          session.leases.delete(clientHandle)
+        }
+      }
+    }
+  })
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(settings.renewInterval), renewOnce)))
+
+  // the broker's transaction check-backs, each to the producer that sent the half, or any producer of the topic
+  const route = (check: { readonly transactionId: string; readonly message: Message.Message; readonly attempt: number }) =>
+    Effect.gen(function*() {
+      const sender = halfSenders.get(check.transactionId)
+      const candidates = [...sessions.values()].filter((session) =>
+        session.registration?.checks !== undefined && session.registration.kind === "producer")
+      const target = candidates.find((session) => session.clientId === sender) ??
+        candidates.find((session) => session.registration!.topics.includes(check.message.topic))
+      if (target === undefined) {
+        return yield* Effect.logDebug(`no live producer for the check-back of ${check.transactionId} on ${check.message.topic}`)
+      }
+      yield* target.registration!.checks!({
+        transactionId: check.transactionId,
+        message: new Message.Message({ ...check.message, topic: producerNames.get(target.clientId)?.get(check.message.topic) ?? check.message.topic }),
+        attempt: check.attempt
+      })
+    })
+
+  yield* Effect.forkScoped(Effect.forever(
+    withClient((broker) => broker.awaitChecks(32, Duration.toMillis(settings.checkPollWait))).pipe(
+      Effect.flatMap((checks) => Effect.forEach(checks, route, { discard: true })),
+      Effect.catch((error) => Effect.logDebug("waiting for check-backs failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1)))))
+    )
+  ))
+
+  const service: Proxy["Service"] = {
+    authenticate: access.authenticate,
+    heartbeat: (caller) => Effect.asVoid(touch(caller)),
+    register: (caller, registration) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const session = sessionOf(caller.clientId, now)
+        if (session === undefined) return
+        const qualified: Registration = {
+          ...registration,
+          topics: registration.topics.map((topic) => qualify(caller.namespace, topic)),
+          ...(registration.group === undefined ? {} : { group: qualify(caller.namespace, registration.group) })
+        }
+        producerNames.set(caller.clientId, new Map(registration.topics.map((topic) => [qualify(caller.namespace, topic), topic])))
+        session.registration = qualified
+        // the stream ended: no check-backs go there any more, the session lives on
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (session.registration === qualified) {
+              const { checks: _, ...rest } = qualified
+              session.registration = rest
+            }
+          })
+        )
+      }),
+    terminate: (caller) =>
+      Effect.suspend(() => {
+        const session = sessions.get(caller.clientId)
+        if (session === undefined) return Effect.void
+        sessions.delete(caller.clientId)
+        producerNames.delete(caller.clientId)
+        return releaseLeases(session)
+      }),
+    topic: (caller, name) =>
+      Effect.gen(function*() {
+        yield* touch(caller)
+        const described = yield* withClient((broker) => broker.describeTopic(qualify(caller.namespace, name)))
+        return view(caller.namespace, described)
+      }),
+    group: (caller, name) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${name}`)
+        const group = yield* withClient((broker) => broker.describeGroup(qualify(caller.namespace, name)))
+        return new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })
+      }),
+    send: (caller, messages, sendOptions = {}) =>
+      Effect.gen(function*() {
+        for (const message of messages) yield* authorize(caller, "pub", `topic:${message.topic}`)
+        const session = yield* touch(caller)
+        const broker = yield* Effect.result(client)
+        if (Result.isFailure(broker)) return messages.map(() => Result.fail(broker.failure))
+        const transactional = sendOptions.transactional === true
+        return yield* Effect.forEach(messages, (message) => {
+          const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
+          if (transactional && session !== undefined) {
+            halfSenders.set(message.messageId, session.clientId)
+            if (halfSenders.size > maxRememberedHalves) halfSenders.delete(halfSenders.keys().next().value!)
+          }
+          return broker.success.send([qualified], { transactional }).pipe(
+            Effect.map(([receipt]) => ({
+              messageId: receipt!.messageId,
+              queueId: receipt!.queueId,
+              offset: receipt!.offset,
+              ...(receipt!.recallHandle === undefined ? {} : { recallHandle: receipt!.recallHandle })
+            })),
+            Effect.result
+          )
+        }, { concurrency: "unbounded" })
+      }),
+    receive: (caller, request) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `topic:${request.topic}`)
+        yield* authorize(caller, "sub", `group:${request.group}`)
+        const session = yield* touch(caller)
+        const group = qualify(caller.namespace, request.group)
+        const topic = qualify(caller.namespace, request.topic)
+        const autoRenew = request.invisibleMillis === undefined
+        const broker = yield* client
+        const pop = broker.pop({
+          group,
+          topic,
+          maxMessages: request.maxMessages,
+          invisibleDuration: Duration.millis(request.invisibleMillis ?? autoRenewMillis),
+          pollTimeout: Duration.millis(request.pollMillis),
+          ...(request.filter === undefined ? {} : { filter: request.filter }),
+          ...(request.attemptId === undefined ? {} : { attemptId: request.attemptId })
+        })
+        // the pop runs to its end even if the caller leaves: what it took then is released
+        const fiber = yield* Effect.forkIn(pop, scope)
+        const received = yield* Fiber.join(fiber).pipe(
+          Effect.onInterrupt(() =>
+            Effect.forkIn(
+              Fiber.await(fiber).pipe(Effect.flatMap((exit) =>
+                Exit.isSuccess(exit) ? releaseHandles(group, topic, exit.value.map((r) => r.receiptHandle)) : Effect.void
+              )),
+              scope
+            ))
+        )
+        if (autoRenew && session !== undefined) {
+          const now = yield* Clock.currentTimeMillis
+          for (const { invisibleUntil, receiptHandle } of received) {
+            session.leases.set(receiptHandle, { group, topic, handle: receiptHandle, invisibleUntil, since: now, failures: 0 })
+          }
+        }
+        return received
+      }),
+    release: (caller, group, topic, handles) =>
+      Effect.suspend(() => {
+        const session = sessions.get(caller.clientId)
+        const current = handles.map((handle) => {
+          const lease = session?.leases.get(handle)
+          if (lease === undefined) return handle
+          session!.leases.delete(handle)
+          return lease.handle
+        })
+        return releaseHandles(qualify(caller.namespace, group), qualify(caller.namespace, topic), current)
+      }),
+    ack: (caller, group, topic, receiptHandles) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${group}`)
+        const session = yield* touch(caller)
+        const current = receiptHandles.map((handle) => {
+          const lease = session?.leases.get(handle)
+          if (lease === undefined) return handle
+          session!.leases.delete(handle)
+          return lease.handle
+        })
+        const broker = yield* Effect.result(client)
+        if (Result.isFailure(broker)) return receiptHandles.map(() => broker.failure)
+        const qualifiedGroup = qualify(caller.namespace, group)
+        const qualifiedTopic = qualify(caller.namespace, topic)
+        if (current.length === 1) {
+          // single acknowledgements of many callers share one request (the client coalesces them)
+          return yield* Effect.match(broker.success.ack(qualifiedGroup, qualifiedTopic, current[0]!), {
+            onFailure: (error): ReadonlyArray<ProxyError | undefined> => [error],
+            onSuccess: () => [undefined]
+          })
+        }
+        const results = yield* Effect.result(broker.success.ackMany(qualifiedGroup, qualifiedTopic, current))
+        return Result.isSuccess(results) ? results.success : receiptHandles.map(() => results.failure)
+      }),
+    changeInvisibility: (caller, group, topic, receiptHandle, millis) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${group}`)
+        const session = yield* touch(caller)
+        const lease = session?.leases.get(receiptHandle)
+        if (lease !== undefined) session!.leases.delete(receiptHandle)
+        return yield* withClient((broker) =>
+          broker.changeInvisibility(qualify(caller.namespace, group), qualify(caller.namespace, topic), lease?.handle ?? receiptHandle, Duration.millis(millis)))
+      }),
+    forwardToDeadLetter: (caller, group, topic, receiptHandle) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${group}`)
+        const session = yield* touch(caller)
+        const lease = session?.leases.get(receiptHandle)
+        if (lease !== undefined) session!.leases.delete(receiptHandle)
+        return yield* withClient((broker) =>
+          broker.forwardToDeadLetter(qualify(caller.namespace, group), qualify(caller.namespace, topic), lease?.handle ?? receiptHandle))
+      }),
+    endTransaction: (caller, topic, transactionId, resolution) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "pub", `topic:${topic}`)
+        yield* touch(caller)
+        yield* withClient((broker) => broker.endTransaction(qualify(caller.namespace, topic), transactionId, resolution))
+        halfSenders.delete(transactionId)
+      }),
+    recall: (caller, topic, recallHandle) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "pub", `topic:${topic}`)
+        return yield* withClient((broker) => broker.recall(qualify(caller.namespace, topic), recallHandle))
+      }),
+    createTopic: (caller, spec) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", `topic:${spec.name}`)
+        const created = yield* withClient((broker) => broker.createTopic({ ...spec, name: qualify(caller.namespace, spec.name) }))
+        return view(caller.namespace, created)
+      }),
+    updateTopic: (caller, name, change) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", `topic:${name}`)
+        const updated = yield* withClient((broker) => broker.updateTopic(qualify(caller.namespace, name), change))
+        return view(caller.namespace, updated)
+      }),
+    deleteTopic: (caller, name) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", `topic:${name}`)
+        yield* withClient((broker) => broker.deleteTopic(qualify(caller.namespace, name)))
+      }),
+    topics: (caller) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", "topic:*")
+        const all = yield* withClient((broker) => broker.listTopics)
+        return all.flatMap((topic) => Namespaces.unqualify(caller.namespace, topic.name) === undefined ? [] : [view(caller.namespace, topic)])
+      }),
+    setGroup: (caller, group) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", `group:${group.name}`)
+        yield* withClient((broker) =>
+          broker.setGroup(new ConsumerGroup.ConsumerGroup({ ...group, name: qualify(caller.namespace, group.name) as ConsumerGroup.ConsumerGroupName })))
+      }),
+    groups: (caller) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", "group:*")
+        const all = yield* withClient((broker) => broker.listGroups)
+        return all.flatMap((group) => {
+          const name = Namespaces.unqualify(caller.namespace, group.name)
+          return name === undefined ? [] : [new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })]
+        })
+      }),
+    sessions: Effect.sync(() =>
+      [...sessions.values()].map((session) => ({
+        clientId: session.clientId,
+        ...(session.registration === undefined ? {} : { kind: session.registration.kind }),
+        holding: session.leases.size
+      })))
+  }
+  return service
+})

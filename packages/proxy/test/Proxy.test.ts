@@ -1,0 +1,163 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Broker, Server, Transactions } from "@strait/broker"
+import { Message } from "@strait/core"
+import { SimDisk } from "@strait/storage"
+import { MemoryTransport } from "@strait/transport"
+import { Context, Duration, Effect, Fiber, Layer, Queue, Redacted, Result, type Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { AccessControl, Proxy } from "../src/index.ts"
+
+let ids = 0
+const nextId = () => `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
+
+const message = (topic: string, body: string, extra: Partial<ConstructorParameters<typeof Message.Message>[0]> = {}) =>
+  new Message.Message({
+    topic,
+    body: new TextEncoder().encode(body),
+    keys: [],
+    userProperties: {},
+    bornTimestamp: 0,
+    bornHost: "test-host",
+    messageId: nextId(),
+    ...extra
+  })
+
+const text = (m: Message.Message) => new TextDecoder().decode(m.body)
+
+const caller = (clientId: string, namespace = ""): Proxy.CallerContext => ({ clientId, namespace, principal: { account: undefined } })
+
+/** A broker at mem://broker on a simulated disk, and a proxy in front of it. */
+const withProxy = <A, E>(
+  body: (proxy: Proxy.Proxy["Service"], broker: Broker.Broker["Service"]) => Effect.Effect<A, E, Scope.Scope>,
+  options: { readonly access?: AccessControl.AccessSettings } = {}
+) =>
+  Effect.gen(function*() {
+    const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
+    const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
+    const brokerContext = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory: "/data/broker" }))).pipe(Effect.provideContext(disk))
+    yield* Layer.build(Server.layer("mem://broker")).pipe(Effect.provideContext(Context.merge(brokerContext, network)))
+    const proxyContext = yield* Layer.build(Layer.fresh(Proxy.Proxy.layer({ broker: "mem://broker", ...options }))).pipe(Effect.provideContext(network))
+    const broker = Context.get(brokerContext, Broker.Broker)
+    yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
+    return yield* body(Context.get(proxyContext, Proxy.Proxy), broker)
+  })
+
+const sent = <A>(results: ReadonlyArray<Result.Result<A, unknown>>) => results.map((result) => Result.getOrThrow(result))
+
+describe("the proxy core", () => {
+  it.effect("a namespace sees only its own topics: the same name in two namespaces is two topics", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        for (const namespace of ["", "shop", "bank"]) {
+          yield* proxy.createTopic(caller("admin", namespace), { name: "orders", kind: "NORMAL", queues: 1, flush: "async" })
+        }
+        sent(yield* proxy.send(caller("p1", "shop"), [message("orders", "for the shop")]))
+        sent(yield* proxy.send(caller("p2", "bank"), [message("orders", "for the bank")]))
+        const receive = (namespace: string) =>
+          proxy.receive(caller("c", namespace), { group: "g", topic: "orders", maxMessages: 32, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual((yield* receive("shop")).map((r) => text(r.message)), ["for the shop"])
+        assert.deepStrictEqual((yield* receive("bank")).map((r) => text(r.message)), ["for the bank"])
+        assert.deepStrictEqual((yield* receive("")).length, 0)
+        const listed = yield* proxy.topics(caller("admin", "shop"))
+        assert.deepStrictEqual(listed.map((topic) => topic.name), ["orders"])
+      })))
+
+  it.effect("a message received with automatic renewal stays invisible while its client lives, and its first handle acks it", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        sent(yield* proxy.send(caller("p"), [message("t", "slow work")]))
+        const [held] = yield* proxy.receive(caller("push-1"), { group: "g", topic: "t", maxMessages: 1, pollMillis: 0 })
+        assert.isDefined(held)
+        // three minutes of heartbeats: the 60 s window is renewed, nobody else gets the message
+        for (let second = 0; second < 180; second += 10) {
+          yield* TestClock.adjust(Duration.seconds(10))
+          yield* proxy.heartbeat(caller("push-1"))
+        }
+        const other = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.strictEqual(other.length, 0)
+        const [problem] = yield* proxy.ack(caller("push-1"), "g", "t", [held!.receiptHandle])
+        assert.isUndefined(problem)
+      })))
+
+  it.effect("a client that goes silent loses what it holds: the message is delivered again soon after the client timeout", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        sent(yield* proxy.send(caller("p"), [message("t", "orphan")]))
+        const [held] = yield* proxy.receive(caller("push-1"), { group: "g", topic: "t", maxMessages: 1, pollMillis: 0 })
+        assert.isDefined(held)
+        // no heartbeat: after 30 s the proxy gives the message back (visible 1 s later), well before 60 s
+        yield* TestClock.adjust(Duration.seconds(42))
+        const again = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual(again.map((r) => [text(r.message), r.message.deliveryAttempt]), [["orphan", 2]])
+      })))
+
+  it.effect("a terminating client's held messages are visible again a second later", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        sent(yield* proxy.send(caller("p"), [message("t", "handed back")]))
+        yield* proxy.receive(caller("push-1"), { group: "g", topic: "t", maxMessages: 1, pollMillis: 0 })
+        yield* proxy.terminate(caller("push-1"))
+        yield* TestClock.adjust(Duration.seconds(2))
+        const again = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual(again.map((r) => text(r.message)), ["handed back"])
+      })))
+
+  it.effect("a receive abandoned while parked gives back what its pop took", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        const parked = yield* Effect.forkChild(
+          proxy.receive(caller("simple-1"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 300_000, pollMillis: 20_000 })
+        )
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* Fiber.interrupt(parked)
+        sent(yield* proxy.send(caller("p"), [message("t", "arrived too late")]))
+        // without the release the message would stay invisible for five minutes
+        yield* TestClock.adjust(Duration.seconds(3))
+        const again = yield* proxy.receive(caller("simple-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual(again.map((r) => text(r.message)), ["arrived too late"])
+      })))
+
+  it.effect("a transaction check-back goes to the producer that sent the half message, under the topic name it knows", () =>
+    withProxy((proxy, broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "shop%payments", kind: "TRANSACTION", queues: 1 })
+        const checksOf = (clientId: string) =>
+          Effect.gen(function*() {
+            const checks = yield* Queue.unbounded<Proxy.CheckBack>()
+            yield* proxy.register(caller(clientId, "shop"), { kind: "producer", topics: ["payments"], checks: (check) => Queue.offer(checks, check) })
+            return checks
+          })
+        const sender = yield* checksOf("producer-1")
+        const bystander = yield* checksOf("producer-2")
+        const [receipt] = sent(yield* proxy.send(caller("producer-1", "shop"), [message("payments", "pay 10")], { transactional: true }))
+        yield* TestClock.adjust(Duration.seconds(7))
+        const check = yield* Queue.take(sender)
+        assert.strictEqual(check.transactionId, receipt!.messageId)
+        assert.strictEqual(check.message.topic, "payments")
+        assert.strictEqual(yield* Queue.size(bystander), 0)
+        yield* proxy.endTransaction(caller("producer-1", "shop"), "payments", check.transactionId, "COMMIT")
+        const received = yield* proxy.receive(caller("c", "shop"), { group: "g", topic: "payments", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual(received.map((r) => text(r.message)), ["pay 10"])
+      }).pipe(Effect.provideService(Transactions.TransactionSettings, { firstCheckAfter: Duration.seconds(6), checkInterval: Duration.seconds(30), maxChecks: 15, maxDueChecks: 100 }))))
+
+  it.effect("with accounts configured, an account may do only what its grants allow", () => {
+    const access: AccessControl.AccessSettings = {
+      accounts: [{
+        accessKey: "writer",
+        secretKey: Redacted.make("s3cret"),
+        grants: [{ resource: "topic:t", actions: ["pub"] }, { resource: "topic:*", actions: ["admin"], namespaces: ["shop"] }]
+      }]
+    }
+    return withProxy((proxy) =>
+      Effect.gen(function*() {
+        const principal = yield* proxy.authenticate({ authorization: AccessControl.authorization("writer", "s3cret", "20261125T050000Z"), dateTime: "20261125T050000Z" })
+        const writer: Proxy.CallerContext = { clientId: "w", namespace: "", principal }
+        sent(yield* proxy.send(writer, [message("t", "allowed")]))
+        const receive = yield* Effect.flip(proxy.receive(writer, { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 }))
+        assert.strictEqual(receive._tag, "Forbidden")
+        const elsewhere = yield* Effect.flip(proxy.createTopic(writer, { name: "x", kind: "NORMAL", queues: 1, flush: "async" }))
+        assert.strictEqual(elsewhere._tag, "Forbidden")
+        yield* proxy.createTopic({ ...writer, namespace: "shop" }, { name: "x", kind: "NORMAL", queues: 1, flush: "async" })
+      }), { access })
+  })
+})
