@@ -23,6 +23,17 @@ export default defineConfig({
         }
       })),
       {
+        // the official RocketMQ Node client against a real `strait dev` process (real time: the
+        // client's own timers); scenarios run at the same time
+        test: {
+          name: "conformance-rocketmq",
+          root: "./scripts/conformance/rocketmq",
+          include: ["*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 60_000
+        }
+      },
+      {
         test: {
           name: "lint-rules",
           root: "./scripts",

@@ -278,7 +278,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       return state
     })
 
-  const markDone = (queue: QueueState, offset: number) => {
+  /** Takes a message out of the group's books; true when it was a FIFO head, so its message group is free again. */
+  const markDone = (queue: QueueState, offset: number): boolean => {
     const messageGroup = queue.heads.get(offset)
     if (messageGroup !== undefined) queue.blocked.delete(messageGroup)
     queue.heads.delete(offset)
@@ -289,7 +290,11 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     queue.attempts.delete(offset)
     queue.done.add(offset)
     while (queue.done.has(queue.consumed)) queue.done.delete(queue.consumed++)
+    return messageGroup !== undefined
   }
+
+  /** A FIFO message group was freed: the messages behind its head can go out, so a parked receive of the group looks. */
+  const wakeGroup = (group: string, topic: string) => wakeOne(parked.get(topic)?.get(group))
 
   const expire = (queue: QueueState, now: number) => {
     for (const [offset, entry] of queue.inFlight) {
@@ -622,7 +627,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         results.push(problem === undefined ? Result.void : Result.fail(problem))
       }
       yield* record(bodies)
-      for (const { offset, queue } of taken) markDone(queue, offset)
+      let freed = false
+      for (const { offset, queue } of taken) freed = markDone(queue, offset) || freed
+      if (freed) wakeGroup(group, topic)
       return results
     })
 
@@ -681,7 +688,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           yield* deps.deadLetter(group, decoded.success[0]!)
         }).pipe(Effect.onError(() => Effect.sync(() => void queue.inFlight.set(offset, entry))))
         yield* record([encodeState(Acknowledged, keyOf(group, topic), queueId, offset)])
-        markDone(queue, offset)
+        if (markDone(queue, offset)) wakeGroup(group, topic)
       })))
     })
 

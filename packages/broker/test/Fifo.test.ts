@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConsumerGroup } from "@strait/core"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { message, text, withBroker } from "./fixtures.ts"
 
@@ -23,6 +23,22 @@ describe("FIFO message groups under Pop", () => {
           yield* broker.ack("g", "f", received[0]!.receiptHandle)
         }
         assert.deepStrictEqual(delivered, ["a1", "a2", "a3"])
+      })))
+
+  it.effect("acknowledging a group's head wakes a receive parked on the topic, which gets the next message of the group", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "f", kind: "FIFO", queues: 1 })
+        yield* broker.setGroup(fifoGroup)
+        yield* broker.send(["a1", "a2"].map((body) => message("f", body, { messageGroup: "A" })))
+        const [head] = yield* broker.pop(pop)
+        const parked = yield* Effect.forkChild(broker.pop({ ...pop, pollTimeout: "20 seconds" }))
+        yield* TestClock.adjust("1 second")
+        yield* broker.ack("g", "f", head!.receiptHandle)
+        // woken by the ack, long before the poll's 20 s end
+        yield* TestClock.adjust("1 second")
+        const next = yield* Fiber.join(parked)
+        assert.deepStrictEqual(next.map((r) => text(r.message)), ["a2"])
       })))
 
   it.effect("other message groups proceed while one group's head is held", () =>

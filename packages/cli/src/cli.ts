@@ -29,7 +29,8 @@ const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(Schema.St
   port: Schema.optionalKey(Schema.Int),
   topics: Schema.optionalKey(Schema.Array(Node.TopicConfig)),
   groups: Schema.optionalKey(Schema.Array(Node.GroupConfig)),
-  access: Schema.optionalKey(AccessControl.AccessSettings)
+  access: Schema.optionalKey(AccessControl.AccessSettings),
+  tuning: Schema.optionalKey(Node.TuningConfig)
 })))
 
 const readConfig = (path: string) =>

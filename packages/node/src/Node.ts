@@ -11,13 +11,13 @@
  *
  * @since 0.1.0
  */
-import { Broker, Server as BrokerServer } from "@strait/broker"
+import { Broker, Server as BrokerServer, Transactions } from "@strait/broker"
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
-import { Effect, Layer, Schema } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
 
 /**
  * A topic the configuration asks for.
@@ -43,6 +43,26 @@ export const GroupConfig = Schema.Struct({
 })
 
 /**
+ * Tunables a node may override (tests and demos make waits shorter).
+ *
+ * @since 0.1.0
+ */
+export const TuningConfig = Schema.Struct({
+  /** The first transaction check-back of an unresolved half message, after this many milliseconds (default 6,000). */
+  transactionFirstCheckMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Later check-backs, this many milliseconds apart (default 30,000). */
+  transactionCheckIntervalMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Check-backs before an unresolved half message is discarded (default 15). */
+  transactionMaxChecks: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** The shortest invisibility a RocketMQ receive may ask for (default 10,000 ms). */
+  minInvisibleMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** A client with no telemetry stream open and not heard from for this long is gone (default 30,000 ms). */
+  clientTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** How long a drain lets calls in flight finish (default 10,000 ms). */
+  drainTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+})
+
+/**
  * A node's configuration: where it keeps data, where it listens, what it starts with, who may use it.
  *
  * @since 0.1.0
@@ -53,7 +73,8 @@ export const NodeConfig = Schema.Struct({
   port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })),
   topics: Schema.optionalKey(Schema.Array(TopicConfig)),
   groups: Schema.optionalKey(Schema.Array(GroupConfig)),
-  access: Schema.optionalKey(AccessControl.AccessSettings)
+  access: Schema.optionalKey(AccessControl.AccessSettings),
+  tuning: Schema.optionalKey(TuningConfig)
 })
 
 /**
@@ -101,14 +122,42 @@ const provision = (config: NodeConfig) =>
  */
 export const allInOne = (config: NodeConfig) => {
   const brokerAddress = "mem://broker"
-  const broker = Broker.Broker.layer({ directory: `${config.dataDir}/broker` }).pipe(Layer.provide(RealDisk.layer))
+  const tuning = config.tuning ?? {}
+  const transactionSettings = Layer.effect(
+    Transactions.TransactionSettings,
+    Effect.map(Effect.service(Transactions.TransactionSettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.transactionFirstCheckMillis === undefined ? {} : { firstCheckAfter: Duration.millis(tuning.transactionFirstCheckMillis) }),
+      ...(tuning.transactionCheckIntervalMillis === undefined ? {} : { checkInterval: Duration.millis(tuning.transactionCheckIntervalMillis) }),
+      ...(tuning.transactionMaxChecks === undefined ? {} : { maxChecks: tuning.transactionMaxChecks })
+    }))
+  )
+  const rocketmqSettings = Layer.effect(
+    RocketMQ.RocketMQSettings,
+    Effect.map(Effect.service(RocketMQ.RocketMQSettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.minInvisibleMillis === undefined ? {} : { minInvisibleMillis: tuning.minInvisibleMillis }),
+      ...(tuning.drainTimeoutMillis === undefined ? {} : { drainTimeout: Duration.millis(tuning.drainTimeoutMillis) })
+    }))
+  )
+  const proxySettings = Layer.effect(
+    Proxy.ProxySettings,
+    Effect.map(Effect.service(Proxy.ProxySettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.clientTimeoutMillis === undefined ? {} : { clientTimeout: Duration.millis(tuning.clientTimeoutMillis) })
+    }))
+  )
+  const broker = Broker.Broker.layer({ directory: `${config.dataDir}/broker` }).pipe(Layer.provide(RealDisk.layer), Layer.provide(transactionSettings))
   const transport = MemoryTransport.layerLocal
   const brokerSide = Layer.mergeAll(
     BrokerServer.layer(brokerAddress),
     Layer.effectDiscard(provision(config))
   ).pipe(Layer.provideMerge(broker), Layer.provideMerge(transport))
-  const proxy = Proxy.Proxy.layer({ broker: brokerAddress, ...(config.access === undefined ? {} : { access: config.access }) })
+  const proxy = Proxy.Proxy.layer({ broker: brokerAddress, ...(config.access === undefined ? {} : { access: config.access }) }).pipe(
+    Layer.provide(proxySettings)
+  )
   return RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port }).pipe(
+    Layer.provide(rocketmqSettings),
     Layer.provideMerge(proxy),
     Layer.provideMerge(brokerSide)
   )

@@ -5,8 +5,8 @@
  * access, qualifies names with the namespace, and carries the request to the broker over a
  * `BrokerLink`. It keeps only soft state, lost harmlessly with the process:
  *
- * - client sessions by client id, kept alive by heartbeats and any call, expired after
- *   `clientTimeout` without either;
+ * - client sessions by client id, alive while a telemetry stream of theirs is open, or for
+ *   `clientTimeout` after their last heartbeat, call or stream;
  * - for receives with automatic renewal (push consumers), the messages each client holds: the proxy
  *   renews their invisibility while the client lives, and releases them soon after it terminates or
  *   dies (`releaseAfter`);
@@ -168,6 +168,8 @@ interface Lease {
 interface Session {
   readonly clientId: string
   lastSeen: number
+  /** Telemetry streams open: a client with one is alive however long it stays silent. */
+  streams: number
   registration: Registration | undefined
   readonly leases: Map<string, Lease>
 }
@@ -187,7 +189,8 @@ export class Proxy extends Context.Service<Proxy, {
   readonly heartbeat: (caller: CallerContext) => Effect.Effect<void>
   /**
    * Registers what the client is and where its check-backs go, for as long as the scope lives
-   * (a telemetry stream); the session itself lives on until it terminates or times out.
+   * (a telemetry stream). While a stream is open the client is alive; after the last one closes its
+   * session lives on until it terminates or times out.
    */
   readonly register: (caller: CallerContext, registration: Registration) => Effect.Effect<void, never, Scope.Scope>
   /** The client is leaving: what it holds under automatic renewal is released now. */
@@ -265,7 +268,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   const sessionOf = (clientId: string, now: number) => {
     if (clientId === "") return undefined
     let session = sessions.get(clientId)
-    if (session === undefined) sessions.set(clientId, session = { clientId, lastSeen: now, registration: undefined, leases: new Map() })
+    if (session === undefined) sessions.set(clientId, session = { clientId, lastSeen: now, streams: 0, registration: undefined, leases: new Map() })
     session.lastSeen = now
     return session
   }
@@ -302,7 +305,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   const renewOnce = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     for (const session of [...sessions.values()]) {
-      if (now - session.lastSeen > clientTimeoutMillis) {
+      if (session.streams === 0 && now - session.lastSeen > clientTimeoutMillis) {
         sessions.delete(session.clientId)
         yield* Effect.logInfo(`client ${session.clientId} timed out; releasing ${session.leases.size} held messages`)
         yield* releaseLeases(session)
@@ -367,9 +370,12 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         }
         producerNames.set(caller.clientId, new Map(registration.topics.map((topic) => [qualify(caller.namespace, topic), topic])))
         session.registration = qualified
-        // the stream ended: no check-backs go there any more, the session lives on
+        session.streams++
+        // the stream ended: no check-backs go there any more; the session lives on until it times out
         yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            session.streams--
+            session.lastSeen = now
             if (session.registration === qualified) {
               const { checks: _, ...rest } = qualified
               session.registration = rest

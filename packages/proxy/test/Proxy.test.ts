@@ -3,7 +3,7 @@ import { Broker, Server, Transactions } from "@strait/broker"
 import { Message } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
-import { Context, Duration, Effect, Fiber, Layer, Queue, Redacted, Result, type Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { AccessControl, Proxy } from "../src/index.ts"
 
@@ -89,6 +89,22 @@ describe("the proxy core", () => {
         yield* TestClock.adjust(Duration.seconds(42))
         const again = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
         assert.deepStrictEqual(again.map((r) => [text(r.message), r.message.deliveryAttempt]), [["orphan", 2]])
+      })))
+
+  it.effect("a client whose telemetry stream is open stays alive without heartbeats; once it closes, the timeout counts", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        sent(yield* proxy.send(caller("p"), [message("t", "long job")]))
+        const stream = yield* Scope.make()
+        yield* proxy.register(caller("push-1"), { kind: "consumer", topics: ["t"], group: "g" }).pipe(Scope.provide(stream))
+        yield* proxy.receive(caller("push-1"), { group: "g", topic: "t", maxMessages: 1, pollMillis: 0 })
+        yield* TestClock.adjust(Duration.minutes(2))
+        const whileOpen = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.strictEqual(whileOpen.length, 0)
+        yield* Scope.close(stream, Exit.void)
+        yield* TestClock.adjust(Duration.seconds(42))
+        const afterClose = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+        assert.deepStrictEqual(afterClose.map((r) => text(r.message)), ["long job"])
       })))
 
   it.effect("a terminating client's held messages are visible again a second later", () =>

@@ -1,0 +1,111 @@
+// The conformance harness: a real Strait node process (`strait dev`) on a fresh data directory, and
+// what the official rocketmq-client-nodejs clients need to reach it.
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const bin = fileURLToPath(new URL("../../../packages/cli/src/bin.ts", import.meta.url))
+
+/** A logger that keeps the clients quiet (their default writes under ~/logs). */
+export const logger = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as any
+
+export interface RunningNode {
+  readonly endpoints: string
+  readonly port: number
+  readonly dataDir: string
+  /** Runs the strait CLI against this node; resolves with its output. */
+  readonly admin: (...args: ReadonlyArray<string>) => Promise<string>
+  /** Stops the node with a signal; resolves with its exit code once it exited. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** Starts the node again on the same port and data directory. */
+  readonly restart: () => Promise<void>
+  readonly output: () => string
+}
+
+const run = (args: ReadonlyArray<string>) =>
+  new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (chunk) => (out += chunk))
+    child.stderr.on("data", (chunk) => (out += chunk))
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`strait ${args.join(" ")} exited ${code}: ${out}`))))
+  })
+
+/** Starts `strait dev` with `config` (topics, groups, access, tuning) on a free port. */
+export const startNode = async (config: object = {}): Promise<RunningNode> => {
+  const dataDir = mkdtempSync(join(tmpdir(), "strait-conformance-"))
+  const configFile = join(dataDir, "config.json")
+  writeFileSync(configFile, JSON.stringify({ dataDir: join(dataDir, "data"), ...config }))
+  let child: ChildProcess | undefined
+  let log = ""
+  let port = 0
+  const launch = () =>
+    new Promise<void>((resolve, reject) => {
+      const current = spawn(process.execPath, [bin, "dev", "--config", configFile, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] })
+      child = current
+      current.stdout!.on("data", (chunk) => {
+        log += chunk
+        const match = /RocketMQ gRPC on ([\d.]+):(\d+)/.exec(log)
+        if (match !== null && port === 0) port = Number(match[2])
+        if (match !== null) resolve()
+      })
+      current.stderr!.on("data", (chunk) => (log += chunk))
+      current.on("exit", (code) => reject(new Error(`strait dev exited ${code} before listening: ${log}`)))
+    })
+  await launch()
+  const stop = (signal: NodeJS.Signals = "SIGTERM") =>
+    new Promise<number | null>((resolve) => {
+      const current = child!
+      if (current.exitCode !== null) return resolve(current.exitCode)
+      current.removeAllListeners("exit")
+      current.on("exit", (code) => resolve(code))
+      current.kill(signal)
+    })
+  return {
+    get endpoints() {
+      return `127.0.0.1:${port}`
+    },
+    get port() {
+      return port
+    },
+    dataDir,
+    admin: (...args) => run([...args, "--server", `127.0.0.1:${port}`]),
+    stop,
+    restart: async () => {
+      log = ""
+      await launch()
+    },
+    output: () => log
+  }
+}
+
+/** Waits until `check` holds, looking every 50 ms, failing after `timeoutMillis`. */
+export const eventually = async <A>(check: () => A | undefined | Promise<A | undefined>, timeoutMillis = 10_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMillis
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value as A
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMillis} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** The error a promise rejects with. */
+export const rejection = async (promise: Promise<unknown>): Promise<any> => {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  throw new Error("expected a rejection")
+}
+
+/** The RocketMQ code of a client error, looking through its causes. */
+export const codeOf = (error: any): number | undefined => {
+  for (let current = error; current !== undefined && current !== null; current = current.cause) {
+    if (typeof current.code === "number" && current.code >= 10000) return current.code
+  }
+  return undefined
+}

@@ -1,0 +1,94 @@
+// Conformance: what happens around failures — a consumer process dying while it holds a message, and
+// the node restarting under a running producer and push consumer (rocketmq-grpc.md §5, 15 and 24).
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { ConsumeResult, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
+import { afterAll, describe, expect, test } from "vitest"
+import { eventually, logger, type RunningNode, startNode } from "./harness.ts"
+
+const nodes: Array<RunningNode> = []
+// stopped gently: a node killed outright resets the streams that clients just closed, and the client
+// (1.0.8) has already removed its error listeners from those, so the reset would crash its process
+afterAll(async () => {
+  for (const code of await Promise.all(nodes.map((node) => node.stop("SIGTERM")))) expect(code).toBe(0)
+}, 60_000)
+
+describe.concurrent("failures", () => {
+  test("15. a push consumer that dies holding a message loses it: another consumer of the group gets it soon after", async () => {
+    const node = await startNode({ topics: [{ name: "held", kind: "NORMAL" }], tuning: { clientTimeoutMillis: 2000 } })
+    nodes.push(node)
+    const producer = new Producer({ endpoints: node.endpoints, topics: ["held"], logger } as any)
+    await producer.startup()
+    const { messageId } = await producer.send({ topic: "held", body: Buffer.from("hold me") })
+    const holder = spawn(process.execPath, [fileURLToPath(new URL("./holder.ts", import.meta.url)), node.endpoints, "g-held", "held"], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    holder.stdout.on("data", (chunk) => (out += chunk))
+    await eventually(() => out.includes(`holding ${messageId}`), 20_000)
+    const other = new SimpleConsumer({ endpoints: node.endpoints, consumerGroup: "g-held", subscriptions: new Map([["held", "*"]]), awaitDuration: 2000, logger } as any)
+    await other.startup()
+    // alive (its stream is open): nobody else gets the message
+    expect((await other.receive(1, 20_000)).length).toBe(0)
+    holder.kill("SIGKILL")
+    const killedAt = Date.now()
+    const [again] = await eventually(async () => {
+      const batch = await other.receive(1, 20_000)
+      return batch.length > 0 ? batch : undefined
+    }, 20_000)
+    expect(again!.messageId).toBe(messageId)
+    expect(again!.deliveryAttempt).toBe(2)
+    // the client timeout (2 s) plus the proxy's check interval (5 s) plus the release delay (1 s)
+    expect(Date.now() - killedAt).toBeLessThan(12_000)
+    await other.shutdown()
+    await producer.shutdown()
+  }, 60_000)
+
+  test("24. the node restarts under a running producer and push consumer: nothing acknowledged is lost, consumption resumes", async () => {
+    const node = await startNode({ topics: [{ name: "steady", kind: "NORMAL", flush: "sync" }], tuning: { drainTimeoutMillis: 2000 } })
+    nodes.push(node)
+    const producer = new Producer({ endpoints: node.endpoints, topics: ["steady"], logger } as any)
+    await producer.startup()
+    const consumed = new Set<string>()
+    const push = new PushConsumer({
+      endpoints: node.endpoints,
+      consumerGroup: "g-steady",
+      subscriptions: new Map([["steady", "*"]]),
+      messageListener: {
+        consume: async (m: MessageView) => {
+          consumed.add(m.body.toString())
+          return ConsumeResult.SUCCESS
+        }
+      },
+      logger
+    } as any)
+    await push.startup()
+    const acknowledged: Array<string> = []
+    let failedSends = 0
+    let sending = true
+    const sender = (async () => {
+      for (let i = 0; sending; i++) {
+        try {
+          await producer.send({ topic: "steady", body: Buffer.from(`m${i}`) })
+          acknowledged.push(`m${i}`)
+        } catch {
+          failedSends++
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+    })()
+    await eventually(() => acknowledged.length >= 50, 20_000)
+    expect(await node.stop("SIGTERM")).toBe(0)
+    await node.restart()
+    const sentBeforeRestart = acknowledged.length
+    await eventually(() => acknowledged.length >= sentBeforeRestart + 50, 30_000)
+    sending = false
+    await sender
+    await eventually(() => acknowledged.every((body) => consumed.has(body)), 40_000)
+    expect(acknowledged.length).toBeGreaterThan(100)
+    // sends during the restart may fail to the application (a single node has no other proxy to go to)
+    expect(failedSends).toBeLessThan(acknowledged.length)
+    await push.shutdown()
+    await producer.shutdown()
+  }, 120_000)
+})
