@@ -16,7 +16,7 @@ import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
-import { MemoryTransport } from "@strait/transport"
+import { MemoryTransport, TcpTransport } from "@strait/transport"
 import { Duration, Effect, Layer, Schema } from "effect"
 
 /**
@@ -114,6 +114,48 @@ const provision = (config: NodeConfig) =>
     }
   })
 
+type Tuning = typeof TuningConfig.Type
+
+// the tunables of the configuration over the defaults, one layer per service they tune
+const tuned = (tuning: Tuning) => ({
+  transactions: Layer.effect(
+    Transactions.TransactionSettings,
+    Effect.map(Effect.service(Transactions.TransactionSettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.transactionFirstCheckMillis === undefined ? {} : { firstCheckAfter: Duration.millis(tuning.transactionFirstCheckMillis) }),
+      ...(tuning.transactionCheckIntervalMillis === undefined ? {} : { checkInterval: Duration.millis(tuning.transactionCheckIntervalMillis) }),
+      ...(tuning.transactionMaxChecks === undefined ? {} : { maxChecks: tuning.transactionMaxChecks })
+    }))
+  ),
+  rocketmq: Layer.effect(
+    RocketMQ.RocketMQSettings,
+    Effect.map(Effect.service(RocketMQ.RocketMQSettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.minInvisibleMillis === undefined ? {} : { minInvisibleMillis: tuning.minInvisibleMillis }),
+      ...(tuning.drainTimeoutMillis === undefined ? {} : { drainTimeout: Duration.millis(tuning.drainTimeoutMillis) })
+    }))
+  ),
+  proxy: Layer.effect(
+    Proxy.ProxySettings,
+    Effect.map(Effect.service(Proxy.ProxySettings), (defaults) => ({
+      ...defaults,
+      ...(tuning.clientTimeoutMillis === undefined ? {} : { clientTimeout: Duration.millis(tuning.clientTimeoutMillis) })
+    }))
+  )
+})
+
+// a proxy in front of the broker at `broker`, serving RocketMQ gRPC
+const proxyRole = (config: { readonly host: string; readonly port: number; readonly broker: string; readonly access?: AccessControl.AccessSettings }, tuning: Tuning) => {
+  const settings = tuned(tuning)
+  const proxy = Proxy.Proxy.layer({ broker: config.broker, ...(config.access === undefined ? {} : { access: config.access }) }).pipe(
+    Layer.provide(settings.proxy)
+  )
+  return RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port }).pipe(
+    Layer.provide(settings.rocketmq),
+    Layer.provideMerge(proxy)
+  )
+}
+
 /**
  * The all-in-one node: broker, proxy and RocketMQ gRPC server, on local storage, while the layer
  * lives. Closing it drains the gRPC server (GOAWAY), then stops the proxy, then the broker.
@@ -123,42 +165,27 @@ const provision = (config: NodeConfig) =>
 export const allInOne = (config: NodeConfig) => {
   const brokerAddress = "mem://broker"
   const tuning = config.tuning ?? {}
-  const transactionSettings = Layer.effect(
-    Transactions.TransactionSettings,
-    Effect.map(Effect.service(Transactions.TransactionSettings), (defaults) => ({
-      ...defaults,
-      ...(tuning.transactionFirstCheckMillis === undefined ? {} : { firstCheckAfter: Duration.millis(tuning.transactionFirstCheckMillis) }),
-      ...(tuning.transactionCheckIntervalMillis === undefined ? {} : { checkInterval: Duration.millis(tuning.transactionCheckIntervalMillis) }),
-      ...(tuning.transactionMaxChecks === undefined ? {} : { maxChecks: tuning.transactionMaxChecks })
-    }))
+  const broker = Broker.Broker.layer({ directory: `${config.dataDir}/broker` }).pipe(
+    Layer.provide(RealDisk.layer),
+    Layer.provide(tuned(tuning).transactions)
   )
-  const rocketmqSettings = Layer.effect(
-    RocketMQ.RocketMQSettings,
-    Effect.map(Effect.service(RocketMQ.RocketMQSettings), (defaults) => ({
-      ...defaults,
-      ...(tuning.minInvisibleMillis === undefined ? {} : { minInvisibleMillis: tuning.minInvisibleMillis }),
-      ...(tuning.drainTimeoutMillis === undefined ? {} : { drainTimeout: Duration.millis(tuning.drainTimeoutMillis) })
-    }))
-  )
-  const proxySettings = Layer.effect(
-    Proxy.ProxySettings,
-    Effect.map(Effect.service(Proxy.ProxySettings), (defaults) => ({
-      ...defaults,
-      ...(tuning.clientTimeoutMillis === undefined ? {} : { clientTimeout: Duration.millis(tuning.clientTimeoutMillis) })
-    }))
-  )
-  const broker = Broker.Broker.layer({ directory: `${config.dataDir}/broker` }).pipe(Layer.provide(RealDisk.layer), Layer.provide(transactionSettings))
-  const transport = MemoryTransport.layerLocal
   const brokerSide = Layer.mergeAll(
     BrokerServer.layer(brokerAddress),
     Layer.effectDiscard(provision(config))
-  ).pipe(Layer.provideMerge(broker), Layer.provideMerge(transport))
-  const proxy = Proxy.Proxy.layer({ broker: brokerAddress, ...(config.access === undefined ? {} : { access: config.access }) }).pipe(
-    Layer.provide(proxySettings)
-  )
-  return RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port }).pipe(
-    Layer.provide(rocketmqSettings),
-    Layer.provideMerge(proxy),
-    Layer.provideMerge(brokerSide)
-  )
+  ).pipe(Layer.provideMerge(broker), Layer.provideMerge(MemoryTransport.layerLocal))
+  return proxyRole({ ...config, broker: brokerAddress }, tuning).pipe(Layer.provideMerge(brokerSide))
 }
+
+/**
+ * A proxy alone: RocketMQ gRPC at `host:port` in front of the broker at `broker` (`tcp://host:port`,
+ * a broker's data-plane address), while the layer lives.
+ *
+ * @since 0.1.0
+ */
+export const proxyOnly = (config: {
+  readonly host: string
+  readonly port: number
+  readonly broker: string
+  readonly access?: AccessControl.AccessSettings
+  readonly tuning?: Tuning
+}) => proxyRole(config, config.tuning ?? {}).pipe(Layer.provide(TcpTransport.layer))

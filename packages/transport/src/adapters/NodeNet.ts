@@ -22,6 +22,8 @@ import { type Pipe, PipeClosed, type PipeReceiver } from "../Connection.ts"
  */
 export const socketPipe = (socket: net.Socket): Pipe => {
   socket.setNoDelay(true)
+  // every writer waiting for the socket to drain listens for `drain` and `close`: many may wait at once
+  socket.setMaxListeners(0)
   let failure: PipeClosed | undefined
   let ended = false
 

@@ -1,0 +1,218 @@
+// RocketMQ bench: the official rocketmq-client-nodejs Producer sending 1 KiB messages and
+// SimpleConsumers receiving and acknowledging them through a Strait proxy (its own process) in
+// front of a broker (its own process), next to the same workload on the broker's own client straight
+// to the broker: what the proxy costs. Prints msgs/s, end-to-end p50/p99, and proxy and broker CPU
+// per message; the ratios are the proxy's CPU per message against the broker's, and through-proxy
+// throughput against direct.
+import { Client } from "@strait/broker"
+import { EventLoopScheduler, Message, Transport } from "@strait/core"
+import { TcpTransport } from "@strait/transport"
+import { Effect, FiberSet, Layer } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
+import { cpuSeconds } from "./lib/peers.ts"
+import { emit, table } from "./lib/report.ts"
+
+const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
+const SIZE = 1024
+// sends in flight, and consumers each with one receive of up to 32 out at a time
+const WINDOW = 64
+const CONSUMERS = 4
+const BROKER_PORT = 17900
+const PROXY_PORT = 17981
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-rocketmq-"))
+const scheduler = EventLoopScheduler.make()
+const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as any
+
+interface RunResult {
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly brokerCpu: number
+  readonly proxyCpu: number
+  readonly clientCpu: number
+}
+
+const percentile = (samples: Array<number>, p: number) => {
+  if (samples.length === 0) return Number.NaN
+  samples.sort((a, b) => a - b)
+  return samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!
+}
+
+// STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there
+const PROFILE = process.env.STRAIT_BENCH_PROFILE
+const start = async (script: string, args: ReadonlyArray<string>) => {
+  const flags = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]
+  const child = spawn(process.execPath, [...flags, new URL(script, import.meta.url).pathname, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve())
+    child.on("exit", () => reject(new Error(`${script} exited`)))
+  })
+  return child
+}
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.removeAllListeners("exit")
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
+const body = () => {
+  const bytes = Buffer.alloc(SIZE, 0x61)
+  bytes.writeDoubleLE(performance.now(), 8)
+  return bytes
+}
+const sentAt = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset).getFloat64(8, true)
+
+/** Producers keep WINDOW sends in flight until the time is up; consumers receive and acknowledge. */
+const measure = async (
+  pids: { readonly broker: number; readonly proxy?: number },
+  send: () => Promise<void>,
+  receive: (latencies: Array<number>) => Promise<number>
+): Promise<RunResult> => {
+  const latencies: Array<number> = []
+  let consumed = 0
+  let sent = 0
+  let stopped = false
+  const consumers = Array.from({ length: CONSUMERS }, async () => {
+    while (!stopped || consumed < sent) {
+      const received = await receive(latencies)
+      consumed += received
+    }
+  })
+  const brokerBefore = cpuSeconds(pids.broker)
+  const proxyBefore = pids.proxy === undefined ? 0 : cpuSeconds(pids.proxy)
+  const clientBefore = process.cpuUsage()
+  const began = performance.now()
+  const deadline = began + SECS * 1000
+  await Promise.all(Array.from({ length: WINDOW }, async () => {
+    while (performance.now() < deadline) {
+      await send()
+      sent++
+    }
+  }))
+  const seconds = (performance.now() - began) / 1000
+  const brokerCpu = cpuSeconds(pids.broker) - brokerBefore
+  const proxyCpu = pids.proxy === undefined ? 0 : cpuSeconds(pids.proxy) - proxyBefore
+  const client = process.cpuUsage(clientBefore)
+  const perSecond = consumed / seconds
+  stopped = true
+  await Promise.all(consumers)
+  const perMessage = (cpu: number) => (cpu * 1e6) / Math.max(1, consumed)
+  return {
+    perSecond,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    brokerCpu: perMessage(brokerCpu),
+    proxyCpu: perMessage(proxyCpu),
+    clientCpu: (client.user + client.system) / Math.max(1, consumed)
+  }
+}
+
+const throughProxy = async (pids: { readonly broker: number; readonly proxy: number }) => {
+  const endpoints = `127.0.0.1:${PROXY_PORT}`
+  const producer = new Producer({ endpoints, topics: ["via-proxy"], logger: quiet, maxAttempts: 1 } as any)
+  await producer.startup()
+  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, async () => {
+    const consumer = new SimpleConsumer({ endpoints, consumerGroup: "bench", subscriptions: new Map([["via-proxy", "*"]]), awaitDuration: 1000, logger: quiet } as any)
+    await consumer.startup()
+    return consumer
+  }))
+  let next = 0
+  const result = await measure(
+    pids,
+    async () => void (await producer.send({ topic: "via-proxy", body: body() })),
+    async (latencies) => {
+      const consumer = consumers[next++ % CONSUMERS]!
+      const batch = await consumer.receive(32, 30_000)
+      const now = performance.now()
+      for (const m of batch) latencies.push((now - sentAt(m.body)) * 1000)
+      await Promise.all(batch.map((m) => consumer.ack(m)))
+      return batch.length
+    }
+  )
+  await Promise.all(consumers.map((consumer) => consumer.shutdown()))
+  await producer.shutdown()
+  return result
+}
+
+let ids = 0
+const direct = (pids: { readonly broker: number }) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const transport = yield* Transport.Transport
+    const client = yield* Client.make(yield* transport.connect(`tcp://127.0.0.1:${BROKER_PORT}`))
+    const acks = yield* FiberSet.make<void, unknown>()
+    const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect, { scheduler })
+    const result = yield* Effect.promise(() =>
+      measure(
+        pids,
+        () =>
+          run(Effect.asVoid(client.send([
+            new Message.Message({
+              topic: "direct",
+              body: body(),
+              keys: [],
+              userProperties: {},
+              bornTimestamp: 0,
+              bornHost: "bench",
+              messageId: `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
+            })
+          ]))),
+        (latencies) =>
+          run(Effect.gen(function*() {
+            const received = yield* client.pop({ group: "bench", topic: "direct", maxMessages: 32, invisibleDuration: "30 seconds", pollTimeout: "1 second" })
+            const now = performance.now()
+            for (const r of received) latencies.push((now - sentAt(r.message.body)) * 1000)
+            yield* Effect.forEach(received, (r) => client.ack("bench", "direct", r.receiptHandle), { concurrency: "unbounded", discard: true })
+            return received.length
+          }))
+      )
+    )
+    yield* FiberSet.awaitEmpty(acks)
+    return result
+  })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
+
+const broker = await start("./lib/brokerServer.ts", [path.join(work, "broker"), String(BROKER_PORT)])
+let proxy: ChildProcess | undefined
+let viaProxy: RunResult
+let straight: RunResult
+try {
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const transport = yield* Transport.Transport
+    const client = yield* Client.make(yield* transport.connect(`tcp://127.0.0.1:${BROKER_PORT}`))
+    yield* client.createTopic({ name: "via-proxy", kind: "NORMAL", queues: 8, flush: "async" })
+    yield* client.createTopic({ name: "direct", kind: "NORMAL", queues: 8, flush: "async" })
+  })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
+  proxy = await start("./lib/proxyServer.ts", [String(BROKER_PORT), String(PROXY_PORT)])
+  viaProxy = await throughProxy({ broker: broker.pid!, proxy: proxy.pid! })
+  straight = await direct({ broker: broker.pid! })
+} finally {
+  if (proxy !== undefined) await stop(proxy)
+  await stop(broker)
+  fs.rmSync(work, { recursive: true, force: true })
+}
+
+table(`1 KiB messages, ${WINDOW} sends in flight, ${CONSUMERS} consumers, async flush (${SECS} s per run)`, [
+  { run: "rocketmq client → proxy → broker", "msgs/s": viaProxy.perSecond, "p50 µs": viaProxy.p50, "p99 µs": viaProxy.p99, "proxy CPU µs/msg": viaProxy.proxyCpu, "broker CPU µs/msg": viaProxy.brokerCpu, "client CPU µs/msg": viaProxy.clientCpu },
+  { run: "broker client → broker", "msgs/s": straight.perSecond, "p50 µs": straight.p50, "p99 µs": straight.p99, "proxy CPU µs/msg": 0, "broker CPU µs/msg": straight.brokerCpu, "client CPU µs/msg": straight.clientCpu }
+])
+emit("rocketmq", {
+  proxy_cpu_vs_broker_cpu: viaProxy.proxyCpu / viaProxy.brokerCpu,
+  through_proxy_vs_direct: viaProxy.perSecond / straight.perSecond
+}, {
+  node: process.version,
+  proxy_msgs_per_s: viaProxy.perSecond,
+  proxy_p50_us: viaProxy.p50,
+  proxy_p99_us: viaProxy.p99,
+  proxy_cpu_us: viaProxy.proxyCpu,
+  proxy_broker_cpu_us: viaProxy.brokerCpu,
+  proxy_client_cpu_us: viaProxy.clientCpu,
+  direct_msgs_per_s: straight.perSecond,
+  direct_p50_us: straight.p50,
+  direct_p99_us: straight.p99,
+  direct_broker_cpu_us: straight.brokerCpu,
+  direct_client_cpu_us: straight.clientCpu
+})
