@@ -58,6 +58,8 @@ export const TuningConfig = Schema.Struct({
   minInvisibleMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** A client with no telemetry stream open and not heard from for this long is gone (default 30,000 ms). */
   clientTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Most receives long-polling at once in a proxy (default 10,000); one more gets TOO_MANY_REQUESTS. */
+  maxParkedReceives: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** How long a drain lets calls in flight finish (default 10,000 ms). */
   drainTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
 })
@@ -139,7 +141,8 @@ const tuned = (tuning: Tuning) => ({
     Proxy.ProxySettings,
     Effect.map(Effect.service(Proxy.ProxySettings), (defaults) => ({
       ...defaults,
-      ...(tuning.clientTimeoutMillis === undefined ? {} : { clientTimeout: Duration.millis(tuning.clientTimeoutMillis) })
+      ...(tuning.clientTimeoutMillis === undefined ? {} : { clientTimeout: Duration.millis(tuning.clientTimeoutMillis) }),
+      ...(tuning.maxParkedReceives === undefined ? {} : { maxParkedReceives: tuning.maxParkedReceives })
     }))
   )
 })

@@ -108,7 +108,8 @@ const byTag: Record<string, CodeName> = {
   Unauthorized: "UNAUTHORIZED",
   Forbidden: "FORBIDDEN",
   ClientIdRequired: "CLIENT_ID_REQUIRED",
-  UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE"
+  UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE",
+  TooManyReceives: "TOO_MANY_REQUESTS"
 }
 
 /**

@@ -21,7 +21,7 @@
 import { ConsumerGroup, Message, Topic } from "@strait/core"
 import type { Transport as TransportShape } from "@strait/core"
 import type { Client } from "@strait/broker"
-import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope, Tracer } from "effect"
 import * as AccessControl from "./AccessControl.ts"
 import * as BrokerLink from "./BrokerLink.ts"
 import * as Namespaces from "./Namespaces.ts"
@@ -46,6 +46,8 @@ export const ProxySettings = Context.Reference<{
   readonly releaseAfter: Duration.Input
   /** How long one wait for the broker's transaction check-backs lasts. */
   readonly checkPollWait: Duration.Input
+  /** Most receives long-polling at once; one more is refused with `TooManyReceives`. */
+  readonly maxParkedReceives: number
 }>("@strait/proxy/Proxy/ProxySettings", {
   defaultValue: () => ({
     autoRenewWindow: Duration.seconds(60),
@@ -54,7 +56,8 @@ export const ProxySettings = Context.Reference<{
     maxRenewal: Duration.hours(3),
     clientTimeout: Duration.seconds(30),
     releaseAfter: Duration.seconds(1),
-    checkPollWait: Duration.seconds(20)
+    checkPollWait: Duration.seconds(20),
+    maxParkedReceives: 10_000
   })
 })
 
@@ -66,6 +69,18 @@ export const ProxySettings = Context.Reference<{
 export class ClientIdRequired extends Schema.TaggedError<ClientIdRequired>()("ClientIdRequired", {}) {
   override get message() {
     return "the request carries no client id"
+  }
+}
+
+/**
+ * As many receives as the proxy allows are long-polling already (RocketMQ `TOO_MANY_REQUESTS`,
+ * "polling full"); the client backs off and tries again.
+ *
+ * @since 0.1.0
+ */
+export class TooManyReceives extends Schema.TaggedError<TooManyReceives>()("TooManyReceives", { limit: Schema.Number }) {
+  override get message() {
+    return `${this.limit} receives are long-polling already`
   }
 }
 
@@ -88,7 +103,7 @@ export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("
  *
  * @since 0.1.0
  */
-export type ProxyError = Client.CallError | BrokerUnreachable | AccessControl.Forbidden
+export type ProxyError = Client.CallError | BrokerUnreachable | AccessControl.Forbidden | TooManyReceives
 
 /**
  * Who is calling: the client's id (empty for admin tools), its namespace, and who signed the request.
@@ -174,6 +189,27 @@ interface Session {
   readonly leases: Map<string, Lease>
 }
 
+/**
+ * The span a W3C `traceparent` (a message's trace context) names, if it is one.
+ *
+ * @since 0.1.0
+ */
+export const spanOfTraceContext = (traceContext: string | undefined): Tracer.ExternalSpan | undefined => {
+  if (traceContext === undefined) return undefined
+  const match = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/.exec(traceContext)
+  return match === null ? undefined : Tracer.externalSpan({ traceId: match[1]!, spanId: match[2]!, sampled: (Number.parseInt(match[3]!, 16) & 1) === 1 })
+}
+
+// the span of one message's way through the proxy: a child of the producer's span when the message carries one
+const messageSpan = (name: string, kind: Tracer.SpanKind, message: Message.Message) => {
+  const parent = spanOfTraceContext(message.traceContext)
+  return Effect.withSpan(name, {
+    kind,
+    attributes: { "messaging.system": "strait", "messaging.destination.name": message.topic, "messaging.message.id": message.messageId },
+    ...(parent === undefined ? {} : { parent })
+  })
+}
+
 // how many half-message senders are remembered (the oldest are forgotten first)
 const maxRememberedHalves = 100_000
 
@@ -254,6 +290,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   const releaseMillis = Duration.toMillis(settings.releaseAfter)
 
   const sessions = new Map<string, Session>()
+  let parkedReceives = 0
   // per producer, the topic names it knows by the broker's (qualified) names
   const producerNames = new Map<string, Map<string, string>>()
   // transaction id -> the client that sent the half message (insertion order = age)
@@ -417,6 +454,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
             if (halfSenders.size > maxRememberedHalves) halfSenders.delete(halfSenders.keys().next().value!)
           }
           return broker.success.send([qualified], { transactional }).pipe(
+            messageSpan("strait.proxy.send", "producer", message),
             Effect.map(([receipt]) => ({
               messageId: receipt!.messageId,
               queueId: receipt!.queueId,
@@ -435,6 +473,8 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         const group = qualify(caller.namespace, request.group)
         const topic = qualify(caller.namespace, request.topic)
         const autoRenew = request.invisibleMillis === undefined
+        const parks = request.pollMillis > 0
+        if (parks && parkedReceives >= settings.maxParkedReceives) return yield* new TooManyReceives({ limit: settings.maxParkedReceives })
         const broker = yield* client
         const pop = broker.pop({
           group,
@@ -446,7 +486,8 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
           ...(request.attemptId === undefined ? {} : { attemptId: request.attemptId })
         })
         // the pop runs to its end even if the caller leaves: what it took then is released
-        const fiber = yield* Effect.forkIn(pop, scope)
+        if (parks) parkedReceives++
+        const fiber = yield* Effect.forkIn(Effect.ensuring(pop, Effect.sync(() => parks && parkedReceives--)), scope)
         const received = yield* Fiber.join(fiber).pipe(
           Effect.onInterrupt(() =>
             Effect.forkIn(
@@ -456,6 +497,10 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
               scope
             ))
         )
+        yield* Effect.annotateCurrentSpan({
+          "messaging.message.count": received.length,
+          "messaging.message.ids": received.map((r) => r.message.messageId)
+        })
         if (autoRenew && session !== undefined) {
           const now = yield* Clock.currentTimeMillis
           for (const { invisibleUntil, receiptHandle } of received) {
@@ -463,7 +508,10 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
           }
         }
         return received
-      }),
+      }).pipe(Effect.withSpan("strait.proxy.receive", {
+        kind: "consumer",
+        attributes: { "messaging.system": "strait", "messaging.destination.name": request.topic, "messaging.consumer.group.name": request.group }
+      })),
     release: (caller, group, topic, handles) =>
       Effect.suspend(() => {
         const session = sessions.get(caller.clientId)
@@ -498,7 +546,10 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         }
         const results = yield* Effect.result(broker.success.ackMany(qualifiedGroup, qualifiedTopic, current))
         return Result.isSuccess(results) ? results.success : receiptHandles.map(() => results.failure)
-      }),
+      }).pipe(Effect.withSpan("strait.proxy.ack", {
+        kind: "consumer",
+        attributes: { "messaging.system": "strait", "messaging.destination.name": topic, "messaging.consumer.group.name": group, "messaging.message.count": receiptHandles.length }
+      })),
     changeInvisibility: (caller, group, topic, receiptHandle, millis) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)

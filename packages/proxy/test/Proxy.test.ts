@@ -3,7 +3,7 @@ import { Broker, Server, Transactions } from "@strait/broker"
 import { Message } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Result, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Result, Scope, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { AccessControl, Proxy } from "../src/index.ts"
 
@@ -133,6 +133,26 @@ describe("the proxy core", () => {
         assert.deepStrictEqual(again.map((r) => text(r.message)), ["arrived too late"])
       })))
 
+  it.effect("receives long-polling at once are bounded: one more is refused with TooManyReceives until one ends", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        const poll = (clientId: string) =>
+          proxy.receive(caller(clientId), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 5_000 })
+        const first = yield* Effect.forkChild(poll("c1"))
+        const second = yield* Effect.forkChild(poll("c2"))
+        yield* TestClock.adjust(Duration.seconds(1))
+        const refused = yield* Effect.flip(poll("c3"))
+        assert.strictEqual(refused._tag, "TooManyReceives")
+        // a receive that does not wait is never refused
+        assert.deepStrictEqual(yield* proxy.receive(caller("c4"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 }), [])
+        yield* TestClock.adjust(Duration.seconds(5))
+        yield* Fiber.join(first)
+        yield* Fiber.join(second)
+        const third = yield* Effect.forkChild(poll("c3"))
+        yield* TestClock.adjust(Duration.seconds(6))
+        assert.deepStrictEqual(yield* Fiber.join(third), [])
+      })).pipe(Effect.provideService(Proxy.ProxySettings, { ...Proxy.ProxySettings.defaultValue(), maxParkedReceives: 2 })))
+
   it.effect("a transaction check-back goes to the producer that sent the half message, under the topic name it knows", () =>
     withProxy((proxy, broker) =>
       Effect.gen(function*() {
@@ -155,6 +175,32 @@ describe("the proxy core", () => {
         const received = yield* proxy.receive(caller("c", "shop"), { group: "g", topic: "payments", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
         assert.deepStrictEqual(received.map((r) => text(r.message)), ["pay 10"])
       }).pipe(Effect.provideService(Transactions.TransactionSettings, { firstCheckAfter: Duration.seconds(6), checkInterval: Duration.seconds(30), maxChecks: 15, maxDueChecks: 100 }))))
+
+  it.effect("a message's way through the proxy is traced: its send span continues the producer's trace, receive and ack spans name it", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        const spans: Array<Tracer.NativeSpan> = []
+        const tracer = Tracer.make({
+          span: (options) => {
+            const span = new Tracer.NativeSpan(options)
+            spans.push(span)
+            return span
+          }
+        })
+        const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+        const traced = message("t", "traced", { traceContext: `00-${traceId}-00f067aa0ba902b7-01` })
+        yield* Effect.gen(function*() {
+          sent(yield* proxy.send(caller("p"), [traced]))
+          const [received] = yield* proxy.receive(caller("c"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
+          yield* proxy.ack(caller("c"), "g", "t", [received!.receiptHandle])
+        }).pipe(Effect.withTracer(tracer))
+        const send = spans.find((span) => span.name === "strait.proxy.send")!
+        assert.strictEqual(send.traceId, traceId)
+        assert.strictEqual(send.attributes.get("messaging.message.id"), traced.messageId)
+        const receive = spans.find((span) => span.name === "strait.proxy.receive")!
+        assert.deepStrictEqual(receive.attributes.get("messaging.message.ids"), [traced.messageId])
+        assert.isDefined(spans.find((span) => span.name === "strait.proxy.ack"))
+      })))
 
   it.effect("with accounts configured, an account may do only what its grants allow", () => {
     const access: AccessControl.AccessSettings = {

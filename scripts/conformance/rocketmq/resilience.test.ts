@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { ConsumeResult, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, describe, expect, test } from "vitest"
-import { eventually, logger, type RunningNode, startNode } from "./harness.ts"
+import { codeOf, eventually, logger, rejection, type RunningNode, startNode } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 // stopped gently: a node killed outright resets the streams that clients just closed, and the client
@@ -42,6 +42,22 @@ describe.concurrent("failures", () => {
     expect(Date.now() - killedAt).toBeLessThan(12_000)
     await other.shutdown()
     await producer.shutdown()
+  }, 60_000)
+
+  test("25. when too many receives long-poll at once, one more gets TOO_MANY_REQUESTS; after they end receives work again", async () => {
+    const node = await startNode({ topics: [{ name: "busy", kind: "NORMAL" }], tuning: { maxParkedReceives: 1 } })
+    nodes.push(node)
+    const consumer = (group: string) =>
+      new SimpleConsumer({ endpoints: node.endpoints, consumerGroup: group, subscriptions: new Map([["busy", "*"]]), awaitDuration: 3000, logger } as any)
+    const first = consumer("g-busy-1")
+    const second = consumer("g-busy-2")
+    await Promise.all([first.startup(), second.startup()])
+    const parked = first.receive(1, 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(codeOf(await rejection(second.receive(1, 20_000)))).toBe(42900)
+    expect((await parked).length).toBe(0)
+    expect((await second.receive(1, 20_000)).length).toBe(0)
+    await Promise.all([first.shutdown(), second.shutdown()])
   }, 60_000)
 
   test("24. the node restarts under a running producer and push consumer: nothing acknowledged is lost, consumption resumes", async () => {
