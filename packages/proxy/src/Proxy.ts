@@ -265,6 +265,8 @@ export class Proxy extends Context.Service<Proxy, {
   readonly topics: (caller: CallerContext) => Effect.Effect<ReadonlyArray<TopicView>, ProxyError>
   readonly setGroup: (caller: CallerContext, group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, ProxyError>
   readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
+  /** Receives long-polling now. */
+  readonly parkedReceives: Effect.Effect<number>
   /** Live sessions, for tests and operators. */
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly clientId: string; readonly kind?: string; readonly holding: number }>>
 }>()("@strait/proxy/Proxy") {
@@ -618,6 +620,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
           return name === undefined ? [] : [new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })]
         })
       }),
+    parkedReceives: Effect.sync(() => parkedReceives),
     sessions: Effect.sync(() =>
       [...sessions.values()].map((session) => ({
         clientId: session.clientId,
