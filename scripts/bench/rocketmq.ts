@@ -18,7 +18,8 @@ import { emit, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const SIZE = 1024
-// sends in flight, and consumers each with one receive of up to 32 out at a time
+// messages in flight end to end (each producer waits until its message was consumed), and consumers
+// each with one receive of up to 32 out at a time
 const WINDOW = 64
 const CONSUMERS = 4
 const BROKER_PORT = 17900
@@ -60,27 +61,38 @@ const stop = (child: ChildProcess) =>
     child.kill("SIGTERM")
   })
 
+// a message's body carries its sequence number and when it was sent
+let seq = 0
 const body = () => {
   const bytes = Buffer.alloc(SIZE, 0x61)
+  bytes.writeUInt32LE(seq++, 0)
   bytes.writeDoubleLE(performance.now(), 8)
   return bytes
 }
-const sentAt = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset).getFloat64(8, true)
+const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset)
 
-/** Producers keep WINDOW sends in flight until the time is up; consumers receive and acknowledge. */
+/**
+ * WINDOW producers each keep one message in flight until it was consumed (as the broker bench does),
+ * until the time is up; consumers receive, note each message's latency, and acknowledge.
+ */
 const measure = async (
   pids: { readonly broker: number; readonly proxy?: number },
-  send: () => Promise<void>,
-  receive: (latencies: Array<number>) => Promise<number>
+  send: (bytes: Buffer) => Promise<void>,
+  receive: () => Promise<ReadonlyArray<Uint8Array>>
 ): Promise<RunResult> => {
   const latencies: Array<number> = []
+  const waiting = new Map<number, () => void>()
   let consumed = 0
-  let sent = 0
   let stopped = false
   const consumers = Array.from({ length: CONSUMERS }, async () => {
-    while (!stopped || consumed < sent) {
-      const received = await receive(latencies)
-      consumed += received
+    while (!stopped || waiting.size > 0) {
+      const bodies = await receive()
+      const now = performance.now()
+      for (const bytes of bodies) {
+        latencies.push((now - view(bytes).getFloat64(8, true)) * 1000)
+        consumed++
+        waiting.get(view(bytes).getUint32(0, true))?.()
+      }
     }
   })
   const brokerBefore = cpuSeconds(pids.broker)
@@ -90,8 +102,12 @@ const measure = async (
   const deadline = began + SECS * 1000
   await Promise.all(Array.from({ length: WINDOW }, async () => {
     while (performance.now() < deadline) {
-      await send()
-      sent++
+      const bytes = body()
+      const n = view(bytes).getUint32(0, true)
+      const done = new Promise<void>((resolve) => waiting.set(n, resolve))
+      await send(bytes)
+      await done
+      waiting.delete(n)
     }
   }))
   const seconds = (performance.now() - began) / 1000
@@ -124,14 +140,13 @@ const throughProxy = async (pids: { readonly broker: number; readonly proxy: num
   let next = 0
   const result = await measure(
     pids,
-    async () => void (await producer.send({ topic: "via-proxy", body: body() })),
-    async (latencies) => {
+    async (bytes) => void (await producer.send({ topic: "via-proxy", body: bytes })),
+    async () => {
       const consumer = consumers[next++ % CONSUMERS]!
       const batch = await consumer.receive(32, 30_000)
-      const now = performance.now()
-      for (const m of batch) latencies.push((now - sentAt(m.body)) * 1000)
-      await Promise.all(batch.map((m) => consumer.ack(m)))
-      return batch.length
+      // acknowledged without holding up the next receive, as the broker bench does
+      for (const m of batch) void consumer.ack(m).catch(() => undefined)
+      return batch.map((m) => m.body)
     }
   )
   await Promise.all(consumers.map((consumer) => consumer.shutdown()))
@@ -149,11 +164,11 @@ const direct = (pids: { readonly broker: number }) =>
     const result = yield* Effect.promise(() =>
       measure(
         pids,
-        () =>
+        (bytes) =>
           run(Effect.asVoid(client.send([
             new Message.Message({
               topic: "direct",
-              body: body(),
+              body: bytes,
               keys: [],
               userProperties: {},
               bornTimestamp: 0,
@@ -161,13 +176,11 @@ const direct = (pids: { readonly broker: number }) =>
               messageId: `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
             })
           ]))),
-        (latencies) =>
+        () =>
           run(Effect.gen(function*() {
             const received = yield* client.pop({ group: "bench", topic: "direct", maxMessages: 32, invisibleDuration: "30 seconds", pollTimeout: "1 second" })
-            const now = performance.now()
-            for (const r of received) latencies.push((now - sentAt(r.message.body)) * 1000)
-            yield* Effect.forEach(received, (r) => client.ack("bench", "direct", r.receiptHandle), { concurrency: "unbounded", discard: true })
-            return received.length
+            for (const r of received) yield* FiberSet.run(acks, client.ack("bench", "direct", r.receiptHandle))
+            return received.map((r) => r.message.body)
           }))
       )
     )

@@ -174,12 +174,12 @@ const make = Effect.fnUntraced(function*(options: { readonly host: string; reado
       return { clientId, namespace, principal } satisfies Proxy.CallerContext
     })
 
-  // the endpoints routes send clients to: where this client reached us
+  // the endpoints routes send clients to: where this client reached us (every address of its access
+  // point, so a client given several proxies moves to another when one drains)
   const endpointsFor = (requested: { readonly addresses?: ReadonlyArray<{ readonly host?: string; readonly port?: number }> } | null | undefined) => {
-    const address = requested?.addresses?.[0]
-    const host = address?.host !== undefined && address.host !== "" ? address.host : options.host
-    const port = address?.port !== undefined && address.port > 0 ? address.port : boundPort
-    return { scheme: /^[\d.]+$/.test(host) ? "IPv4" : "DOMAIN_NAME", addresses: [{ host, port }] }
+    const given = (requested?.addresses ?? []).filter((address) => address.host !== undefined && address.host !== "" && address.port !== undefined && address.port > 0)
+    const addresses = given.length > 0 ? given.map(({ host, port }) => ({ host: host!, port: port! })) : [{ host: options.host, port: boundPort }]
+    return { scheme: addresses.every(({ host }) => /^[\d.]+$/.test(host)) ? "IPv4" : "DOMAIN_NAME", addresses }
   }
 
   /** Runs a unary call: its response, or a response holding only the status of its failure. */

@@ -200,6 +200,9 @@ export const spanOfTraceContext = (traceContext: string | undefined): Tracer.Ext
   return match === null ? undefined : Tracer.externalSpan({ traceId: match[1]!, spanId: match[2]!, sampled: (Number.parseInt(match[3]!, 16) & 1) === 1 })
 }
 
+// spans on the message path skip the stack trace capture: it was the proxy's largest single cost
+const untraced = { captureStackTrace: false } as const
+
 // the span of one message's way through the proxy: a child of the producer's span when the message carries one
 const messageSpan = (name: string, kind: Tracer.SpanKind, message: Message.Message) => {
   const parent = spanOfTraceContext(message.traceContext)
@@ -207,7 +210,7 @@ const messageSpan = (name: string, kind: Tracer.SpanKind, message: Message.Messa
     kind,
     attributes: { "messaging.system": "strait", "messaging.destination.name": message.topic, "messaging.message.id": message.messageId },
     ...(parent === undefined ? {} : { parent })
-  })
+  }, untraced)
 }
 
 // how many half-message senders are remembered (the oldest are forgotten first)
@@ -513,7 +516,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
       }).pipe(Effect.withSpan("strait.proxy.receive", {
         kind: "consumer",
         attributes: { "messaging.system": "strait", "messaging.destination.name": request.topic, "messaging.consumer.group.name": request.group }
-      })),
+      }, untraced)),
     release: (caller, group, topic, handles) =>
       Effect.suspend(() => {
         const session = sessions.get(caller.clientId)
@@ -551,7 +554,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
       }).pipe(Effect.withSpan("strait.proxy.ack", {
         kind: "consumer",
         attributes: { "messaging.system": "strait", "messaging.destination.name": topic, "messaging.consumer.group.name": group, "messaging.message.count": receiptHandles.length }
-      })),
+      }, untraced)),
     changeInvisibility: (caller, group, topic, receiptHandle, millis) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
