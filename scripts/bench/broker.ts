@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { cpuSeconds, peerBench, type PeerResult, preparePeers, startNats, startRabbit } from "./lib/peers.ts"
-import { emit, table } from "./lib/report.ts"
+import { emit, percentile, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const SIZE = 1024
@@ -30,12 +30,6 @@ interface RunResult {
   readonly cpuMicrosPerMessage: number
   /** The bench process's own CPU (producers and consumers, through the client). */
   readonly clientCpuMicrosPerMessage: number
-}
-
-const percentile = (samples: Array<number>, p: number) => {
-  if (samples.length === 0) return Number.NaN
-  samples.sort((a, b) => a - b)
-  return samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!
 }
 
 let ids = 0

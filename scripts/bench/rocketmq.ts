@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { cpuSeconds } from "./lib/peers.ts"
-import { emit, table } from "./lib/report.ts"
+import { emit, percentile, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const SIZE = 1024
@@ -35,12 +35,6 @@ interface RunResult {
   readonly brokerCpu: number
   readonly proxyCpu: number
   readonly clientCpu: number
-}
-
-const percentile = (samples: Array<number>, p: number) => {
-  if (samples.length === 0) return Number.NaN
-  samples.sort((a, b) => a - b)
-  return samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!
 }
 
 // STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there

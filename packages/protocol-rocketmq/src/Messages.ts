@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import { Broker } from "@strait/broker"
 import { Message } from "@strait/core"
 import { Buffer } from "node:buffer"
 import { crc32, gunzipSync } from "node:zlib"
@@ -88,20 +89,6 @@ export const fromWire = (wire: WireMessage): Incoming => {
 }
 
 /**
- * The RocketMQ message type of a Strait message.
- *
- * @since 0.1.0
- */
-export const messageType = (message: Message.Message): "NORMAL" | "FIFO" | "DELAY" | "PRIORITY" =>
-  message.priority !== undefined
-    ? "PRIORITY"
-    : message.messageGroup !== undefined
-    ? "FIFO"
-    : message.deliveryTimestamp !== undefined
-    ? "DELAY"
-    : "NORMAL"
-
-/**
  * A RocketMQ message to deliver (or a half message to check back), with the receive's details. `topic` and
  * `deadLetterOrigin` are the names the client knows.
  *
@@ -130,7 +117,7 @@ export const toWire = (
       message_id: message.messageId,
       body_digest: { type: "CRC32", checksum: String(crc32(message.body)) },
       body_encoding: "IDENTITY",
-      message_type: messageType(message),
+      message_type: Broker.messageKind(message),
       born_timestamp: Protos.fromMillis(message.bornTimestamp),
       born_host: message.bornHost,
       ...(stored === undefined ? {} : { store_timestamp: Protos.fromMillis(stored.storeTimestamp) }),

@@ -316,6 +316,15 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   }
   const touch = (caller: CallerContext) => Effect.map(Clock.currentTimeMillis, (now) => sessionOf(caller.clientId, now))
 
+  // the broker handle for a handle the client holds: its renewed handle when it is held under
+  // automatic renewal (which then ends: the client settles the message)
+  const takeLease = (session: Session | undefined, handle: string) => {
+    const lease = session?.leases.get(handle)
+    if (lease === undefined) return handle
+    session!.leases.delete(handle)
+    return lease.handle
+  }
+
   const qualify = Namespaces.qualify
   const authorize = (caller: CallerContext, action: AccessControl.Action, resource: string) =>
     access.authorize(caller.principal, caller.namespace, action, resource)
@@ -520,24 +529,14 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
     release: (caller, group, topic, handles) =>
       Effect.suspend(() => {
         const session = sessions.get(caller.clientId)
-        const current = handles.map((handle) => {
-          const lease = session?.leases.get(handle)
-          if (lease === undefined) return handle
-          session!.leases.delete(handle)
-          return lease.handle
-        })
+        const current = handles.map((handle) => takeLease(session, handle))
         return releaseHandles(qualify(caller.namespace, group), qualify(caller.namespace, topic), current)
       }),
     ack: (caller, group, topic, receiptHandles) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
         const session = yield* touch(caller)
-        const current = receiptHandles.map((handle) => {
-          const lease = session?.leases.get(handle)
-          if (lease === undefined) return handle
-          session!.leases.delete(handle)
-          return lease.handle
-        })
+        const current = receiptHandles.map((handle) => takeLease(session, handle))
         const broker = yield* Effect.result(client)
         if (Result.isFailure(broker)) return receiptHandles.map(() => broker.failure)
         const qualifiedGroup = qualify(caller.namespace, group)
@@ -558,20 +557,15 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
     changeInvisibility: (caller, group, topic, receiptHandle, millis) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
-        const session = yield* touch(caller)
-        const lease = session?.leases.get(receiptHandle)
-        if (lease !== undefined) session!.leases.delete(receiptHandle)
+        const handle = takeLease(yield* touch(caller), receiptHandle)
         return yield* withClient((broker) =>
-          broker.changeInvisibility(qualify(caller.namespace, group), qualify(caller.namespace, topic), lease?.handle ?? receiptHandle, Duration.millis(millis)))
+          broker.changeInvisibility(qualify(caller.namespace, group), qualify(caller.namespace, topic), handle, Duration.millis(millis)))
       }),
     forwardToDeadLetter: (caller, group, topic, receiptHandle) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
-        const session = yield* touch(caller)
-        const lease = session?.leases.get(receiptHandle)
-        if (lease !== undefined) session!.leases.delete(receiptHandle)
-        return yield* withClient((broker) =>
-          broker.forwardToDeadLetter(qualify(caller.namespace, group), qualify(caller.namespace, topic), lease?.handle ?? receiptHandle))
+        const handle = takeLease(yield* touch(caller), receiptHandle)
+        return yield* withClient((broker) => broker.forwardToDeadLetter(qualify(caller.namespace, group), qualify(caller.namespace, topic), handle))
       }),
     endTransaction: (caller, topic, transactionId, resolution) =>
       Effect.gen(function*() {

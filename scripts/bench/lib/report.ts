@@ -40,3 +40,10 @@ export const best = async <T extends { readonly seconds: number }>(runs: number,
   }
   return fastest!
 }
+
+/** The `p` quantile (0 to 1) of `samples` (sorted in place); NaN when there are none. */
+export const percentile = (samples: Array<number>, p: number) => {
+  if (samples.length === 0) return Number.NaN
+  samples.sort((a, b) => a - b)
+  return samples[Math.min(samples.length - 1, Math.floor(samples.length * p))]!
+}

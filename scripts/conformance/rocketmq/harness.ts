@@ -109,3 +109,15 @@ export const codeOf = (error: any): number | undefined => {
   }
   return undefined
 }
+
+/** Receives until something comes (`max` at most, invisible for `invisibleMillis`), failing after `timeoutMillis`. */
+export const receiveSome = (
+  consumer: { receive(max: number, invisibleMillis: number): Promise<Array<any>> },
+  max: number,
+  invisibleMillis: number,
+  timeoutMillis: number
+) =>
+  eventually(async () => {
+    const batch = await consumer.receive(max, invisibleMillis)
+    return batch.length > 0 ? batch : undefined
+  }, timeoutMillis)

@@ -3,7 +3,7 @@
 // scenario has its own topic and group, so they run at the same time.
 import { ConsumeResult, FilterExpression, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { codeOf, eventually, logger, rejection, type RunningNode, startNode } from "./harness.ts"
+import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startNode } from "./harness.ts"
 
 const SQL = 2 // FilterType.SQL of the client's protos
 
@@ -180,10 +180,7 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     const [first] = await c.receive(1, 10_000)
     expect(first!.deliveryAttempt).toBe(1)
     const oldHandle = first!.receiptHandle
-    const [second] = await eventually(async () => {
-      const batch = await c.receive(1, 10_000)
-      return batch.length > 0 ? batch : undefined
-    }, 20_000)
+    const [second] = await receiveSome(c, 1, 10_000, 20_000)
     expect(second!.messageId).toBe(first!.messageId)
     expect(second!.deliveryAttempt).toBe(2)
     expect(second!.receiptHandle).not.toBe(oldHandle)
@@ -223,10 +220,7 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     }
     expect(attempts).toEqual([1, 2, 3])
     const dead = await simple("g-dlq-reader", { "%DLQ%g-dlq": "*" })
-    const [letter] = await eventually(async () => {
-      const batch = await dead.receive(1, 10_000)
-      return batch.length > 0 ? batch : undefined
-    }, 20_000)
+    const [letter] = await receiveSome(dead, 1, 10_000, 20_000)
     expect(letter!.messageId).toBe(messageId)
     expect(body(letter!)).toBe("poison")
   }, 90_000)
@@ -322,10 +316,7 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     }
     expect(attemptsOfPoison.length).toBe(3)
     const dead = await simple("g-fifo-push-dlq", { "%DLQ%g-fifo-push": "*" })
-    const [letter] = await eventually(async () => {
-      const batch = await dead.receive(1, 10_000)
-      return batch.length > 0 ? batch : undefined
-    }, 20_000)
+    const [letter] = await receiveSome(dead, 1, 10_000, 20_000)
     expect(body(letter!)).toBe("a3")
   }, 60_000)
 
@@ -358,10 +349,7 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     await p.send({ topic: "delay", body: Buffer.from("later"), deliveryTimestamp: at })
     const c = await simple("g-delay", { delay: "*" }, { awaitDuration: 1000 })
     expect((await c.receive(1, 10_000)).length).toBe(0)
-    const [m] = await eventually(async () => {
-      const batch = await c.receive(1, 10_000)
-      return batch.length > 0 ? batch : undefined
-    }, 10_000)
+    const [m] = await receiveSome(c, 1, 10_000, 10_000)
     expect(Date.now()).toBeGreaterThanOrEqual(at.getTime())
     expect(m!.deliveryTimestamp?.getTime()).toBe(at.getTime())
     const tooFar = await rejection(p.send({ topic: "delay", body: Buffer.from("next year"), deliveryTimestamp: new Date(Date.now() + 400 * 86_400_000) }))
@@ -410,10 +398,7 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     const forRollback = p.beginTransaction()
     await p.send({ topic: "tx-check", body: Buffer.from("roll back on check") }, forRollback)
     const c = await simple("g-tx-check", { "tx-check": "*" }, { awaitDuration: 2000 })
-    const got = await eventually(async () => {
-      const batch = await c.receive(32, 10_000)
-      return batch.length > 0 ? batch : undefined
-    }, 15_000)
+    const got = await receiveSome(c, 32, 10_000, 15_000)
     expect(got.map(body)).toEqual(["commit on check"])
     expect(checked.sort()).toEqual(["commit on check", "roll back on check"])
   }, 30_000)

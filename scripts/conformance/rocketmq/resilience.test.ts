@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { ConsumeResult, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, describe, expect, test } from "vitest"
-import { codeOf, eventually, logger, rejection, type RunningNode, startNode } from "./harness.ts"
+import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startNode } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 // stopped gently: a node killed outright resets the streams that clients just closed, and the client
@@ -32,10 +32,7 @@ describe.concurrent("failures", () => {
     expect((await other.receive(1, 20_000)).length).toBe(0)
     holder.kill("SIGKILL")
     const killedAt = Date.now()
-    const [again] = await eventually(async () => {
-      const batch = await other.receive(1, 20_000)
-      return batch.length > 0 ? batch : undefined
-    }, 20_000)
+    const [again] = await receiveSome(other, 1, 20_000, 20_000)
     expect(again!.messageId).toBe(messageId)
     expect(again!.deliveryAttempt).toBe(2)
     // the client timeout (2 s) plus the proxy's check interval (5 s) plus the release delay (1 s)
