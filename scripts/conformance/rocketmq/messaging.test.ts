@@ -383,13 +383,14 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     expect((await drain(c, 5)).map(body)).toEqual(["commit me"])
   }, 30_000)
 
-  test("19. an unresolved transaction is checked back on its producer, whose answer resolves it", async () => {
+  test("19. an unresolved transaction is checked back on its producer, whose answer resolves it; one left undecided is checked N times, then discarded", async () => {
     const checked: Array<string> = []
     const p = await producer("tx-check", {
       checker: {
         check: async (m: MessageView) => {
           checked.push(body(m))
-          return body(m) === "commit on check" ? 1 : 2
+          // COMMIT, ROLLBACK, or no answer (UNSPECIFIED: the producer sends nothing)
+          return body(m) === "commit on check" ? 1 : body(m) === "roll back on check" ? 2 : 0
         }
       }
     })
@@ -397,10 +398,17 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     await p.send({ topic: "tx-check", body: Buffer.from("commit on check") }, forCommit)
     const forRollback = p.beginTransaction()
     await p.send({ topic: "tx-check", body: Buffer.from("roll back on check") }, forRollback)
+    const undecided = p.beginTransaction()
+    await p.send({ topic: "tx-check", body: Buffer.from("never decided") }, undecided)
     const c = await simple("g-tx-check", { "tx-check": "*" }, { awaitDuration: 2000 })
     const got = await receiveSome(c, 32, 10_000, 15_000)
     expect(got.map(body)).toEqual(["commit on check"])
-    expect(checked.sort()).toEqual(["commit on check", "roll back on check"])
+    // the undecided one is checked transactionMaxChecks (2) times, 1.5 s apart, then discarded
+    await eventually(() => checked.filter((b) => b === "never decided").length === 2, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 3500))
+    expect(checked.filter((b) => b === "never decided").length).toBe(2)
+    expect((await c.receive(32, 10_000)).length).toBe(0)
+    expect(checked.filter((b) => b !== "never decided").sort()).toEqual(["commit on check", "roll back on check"])
   }, 30_000)
 
   test("20. a priority topic serves higher priority first, same priority in send order", async () => {
