@@ -279,6 +279,17 @@ export class Broker extends Context.Service<Broker, {
     receiptHandle: string,
     duration: Duration.Input
   ) => Effect.Effect<string, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
+  /**
+   * Extends a received message's window to end `duration` from now (never shortens it), keeping its
+   * handle valid; returns when the window now ends. For automatic renewal: unlike
+   * `changeInvisibility`, the handle the consumer holds stays the one that acknowledges it.
+   */
+  readonly renewInvisibility: (
+    group: string,
+    topic: string,
+    receiptHandle: string,
+    duration: Duration.Input
+  ) => Effect.Effect<number, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
   /** Counters: messages never delivered because their time to live ran out. */
   readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
@@ -657,6 +668,7 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     ackMany: consumption.ackMany,
     forwardToDeadLetter: consumption.forwardToDeadLetter,
     changeInvisibility: consumption.changeInvisibility,
+    renewInvisibility: consumption.renew,
     stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
     resetOffsetsToTime
   })

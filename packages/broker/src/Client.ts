@@ -159,6 +159,12 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
         call({ _tag: "ChangeInvisibility", group, topic, receiptHandle, invisibleMillis: Duration.toMillis(duration) }, "Renewed"),
         (answer) => answer.receiptHandle
       ),
+    /** Extends a received message's window, keeping its handle; returns when the window now ends. */
+    renewInvisibility: (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+      Effect.map(
+        call({ _tag: "RenewInvisibility", group, topic, receiptHandle, invisibleMillis: Duration.toMillis(duration) }, "WindowExtended"),
+        (answer) => answer.invisibleUntil
+      ),
     endTransaction: (topic: string, transactionId: string, resolution: "COMMIT" | "ROLLBACK") =>
       Effect.asVoid(call({ _tag: "EndTransaction", topic, transactionId, resolution }, "Done")),
     recall: (topic: string, recallHandle: string) =>

@@ -593,11 +593,15 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     const handle = ReceiptHandle.decodeWith(sealKey, text)
     if (handle instanceof ReceiptHandle.InvalidReceiptHandle) return handle
     if (handle.topic !== topic) return new ReceiptHandleMismatch({ expected: topic, actual: handle.topic })
-    if (now >= handle.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now })
     const queue = state.queues[handle.queueId]
     const entry = queue?.inFlight.get(handle.queueOffset)
-    if (queue === undefined || entry === undefined || entry.popTime !== handle.popTime) return stale(handle)
-    return { queue, queueId: handle.queueId, offset: handle.queueOffset, entry }
+    // the handle of the current window: the window decides (a renewal extends it, keeping the handle)
+    if (queue !== undefined && entry !== undefined && entry.popTime === handle.popTime) {
+      if (now >= entry.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: entry.invisibleUntil, now })
+      return { queue, queueId: handle.queueId, offset: handle.queueOffset, entry }
+    }
+    if (now >= handle.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: handle.invisibleUntil, now })
+    return stale(handle)
   }
 
   // No lock: checking each handle and taking its message out of flight happen in one synchronous
@@ -692,9 +696,35 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       })))
     })
 
+  /**
+   * Extends the window of a received message to end `duration` from now, keeping its handle: the
+   * handle the consumer holds stays the one that acknowledges it (automatic renewal for push
+   * consumers, which must not depend on anyone remembering a newer handle).
+   */
+  const renew = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+    Effect.gen(function*() {
+      const limits = yield* Limits.Limits
+      const millis = Duration.toMillis(duration)
+      if (millis < 0 || millis > limits.maxInvisibilityMillis) {
+        return yield* new IllegalInvisibleTime({ millis, max: limits.maxInvisibilityMillis })
+      }
+      const state = yield* stateOf(group, yield* deps.topic(topic))
+      return yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const found = locate(state, yield* ReceiptHandle.ReceiptHandleKey, now, topic, receiptHandle)
+        if ("_tag" in found) return yield* Effect.fail(found)
+        const { entry, offset, queue, queueId } = found
+        const invisibleUntil = Math.max(entry.invisibleUntil, now + millis)
+        yield* record([encodeState(Window, keyOf(group, topic), queueId, offset, entry.popTime, invisibleUntil, queue.attempts.get(offset) ?? 1)])
+        entry.invisibleUntil = invisibleUntil
+        return invisibleUntil
+      }))
+    })
+
   return {
     pop,
     ack,
+    renew,
     ackMany,
     changeInvisibility,
     /**

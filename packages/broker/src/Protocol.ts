@@ -89,7 +89,14 @@ export const Request = Schema.Union([
   Schema.TaggedStruct("SetGroup", { group: GroupSettings }),
   Schema.TaggedStruct("ListGroups", {}),
   /** A long poll for transaction check-backs: up to `max`, waiting up to `waitMillis` for the first. */
-  Schema.TaggedStruct("AwaitChecks", { max: Schema.Int, waitMillis: Schema.Number })
+  Schema.TaggedStruct("AwaitChecks", { max: Schema.Int, waitMillis: Schema.Number }),
+  /** Extends a received message's window, keeping its handle (automatic renewal). */
+  Schema.TaggedStruct("RenewInvisibility", {
+    group: Schema.String,
+    topic: Schema.String,
+    receiptHandle: Schema.String,
+    invisibleMillis: Schema.Number
+  })
 ])
 
 /**
@@ -210,7 +217,8 @@ export const Response = Schema.Union([
     messages: Schema.Uint8Array
   }),
   Schema.TaggedStruct("Done", {}),
-  Schema.TaggedStruct("Failed", { error: Failure })
+  Schema.TaggedStruct("Failed", { error: Failure }),
+  Schema.TaggedStruct("WindowExtended", { invisibleUntil: Schema.Number })
 ])
 
 /**

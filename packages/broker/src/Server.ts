@@ -95,6 +95,11 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         broker.changeInvisibility(request.group, request.topic, request.receiptHandle, Duration.millis(request.invisibleMillis)),
         (receiptHandle) => ({ _tag: "Renewed" as const, receiptHandle })
       )
+    case "RenewInvisibility":
+      return Effect.map(
+        broker.renewInvisibility(request.group, request.topic, request.receiptHandle, Duration.millis(request.invisibleMillis)),
+        (invisibleUntil) => ({ _tag: "WindowExtended" as const, invisibleUntil })
+      )
     case "EndTransaction":
       return Effect.as(broker.endTransaction(request.topic, request.transactionId, request.resolution), { _tag: "Done" as const })
     case "Recall":

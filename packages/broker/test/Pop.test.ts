@@ -263,6 +263,36 @@ describe("Pop consumption", () => {
         assert.deepStrictEqual(yield* (yield* restart()).pop(popRequest("g")), [])
       })))
 
+  it.effect("renewing a window keeps the handle: it acknowledges after the first window would have ended, across a restart too", () =>
+    withBroker((broker, restart) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "held")])
+        const [held] = yield* broker.pop(popRequest("g"))
+        yield* TestClock.adjust("20 seconds")
+        const until = yield* broker.renewInvisibility("g", "t", held!.receiptHandle, "1 minute")
+        assert.strictEqual(until, held!.invisibleUntil - 30_000 + 20_000 + 60_000, "now (20 s in) plus a minute")
+        // a renewal never shortens the window
+        assert.strictEqual(yield* broker.renewInvisibility("g", "t", held!.receiptHandle, "1 second"), until)
+        yield* TestClock.adjust("30 seconds")
+        assert.deepStrictEqual(yield* broker.pop(popRequest("g")), [], "still held, past the first window's end")
+        const again = yield* restart()
+        yield* again.ack("g", "t", held!.receiptHandle)
+        yield* TestClock.adjust("5 minutes")
+        assert.deepStrictEqual(yield* again.pop(popRequest("g")), [])
+      })))
+
+  it.effect("a renewal cannot revive a window that ended", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "late")])
+        const [held] = yield* broker.pop(popRequest("g"))
+        yield* TestClock.adjust("31 seconds")
+        const late = yield* Effect.flip(broker.renewInvisibility("g", "t", held!.receiptHandle, "1 minute"))
+        assert.strictEqual(late._tag, "ReceiptHandleExpired")
+      })))
+
   it.effect("a message whose time to live ran out is never delivered, and is counted", () =>
     withBroker((broker) =>
       Effect.gen(function*() {

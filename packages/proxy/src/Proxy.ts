@@ -8,7 +8,8 @@
  * - client sessions by client id, alive while a telemetry stream of theirs is open, or for
  *   `clientTimeout` after their last heartbeat, call or stream;
  * - for receives with automatic renewal (push consumers), the messages each client holds: the proxy
- *   renews their invisibility while the client lives, and releases them soon after it terminates or
+ *   renews their invisibility while the client lives (the broker keeps their handles valid, so a
+ *   proxy that restarts loses nothing but the renewal), and releases them soon after it terminates or
  *   dies (`releaseAfter`);
  * - which client sent each half message, so the broker's transaction check-back reaches that producer
  *   (or any live producer of the topic).
@@ -170,11 +171,11 @@ export interface TopicView {
   readonly flush: "sync" | "async"
 }
 
-// a message a client holds under automatic renewal: the handle the client knows maps to the newest
+// a message a client holds under automatic renewal (keyed by its handle, which renewal keeps valid)
 interface Lease {
   readonly group: string
   readonly topic: string
-  handle: string
+  readonly handle: string
   invisibleUntil: number
   readonly since: number
   failures: number
@@ -316,13 +317,10 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   }
   const touch = (caller: CallerContext) => Effect.map(Clock.currentTimeMillis, (now) => sessionOf(caller.clientId, now))
 
-  // the broker handle for a handle the client holds: its renewed handle when it is held under
-  // automatic renewal (which then ends: the client settles the message)
+  // the client settles a message it holds: automatic renewal of it ends
   const takeLease = (session: Session | undefined, handle: string) => {
-    const lease = session?.leases.get(handle)
-    if (lease === undefined) return handle
-    session!.leases.delete(handle)
-    return lease.handle
+    session?.leases.delete(handle)
+    return handle
   }
 
   const qualify = Namespaces.qualify
@@ -362,19 +360,18 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         yield* releaseLeases(session)
         continue
       }
-      for (const [clientHandle, lease] of session.leases) {
+      for (const lease of session.leases.values()) {
         if (lease.invisibleUntil - now > renewAheadMillis) continue
         if (now - lease.since >= maxRenewalMillis) {
-          session.leases.delete(clientHandle)
+          session.leases.delete(lease.handle)
           continue
         }
-        const renewed = yield* withClient((broker) => broker.changeInvisibility(lease.group, lease.topic, lease.handle, Duration.millis(autoRenewMillis))).pipe(Effect.result)
+        const renewed = yield* withClient((broker) => broker.renewInvisibility(lease.group, lease.topic, lease.handle, Duration.millis(autoRenewMillis))).pipe(Effect.result)
         if (Result.isSuccess(renewed)) {
-          lease.handle = renewed.success
-          lease.invisibleUntil = now + autoRenewMillis
+          lease.invisibleUntil = renewed.success
           lease.failures = 0
         } else if (++lease.failures >= 3 || renewed.failure._tag === "ReceiptHandleStale" || renewed.failure._tag === "ReceiptHandleExpired") {
-          session.leases.delete(clientHandle)
+          session.leases.delete(lease.handle)
         }
       }
     }

@@ -28,7 +28,11 @@ const caller = (clientId: string, namespace = ""): Proxy.CallerContext => ({ cli
 
 /** A broker at mem://broker on a simulated disk, and a proxy in front of it. */
 const withProxy = <A, E>(
-  body: (proxy: Proxy.Proxy["Service"], broker: Broker.Broker["Service"]) => Effect.Effect<A, E, Scope.Scope>,
+  body: (
+    proxy: Proxy.Proxy["Service"],
+    broker: Broker.Broker["Service"],
+    restartProxy: () => Effect.Effect<Proxy.Proxy["Service"], never, Scope.Scope>
+  ) => Effect.Effect<A, E, Scope.Scope>,
   options: { readonly access?: AccessControl.AccessSettings } = {}
 ) =>
   Effect.gen(function*() {
@@ -36,10 +40,22 @@ const withProxy = <A, E>(
     const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
     const brokerContext = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory: "/data/broker" }))).pipe(Effect.provideContext(disk))
     yield* Layer.build(Server.layer("mem://broker")).pipe(Effect.provideContext(Context.merge(brokerContext, network)))
-    const proxyContext = yield* Layer.build(Layer.fresh(Proxy.Proxy.layer({ broker: "mem://broker", ...options }))).pipe(Effect.provideContext(network))
+    const startProxy = (scope: Scope.Scope) =>
+      Layer.buildWithScope(Layer.fresh(Proxy.Proxy.layer({ broker: "mem://broker", ...options })), scope).pipe(
+        Effect.provideContext(network),
+        Effect.map((context) => Context.get(context, Proxy.Proxy))
+      )
+    let proxyScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(proxyScope, Exit.void))
+    const proxy = yield* startProxy(proxyScope)
     const broker = Context.get(brokerContext, Broker.Broker)
     yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 2 })
-    return yield* body(Context.get(proxyContext, Proxy.Proxy), broker)
+    return yield* body(proxy, broker, () =>
+      Effect.gen(function*() {
+        yield* Scope.close(proxyScope, Exit.void)
+        proxyScope = yield* Scope.make()
+        return yield* startProxy(proxyScope)
+      }))
   })
 
 const sent = <A>(results: ReadonlyArray<Result.Result<A, unknown>>) => results.map((result) => Result.getOrThrow(result))
@@ -76,6 +92,22 @@ describe("the proxy core", () => {
         const other = yield* proxy.receive(caller("push-2"), { group: "g", topic: "t", maxMessages: 1, invisibleMillis: 30_000, pollMillis: 0 })
         assert.strictEqual(other.length, 0)
         const [problem] = yield* proxy.ack(caller("push-1"), "g", "t", [held!.receiptHandle])
+        assert.isUndefined(problem)
+      })))
+
+  it.effect("a proxy that restarts loses only the renewal: the handle its client holds still acknowledges the message", () =>
+    withProxy((proxy, _broker, restartProxy) =>
+      Effect.gen(function*() {
+        sent(yield* proxy.send(caller("p"), [message("t", "survivor")]))
+        const [held] = yield* proxy.receive(caller("push-1"), { group: "g", topic: "t", maxMessages: 1, pollMillis: 0 })
+        for (let second = 0; second < 70; second += 10) {
+          yield* TestClock.adjust(Duration.seconds(10))
+          yield* proxy.heartbeat(caller("push-1"))
+        }
+        // renewed past its first minute by the first proxy; then a second proxy takes over
+        const second = yield* restartProxy()
+        yield* TestClock.adjust(Duration.seconds(20))
+        const [problem] = yield* second.ack(caller("push-1"), "g", "t", [held!.receiptHandle])
         assert.isUndefined(problem)
       })))
 
