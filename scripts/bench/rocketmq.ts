@@ -18,9 +18,9 @@ import { emit, percentile, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const SIZE = 1024
-// messages in flight end to end (each producer waits until its message was consumed), and consumers
-// each with one receive of up to 32 out at a time
-const WINDOW = 64
+// messages in flight end to end (each producer waits until its message was consumed): unloaded (1)
+// and loaded; consumers each with one receive of up to 32 out at a time
+const WINDOWS = [1, 64] as const
 const CONSUMERS = 4
 const BROKER_PORT = 17900
 const PROXY_PORT = 17981
@@ -66,11 +66,12 @@ const body = () => {
 const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset)
 
 /**
- * WINDOW producers each keep one message in flight until it was consumed (as the broker bench does),
+ * `window` producers each keep one message in flight until it was consumed (as the broker bench does),
  * until the time is up; consumers receive, note each message's latency, and acknowledge.
  */
 const measure = async (
   pids: { readonly broker: number; readonly proxy?: number },
+  window: number,
   send: (bytes: Buffer) => Promise<void>,
   receive: () => Promise<ReadonlyArray<Uint8Array>>
 ): Promise<RunResult> => {
@@ -94,7 +95,7 @@ const measure = async (
   const clientBefore = process.cpuUsage()
   const began = performance.now()
   const deadline = began + SECS * 1000
-  await Promise.all(Array.from({ length: WINDOW }, async () => {
+  await Promise.all(Array.from({ length: window }, async () => {
     while (performance.now() < deadline) {
       const bytes = body()
       const n = view(bytes).getUint32(0, true)
@@ -122,7 +123,7 @@ const measure = async (
   }
 }
 
-const throughProxy = async (pids: { readonly broker: number; readonly proxy: number }) => {
+const throughProxy = async (pids: { readonly broker: number; readonly proxy: number }, window: number) => {
   const endpoints = `127.0.0.1:${PROXY_PORT}`
   const producer = new Producer({ endpoints, topics: ["via-proxy"], logger: quiet, maxAttempts: 1 } as any)
   await producer.startup()
@@ -134,6 +135,7 @@ const throughProxy = async (pids: { readonly broker: number; readonly proxy: num
   let next = 0
   const result = await measure(
     pids,
+    window,
     async (bytes) => void (await producer.send({ topic: "via-proxy", body: bytes })),
     async () => {
       const consumer = consumers[next++ % CONSUMERS]!
@@ -149,7 +151,7 @@ const throughProxy = async (pids: { readonly broker: number; readonly proxy: num
 }
 
 let ids = 0
-const direct = (pids: { readonly broker: number }) =>
+const direct = (pids: { readonly broker: number }, window: number) =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const transport = yield* Transport.Transport
     const client = yield* Client.make(yield* transport.connect(`tcp://127.0.0.1:${BROKER_PORT}`))
@@ -158,6 +160,7 @@ const direct = (pids: { readonly broker: number }) =>
     const result = yield* Effect.promise(() =>
       measure(
         pids,
+        window,
         (bytes) =>
           run(Effect.asVoid(client.send([
             new Message.Message({
@@ -184,8 +187,8 @@ const direct = (pids: { readonly broker: number }) =>
 
 const broker = await start("./lib/brokerServer.ts", [path.join(work, "broker"), String(BROKER_PORT)])
 let proxy: ChildProcess | undefined
-let viaProxy: RunResult
-let straight: RunResult
+const viaProxy = new Map<number, RunResult>()
+const straight = new Map<number, RunResult>()
 try {
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const transport = yield* Transport.Transport
@@ -194,32 +197,45 @@ try {
     yield* client.createTopic({ name: "direct", kind: "NORMAL", queues: 8, flush: "async" })
   })).pipe(Effect.provide(Layer.fresh(TcpTransport.layer))), { scheduler })
   proxy = await start("./lib/proxyServer.ts", [String(BROKER_PORT), String(PROXY_PORT)])
-  viaProxy = await throughProxy({ broker: broker.pid!, proxy: proxy.pid! })
-  straight = await direct({ broker: broker.pid! })
+  for (const window of WINDOWS) {
+    viaProxy.set(window, await throughProxy({ broker: broker.pid!, proxy: proxy.pid! }, window))
+    straight.set(window, await direct({ broker: broker.pid! }, window))
+  }
 } finally {
   if (proxy !== undefined) await stop(proxy)
   await stop(broker)
   fs.rmSync(work, { recursive: true, force: true })
 }
 
-table(`1 KiB messages, ${WINDOW} sends in flight, ${CONSUMERS} consumers, async flush (${SECS} s per run)`, [
-  { run: "rocketmq client → proxy → broker", "msgs/s": viaProxy.perSecond, "p50 µs": viaProxy.p50, "p99 µs": viaProxy.p99, "proxy CPU µs/msg": viaProxy.proxyCpu, "broker CPU µs/msg": viaProxy.brokerCpu, "client CPU µs/msg": viaProxy.clientCpu },
-  { run: "broker client → broker", "msgs/s": straight.perSecond, "p50 µs": straight.p50, "p99 µs": straight.p99, "proxy CPU µs/msg": 0, "broker CPU µs/msg": straight.brokerCpu, "client CPU µs/msg": straight.clientCpu }
-])
+const row = (run: string, r: RunResult) => ({
+  run,
+  "msgs/s": r.perSecond,
+  "p50 µs": r.p50,
+  "p99 µs": r.p99,
+  "proxy CPU µs/msg": r.proxyCpu,
+  "broker CPU µs/msg": r.brokerCpu,
+  "client CPU µs/msg": r.clientCpu
+})
+table(`1 KiB messages, ${CONSUMERS} consumers, async flush (${SECS} s per run)`, WINDOWS.flatMap((window) => [
+  row(`rocketmq client → proxy → broker, ${window} in flight`, viaProxy.get(window)!),
+  row(`broker client → broker, ${window} in flight`, straight.get(window)!)
+]))
+const loaded = WINDOWS[WINDOWS.length - 1]!
+const proxied = viaProxy.get(loaded)!
+const plain = straight.get(loaded)!
 emit("rocketmq", {
-  proxy_cpu_vs_broker_cpu: viaProxy.proxyCpu / viaProxy.brokerCpu,
-  through_proxy_vs_direct: viaProxy.perSecond / straight.perSecond
+  proxy_cpu_vs_broker_cpu: proxied.proxyCpu / proxied.brokerCpu,
+  through_proxy_vs_direct: proxied.perSecond / plain.perSecond
 }, {
   node: process.version,
-  proxy_msgs_per_s: viaProxy.perSecond,
-  proxy_p50_us: viaProxy.p50,
-  proxy_p99_us: viaProxy.p99,
-  proxy_cpu_us: viaProxy.proxyCpu,
-  proxy_broker_cpu_us: viaProxy.brokerCpu,
-  proxy_client_cpu_us: viaProxy.clientCpu,
-  direct_msgs_per_s: straight.perSecond,
-  direct_p50_us: straight.p50,
-  direct_p99_us: straight.p99,
-  direct_broker_cpu_us: straight.brokerCpu,
-  direct_client_cpu_us: straight.clientCpu
+  ...Object.fromEntries(WINDOWS.flatMap((window) => {
+    const p = viaProxy.get(window)!
+    const d = straight.get(window)!
+    return [
+      [`proxy_${window}_msgs_per_s`, p.perSecond], [`proxy_${window}_p50_us`, p.p50], [`proxy_${window}_p99_us`, p.p99],
+      [`proxy_${window}_proxy_cpu_us`, p.proxyCpu], [`proxy_${window}_broker_cpu_us`, p.brokerCpu], [`proxy_${window}_client_cpu_us`, p.clientCpu],
+      [`direct_${window}_msgs_per_s`, d.perSecond], [`direct_${window}_p50_us`, d.p50], [`direct_${window}_p99_us`, d.p99],
+      [`direct_${window}_broker_cpu_us`, d.brokerCpu], [`direct_${window}_client_cpu_us`, d.clientCpu]
+    ]
+  }))
 })
