@@ -49,6 +49,12 @@ interface Send {
 
 // a coalesced Produce request carries at most about this many bytes of messages
 const maxBatchBytes = 4 * 1024 * 1024
+// Produce (and Ack) requests of one client on the wire at once: more calls wait in the next batch.
+// Measured with the rocketmq bench (a proxy's many small calls), 64 messages in flight: unbounded
+// 1,714 msgs/s at 402 µs proxy and 144 µs broker CPU a message; 2 in flight 1,810 / 374 / 105; 1 in
+// flight 2,030 / 326 / 90. Two keep one slow request (a sync flush) from holding up the rest; the
+// broker bench (256 producers on one client) did not move.
+const maxRequestsInFlight = 2
 
 type Answer<T extends Protocol.Response["_tag"]> = Extract<Protocol.Response, { readonly _tag: T }>
 
@@ -90,6 +96,7 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
   const produce = Coalesce.make<Send, ReadonlyArray<Receipt>, CallError>({
     scope,
     maxSize: maxBatchBytes,
+    maxInFlight: maxRequestsInFlight,
     run: (_, sends) =>
       Effect.map(call({ _tag: "Produce", sends }, "Produced"), (answer) =>
         answer.results.map((result) =>
@@ -100,6 +107,7 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
   const acknowledge = Coalesce.make<{ readonly group: string; readonly topic: string; readonly receiptHandle: string }, void, CallError>({
     scope,
     maxSize: 1024,
+    maxInFlight: maxRequestsInFlight,
     run: (_, items) =>
       Effect.map(
         call({ _tag: "Ack", group: items[0]!.group, topic: items[0]!.topic, receiptHandles: items.map((item) => item.receiptHandle) }, "Acked"),

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConsumerGroup, Frame, ReceiptHandle, Transport } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport, Multiplex } from "@strait/transport"
-import { Context, Effect, Fiber, Layer, type Scope } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, Client, Consumption, Filter, Protocol, Server, Topics } from "../src/index.ts"
 import { directory, message, text } from "./fixtures.ts"
@@ -70,6 +70,44 @@ describe("the broker's data-plane protocol", () => {
         const topic = yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
         assert.strictEqual(topic.name, "t")
       })))
+
+  it.effect("with two Produce requests of a client unanswered, later sends wait and leave together as one request", () =>
+    Effect.gen(function*() {
+      const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
+      const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
+      const broker = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory }))).pipe(Effect.provideContext(disk))
+      yield* Layer.build(Server.layer("mem://broker")).pipe(Effect.provideContext(Context.merge(broker, network)))
+      const connection = yield* Context.get(network, Transport.Transport).connect("mem://broker")
+      let requests = 0
+      let holding = false
+      const gate = Deferred.makeUnsafe<void>()
+      // while holding, requests leave the client but reach the broker only when the gate opens
+      const client = yield* Client.make({
+        ...connection,
+        send: (frames) =>
+          Effect.suspend(() => {
+            requests += frames.length
+            return holding ? Effect.andThen(Deferred.await(gate), connection.send(frames)) : connection.send(frames)
+          })
+      })
+      yield* client.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+      requests = 0
+      holding = true
+      const turns = (n: number) => Effect.repeat(Effect.yieldNow, { times: n })
+      // each send in a turn of its own, so only the in-flight limit can make them share a request
+      const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+      for (const body of ["a", "b", "c", "d", "e", "f", "g"]) {
+        fibers.push(yield* Effect.forkChild(client.send([message("t", body)])))
+        yield* turns(5)
+      }
+      assert.strictEqual(requests, 2, "two requests on the wire; five sends waiting")
+      holding = false
+      Deferred.doneUnsafe(gate, Effect.void)
+      yield* Effect.forEach(fibers, Fiber.join, { discard: true })
+      assert.strictEqual(requests, 3, "the five waiting sends left as one request")
+      const received = yield* client.pop({ group: "g", topic: "t", maxMessages: 32, invisibleDuration: "30 seconds" })
+      assert.deepStrictEqual(received.map((r) => text(r.message)), ["a", "b", "c", "d", "e", "f", "g"])
+    }))
 
   it.effect("sends and acknowledgements made at the same time share one request, and a refused one fails alone", () =>
     Effect.gen(function*() {

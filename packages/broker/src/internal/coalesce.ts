@@ -1,12 +1,26 @@
-// Coalescing: calls made while the fiber scheduler is busy go out as one request. The first call of a
-// batch forks a flush that yields once, so every call made in the same turn (producers woken together
-// by one reply, say) joins it; a batch that reaches its size limit is flushed at once.
+// Coalescing: calls made while the fiber scheduler is busy, or while enough requests of their key are
+// on the wire already, go out as one request. The first call of a batch forks a flush that yields
+// once, so every call made in the same turn (producers woken together by one reply, say) joins it.
+// With `maxInFlight` requests of a key unanswered, new calls wait in the open batch and it leaves
+// when one of them is answered: under load, batches grow with the round trip instead of requests
+// multiplying; unloaded, a call leaves after one turn as before. A batch that reaches its size limit
+// is closed at once.
 import { Deferred, Effect, Exit, type Scope } from "effect"
 
 interface Batch<I, O, E> {
   readonly items: Array<I>
   readonly replies: Array<Deferred.Deferred<O, E>>
   size: number
+}
+
+interface KeyState<I, O, E> {
+  /** The batch calls join now. */
+  open: Batch<I, O, E> | undefined
+  /** Closed batches waiting for a request slot, oldest first. */
+  readonly ready: Array<Batch<I, O, E>>
+  inFlight: number
+  /** A flush of the open batch is forked and has not run yet. */
+  scheduled: boolean
 }
 
 /**
@@ -18,32 +32,65 @@ export const make = <I, O, E>(options: {
   readonly run: (key: string, items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Exit.Exit<O, E>>, E>
   /** A batch is sent once its items' sizes add up to this. */
   readonly maxSize: number
+  /** Requests of one key on the wire at once; more calls wait in the next batch. */
+  readonly maxInFlight?: number
 }) => {
-  const open = new Map<string, Batch<I, O, E>>()
+  const maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY
+  const keys = new Map<string, KeyState<I, O, E>>()
 
-  const flush = (key: string, batch: Batch<I, O, E>) =>
+  const send = (key: string, state: KeyState<I, O, E>, batch: Batch<I, O, E>): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (open.get(key) === batch) open.delete(key)
+      state.inFlight++
       return options.run(key, batch.items).pipe(
         Effect.exit,
-        Effect.map((exit) =>
+        Effect.flatMap((exit) => {
           batch.replies.forEach((reply, i) => Deferred.doneUnsafe(reply, Exit.isSuccess(exit) ? exit.value[i]! : exit as Exit.Exit<never, E>))
-        )
+          state.inFlight--
+          return next(key, state)
+        })
       )
+    })
+
+  // a slot is free: the oldest closed batch goes, else the open one (after one turn, so callers of
+  // this turn join it)
+  const next = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (state.inFlight >= maxInFlight) return Effect.void
+      const closed = state.ready.shift()
+      if (closed !== undefined) return Effect.asVoid(Effect.forkIn(send(key, state, closed), options.scope))
+      if (state.open === undefined || state.scheduled) {
+        if (state.inFlight === 0 && state.open === undefined) keys.delete(key)
+        return Effect.void
+      }
+      state.scheduled = true
+      return Effect.asVoid(Effect.forkIn(Effect.andThen(Effect.yieldNow, flushOpen(key, state)), options.scope))
+    })
+
+  const flushOpen = (key: string, state: KeyState<I, O, E>) =>
+    Effect.suspend(() => {
+      state.scheduled = false
+      const batch = state.open
+      if (batch === undefined) return Effect.void
+      if (state.inFlight >= maxInFlight) return Effect.void
+      state.open = undefined
+      return send(key, state, batch)
     })
 
   return (key: string, item: I, size: number): Effect.Effect<O, E> =>
     Effect.suspend(() => {
       const reply = Deferred.makeUnsafe<O, E>()
-      let batch = open.get(key)
-      const fresh = batch === undefined
-      if (batch === undefined) open.set(key, batch = { items: [], replies: [], size: 0 })
+      let state = keys.get(key)
+      if (state === undefined) keys.set(key, state = { open: undefined, ready: [], inFlight: 0, scheduled: false })
+      let batch = state.open
+      if (batch === undefined) state.open = batch = { items: [], replies: [], size: 0 }
       batch.items.push(item)
       batch.replies.push(reply)
       batch.size += size
-      // full: later calls start the next batch
-      if (batch.size >= options.maxSize && open.get(key) === batch) open.delete(key)
-      const waitForReply = Deferred.await(reply)
-      return fresh ? Effect.andThen(Effect.forkIn(Effect.andThen(Effect.yieldNow, flush(key, batch)), options.scope), waitForReply) : waitForReply
+      // full: it waits for a slot of its own, and later calls start the next batch
+      if (batch.size >= options.maxSize) {
+        state.open = undefined
+        state.ready.push(batch)
+      }
+      return Effect.andThen(next(key, state), Deferred.await(reply))
     })
 }
