@@ -356,6 +356,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
     for (const session of [...sessions.values()]) {
       if (session.streams === 0 && now - session.lastSeen > clientTimeoutMillis) {
         sessions.delete(session.clientId)
+        producerNames.delete(session.clientId)
         yield* Effect.logInfo(`client ${session.clientId} timed out; releasing ${session.leases.size} held messages`)
         yield* releaseLeases(session)
         continue
