@@ -134,6 +134,14 @@ interface QueueState {
   readonly ranks: Map<number, { readonly priority: number; readonly storeTime: number }>
 }
 
+// an in-flight message a handle names
+interface Located {
+  readonly queue: QueueState
+  readonly queueId: number
+  readonly offset: number
+  readonly entry: InFlight
+}
+
 const maxWaitingPerQueue = 10_000
 // how far a priority receive looks ahead in each queue for higher-priority messages
 const priorityReadAhead = 256
@@ -583,7 +591,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     now: number,
     topic: string,
     text: string
-  ): { readonly queue: QueueState; readonly queueId: number; readonly offset: number; readonly entry: InFlight } | HandleError => {
+  ): Located | HandleError => {
     const place = ReceiptHandle.peek(text)
     const issued = place === undefined ? undefined : state.queues[place.queueId]?.inFlight.get(place.queueOffset)
     if (place !== undefined && issued !== undefined && issued.handle === text) {
@@ -640,7 +648,18 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   const ack = (group: string, topic: string, receiptHandle: string) =>
     Effect.flatMap(ackMany(group, topic, [receiptHandle]), ([result]) => Effect.fromResult(result!))
 
-  const changeInvisibility = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+  /**
+   * Sets a new window of `duration` on the message a handle names, under the state's permit: checks
+   * the window asked for, finds the message, and lets `update` move its window (it returns the
+   * answer).
+   */
+  const withWindow = <A>(
+    group: string,
+    topic: string,
+    receiptHandle: string,
+    duration: Duration.Input,
+    update: (found: Located, now: number, millis: number, sealKey: Redacted.Redacted<Uint8Array>) => Effect.Effect<A>
+  ) =>
     Effect.gen(function*() {
       const limits = yield* Limits.Limits
       const millis = Duration.toMillis(duration)
@@ -653,7 +672,13 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const sealKey = yield* ReceiptHandle.ReceiptHandleKey
         const found = locate(state, sealKey, now, topic, receiptHandle)
         if ("_tag" in found) return yield* Effect.fail(found)
-        const { entry, offset, queue, queueId } = found
+        return yield* update(found, now, millis, sealKey)
+      }))
+    })
+
+  const changeInvisibility = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
+    withWindow(group, topic, receiptHandle, duration, ({ entry, offset, queue, queueId }, now, millis, sealKey) =>
+      Effect.gen(function*() {
         // the handle's pop time only moves forward, so every older handle is stale: only the newest
         // is honoured, even for changes within one millisecond
         const popTime = Math.max(now, entry.popTime + 1)
@@ -666,7 +691,6 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         entry.handle = handleFor(sealKey, topic, queueId, offset, popTime, invisibleUntil, attempt)
         return entry.handle
       }))
-    })
 
   // Under the state's permit (no receive or change of invisibility interleaves). The message leaves
   // flight at the check (a concurrent ack then finds its handle stale) and comes back if the forward
@@ -702,24 +726,13 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
    * consumers, which must not depend on anyone remembering a newer handle).
    */
   const renew = (group: string, topic: string, receiptHandle: string, duration: Duration.Input) =>
-    Effect.gen(function*() {
-      const limits = yield* Limits.Limits
-      const millis = Duration.toMillis(duration)
-      if (millis < 0 || millis > limits.maxInvisibilityMillis) {
-        return yield* new IllegalInvisibleTime({ millis, max: limits.maxInvisibilityMillis })
-      }
-      const state = yield* stateOf(group, yield* deps.topic(topic))
-      return yield* state.lock.withPermits(1)(Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const found = locate(state, yield* ReceiptHandle.ReceiptHandleKey, now, topic, receiptHandle)
-        if ("_tag" in found) return yield* Effect.fail(found)
-        const { entry, offset, queue, queueId } = found
+    withWindow(group, topic, receiptHandle, duration, ({ entry, offset, queue, queueId }, now, millis) =>
+      Effect.gen(function*() {
         const invisibleUntil = Math.max(entry.invisibleUntil, now + millis)
         yield* record([encodeState(Window, keyOf(group, topic), queueId, offset, entry.popTime, invisibleUntil, queue.attempts.get(offset) ?? 1)])
         entry.invisibleUntil = invisibleUntil
         return invisibleUntil
       }))
-    })
 
   return {
     pop,
