@@ -234,6 +234,29 @@ describe("the proxy core", () => {
         assert.isDefined(spans.find((span) => span.name === "strait.proxy.ack"))
       })))
 
+  it.effect("the broker link reconnects: after the broker's server went away and came back, the next call works", () =>
+    Effect.gen(function*() {
+      const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
+      const network = yield* Layer.build(Layer.fresh(MemoryTransport.layerLocal))
+      const brokerContext = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory: "/data/broker" }))).pipe(Effect.provideContext(disk))
+      const serve = (scope: Scope.Scope) =>
+        Layer.buildWithScope(Layer.fresh(Server.layer("mem://broker")), scope).pipe(Effect.provideContext(Context.merge(brokerContext, network)))
+      let serverScope = yield* Scope.make()
+      yield* serve(serverScope)
+      const proxy = Context.get(yield* Layer.build(Layer.fresh(Proxy.Proxy.layer({ broker: "mem://broker" }))).pipe(Effect.provideContext(network)), Proxy.Proxy)
+      yield* Context.get(brokerContext, Broker.Broker).createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+      sent(yield* proxy.send(caller("p"), [message("t", "before")]))
+      yield* Scope.close(serverScope, Exit.void)
+      const [during] = yield* proxy.send(caller("p"), [message("t", "while away")])
+      assert.isTrue(Result.isFailure(during!), "the broker is away")
+      serverScope = yield* Scope.make()
+      yield* serve(serverScope)
+      sent(yield* proxy.send(caller("p"), [message("t", "after")]))
+      const received = yield* proxy.receive(caller("c"), { group: "g", topic: "t", maxMessages: 32, invisibleMillis: 30_000, pollMillis: 0 })
+      assert.deepStrictEqual(received.map((r) => text(r.message)), ["before", "after"])
+      yield* Scope.close(serverScope, Exit.void)
+    }))
+
   it.effect("with accounts configured, an account may do only what its grants allow", () => {
     const access: AccessControl.AccessSettings = {
       accounts: [{
