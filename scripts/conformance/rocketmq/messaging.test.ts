@@ -1,6 +1,7 @@
 // Conformance: the official rocketmq-client-nodejs Producer, SimpleConsumer and PushConsumer against
 // a real `strait dev` process over TCP (scenarios of shared/research/rocketmq-grpc.md §5). Each
-// scenario has its own topic and group, so they run at the same time.
+// scenario has its own topics and groups (no other scenario may send to them), so they run at the
+// same time.
 import { ConsumeResult, FilterExpression, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startNode } from "./harness.ts"
@@ -11,7 +12,7 @@ let node: RunningNode
 const clients: Array<{ shutdown(): Promise<void> }> = []
 
 const topics = [
-  ["exact", "NORMAL"], ["batch", "NORMAL"], ["poll", "NORMAL"], ["expiry", "NORMAL"], ["change", "NORMAL"], ["dlq", "NORMAL"],
+  ["exact", "NORMAL"], ["handshake", "NORMAL"], ["signed", "NORMAL"], ["plain", "NORMAL"], ["batch", "NORMAL"], ["poll", "NORMAL"], ["expiry", "NORMAL"], ["change", "NORMAL"], ["dlq", "NORMAL"],
   ["tags", "NORMAL"], ["sql", "NORMAL"], ["share", "NORMAL"], ["fifo", "FIFO"], ["push", "NORMAL"], ["fifo-push", "FIFO"],
   ["delay", "DELAY"], ["recall", "DELAY"], ["tx", "TRANSACTION"], ["tx-check", "TRANSACTION"], ["prio", "PRIORITY"], ["limits", "NORMAL"]
 ] as const
@@ -76,12 +77,12 @@ const body = (message: MessageView) => message.body.toString()
 
 describe.concurrent("the official RocketMQ Node client against strait dev", () => {
   test("1. producers and consumers start, and shut down cleanly", async () => {
-    const p = await producer("exact")
-    const c = await simple("g-handshake", { exact: "*" })
+    const p = await producer("handshake")
+    const c = await simple("g-handshake", { handshake: "*" })
     const push = new PushConsumer({
       endpoints: node.endpoints,
       consumerGroup: "g-handshake-push",
-      subscriptions: new Map([["exact", "*"]]),
+      subscriptions: new Map([["handshake", "*"]]),
       messageListener: { consume: async () => ConsumeResult.SUCCESS },
       logger
     } as any)
@@ -95,15 +96,15 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     const missing = await rejection(new Producer({ endpoints: node.endpoints, topics: ["no-such-topic"], logger } as any).startup())
     expect(codeOf(missing)).toBe(40402)
     const badKey = await rejection(new Producer({
-      endpoints: node.endpoints, topics: ["exact"], logger, sessionCredentials: { accessKey: "nobody", accessSecret: "x" }
+      endpoints: node.endpoints, topics: ["signed"], logger, sessionCredentials: { accessKey: "nobody", accessSecret: "x" }
     } as any).startup())
     expect(codeOf(badKey)).toBe(40300)
     const badSecret = await rejection(new Producer({
-      endpoints: node.endpoints, topics: ["exact"], logger, sessionCredentials: { accessKey: "app", accessSecret: "wrong" }
+      endpoints: node.endpoints, topics: ["signed"], logger, sessionCredentials: { accessKey: "app", accessSecret: "wrong" }
     } as any).startup())
     expect(codeOf(badSecret)).toBe(40300)
-    const signed = await producer("exact", { sessionCredentials: { accessKey: "app", accessSecret: "app-secret" } })
-    expect((await signed.send({ topic: "exact", body: Buffer.from("signed") })).messageId).toBeTruthy()
+    const signed = await producer("signed", { sessionCredentials: { accessKey: "app", accessSecret: "app-secret" } })
+    expect((await signed.send({ topic: "signed", body: Buffer.from("signed") })).messageId).toBeTruthy()
     const badSql = await rejection(new SimpleConsumer({
       endpoints: node.endpoints, consumerGroup: "g-bad-sql", subscriptions: new Map([["sql", new FilterExpression("price >", SQL as any)]]), logger
     } as any).startup())
@@ -365,8 +366,8 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     await expect(p.recallMessage("recall", "garbage")).rejects.toThrow()
     const c = await simple("g-recall", { recall: "*" }, { awaitDuration: 4000 })
     expect((await c.receive(1, 10_000)).length).toBe(0)
-    const plain = await producer("exact")
-    expect((await plain.send({ topic: "exact", body: Buffer.from("x") })).recallHandle ?? "").toBe("")
+    const plain = await producer("plain")
+    expect((await plain.send({ topic: "plain", body: Buffer.from("x") })).recallHandle ?? "").toBe("")
   }, 30_000)
 
   test("18. a transaction's message is invisible until commit; a rolled-back one is never delivered", async () => {
