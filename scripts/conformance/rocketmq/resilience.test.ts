@@ -98,7 +98,7 @@ describe.concurrent("failures", () => {
     sending = false
     await sender
     await eventually(() => acknowledged.every((body) => consumed.has(body)), 40_000)
-    expect(acknowledged.length).toBeGreaterThan(100)
+    expect(acknowledged.length).toBeGreaterThanOrEqual(100)
     // sends during the restart may fail to the application (a single node has no other proxy to go to)
     expect(failedSends).toBeLessThan(acknowledged.length)
     await push.shutdown()
