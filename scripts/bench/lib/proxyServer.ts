@@ -1,8 +1,14 @@
-// A proxy alone (RocketMQ gRPC) in front of a broker over TCP, for the rocketmq bench: in its own
-// process so its CPU is measured apart. Usage: node proxyServer.ts BROKER_PORT PORT. Prints
-// "listening" once it serves; stops on SIGTERM.
+// A proxy alone (RocketMQ gRPC) in front of a broker over TCP, for the rocketmq bench (in its own
+// process so its CPU is measured apart) and the conformance suite's rolling restarts. Usage: node
+// proxyServer.ts BROKER_PORT PORT [DRAIN_MILLIS]. Prints "listening" once it serves; stops on SIGTERM,
+// draining for up to DRAIN_MILLIS (default 0).
 import { Node } from "@strait/node"
 import { serveUntilTerminated } from "./serve.ts"
 
-const [brokerPort, port] = process.argv.slice(2)
-serveUntilTerminated(Node.proxyOnly({ host: "127.0.0.1", port: Number(port), broker: `tcp://127.0.0.1:${brokerPort}`, tuning: { drainTimeoutMillis: 0 } }))
+const [brokerPort, port, drainMillis] = process.argv.slice(2)
+serveUntilTerminated(Node.proxyOnly({
+  host: "127.0.0.1",
+  port: Number(port),
+  broker: `tcp://127.0.0.1:${brokerPort}`,
+  tuning: { drainTimeoutMillis: Number(drainMillis ?? 0) }
+}))

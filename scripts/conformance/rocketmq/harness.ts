@@ -24,7 +24,8 @@ export interface RunningNode {
   readonly output: () => string
 }
 
-const run = (args: ReadonlyArray<string>) =>
+/** Runs the strait CLI; resolves with its output. */
+export const strait = (args: ReadonlyArray<string>) =>
   new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
@@ -71,7 +72,7 @@ export const startNode = async (config: object = {}): Promise<RunningNode> => {
       return port
     },
     dataDir,
-    admin: (...args) => run([...args, "--server", `127.0.0.1:${port}`]),
+    admin: (...args) => strait([...args, "--server", `127.0.0.1:${port}`]),
     stop,
     restart: async () => {
       log = ""
@@ -121,3 +122,67 @@ export const receiveSome = (
     const batch = await consumer.receive(max, invisibleMillis)
     return batch.length > 0 ? batch : undefined
   }, timeoutMillis)
+
+/**
+ * A TCP load balancer on a free port in front of `backends` (ports on 127.0.0.1): each client
+ * connection goes to the next backend that accepts it, round robin, as a cloud load balancer in front
+ * of several proxies would.
+ */
+export const startBalancer = async (backends: ReadonlyArray<number>) => {
+  const { createServer, connect } = await import("node:net")
+  let next = 0
+  const sockets = new Set<import("node:net").Socket>()
+  const server = createServer((client) => {
+    client.pause()
+    sockets.add(client)
+    client.on("close", () => sockets.delete(client))
+    client.on("error", () => client.destroy())
+    const attempt = (tries: number) => {
+      if (tries === backends.length) return client.destroy()
+      const port = backends[next++ % backends.length]!
+      const backend = connect(port, "127.0.0.1")
+      backend.once("error", () => attempt(tries + 1))
+      backend.once("connect", () => {
+        backend.removeAllListeners("error")
+        sockets.add(backend)
+        backend.on("close", () => sockets.delete(backend))
+        backend.on("error", () => client.destroy())
+        client.on("close", () => backend.destroy())
+        backend.on("close", () => client.destroy())
+        client.pipe(backend)
+        backend.pipe(client)
+        client.resume()
+      })
+    }
+    attempt(0)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return {
+    port: (server.address() as import("node:net").AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** Starts a bench server script (`../../bench/lib/NAME.ts ARGS`) and waits until it listens. */
+export const startServerProcess = async (name: string, args: ReadonlyArray<string>) => {
+  const script = fileURLToPath(new URL(`../../bench/lib/${name}.ts`, import.meta.url))
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve())
+    child.once("exit", (code) => reject(new Error(`${name} exited ${code} before listening`)))
+  })
+  return {
+    child,
+    stop: () =>
+      new Promise<number | null>((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode)
+        child.removeAllListeners("exit")
+        child.once("exit", (code) => resolve(code))
+        child.kill("SIGTERM")
+      })
+  }
+}

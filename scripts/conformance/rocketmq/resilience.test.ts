@@ -1,12 +1,25 @@
 // Conformance: what happens around failures — a consumer process dying while it holds a message, and
 // the node restarting under a running producer and push consumer (rocketmq-grpc.md §5, 15 and 24).
 import { spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ConsumeResult, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, describe, expect, test } from "vitest"
-import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startNode } from "./harness.ts"
+import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startBalancer, startNode, startServerProcess, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
 // stopped gently: a node killed outright resets the streams that clients just closed, and the client
 // (1.0.8) has already removed its error listeners from those, so the reset would crash its process
 afterAll(async () => {
@@ -57,7 +70,71 @@ describe.concurrent("failures", () => {
     await Promise.all([first.shutdown(), second.shutdown()])
   }, 60_000)
 
-  test("24. the node restarts under a running producer and push consumer: nothing acknowledged is lost, consumption resumes", async () => {
+  test("24. a rolling restart of two proxies behind one address, under a producer and a push consumer: no application error, nothing lost", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "strait-rolling-"))
+    const brokerPort = await freePort()
+    const proxyPorts = [await freePort(), await freePort()]
+    const broker = await startServerProcess("brokerServer", [dataDir, String(brokerPort)])
+    const proxies = await Promise.all(proxyPorts.map((port) => startServerProcess("proxyServer", [String(brokerPort), String(port), "5000"])))
+    const balancer = await startBalancer(proxyPorts)
+    const endpoints = `127.0.0.1:${balancer.port}`
+    try {
+      await strait(["topic", "create", "rolling", "--flush", "sync", "--server", `127.0.0.1:${proxyPorts[0]}`])
+      const producer = new Producer({ endpoints, topics: ["rolling"], logger } as any)
+      await producer.startup()
+      const consumed = new Set<string>()
+      const push = new PushConsumer({
+        endpoints,
+        consumerGroup: "g-rolling",
+        subscriptions: new Map([["rolling", "*"]]),
+        messageListener: {
+          consume: async (m: MessageView) => {
+            consumed.add(m.body.toString())
+            return ConsumeResult.SUCCESS
+          }
+        },
+        logger
+      } as any)
+      await push.startup()
+      const acknowledged: Array<string> = []
+      const failures: Array<string> = []
+      let sending = true
+      const sender = (async () => {
+        for (let i = 0; sending; i++) {
+          try {
+            await producer.send({ topic: "rolling", body: Buffer.from(`r${i}`) })
+            acknowledged.push(`r${i}`)
+          } catch (error) {
+            failures.push(String(error))
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      })()
+      await eventually(() => acknowledged.length >= 30, 20_000)
+      // each proxy in turn: drained (GOAWAY) and started again, the other one serving meanwhile
+      for (const [i, port] of proxyPorts.entries()) {
+        expect(await proxies[i]!.stop()).toBe(0)
+        const before = acknowledged.length
+        await eventually(() => acknowledged.length >= before + 30, 20_000)
+        proxies[i] = await startServerProcess("proxyServer", [String(brokerPort), String(port), "5000"])
+      }
+      const settled = acknowledged.length
+      await eventually(() => acknowledged.length >= settled + 30, 20_000)
+      sending = false
+      await sender
+      expect(failures).toEqual([])
+      await eventually(() => acknowledged.every((body) => consumed.has(body)), 60_000)
+      await push.shutdown()
+      await producer.shutdown()
+    } finally {
+      // the proxies first, gently: they end the clients' streams in order (see afterAll)
+      for (const proxy of proxies) await proxy.stop()
+      await balancer.close()
+      await broker.stop()
+    }
+  }, 120_000)
+
+  test("24b. the node restarts under a running producer and push consumer: nothing acknowledged is lost, consumption resumes", async () => {
     const node = await startNode({ topics: [{ name: "steady", kind: "NORMAL", flush: "sync" }], tuning: { drainTimeoutMillis: 2000 } })
     nodes.push(node)
     const producer = new Producer({ endpoints: node.endpoints, topics: ["steady"], logger } as any)
