@@ -70,7 +70,11 @@ export class IllegalTopicChange extends Schema.TaggedError<IllegalTopicChange>()
  */
 export class IllegalTopicSpec extends Schema.TaggedError<IllegalTopicSpec>()("IllegalTopicSpec", {
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return `the topic is not valid: ${this.reason}`
+  }
+}
 
 const File = Schema.Struct({ version: Schema.Literal(1), topics: Schema.Array(TopicSpec) })
 const encodeFile = Schema.encodeSync(Schema.toCodecJson(File))
