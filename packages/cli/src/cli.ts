@@ -144,7 +144,7 @@ const topicDescribe = Command.make("describe", { ...connection, name: Argument.S
   )
 
 const topicList = Command.make("list", connection, (flags) =>
-  Effect.flatMap(admin<ReadonlyArray<Admin.TopicInfo>>(flags, "ListTopics", {}), (topics) => Console.log(topics.map(showTopic).join("\n")))).pipe(
+  Effect.flatMap(admin<ReadonlyArray<Admin.TopicInfo>>(flags, "ListTopics", {}), (topics) => Console.log(topics.length === 0 ? "no topics" : topics.map(showTopic).join("\n")))).pipe(
     Command.withDescription("list the topics")
   )
 
@@ -173,7 +173,7 @@ const groupDescribe = Command.make("describe", { ...connection, name: Argument.S
   )
 
 const groupList = Command.make("list", connection, (flags) =>
-  Effect.flatMap(admin<ReadonlyArray<Admin.GroupInfo>>(flags, "ListGroups", {}), (groups) => Console.log(groups.map(showGroup).join("\n")))).pipe(
+  Effect.flatMap(admin<ReadonlyArray<Admin.GroupInfo>>(flags, "ListGroups", {}), (groups) => Console.log(groups.length === 0 ? "no groups" : groups.map(showGroup).join("\n")))).pipe(
     Command.withDescription("list the consumer groups")
   )
 
