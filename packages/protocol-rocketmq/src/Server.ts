@@ -365,6 +365,7 @@ const make = Effect.fnUntraced(function*(options: { readonly host: string; reado
             return
           }
           call.write({ status: Codes.ok })
+          const sentAt = yield* Clock.currentTimeMillis
           for (const { invisibleUntil, message, receiptHandle } of received) {
             const origin = message.userProperties.DLQ_ORIGIN_TOPIC
             call.write({
@@ -372,7 +373,7 @@ const make = Effect.fnUntraced(function*(options: { readonly host: string; reado
                 topic,
                 namespace: caller.namespace,
                 receiptHandle,
-                invisibleMillis: Math.max(0, invisibleUntil - now),
+                invisibleMillis: Math.max(0, invisibleUntil - sentAt),
                 storeHost,
                 ...(origin === undefined ? {} : { deadLetterOrigin: Namespaces.unqualify(caller.namespace, origin) ?? origin })
               })
