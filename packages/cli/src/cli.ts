@@ -30,7 +30,8 @@ const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(Schema.St
   topics: Schema.optionalKey(Schema.Array(Node.TopicConfig)),
   groups: Schema.optionalKey(Schema.Array(Node.GroupConfig)),
   access: Schema.optionalKey(AccessControl.AccessSettings),
-  tuning: Schema.optionalKey(Node.TuningConfig)
+  tuning: Schema.optionalKey(Node.TuningConfig),
+  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String }))
 })))
 
 const readConfig = (path: string) =>
@@ -73,30 +74,44 @@ const server = Flag.String("server").pipe(Flag.withDefault("127.0.0.1:8081"), Fl
 const namespace = Flag.String("namespace").pipe(Flag.withDefault(""), Flag.withDescription("the namespace of the topics and groups"))
 const accessKey = Flag.String("access-key").pipe(Flag.optional, Flag.withDescription("sign requests with this access key"))
 const secretKey = Flag.String("secret-key").pipe(Flag.optional, Flag.withDescription("the access key's secret"))
-const connection = { server, namespace, accessKey, secretKey }
+const tlsCa = Flag.String("tls-ca").pipe(Flag.optional, Flag.withDescription("connect over TLS, trusting this PEM certificate (a node started with tls)"))
+const tls = Flag.Boolean("tls").pipe(Flag.withDefault(false), Flag.withDescription("connect over TLS, trusting the system's certificates"))
+const connection = { server, namespace, accessKey, secretKey, tls, tlsCa }
 
 const dateTime = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")
 
 const admin = <A>(
-  options: { readonly server: string; readonly namespace: string; readonly accessKey: Option.Option<string>; readonly secretKey: Option.Option<string> },
+  options: {
+    readonly server: string
+    readonly namespace: string
+    readonly accessKey: Option.Option<string>
+    readonly secretKey: Option.Option<string>
+    readonly tls: boolean
+    readonly tlsCa: Option.Option<string>
+  },
   method: Admin.Method,
   request: unknown
 ) =>
   Effect.acquireUseRelease(
-    Effect.sync(() =>
-      AdminClient.client(options.server, {
-        metadata: () => {
-          const metadata = new Grpc.Metadata()
-          if (options.namespace !== "") metadata.set("x-mq-namespace", options.namespace)
-          const now = dateTime(new Date())
-          metadata.set("x-mq-date-time", now)
-          if (Option.isSome(options.accessKey)) {
-            metadata.set("authorization", AccessControl.authorization(options.accessKey.value, Option.getOrElse(options.secretKey, () => ""), now))
+    Effect.try({
+      try: () =>
+        AdminClient.client(options.server, {
+          ...(options.tls || Option.isSome(options.tlsCa)
+            ? { tls: Option.isSome(options.tlsCa) ? { rootCerts: new Uint8Array(readFileSync(options.tlsCa.value)) } : {} }
+            : {}),
+          metadata: () => {
+            const metadata = new Grpc.Metadata()
+            if (options.namespace !== "") metadata.set("x-mq-namespace", options.namespace)
+            const now = dateTime(new Date())
+            metadata.set("x-mq-date-time", now)
+            if (Option.isSome(options.accessKey)) {
+              metadata.set("authorization", AccessControl.authorization(options.accessKey.value, Option.getOrElse(options.secretKey, () => ""), now))
+            }
+            return metadata
           }
-          return metadata
-        }
-      })
-    ),
+        }),
+      catch: (error) => new CommandFailed({ message: error instanceof Error ? error.message : String(error) })
+    }),
     (client) =>
       Effect.tryPromise({
         try: () => client.call<A>(method, request),

@@ -18,6 +18,7 @@ import { AccessControl, Proxy } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
 import { MemoryTransport, TcpTransport } from "@strait/transport"
 import { Duration, Effect, Layer, Schema } from "effect"
+import { readFileSync } from "node:fs"
 
 /**
  * A topic the configuration asks for.
@@ -76,7 +77,9 @@ export const NodeConfig = Schema.Struct({
   topics: Schema.optionalKey(Schema.Array(TopicConfig)),
   groups: Schema.optionalKey(Schema.Array(GroupConfig)),
   access: Schema.optionalKey(AccessControl.AccessSettings),
-  tuning: Schema.optionalKey(TuningConfig)
+  tuning: Schema.optionalKey(TuningConfig),
+  /** PEM files of the certificate chain and the private key: RocketMQ gRPC over TLS only. */
+  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String }))
 })
 
 /**
@@ -147,13 +150,44 @@ const tuned = (tuning: Tuning) => ({
   )
 })
 
+/**
+ * A TLS file could not be read.
+ *
+ * @since 0.1.0
+ */
+export class TlsFileUnreadable extends Schema.TaggedError<TlsFileUnreadable>()("TlsFileUnreadable", { path: Schema.String, reason: Schema.String }) {
+  override get message() {
+    return `cannot read ${this.path}: ${this.reason}`
+  }
+}
+
+const readPem = (path: string) =>
+  Effect.try({
+    try: () => new Uint8Array(readFileSync(path)),
+    catch: (error) => new TlsFileUnreadable({ path, reason: error instanceof Error ? error.message : String(error) })
+  })
+
 // a proxy in front of the broker at `broker`, serving RocketMQ gRPC
-const proxyRole = (config: { readonly host: string; readonly port: number; readonly broker: string; readonly access?: AccessControl.AccessSettings }, tuning: Tuning) => {
+const proxyRole = (
+  config: {
+    readonly host: string
+    readonly port: number
+    readonly broker: string
+    readonly access?: AccessControl.AccessSettings
+    readonly tls?: { readonly certFile: string; readonly keyFile: string }
+  },
+  tuning: Tuning
+) => {
   const settings = tuned(tuning)
   const proxy = Proxy.Proxy.layer({ broker: config.broker, ...(config.access === undefined ? {} : { access: config.access }) }).pipe(
     Layer.provide(settings.proxy)
   )
-  return RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port }).pipe(
+  const tls = config.tls
+  const server = Layer.unwrap(Effect.map(
+    tls === undefined ? Effect.succeed(undefined) : Effect.all({ certChain: readPem(tls.certFile), privateKey: readPem(tls.keyFile) }),
+    (pem) => RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port, ...(pem === undefined ? {} : { tls: pem }) })
+  ))
+  return server.pipe(
     Layer.provide(settings.rocketmq),
     Layer.provideMerge(proxy)
   )
@@ -191,4 +225,5 @@ export const proxyOnly = (config: {
   readonly broker: string
   readonly access?: AccessControl.AccessSettings
   readonly tuning?: Tuning
+  readonly tls?: { readonly certFile: string; readonly keyFile: string }
 }) => proxyRole(config, config.tuning ?? {}).pipe(Layer.provide(TcpTransport.layer))

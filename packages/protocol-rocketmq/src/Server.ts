@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import * as Grpc from "@grpc/grpc-js"
+import { Buffer } from "node:buffer"
 import { Filter } from "@strait/broker"
 import { ConsumerGroup, Limits, Topic } from "@strait/core"
 import { Namespaces, Proxy } from "@strait/proxy"
@@ -98,6 +99,19 @@ export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
 }
 
 /**
+ * Where and how the server listens: `tls` (a PEM certificate chain and private key) serves TLS only,
+ * for clients with `sslEnabled`; without it, plaintext HTTP/2 (the RocketMQ clients' default).
+ *
+ * @since 0.1.0
+ */
+export interface ServerOptions {
+  readonly host: string
+  readonly port: number
+  readonly brokerName?: string
+  readonly tls?: { readonly certChain: Uint8Array; readonly privateKey: Uint8Array }
+}
+
+/**
  * A running server: where it listens.
  *
  * @since 0.1.0
@@ -110,11 +124,8 @@ export class RocketMQServer extends Context.Service<RocketMQServer, {
    * Serves RocketMQ gRPC at `host:port` (port 0 picks a free one) while the layer lives; `endpoint`
    * is the address routes send clients to (default: the address each client used).
    */
-  static readonly layer = (options: {
-    readonly host: string
-    readonly port: number
-    readonly brokerName?: string
-  }): Layer.Layer<RocketMQServer, ServerStartFailed, Proxy.Proxy> => Layer.effect(RocketMQServer, make(options))
+  static readonly layer = (options: ServerOptions): Layer.Layer<RocketMQServer, ServerStartFailed, Proxy.Proxy> =>
+    Layer.effect(RocketMQServer, make(options))
 }
 
 /**
@@ -151,7 +162,7 @@ const filterOf = (expression: { readonly type?: string; readonly expression?: st
 
 const acceptedTypes = (kind: Topic.TopicKind) => [kind]
 
-const make = Effect.fnUntraced(function*(options: { readonly host: string; readonly port: number; readonly brokerName?: string }) {
+const make = Effect.fnUntraced(function*(options: ServerOptions) {
   const proxy = yield* Proxy.Proxy
   const settings = yield* RocketMQSettings
   const limits = yield* Limits.Limits
@@ -584,7 +595,10 @@ const make = Effect.fnUntraced(function*(options: { readonly host: string; reado
   server.addService(Admin.definition, adminService)
   const address = `${options.host}:${options.port}`
   boundPort = yield* Effect.callback<number, ServerStartFailed>((resume) => {
-    server.bindAsync(address, Grpc.ServerCredentials.createInsecure(), (error, port) => {
+    const credentials = options.tls === undefined
+      ? Grpc.ServerCredentials.createInsecure()
+      : Grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(options.tls.certChain), private_key: Buffer.from(options.tls.privateKey) }], false)
+    server.bindAsync(address, credentials, (error, port) => {
       resume(error === null ? Effect.succeed(port) : Effect.fail(new ServerStartFailed({ address, reason: error.message })))
     })
   })

@@ -4,16 +4,24 @@
  * @since 0.1.0
  */
 import * as Grpc from "@grpc/grpc-js"
+import { Buffer } from "node:buffer"
 import { type Answer, definition, type Method } from "../Admin.ts"
 
 /**
- * A client of the admin service at `address` (`host:port`).
+ * A client of the admin service at `address` (`host:port`); over TLS with `tls`, trusting `rootCerts`
+ * (PEM) or the system's roots.
  *
  * @since 0.1.0
  */
-export const client = (address: string, options: { readonly metadata?: () => Grpc.Metadata } = {}) => {
+export const client = (
+  address: string,
+  options: { readonly metadata?: () => Grpc.Metadata; readonly tls?: { readonly rootCerts?: Uint8Array } } = {}
+) => {
   const Client = Grpc.makeGenericClientConstructor(definition, "Admin")
-  const stub = new Client(address, Grpc.credentials.createInsecure()) as unknown as Record<
+  const credentials = options.tls === undefined
+    ? Grpc.credentials.createInsecure()
+    : Grpc.credentials.createSsl(options.tls.rootCerts === undefined ? null : Buffer.from(options.tls.rootCerts))
+  const stub = new Client(address, credentials) as unknown as Record<
     Method,
     (request: unknown, metadata: Grpc.Metadata, options: Grpc.CallOptions, callback: (error: Grpc.ServiceError | null, answer: Answer<unknown>) => void) => void
   >
