@@ -13,7 +13,7 @@ const clients: Array<{ shutdown(): Promise<void> }> = []
 
 const topics = [
   ["exact", "NORMAL"], ["handshake", "NORMAL"], ["signed", "NORMAL"], ["plain", "NORMAL"], ["batch", "NORMAL"], ["poll", "NORMAL"], ["expiry", "NORMAL"], ["change", "NORMAL"], ["dlq", "NORMAL"],
-  ["tags", "NORMAL"], ["sql", "NORMAL"], ["share", "NORMAL"], ["fifo", "FIFO"], ["push", "NORMAL"], ["fifo-push", "FIFO"],
+  ["tags", "NORMAL"], ["sql", "NORMAL"], ["share", "NORMAL"], ["fifo", "FIFO"], ["push", "NORMAL"], ["fifo-push", "FIFO"], ["fifo-push-acc", "FIFO"],
   ["delay", "DELAY"], ["recall", "DELAY"], ["tx", "TRANSACTION"], ["tx-check", "TRANSACTION"], ["prio", "PRIORITY"], ["limits", "NORMAL"]
 ] as const
 
@@ -23,7 +23,8 @@ beforeAll(async () => {
     groups: [
       { name: "g-dlq", maxDeliveryAttempts: 3 },
       { name: "g-fifo", fifo: true },
-      { name: "g-fifo-push", fifo: true, maxDeliveryAttempts: 3 }
+      { name: "g-fifo-push", fifo: true, maxDeliveryAttempts: 3 },
+      { name: "g-fifo-push-acc", fifo: true, maxDeliveryAttempts: 3 }
     ],
     access: {
       accounts: [{ accessKey: "app", secretKey: "app-secret", grants: [{ resource: "*", actions: ["pub", "sub"] }] }],
@@ -286,17 +287,21 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     }
   }, 40_000)
 
-  test("13. a FIFO push consumer keeps each message group in order; a message failing every attempt goes to the DLQ and the group goes on", async () => {
-    const p = await producer("fifo-push")
+  test.for([
+    { accelerator: "off", topic: "fifo-push", group: "g-fifo-push" },
+    { accelerator: "on", topic: "fifo-push-acc", group: "g-fifo-push-acc" }
+  ])("13. a FIFO push consumer (accelerator $accelerator) keeps each message group in order; a message failing every attempt goes to the DLQ and the group goes on", { timeout: 60_000 }, async ({ accelerator, group, topic }) => {
+    const p = await producer(topic)
     for (let i = 0; i < 10; i++) {
-      for (const group of ["a", "b"]) await p.send({ topic: "fifo-push", body: Buffer.from(`${group}${i}`), messageGroup: group })
+      for (const messageGroup of ["a", "b"]) await p.send({ topic, body: Buffer.from(`${messageGroup}${i}`), messageGroup })
     }
     const consumed: Array<string> = []
     const attemptsOfPoison: Array<number> = []
     const push = new PushConsumer({
       endpoints: node.endpoints,
-      consumerGroup: "g-fifo-push",
-      subscriptions: new Map([["fifo-push", "*"]]),
+      consumerGroup: group,
+      subscriptions: new Map([[topic, "*"]]),
+      enableFifoConsumeAccelerator: accelerator === "on",
       messageListener: {
         consume: async (m: MessageView) => {
           if (body(m) === "a3") {
@@ -312,14 +317,14 @@ describe.concurrent("the official RocketMQ Node client against strait dev", () =
     await push.startup()
     clients.push(push)
     await eventually(() => consumed.length === 19, 40_000)
-    for (const group of ["a", "b"]) {
-      expect(consumed.filter((b) => b.startsWith(group))).toEqual(Array.from({ length: 10 }, (_, i) => `${group}${i}`).filter((b) => b !== "a3"))
+    for (const messageGroup of ["a", "b"]) {
+      expect(consumed.filter((b) => b.startsWith(messageGroup))).toEqual(Array.from({ length: 10 }, (_, i) => `${messageGroup}${i}`).filter((b) => b !== "a3"))
     }
     expect(attemptsOfPoison.length).toBe(3)
-    const dead = await simple("g-fifo-push-dlq", { "%DLQ%g-fifo-push": "*" })
+    const dead = await simple(`${group}-dlq`, { [`%DLQ%${group}`]: "*" })
     const [letter] = await receiveSome(dead, 1, 10_000, 20_000)
     expect(body(letter!)).toBe("a3")
-  }, 60_000)
+  })
 
   test("14. a push consumer gets every message; the ones it fails come back with attempt 2 and are then consumed", async () => {
     const p = await producer("push")

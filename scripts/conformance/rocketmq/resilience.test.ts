@@ -154,7 +154,6 @@ describe.concurrent("failures", () => {
     } as any)
     await push.startup()
     const acknowledged: Array<string> = []
-    let failedSends = 0
     let sending = true
     const sender = (async () => {
       for (let i = 0; sending; i++) {
@@ -162,7 +161,8 @@ describe.concurrent("failures", () => {
           await producer.send({ topic: "steady", body: Buffer.from(`m${i}`) })
           acknowledged.push(`m${i}`)
         } catch {
-          failedSends++
+          // sent while the node was down: a single node has no other proxy to go to (the rolling
+          // restart of two proxies above sees no such failure)
         }
         await new Promise((resolve) => setTimeout(resolve, 10))
       }
@@ -170,14 +170,13 @@ describe.concurrent("failures", () => {
     await eventually(() => acknowledged.length >= 50, 20_000)
     expect(await node.stop("SIGTERM")).toBe(0)
     await node.restart()
+    // sends succeed again once the node is back
     const sentBeforeRestart = acknowledged.length
     await eventually(() => acknowledged.length >= sentBeforeRestart + 50, 30_000)
     sending = false
     await sender
     await eventually(() => acknowledged.every((body) => consumed.has(body)), 40_000)
     expect(acknowledged.length).toBeGreaterThanOrEqual(100)
-    // sends during the restart may fail to the application (a single node has no other proxy to go to)
-    expect(failedSends).toBeLessThan(acknowledged.length)
     await push.shutdown()
     await producer.shutdown()
   }, 120_000)
