@@ -26,6 +26,56 @@ afterAll(async () => {
   for (const code of await Promise.all(nodes.map((node) => node.stop("SIGTERM")))) expect(code).toBe(0)
 }, 60_000)
 
+/**
+ * Steady traffic through `endpoints`: a Producer sending to `topic` every 10 ms and a PushConsumer of
+ * `group`. Sends that fail are kept apart from the acknowledged ones.
+ */
+const steadyTraffic = async (endpoints: string, topic: string, group: string) => {
+  const producer = new Producer({ endpoints, topics: [topic], logger } as any)
+  await producer.startup()
+  const consumed = new Set<string>()
+  const push = new PushConsumer({
+    endpoints,
+    consumerGroup: group,
+    subscriptions: new Map([[topic, "*"]]),
+    messageListener: {
+      consume: async (m: MessageView) => {
+        consumed.add(m.body.toString())
+        return ConsumeResult.SUCCESS
+      }
+    },
+    logger
+  } as any)
+  await push.startup()
+  const acknowledged: Array<string> = []
+  const failures: Array<string> = []
+  let sending = true
+  const sender = (async () => {
+    for (let i = 0; sending; i++) {
+      try {
+        await producer.send({ topic, body: Buffer.from(`m${i}`) })
+        acknowledged.push(`m${i}`)
+      } catch (error) {
+        failures.push(String(error))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+  return {
+    acknowledged,
+    failures,
+    consumed,
+    /** Stops sending; waits until every acknowledged send was consumed; shuts the clients down. */
+    finish: async () => {
+      sending = false
+      await sender
+      await eventually(() => acknowledged.every((body) => consumed.has(body)), 60_000)
+      await push.shutdown()
+      await producer.shutdown()
+    }
+  }
+}
+
 describe.concurrent("failures", () => {
   test("15. a push consumer that dies holding a message loses it: another consumer of the group gets it soon after", async () => {
     const node = await startNode({ topics: [{ name: "held", kind: "NORMAL" }], tuning: { clientTimeoutMillis: 2000 } })
@@ -80,36 +130,8 @@ describe.concurrent("failures", () => {
     const endpoints = `127.0.0.1:${balancer.port}`
     try {
       await strait(["topic", "create", "rolling", "--flush", "sync", "--server", `127.0.0.1:${proxyPorts[0]}`])
-      const producer = new Producer({ endpoints, topics: ["rolling"], logger } as any)
-      await producer.startup()
-      const consumed = new Set<string>()
-      const push = new PushConsumer({
-        endpoints,
-        consumerGroup: "g-rolling",
-        subscriptions: new Map([["rolling", "*"]]),
-        messageListener: {
-          consume: async (m: MessageView) => {
-            consumed.add(m.body.toString())
-            return ConsumeResult.SUCCESS
-          }
-        },
-        logger
-      } as any)
-      await push.startup()
-      const acknowledged: Array<string> = []
-      const failures: Array<string> = []
-      let sending = true
-      const sender = (async () => {
-        for (let i = 0; sending; i++) {
-          try {
-            await producer.send({ topic: "rolling", body: Buffer.from(`r${i}`) })
-            acknowledged.push(`r${i}`)
-          } catch (error) {
-            failures.push(String(error))
-          }
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
-      })()
+      const traffic = await steadyTraffic(endpoints, "rolling", "g-rolling")
+      const acknowledged = traffic.acknowledged
       await eventually(() => acknowledged.length >= 30, 20_000)
       // each proxy in turn: drained (GOAWAY) and started again, the other one serving meanwhile
       for (const [i, port] of proxyPorts.entries()) {
@@ -120,12 +142,8 @@ describe.concurrent("failures", () => {
       }
       const settled = acknowledged.length
       await eventually(() => acknowledged.length >= settled + 30, 20_000)
-      sending = false
-      await sender
-      expect(failures).toEqual([])
-      await eventually(() => acknowledged.every((body) => consumed.has(body)), 60_000)
-      await push.shutdown()
-      await producer.shutdown()
+      await traffic.finish()
+      expect(traffic.failures).toEqual([])
     } finally {
       // the proxies first, gently: they end the clients' streams in order (see afterAll)
       for (const proxy of proxies) await proxy.stop()
@@ -137,47 +155,17 @@ describe.concurrent("failures", () => {
   test("24b. the node restarts under a running producer and push consumer: nothing acknowledged is lost, consumption resumes", async () => {
     const node = await startNode({ topics: [{ name: "steady", kind: "NORMAL", flush: "sync" }], tuning: { drainTimeoutMillis: 2000 } })
     nodes.push(node)
-    const producer = new Producer({ endpoints: node.endpoints, topics: ["steady"], logger } as any)
-    await producer.startup()
-    const consumed = new Set<string>()
-    const push = new PushConsumer({
-      endpoints: node.endpoints,
-      consumerGroup: "g-steady",
-      subscriptions: new Map([["steady", "*"]]),
-      messageListener: {
-        consume: async (m: MessageView) => {
-          consumed.add(m.body.toString())
-          return ConsumeResult.SUCCESS
-        }
-      },
-      logger
-    } as any)
-    await push.startup()
-    const acknowledged: Array<string> = []
-    let sending = true
-    const sender = (async () => {
-      for (let i = 0; sending; i++) {
-        try {
-          await producer.send({ topic: "steady", body: Buffer.from(`m${i}`) })
-          acknowledged.push(`m${i}`)
-        } catch {
-          // sent while the node was down: a single node has no other proxy to go to (the rolling
-          // restart of two proxies above sees no such failure)
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10))
-      }
-    })()
+    // sends made while the node is down fail: a single node has no other proxy to go to (the
+    // rolling restart of two proxies above sees no such failure)
+    const traffic = await steadyTraffic(node.endpoints, "steady", "g-steady")
+    const acknowledged = traffic.acknowledged
     await eventually(() => acknowledged.length >= 50, 20_000)
     expect(await node.stop("SIGTERM")).toBe(0)
     await node.restart()
     // sends succeed again once the node is back
     const sentBeforeRestart = acknowledged.length
     await eventually(() => acknowledged.length >= sentBeforeRestart + 50, 30_000)
-    sending = false
-    await sender
-    await eventually(() => acknowledged.every((body) => consumed.has(body)), 40_000)
+    await traffic.finish()
     expect(acknowledged.length).toBeGreaterThanOrEqual(100)
-    await push.shutdown()
-    await producer.shutdown()
   }, 120_000)
 })
