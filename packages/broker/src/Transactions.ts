@@ -131,10 +131,14 @@ export const make = Effect.fnUntraced(function*(deps: {
   // half is read when the check is taken, so the buffer holds no message bodies)
   const dueChecks: Array<{ readonly offset: number; readonly attempt: number }> = []
   const checksArrived = wakeup()
-  const keep = (offset: number, attempt: number) => {
-    dueChecks.push({ offset, attempt })
+  // past the bound the oldest go; a waiting taker looks
+  const arrived = () => {
     if (dueChecks.length > settings.maxDueChecks) dueChecks.splice(0, dueChecks.length - settings.maxDueChecks)
     checksArrived.nudge()
+  }
+  const keep = (offset: number, attempt: number) => {
+    dueChecks.push({ offset, attempt })
+    arrived()
   }
   // Takes up to `max` checks still current, synchronously: a check of a half resolved since, or
   // superseded by a later check of it, is dropped.
@@ -151,8 +155,7 @@ export const make = Effect.fnUntraced(function*(deps: {
   }
   const putBack = (taken: ReadonlyArray<{ readonly offset: number; readonly attempt: number }>) => {
     dueChecks.unshift(...taken.map(({ attempt, offset }) => ({ offset, attempt })))
-    if (dueChecks.length > settings.maxDueChecks) dueChecks.splice(0, dueChecks.length - settings.maxDueChecks)
-    checksArrived.nudge()
+    arrived()
   }
 
   // Takes up to `limit` checks and reads their halves. A take whose reads fail or are interrupted goes

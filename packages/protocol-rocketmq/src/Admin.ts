@@ -12,7 +12,7 @@
  */
 import * as Grpc from "@grpc/grpc-js"
 import { Buffer } from "node:buffer"
-import type { Topic } from "@strait/core"
+import type { Proxy } from "@strait/proxy"
 import * as Codes from "./Codes.ts"
 
 const servicePath = "/strait.admin.v1.Admin"
@@ -52,16 +52,11 @@ export type Method = typeof methods[number]
 export const definition: Grpc.ServiceDefinition = Object.fromEntries(methods.map((name) => [name, method(name)]))
 
 /**
- * A topic as the admin service shows it.
+ * A topic as the admin service shows it: the proxy's view of it.
  *
  * @since 0.1.0
  */
-export interface TopicInfo {
-  readonly name: string
-  readonly kind: Topic.TopicKind
-  readonly queues: number
-  readonly flush: "sync" | "async"
-}
+export type TopicInfo = Proxy.TopicView
 
 /**
  * A consumer group as the admin service shows it.

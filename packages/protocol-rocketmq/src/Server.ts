@@ -160,8 +160,6 @@ const filterOf = (expression: { readonly type?: string; readonly expression?: st
   return { type: "TAG" as const, expression: text === "" ? "*" : text }
 }
 
-const acceptedTypes = (kind: Topic.TopicKind) => [kind]
-
 const make = Effect.fnUntraced(function*(options: ServerOptions) {
   const proxy = yield* Proxy.Proxy
   const settings = yield* RocketMQSettings
@@ -174,11 +172,11 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
   const telemetryStreams = new Set<Grpc.ServerDuplexStream<any, any>>()
   let boundPort = options.port
 
-  /** Who is calling, from the call's headers. */
-  const callerOf = (call: Call) =>
+  /** Who is calling, from the call's headers; RocketMQ calls must name their client, admin calls need not. */
+  const callerOf = (call: Call, clientIdRequired = true) =>
     Effect.gen(function*() {
-      const clientId = header(call, "x-mq-client-id")
-      if (clientId === undefined || clientId === "") return yield* new Proxy.ClientIdRequired()
+      const clientId = header(call, "x-mq-client-id") ?? ""
+      if (clientIdRequired && clientId === "") return yield* new Proxy.ClientIdRequired()
       const namespace = header(call, "x-mq-namespace") ?? ""
       yield* Topic.validateNamespace(namespace)
       const principal = yield* proxy.authenticate({ authorization: header(call, "authorization"), dateTime: header(call, "x-mq-date-time") })
@@ -193,22 +191,28 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     return { scheme: addresses.every(({ host }) => /^[\d.]+$/.test(host)) ? "IPv4" : "DOMAIN_NAME", addresses }
   }
 
-  /** Runs a unary call: its response, or a response holding only the status of its failure. */
-  const unary = <Request>(handler: (request: Request, caller: Proxy.CallerContext, call: Grpc.ServerUnaryCall<Request, unknown>) => Effect.Effect<object, unknown>) =>
-  (call: Grpc.ServerUnaryCall<Request, unknown>, callback: Grpc.sendUnaryData<unknown>) => {
-    const fiber = run(
-      Effect.flatMap(callerOf(call), (caller) => handler(call.request, caller, call)).pipe(
-        Effect.catch((error) => Effect.succeed({ status: Codes.statusOf(error) })),
-        Effect.catchDefect((defect) =>
-          Effect.logError("RocketMQ call died", defect).pipe(Effect.as({ status: Codes.statusOf(defect) })))
-      )
-    )
+  /** Answers a unary call with what `answer` gives, as a fiber of the server the client's cancel interrupts. */
+  const respond = (call: Grpc.ServerUnaryCall<any, any>, callback: Grpc.sendUnaryData<unknown>, answer: Effect.Effect<unknown>) => {
+    const fiber = run(answer)
     call.on("cancelled", () => fiber.interruptUnsafe())
     fiber.addObserver((exit) => {
       if (Exit.isSuccess(exit)) callback(null, exit.value)
       else callback({ code: Grpc.status.CANCELLED, details: "the call was cancelled" })
     })
   }
+
+  /** Runs a unary call: its response, or a response holding only the status of its failure. */
+  const unary = <Request>(handler: (request: Request, caller: Proxy.CallerContext, call: Grpc.ServerUnaryCall<Request, unknown>) => Effect.Effect<object, unknown>) =>
+  (call: Grpc.ServerUnaryCall<Request, unknown>, callback: Grpc.sendUnaryData<unknown>) =>
+    respond(
+      call,
+      callback,
+      Effect.flatMap(callerOf(call), (caller) => handler(call.request, caller, call)).pipe(
+        Effect.catch((error) => Effect.succeed({ status: Codes.statusOf(error) })),
+        Effect.catchDefect((defect) =>
+          Effect.logError("RocketMQ call died", defect).pipe(Effect.as({ status: Codes.statusOf(defect) })))
+      )
+    )
 
   const queryRoute = unary<{ topic?: Resource; endpoints?: any }>((request, caller) =>
     Effect.map(proxy.topic(caller, nameOf(request.topic)), (topic) => {
@@ -220,7 +224,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
           id,
           permission: "READ_WRITE",
           broker: { name: brokerName, id: 0, endpoints },
-          accept_message_types: acceptedTypes(topic.kind)
+          accept_message_types: [topic.kind]
         }))
       }
     })
@@ -269,7 +273,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
             id,
             permission: "READ_WRITE",
             broker: { name: brokerName, id: 0, endpoints },
-            accept_message_types: acceptedTypes(topic.kind)
+            accept_message_types: [topic.kind]
           }
         }))
       }
@@ -502,26 +506,16 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
 
   // the admin service: signed like RocketMQ calls; a client id is not needed
   const adminCall = (handler: (request: unknown, caller: Proxy.CallerContext) => Effect.Effect<unknown, unknown>) =>
-  (call: Grpc.ServerUnaryCall<unknown, unknown>, callback: Grpc.sendUnaryData<unknown>) => {
-    const caller = Effect.gen(function*() {
-      const namespace = header(call, "x-mq-namespace") ?? ""
-      yield* Topic.validateNamespace(namespace)
-      const principal = yield* proxy.authenticate({ authorization: header(call, "authorization"), dateTime: header(call, "x-mq-date-time") })
-      return { clientId: "", namespace, principal } satisfies Proxy.CallerContext
-    })
-    const fiber = run(
-      Effect.flatMap(caller, (caller) => handler(call.request ?? {}, caller)).pipe(
+  (call: Grpc.ServerUnaryCall<unknown, unknown>, callback: Grpc.sendUnaryData<unknown>) =>
+    respond(
+      call,
+      callback,
+      Effect.flatMap(callerOf(call, false), (caller) => handler(call.request ?? {}, caller)).pipe(
         Effect.map((value): Admin.Answer<unknown> => ({ ok: true, value: value ?? null })),
         Effect.catch((error) => Effect.succeed(Admin.failure(error))),
         Effect.catchDefect((defect) => Effect.logError("admin call died", defect).pipe(Effect.as(Admin.failure(defect))))
       )
     )
-    call.on("cancelled", () => fiber.interruptUnsafe())
-    fiber.addObserver((exit) => {
-      if (Exit.isSuccess(exit)) callback(null, exit.value)
-      else callback({ code: Grpc.status.CANCELLED, details: "the call was cancelled" })
-    })
-  }
   const groupInfo = (group: ConsumerGroup.ConsumerGroup): Admin.GroupInfo => ({
     name: group.name,
     maxDeliveryAttempts: group.maxDeliveryAttempts,

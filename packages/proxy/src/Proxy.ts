@@ -21,7 +21,7 @@
  */
 import { ConsumerGroup, Message, Topic } from "@strait/core"
 import type { Transport as TransportShape } from "@strait/core"
-import type { Client } from "@strait/broker"
+import type { Client, Transactions } from "@strait/broker"
 import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope, Tracer } from "effect"
 import * as AccessControl from "./AccessControl.ts"
 import * as BrokerLink from "./BrokerLink.ts"
@@ -119,16 +119,11 @@ export interface CallerContext {
 
 /**
  * A transaction check-back for a producer: resolve the half message `transactionId` by ending its
- * transaction.
+ * transaction. The half message carries the topic as the producer names it.
  *
  * @since 0.1.0
  */
-export interface CheckBack {
-  readonly transactionId: string
-  /** The half message, with the topic as the producer names it. */
-  readonly message: Message.Message
-  readonly attempt: number
-}
+export type CheckBack = Transactions.TransactionCheck
 
 /**
  * What a client registers on its session: its kind, the topics it publishes to (producers) or the
@@ -181,12 +176,21 @@ interface Lease {
   failures: number
 }
 
+// a registration as the session keeps it: the topics by their broker (qualified) names, each with the
+// name the client knows, and the group's broker name
+interface Registered {
+  readonly kind: Registration["kind"]
+  readonly topics: ReadonlyMap<string, string>
+  readonly group?: string
+  readonly checks?: Registration["checks"]
+}
+
 interface Session {
   readonly clientId: string
   lastSeen: number
   /** Telemetry streams open: a client with one is alive however long it stays silent. */
   streams: number
-  registration: Registration | undefined
+  registration: Registered | undefined
   readonly leases: Map<string, Lease>
 }
 
@@ -297,8 +301,6 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
 
   const sessions = new Map<string, Session>()
   let parkedReceives = 0
-  // per producer, the topic names it knows by the broker's (qualified) names
-  const producerNames = new Map<string, Map<string, string>>()
   // transaction id -> the client that sent the half message (insertion order = age)
   const halfSenders = new Map<string, string>()
 
@@ -356,7 +358,6 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
     for (const session of [...sessions.values()]) {
       if (session.streams === 0 && now - session.lastSeen > clientTimeoutMillis) {
         sessions.delete(session.clientId)
-        producerNames.delete(session.clientId)
         yield* Effect.logInfo(`client ${session.clientId} timed out; releasing ${session.leases.size} held messages`)
         yield* releaseLeases(session)
         continue
@@ -380,19 +381,19 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(settings.renewInterval), renewOnce)))
 
   // the broker's transaction check-backs, each to the producer that sent the half, or any producer of the topic
-  const route = (check: { readonly transactionId: string; readonly message: Message.Message; readonly attempt: number }) =>
+  const route = (check: Transactions.TransactionCheck) =>
     Effect.gen(function*() {
       const sender = halfSenders.get(check.transactionId)
       const candidates = [...sessions.values()].filter((session) =>
         session.registration?.checks !== undefined && session.registration.kind === "producer")
       const target = candidates.find((session) => session.clientId === sender) ??
-        candidates.find((session) => session.registration!.topics.includes(check.message.topic))
+        candidates.find((session) => session.registration!.topics.has(check.message.topic))
       if (target === undefined) {
         return yield* Effect.logDebug(`no live producer for the check-back of ${check.transactionId} on ${check.message.topic}`)
       }
       yield* target.registration!.checks!({
         transactionId: check.transactionId,
-        message: new Message.Message({ ...check.message, topic: producerNames.get(target.clientId)?.get(check.message.topic) ?? check.message.topic }),
+        message: new Message.Message({ ...check.message, topic: target.registration!.topics.get(check.message.topic) ?? check.message.topic }),
         attempt: check.attempt
       })
     })
@@ -412,12 +413,12 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         const now = yield* Clock.currentTimeMillis
         const session = sessionOf(caller.clientId, now)
         if (session === undefined) return
-        const qualified: Registration = {
-          ...registration,
-          topics: registration.topics.map((topic) => qualify(caller.namespace, topic)),
-          ...(registration.group === undefined ? {} : { group: qualify(caller.namespace, registration.group) })
+        const qualified: Registered = {
+          kind: registration.kind,
+          topics: new Map(registration.topics.map((topic) => [qualify(caller.namespace, topic), topic])),
+          ...(registration.group === undefined ? {} : { group: qualify(caller.namespace, registration.group) }),
+          ...(registration.checks === undefined ? {} : { checks: registration.checks })
         }
-        producerNames.set(caller.clientId, new Map(registration.topics.map((topic) => [qualify(caller.namespace, topic), topic])))
         session.registration = qualified
         session.streams++
         // the stream ended: no check-backs go there any more; the session lives on until it times out
@@ -437,7 +438,6 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         const session = sessions.get(caller.clientId)
         if (session === undefined) return Effect.void
         sessions.delete(caller.clientId)
-        producerNames.delete(caller.clientId)
         return releaseLeases(session)
       }),
     topic: (caller, name) =>
