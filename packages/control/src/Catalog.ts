@@ -1,0 +1,273 @@
+/**
+ * The cluster's metadata as records in the `MetadataStore`: topics, consumer groups, live brokers and
+ * proxies, and per queue its owner and fencing epoch.
+ *
+ * **Details**
+ *
+ * Keys (under the store's own prefix):
+ *
+ * | key | value | lives |
+ * | --- | --- | --- |
+ * | `topics/<topic>` | `TopicRecord` | durable |
+ * | `groups/<group>` | `GroupRecord` | durable |
+ * | `nodes/broker/<id>`, `nodes/proxy/<id>` | `NodeRecord` | with the node's lease |
+ * | `epochs/<topic>/<queue>` | `EpochRecord`: the last epoch given out, and the queue's home broker | durable |
+ * | `owners/<topic>/<queue>` | `OwnerRecord`: the broker serving the queue and its epoch | with that broker's lease |
+ *
+ * An owner key exists only while its broker's lease lives, and it is only ever created together with
+ * a higher epoch in the same transaction, so no two brokers are ever given one queue at one epoch.
+ *
+ * @since 0.1.0
+ */
+import { ConsumerGroup, Topic } from "@strait/core"
+import { Effect, Schema } from "effect"
+import { type Entry, MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
+
+/**
+ * A topic of the cluster.
+ *
+ * @since 0.1.0
+ */
+export const TopicRecord = Schema.Struct({
+  name: Schema.String,
+  kind: Topic.TopicKind,
+  queues: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 })),
+  flush: Schema.Literals(["sync", "async"])
+})
+
+/**
+ * A topic of the cluster.
+ *
+ * @since 0.1.0
+ */
+export type TopicRecord = typeof TopicRecord.Type
+
+/**
+ * A consumer group's settings.
+ *
+ * @since 0.1.0
+ */
+export const GroupRecord = Schema.Struct({ ...ConsumerGroup.ConsumerGroup.fields, name: Schema.String })
+
+/**
+ * A consumer group's settings.
+ *
+ * @since 0.1.0
+ */
+export type GroupRecord = typeof GroupRecord.Type
+
+/**
+ * A live node: its id and where it listens (a broker's data-plane address, a proxy's client address).
+ *
+ * @since 0.1.0
+ */
+export const NodeRecord = Schema.Struct({ id: Schema.String, address: Schema.String })
+
+/**
+ * A live node.
+ *
+ * @since 0.1.0
+ */
+export type NodeRecord = typeof NodeRecord.Type
+
+/**
+ * The broker serving a queue, and the fencing epoch it serves it at.
+ *
+ * @since 0.1.0
+ */
+export const OwnerRecord = Schema.Struct({ broker: Schema.String, epoch: Schema.Int })
+
+/**
+ * The broker serving a queue.
+ *
+ * @since 0.1.0
+ */
+export type OwnerRecord = typeof OwnerRecord.Type
+
+/**
+ * The last epoch given out for a queue, and its home: the broker that keeps its data and gets it
+ * back when it returns.
+ *
+ * @since 0.1.0
+ */
+export const EpochRecord = Schema.Struct({ epoch: Schema.Int, home: Schema.String })
+
+/**
+ * The last epoch of a queue and its home.
+ *
+ * @since 0.1.0
+ */
+export type EpochRecord = typeof EpochRecord.Type
+
+/**
+ * Key prefixes and keys.
+ *
+ * @since 0.1.0
+ */
+export const keys = {
+  topics: "topics/",
+  topic: (name: string) => `topics/${name}`,
+  groups: "groups/",
+  group: (name: string) => `groups/${name}`,
+  brokers: "nodes/broker/",
+  broker: (id: string) => `nodes/broker/${id}`,
+  proxies: "nodes/proxy/",
+  proxy: (id: string) => `nodes/proxy/${id}`,
+  owners: "owners/",
+  owner: (topic: string, queueId: number) => `owners/${topic}/${queueId}`,
+  epochs: "epochs/",
+  epoch: (topic: string, queueId: number) => `epochs/${topic}/${queueId}`
+} as const
+
+/**
+ * A queue's identity in keys and maps: `<topic>/<queue>`.
+ *
+ * @since 0.1.0
+ */
+export const queueKey = (topic: string, queueId: number) => `${topic}/${queueId}`
+
+/**
+ * The topic and queue of a `queueKey` (topic names hold no `/`).
+ *
+ * @since 0.1.0
+ */
+export const parseQueueKey = (key: string): { readonly topic: string; readonly queueId: number } | undefined => {
+  const slash = key.lastIndexOf("/")
+  const queueId = Number(key.slice(slash + 1))
+  return slash <= 0 || !Number.isInteger(queueId) ? undefined : { topic: key.slice(0, slash), queueId }
+}
+
+/**
+ * Reads a record's value; a value that does not decode is treated as absent and logged (a newer
+ * version wrote it, or someone wrote the key by hand).
+ *
+ * @since 0.1.0
+ */
+export const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, entry: Entry | undefined): S["Type"] | undefined => {
+  if (entry === undefined) return undefined
+  try {
+    return Schema.decodeUnknownSync(schema)(JSON.parse(entry.value))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Encodes a record's value.
+ *
+ * @since 0.1.0
+ */
+export const encode = (value: unknown) => JSON.stringify(value)
+
+const withStore = <A, E>(f: (store: MetadataStore["Service"]) => Effect.Effect<A, E>): Effect.Effect<A, E, MetadataStore> =>
+  Effect.gen(function*() {
+    return yield* f(yield* MetadataStore)
+  })
+
+const listOf = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, prefix: string) =>
+  Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const { entries } = yield* store.list(prefix)
+    const records: Array<S["Type"]> = []
+    for (const entry of entries) {
+      const record = decode(schema, entry)
+      if (record === undefined) yield* Effect.logWarning(`ignoring ${entry.key}: its value is not a ${prefix} record`)
+      else records.push(record)
+    }
+    return records
+  })
+
+/**
+ * Every topic.
+ *
+ * @since 0.1.0
+ */
+export const topics: Effect.Effect<ReadonlyArray<TopicRecord>, MetadataUnavailable, MetadataStore> = listOf(TopicRecord, keys.topics)
+
+/**
+ * One topic, if it exists.
+ *
+ * @since 0.1.0
+ */
+export const topic = (name: string): Effect.Effect<TopicRecord | undefined, MetadataUnavailable, MetadataStore> =>
+  withStore((store) => Effect.map(store.get(keys.topic(name)), (entry) => decode(TopicRecord, entry)))
+
+/**
+ * Creates a topic; false when one of that name exists already.
+ *
+ * @since 0.1.0
+ */
+export const createTopic = (record: TopicRecord): Effect.Effect<boolean, MetadataUnavailable, MetadataStore> =>
+  withStore((store) =>
+    store.transact({ when: [{ key: keys.topic(record.name), version: 0 }], then: [{ _tag: "Put", key: keys.topic(record.name), value: encode(record) }] }))
+
+/**
+ * Replaces a topic's record (more queues, another flush policy).
+ *
+ * @since 0.1.0
+ */
+export const updateTopic = (record: TopicRecord): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  withStore((store) => store.put(keys.topic(record.name), encode(record)))
+
+/**
+ * Deletes a topic and its queues' epochs; false when it did not exist. Owners let their queues go
+ * when they see the topic gone.
+ *
+ * @since 0.1.0
+ */
+export const deleteTopic = (name: string): Effect.Effect<boolean, MetadataUnavailable, MetadataStore> =>
+  Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const existing = yield* store.get(keys.topic(name))
+    if (existing === undefined) return false
+    const { entries } = yield* store.list(`${keys.epochs}${name}/`)
+    return yield* store.transact({
+      when: [{ key: keys.topic(name), modRevision: existing.modRevision }],
+      then: [{ _tag: "Delete", key: keys.topic(name) }, ...entries.map((entry) => ({ _tag: "Delete" as const, key: entry.key }))]
+    })
+  })
+
+/**
+ * Every consumer group with settings of its own.
+ *
+ * @since 0.1.0
+ */
+export const groups: Effect.Effect<ReadonlyArray<GroupRecord>, MetadataUnavailable, MetadataStore> = listOf(GroupRecord, keys.groups)
+
+/**
+ * Sets a consumer group's settings.
+ *
+ * @since 0.1.0
+ */
+export const putGroup = (record: GroupRecord): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  withStore((store) => store.put(keys.group(record.name), encode(record)))
+
+/**
+ * The live brokers.
+ *
+ * @since 0.1.0
+ */
+export const brokers: Effect.Effect<ReadonlyArray<NodeRecord>, MetadataUnavailable, MetadataStore> = listOf(NodeRecord, keys.brokers)
+
+/**
+ * The live proxies.
+ *
+ * @since 0.1.0
+ */
+export const proxies: Effect.Effect<ReadonlyArray<NodeRecord>, MetadataUnavailable, MetadataStore> = listOf(NodeRecord, keys.proxies)
+
+/**
+ * Every queue's owner, by `queueKey`.
+ *
+ * @since 0.1.0
+ */
+export const owners: Effect.Effect<ReadonlyMap<string, OwnerRecord>, MetadataUnavailable, MetadataStore> = Effect.gen(function*() {
+  const store = yield* MetadataStore
+  const { entries } = yield* store.list(keys.owners)
+  const owned = new Map<string, OwnerRecord>()
+  for (const entry of entries) {
+    const record = decode(OwnerRecord, entry)
+    if (record !== undefined) owned.set(entry.key.slice(keys.owners.length), record)
+  }
+  return owned
+})

@@ -1,0 +1,295 @@
+/**
+ * A broker's hold on its queues: it registers under a lease, keeps the lease alive, claims the queues
+ * it should serve with a new fencing epoch each, and answers, at every write, whether it may write a
+ * queue now.
+ *
+ * **Details**
+ *
+ * - Each queue has a home broker (the first to serve it). A queue without an owner is claimed by its
+ *   home when the home is alive, else by the live broker that rendezvous hashing picks; a broker
+ *   serving a queue whose home is alive again hands it back. A claim is one transaction: the owner
+ *   key (bound to the claimer's lease) is created only if absent, together with an epoch one above
+ *   the last, so no two brokers ever hold one queue at one epoch.
+ * - The lease is trusted locally until `sentAt + ttl - ttl/5`, where `sentAt` is when the last
+ *   successful keep-alive was sent. A broker that stalls past that (a pause, a lost network) finds
+ *   its queues unwritable the moment it runs again, before it learns anything from the store: the
+ *   lease may have expired and another broker may serve its queues at a higher epoch.
+ * - When the store says the lease is gone, every queue is dropped and the broker registers again
+ *   under a new lease; it then claims what it should, at new epochs.
+ * - Closing the scope revokes the lease, so the queues move at once instead of after the ttl.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Queue, Schedule, Schema, Semaphore, Stream } from "effect"
+import * as Catalog from "./Catalog.ts"
+import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
+
+/**
+ * This broker may not write the queue: it does not hold it, or cannot trust its lease right now.
+ * The proxy routes the write to the queue's current owner.
+ *
+ * @since 0.1.0
+ */
+export class NotQueueOwner extends Schema.TaggedError<NotQueueOwner>()("NotQueueOwner", {
+  broker: Schema.String,
+  topic: Schema.String,
+  queueId: Schema.optionalKey(Schema.Int)
+}) {
+  override get message() {
+    return this.queueId === undefined
+      ? `broker ${this.broker} serves no queue of ${this.topic} now`
+      : `broker ${this.broker} does not serve ${this.topic}/${this.queueId} now`
+  }
+}
+
+/**
+ * A queue this broker holds, and the epoch it holds it at.
+ *
+ * @since 0.1.0
+ */
+export interface HeldQueue {
+  readonly topic: string
+  readonly queueId: number
+  readonly epoch: number
+}
+
+/**
+ * A broker's partition leases.
+ *
+ * @since 0.1.0
+ */
+export interface PartitionLeases {
+  readonly brokerId: string
+  /**
+   * The queues of `topic` this broker may write at time `now` (the caller's `Clock` reading), with
+   * their epochs; none while the lease cannot be trusted. Plain code: called on the write path.
+   */
+  readonly writable: (topic: string, now: number) => ReadonlyArray<HeldQueue>
+  /** The epoch this broker may write `topic`/`queueId` at now, or `NotQueueOwner`. */
+  readonly guard: (topic: string, queueId: number) => Effect.Effect<number, NotQueueOwner>
+  /** Every queue held, lease trusted or not (for status). */
+  readonly held: Effect.Effect<ReadonlyArray<HeldQueue>>
+  /** Reads the store and claims or hands back queues now (it also happens on every change seen). */
+  readonly reconcile: Effect.Effect<void, MetadataUnavailable>
+}
+
+/**
+ * How a broker holds its leases.
+ *
+ * @since 0.1.0
+ */
+export interface LeaseOptions {
+  readonly brokerId: string
+  /** The broker's data-plane address, for proxies. */
+  readonly address: string
+  /** The lease ttl (default 10 s): how long a dead broker's queues wait before they move. */
+  readonly ttl?: Duration.Input
+  /** How often the store is read again even when no change was seen (default 2 s). */
+  readonly reconcileInterval?: Duration.Input
+}
+
+// FNV-1a, 32 bits: a stable hash for rendezvous choice
+const fnv1a = (text: string) => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash
+}
+
+/**
+ * The live broker that serves a queue with no live home: the highest hash of queue and broker, so
+ * every broker computes the same choice and the queues of a dead broker spread over the others.
+ *
+ * @since 0.1.0
+ */
+export const rendezvous = (queueKey: string, brokers: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined
+  let bestHash = -1
+  for (const broker of brokers) {
+    const hash = fnv1a(`${queueKey}\u0000${broker}`)
+    if (hash > bestHash || (hash === bestHash && best !== undefined && broker < best)) {
+      best = broker
+      bestHash = hash
+    }
+  }
+  return best
+}
+
+/**
+ * Registers the broker and holds its queues for as long as the scope lives.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
+  const store = yield* MetadataStore
+  const me = options.brokerId
+  const requestedTtl = options.ttl ?? Duration.seconds(10)
+  const reconcileInterval = options.reconcileInterval ?? Duration.seconds(2)
+  const brokerKey = Catalog.keys.broker(me)
+
+  let lease: { readonly id: string; readonly ttlMillis: number } | undefined
+  let trustedUntil = 0
+  const held = new Map<string, HeldQueue>()
+  let byTopic = new Map<string, ReadonlyArray<HeldQueue>>()
+  const indexHeld = () => {
+    const next = new Map<string, Array<HeldQueue>>()
+    for (const queue of held.values()) {
+      const list = next.get(queue.topic)
+      if (list === undefined) next.set(queue.topic, [queue])
+      else list.push(queue)
+    }
+    for (const list of next.values()) list.sort((a, b) => a.queueId - b.queueId)
+    byTopic = next
+  }
+  const trust = (sentAt: number, ttlMillis: number) => {
+    trustedUntil = sentAt + ttlMillis - Math.floor(ttlMillis / 5)
+  }
+
+  const register = Effect.gen(function*() {
+    const sentAt = yield* Clock.currentTimeMillis
+    const granted = yield* store.grantLease(requestedTtl)
+    const previous = yield* store.get(brokerKey)
+    // an earlier run of this broker (killed, so it never revoked): its queues go with its lease
+    if (previous?.lease !== undefined && previous.lease !== granted.id) yield* store.revoke(previous.lease)
+    yield* store.put(brokerKey, Catalog.encode({ id: me, address: options.address }), { lease: granted.id })
+    lease = granted
+    trust(sentAt, granted.ttlMillis)
+    yield* Effect.logInfo(`broker ${me} registered (lease ttl ${granted.ttlMillis} ms)`)
+  })
+
+  const dropAll = (why: string) =>
+    Effect.suspend(() => {
+      const count = held.size
+      held.clear()
+      indexHeld()
+      trustedUntil = 0
+      lease = undefined
+      return Effect.logWarning(`broker ${me} dropped its ${count} queues: ${why}`)
+    })
+
+  // one reconciliation at a time: the loop's and any caller's
+  const serial = Semaphore.makeUnsafe(1)
+  const reconcile = serial.withPermits(1)(Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (lease === undefined || now >= trustedUntil) return
+    const leaseId = lease.id
+    const topics = yield* Catalog.topics
+    const live = (yield* Catalog.brokers).map((broker) => broker.id)
+    const owners = yield* Catalog.owners
+    const epochs = new Map((yield* store.list(Catalog.keys.epochs)).entries.map((entry) => [entry.key.slice(Catalog.keys.epochs.length), entry]))
+    const wanted = new Set<string>()
+    let changed = false
+    for (const topic of topics) {
+      for (let queueId = 0; queueId < topic.queues; queueId++) {
+        const key = Catalog.queueKey(topic.name, queueId)
+        wanted.add(key)
+        const owner = owners.get(key)
+        const epochEntry = epochs.get(key)
+        const epoch = Catalog.decode(Catalog.EpochRecord, epochEntry)
+        if (owner?.broker === me) {
+          if (!held.has(key)) {
+            // ours in the store (a claim whose answer was lost): hold it
+            held.set(key, { topic: topic.name, queueId, epoch: owner.epoch })
+            changed = true
+          }
+          if (epoch !== undefined && epoch.home !== me && live.includes(epoch.home)) {
+            // the home is back: stop writing first, then let the queue go
+            held.delete(key)
+            changed = true
+            yield* store.transact({
+              when: [{ key: Catalog.keys.owner(topic.name, queueId), value: Catalog.encode(owner) }],
+              then: [{ _tag: "Delete", key: Catalog.keys.owner(topic.name, queueId) }]
+            })
+            yield* Effect.logInfo(`broker ${me} handed ${key} back to its home ${epoch.home}`)
+          }
+          continue
+        }
+        if (held.delete(key)) changed = true
+        if (owner !== undefined) continue
+        const home = epoch !== undefined && live.includes(epoch.home) ? epoch.home : undefined
+        if ((home ?? rendezvous(key, live)) !== me) continue
+        const next = { broker: me, epoch: (epoch?.epoch ?? 0) + 1 }
+        const claimed = yield* store.transact({
+          when: [
+            { key: Catalog.keys.owner(topic.name, queueId), version: 0 },
+            epochEntry === undefined ? { key: Catalog.keys.epoch(topic.name, queueId), version: 0 } : { key: epochEntry.key, modRevision: epochEntry.modRevision }
+          ],
+          then: [
+            { _tag: "Put", key: Catalog.keys.owner(topic.name, queueId), value: Catalog.encode(next), lease: leaseId },
+            { _tag: "Put", key: Catalog.keys.epoch(topic.name, queueId), value: Catalog.encode({ epoch: next.epoch, home: epoch?.home ?? me }) }
+          ]
+        })
+        if (claimed) {
+          held.set(key, { topic: topic.name, queueId, epoch: next.epoch })
+          changed = true
+          yield* Effect.logDebug(`broker ${me} serves ${key} at epoch ${next.epoch}`)
+        }
+      }
+    }
+    // queues of deleted topics, or beyond a topic's queues
+    for (const [key, queue] of held) {
+      if (wanted.has(key)) continue
+      held.delete(key)
+      changed = true
+      yield* store.transact({
+        when: [{ key: Catalog.keys.owner(queue.topic, queue.queueId), value: Catalog.encode({ broker: me, epoch: queue.epoch }) }],
+        then: [{ _tag: "Delete", key: Catalog.keys.owner(queue.topic, queue.queueId) }]
+      })
+    }
+    if (changed) indexHeld()
+  }).pipe(Effect.provideService(MetadataStore, store)))
+
+  yield* register
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      const current = lease
+      held.clear()
+      indexHeld()
+      trustedUntil = 0
+      lease = undefined
+      return current === undefined ? Effect.void : Effect.ignore(store.revoke(current.id))
+    })
+  )
+
+  // keep-alive: a third of the ttl apart; a lease the store no longer knows means starting over
+  const keepAlive = Effect.gen(function*() {
+    const current = lease
+    if (current === undefined) return yield* register
+    const sentAt = yield* Clock.currentTimeMillis
+    const alive = yield* store.keepAlive(current.id)
+    if (alive) return trust(sentAt, current.ttlMillis)
+    yield* dropAll("its lease expired")
+    yield* register
+  }).pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not keep its lease alive`, error)))
+  const ttlMillis = lease!.ttlMillis
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))), keepAlive)))
+
+  // reconcile on every change seen, and every interval anyway
+  const wake = yield* Queue.sliding<void>(1)
+  const watchAll = Effect.gen(function*() {
+    const streams = yield* Effect.forEach([Catalog.keys.topics, Catalog.keys.brokers, Catalog.keys.owners], store.watch)
+    yield* Queue.offer(wake, undefined)
+    yield* Stream.runForEach(Stream.mergeAll(streams, { concurrency: "unbounded" }), () => Queue.offer(wake, undefined))
+  }).pipe(Effect.scoped, Effect.retry(Schedule.spaced(Duration.seconds(1))))
+  yield* Effect.forkScoped(watchAll)
+  const once = reconcile.pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not read the queue owners`, error)))
+  yield* once
+  yield* Effect.forkScoped(Effect.forever(
+    Effect.raceFirst(Queue.take(wake), Effect.sleep(reconcileInterval)).pipe(Effect.andThen(once))
+  ))
+
+  const service: PartitionLeases = {
+    brokerId: me,
+    writable: (topic, now) => now < trustedUntil ? byTopic.get(topic) ?? [] : [],
+    guard: (topic, queueId) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const queue = now < trustedUntil ? held.get(Catalog.queueKey(topic, queueId)) : undefined
+        return queue === undefined ? Effect.fail(new NotQueueOwner({ broker: me, topic, queueId })) : Effect.succeed(queue.epoch)
+      }),
+    held: Effect.sync(() => [...held.values()]),
+    reconcile
+  }
+  return service
+})

@@ -1,0 +1,20 @@
+/**
+ * Strait's control plane.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as MetadataStore from "./MetadataStore.ts"
+
+/** @since 0.1.0 */
+export * as EmbeddedStore from "./EmbeddedStore.ts"
+
+/** @since 0.1.0 */
+export * as EtcdStore from "./adapters/EtcdStore.ts"
+
+/** @since 0.1.0 */
+export * as Catalog from "./Catalog.ts"
+
+/** @since 0.1.0 */
+export * as PartitionLeases from "./PartitionLeases.ts"
