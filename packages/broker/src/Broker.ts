@@ -19,6 +19,7 @@ import { scanQueue } from "./internal/queues.ts"
 import * as Timers from "./Timers.ts"
 import * as Transactions from "./Transactions.ts"
 import * as Topics from "./Topics.ts"
+import { PartitionLeases } from "@strait/control"
 
 /**
  * Broker tunables.
@@ -135,7 +136,7 @@ export interface Send {
  *
  * @since 0.1.0
  */
-export type SendError = Message.MessageValidationError | Topics.TopicNotFound | MessageTypeMismatch | Store.AppendError
+export type SendError = Message.MessageValidationError | Topics.TopicNotFound | MessageTypeMismatch | PartitionLeases.NotQueueOwner | Store.AppendError
 
 /**
  * The kind a message has: a transactional send makes it TRANSACTION; otherwise by its fields, a message
@@ -307,8 +308,10 @@ export class Broker extends Context.Service<Broker, {
   static readonly layer = (options: {
     readonly directory: string
     readonly transactionChecker?: Transactions.TransactionChecker
+    /** In a cluster: the queues this broker may write. Without it the broker writes all of its queues. */
+    readonly ownership?: PartitionLeases.PartitionLeases
   }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
-    Layer.effect(Broker, make(options.directory, options.transactionChecker))
+    Layer.effect(Broker, make(options.directory, options.transactionChecker, options.ownership))
 }
 
 // A message id sent within the window: its receipt once stored; until then, the duplicates waiting
@@ -328,7 +331,11 @@ interface Held {
 
 const tagHashOf = (message: Message.Message) => message.tag === undefined ? 0 : Filter.tagHash(message.tag)
 
-const make = Effect.fnUntraced(function*(directory: string, checker: Transactions.TransactionChecker | undefined) {
+const make = Effect.fnUntraced(function*(
+  directory: string,
+  checker: Transactions.TransactionChecker | undefined,
+  ownership: PartitionLeases.PartitionLeases | undefined
+) {
   const settings = yield* BrokerSettings
   yield* Disk.makeDurableDirectory(directory)
   const store = yield* Store.open(`${directory}/store`)
@@ -346,12 +353,20 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
     }
   }
   const roundRobin = new Map<string, number>()
-  const queueFor = (spec: Topics.TopicSpec, message: Message.Message) => {
+  // the queue a message goes to; in a cluster, only a queue this broker holds now
+  const queueFor = (spec: Topics.TopicSpec, message: Message.Message, now: number): number | PartitionLeases.NotQueueOwner => {
     // a stable hash keeps every message of a group on one queue, in order
-    if (message.messageGroup !== undefined) return Filter.tagHash(message.messageGroup) % spec.queues
-    const next = roundRobin.get(spec.name) ?? 0
-    roundRobin.set(spec.name, next + 1)
-    return next % spec.queues
+    const grouped = message.messageGroup === undefined ? undefined : Topic.queueOfGroup(message.messageGroup, spec.queues)
+    const next = grouped ?? roundRobin.get(spec.name) ?? 0
+    if (grouped === undefined) roundRobin.set(spec.name, next + 1)
+    if (ownership === undefined) return next % spec.queues
+    const held = ownership.writable(spec.name, now)
+    if (grouped !== undefined) {
+      return held.some((queue) => queue.queueId === grouped)
+        ? grouped
+        : new PartitionLeases.NotQueueOwner({ broker: ownership.brokerId, topic: spec.name, queueId: grouped })
+    }
+    return held.length === 0 ? new PartitionLeases.NotQueueOwner({ broker: ownership.brokerId, topic: spec.name }) : held[next % held.length]!.queueId
   }
 
   // where one message of a send stands: stored (its receipt), refused, or a duplicate of one being stored
@@ -439,10 +454,12 @@ const make = Effect.fnUntraced(function*(directory: string, checker: Transaction
             return { duplicateOf }
           }
           const spec = checked[i]!
+          const queueId = queueFor(spec, message, now)
+          if (typeof queueId !== "number") return { failure: Cause.fail(queueId) }
           const entry: Remembered = { at: now, receipt: undefined, waiters: undefined }
           remembered.set(key, entry)
           const encoded = send.messages.length === 1 ? send.encoded : undefined
-          const item: Pending = { message, entry, slot: {}, key, queueId: queueFor(spec, message), spec, transactional, encoded }
+          const item: Pending = { message, entry, slot: {}, key, queueId, spec, transactional, encoded }
           if (transactional || (message.deliveryTimestamp !== undefined && message.deliveryTimestamp > now)) {
             // held: a half message until its transaction ends; a delayed one until its time (a past
             // delivery time is delivered at once)

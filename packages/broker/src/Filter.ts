@@ -29,6 +29,7 @@
  * @since 0.1.0
  */
 import { Effect, Result, Schema } from "effect"
+import { Topic } from "@strait/core"
 
 // ---------------------------------------------------------------------------------------------
 // Limits and errors
@@ -208,49 +209,12 @@ export const parse = (filter: FilterExpression): Effect.Effect<Filter, IllegalFi
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The 32-bit FNV-1a hash of a tag's UTF-8 bytes, as the broker keeps it in its index.
- *
- * **Details**
- *
- * `0` stands for "no tag" in the index, so a tag whose hash is `0` gets `1`. A lone surrogate is
- * hashed as U+FFFD, which is how it is stored as UTF-8.
+ * The 32-bit FNV-1a hash of a tag's UTF-8 bytes, as the broker keeps it in its index
+ * (`Topic.nameHash`).
  *
  * @since 0.1.0
  */
-export const tagHash = (tag: string): number => {
-  let hash = 0x811c9dc5
-  const length = tag.length
-  for (let i = 0; i < length; i++) {
-    let code = tag.charCodeAt(i)
-    if (code < 0x80) {
-      hash = Math.imul(hash ^ code, 0x01000193)
-      continue
-    }
-    if (code >= 0xd800 && code <= 0xdfff) {
-      const next = i + 1 < length ? tag.charCodeAt(i + 1) : 0
-      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00)
-        i++
-      } else {
-        code = 0xfffd
-      }
-    }
-    // encode to UTF-8 inline: hashing must not allocate a buffer per tag
-    if (code < 0x800) {
-      hash = Math.imul(hash ^ (0xc0 | (code >> 6)), 0x01000193)
-    } else if (code < 0x10000) {
-      hash = Math.imul(hash ^ (0xe0 | (code >> 12)), 0x01000193)
-      hash = Math.imul(hash ^ (0x80 | ((code >> 6) & 0x3f)), 0x01000193)
-    } else {
-      hash = Math.imul(hash ^ (0xf0 | (code >> 18)), 0x01000193)
-      hash = Math.imul(hash ^ (0x80 | ((code >> 12) & 0x3f)), 0x01000193)
-      hash = Math.imul(hash ^ (0x80 | ((code >> 6) & 0x3f)), 0x01000193)
-    }
-    hash = Math.imul(hash ^ (0x80 | (code & 0x3f)), 0x01000193)
-  }
-  hash >>>= 0
-  return hash === 0 ? 1 : hash
-}
+export const tagHash = Topic.nameHash
 
 // RocketMQ trims tag names with Java's trim; only ASCII whitespace is trimmed here, so a control
 // character is reported rather than silently dropped.

@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import { PartitionLeases } from "@strait/control"
 import { ConsumerGroup, Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
@@ -129,6 +130,7 @@ export class BrokerUnavailable extends Schema.TaggedError<BrokerUnavailable>()("
 export const Failure = Schema.Union([
   BadRequest,
   BrokerUnavailable,
+  PartitionLeases.NotQueueOwner,
   Message.MessageBodyEmpty,
   Message.MessageBodyTooLarge,
   Message.IllegalMessageTag,

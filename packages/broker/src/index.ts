@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export * as Broker from "./Broker.ts"
+export * as CatalogMirror from "./CatalogMirror.ts"
 export * as ConsumerOffsets from "./ConsumerOffsets.ts"
 export * as Consumption from "./Consumption.ts"
 export * as Filter from "./Filter.ts"

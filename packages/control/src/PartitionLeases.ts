@@ -20,9 +20,11 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Queue, Schedule, Schema, Semaphore, Stream } from "effect"
+import { Topic } from "@strait/core"
+import { Clock, Duration, Effect, Schema, Semaphore } from "effect"
 import * as Catalog from "./Catalog.ts"
 import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
+import * as Reconciler from "./Reconciler.ts"
 
 /**
  * This broker may not write the queue: it does not hold it, or cannot trust its lease right now.
@@ -88,16 +90,6 @@ export interface LeaseOptions {
   readonly reconcileInterval?: Duration.Input
 }
 
-// FNV-1a, 32 bits: a stable hash for rendezvous choice
-const fnv1a = (text: string) => {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash
-}
-
 /**
  * The live broker that serves a queue with no live home: the highest hash of queue and broker, so
  * every broker computes the same choice and the queues of a dead broker spread over the others.
@@ -108,7 +100,7 @@ export const rendezvous = (queueKey: string, brokers: ReadonlyArray<string>): st
   let best: string | undefined
   let bestHash = -1
   for (const broker of brokers) {
-    const hash = fnv1a(`${queueKey}\u0000${broker}`)
+    const hash = Topic.nameHash(`${queueKey}\u0000${broker}`)
     if (hash > bestHash || (hash === bestHash && best !== undefined && broker < best)) {
       best = broker
       bestHash = hash
@@ -266,19 +258,11 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
   const ttlMillis = lease!.ttlMillis
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))), keepAlive)))
 
-  // reconcile on every change seen, and every interval anyway
-  const wake = yield* Queue.sliding<void>(1)
-  const watchAll = Effect.gen(function*() {
-    const streams = yield* Effect.forEach([Catalog.keys.topics, Catalog.keys.brokers, Catalog.keys.owners], store.watch)
-    yield* Queue.offer(wake, undefined)
-    yield* Stream.runForEach(Stream.mergeAll(streams, { concurrency: "unbounded" }), () => Queue.offer(wake, undefined))
-  }).pipe(Effect.scoped, Effect.retry(Schedule.spaced(Duration.seconds(1))))
-  yield* Effect.forkScoped(watchAll)
-  const once = reconcile.pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not read the queue owners`, error)))
-  yield* once
-  yield* Effect.forkScoped(Effect.forever(
-    Effect.raceFirst(Queue.take(wake), Effect.sleep(reconcileInterval)).pipe(Effect.andThen(once))
-  ))
+  yield* Reconciler.run({
+    prefixes: [Catalog.keys.topics, Catalog.keys.brokers, Catalog.keys.owners],
+    interval: reconcileInterval,
+    reconcile: reconcile.pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not read the queue owners`, error)))
+  }).pipe(Effect.provideService(MetadataStore, store))
 
   const service: PartitionLeases = {
     brokerId: me,

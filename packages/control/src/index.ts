@@ -18,3 +18,6 @@ export * as Catalog from "./Catalog.ts"
 
 /** @since 0.1.0 */
 export * as PartitionLeases from "./PartitionLeases.ts"
+
+/** @since 0.1.0 */
+export * as Reconciler from "./Reconciler.ts"

@@ -177,13 +177,16 @@ const layoutOf = (bytes: Uint8Array) => {
  * Where a handle says its message is, read without checking its seal: only for finding the message
  * whose issued handle the text can then be compared with. `undefined` for text that is no handle.
  */
-export const peek = (text: string): { readonly topic: string; readonly queueId: number; readonly queueOffset: number } | undefined => {
+export const peek = (
+  text: string
+): { readonly brokerName: string; readonly topic: string; readonly queueId: number; readonly queueOffset: number } | undefined => {
   if (text.length === 0 || text.length > maxTextLength) return undefined
   const bytes = Buffer.from(text, "base64url")
   const layout = bytes.length < minBytes || bytes[0] !== version ? undefined : layoutOf(bytes)
   if (layout === undefined) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   return {
+    brokerName: bytes.subarray(2, 2 + bytes[1]!).toString("utf8"),
     topic: bytes.subarray(layout.fields - layout.topicLength, layout.fields).toString("latin1"),
     queueId: view.getUint32(layout.fields),
     queueOffset: readUint64(view, layout.fields + 4)

@@ -36,13 +36,13 @@ describe("ReceiptHandle", () => {
       assert.deepStrictEqual(yield* ReceiptHandle.decode(text), handle)
     }))
 
-  it.effect("peek reads where a handle points without its seal, and nothing from text that is no handle", () =>
+  it.effect("peek reads which broker and where a handle points, without its seal, and nothing from text that is no handle", () =>
     Effect.gen(function*() {
       const text = yield* ReceiptHandle.encode(handle)
-      assert.deepStrictEqual(ReceiptHandle.peek(text), { topic: "orders", queueId: 3, queueOffset: 1_234_567 })
+      assert.deepStrictEqual(ReceiptHandle.peek(text), { brokerName: "broker-a", topic: "orders", queueId: 3, queueOffset: 1_234_567 })
       const tampered = toBytes(text)
       tampered[tampered.length - 1]! ^= 1
-      assert.deepStrictEqual(ReceiptHandle.peek(toText(tampered)), { topic: "orders", queueId: 3, queueOffset: 1_234_567 }, "no seal check")
+      assert.deepStrictEqual(ReceiptHandle.peek(toText(tampered)), { brokerName: "broker-a", topic: "orders", queueId: 3, queueOffset: 1_234_567 }, "no seal check")
       assert.isUndefined(ReceiptHandle.peek(""))
       assert.isUndefined(ReceiptHandle.peek("not-a-handle"))
       assert.isUndefined(ReceiptHandle.peek(toText(toBytes(text).subarray(0, 20))))

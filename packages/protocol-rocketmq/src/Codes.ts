@@ -68,6 +68,8 @@ const byTag: Record<string, CodeName> = {
   BadRequest: "BAD_REQUEST",
   BrokerUnavailable: "INTERNAL_SERVER_ERROR",
   BrokerUnreachable: "INTERNAL_SERVER_ERROR",
+  NotQueueOwner: "INTERNAL_SERVER_ERROR",
+  MetadataUnavailable: "INTERNAL_SERVER_ERROR",
   MalformedResponse: "INTERNAL_SERVER_ERROR",
   ConnectionClosed: "INTERNAL_SERVER_ERROR",
   ConnectionDraining: "INTERNAL_SERVER_ERROR",

@@ -1,0 +1,71 @@
+/**
+ * A cluster broker's copy of the catalog: the topics and consumer groups of the control plane,
+ * created and updated in this broker as they appear and change, so that it can store any queue it is
+ * given and apply every group's settings.
+ *
+ * **Details**
+ *
+ * The mirror applies the catalog when it starts, on every change it watches, and every few seconds.
+ * A topic is deleted here only when a watch reports its deletion: a topic this broker has that the
+ * catalog lacks (deleted while the broker was down) stays, unrouted, with its data.
+ *
+ * @since 0.1.0
+ */
+import { Catalog, MetadataStore, Reconciler } from "@strait/control"
+import { ConsumerGroup } from "@strait/core"
+import { Duration, Effect } from "effect"
+import { Broker } from "./Broker.ts"
+
+/**
+ * Mirrors the catalog into the broker while the scope lives.
+ *
+ * @since 0.1.0
+ */
+export const run = Effect.fnUntraced(function*(options: { readonly interval?: Duration.Input } = {}) {
+  const broker = yield* Broker
+  const store = yield* MetadataStore.MetadataStore
+
+  const applyTopic = (record: Catalog.TopicRecord, local: ReadonlyMap<string, { readonly queues: number; readonly flush: string; readonly kind: string }>) =>
+    Effect.gen(function*() {
+      const mine = local.get(record.name)
+      if (mine === undefined) {
+        yield* broker.createTopic(record)
+        return yield* Effect.logInfo(`created topic ${record.name} from the catalog`)
+      }
+      if (mine.kind !== record.kind) return yield* Effect.logWarning(`topic ${record.name} is ${mine.kind} here and ${record.kind} in the catalog; left as it is`)
+      if (mine.queues < record.queues || mine.flush !== record.flush) yield* broker.updateTopic(record.name, { queues: Math.max(mine.queues, record.queues), flush: record.flush })
+    }).pipe(Effect.catch((error) => Effect.logWarning(`could not apply topic ${record.name} of the catalog`, error)))
+
+  const applyGroup = (record: Catalog.GroupRecord) =>
+    Effect.gen(function*() {
+      const name = yield* ConsumerGroup.validateName(record.name)
+      const wanted = new ConsumerGroup.ConsumerGroup({ ...record, name })
+      const current = yield* broker.group(name)
+      if (Catalog.encode(current) !== Catalog.encode(wanted)) yield* broker.setGroup(wanted)
+    }).pipe(Effect.catch((error) => Effect.logWarning(`could not apply group ${record.name} of the catalog`, error)))
+
+  const apply = Effect.gen(function*() {
+    const local = new Map((yield* broker.topics).map((spec) => [spec.name as string, spec]))
+    for (const record of yield* Catalog.topics) yield* applyTopic(record, local)
+    for (const record of yield* Catalog.groups) yield* applyGroup(record)
+  }).pipe(
+    Effect.provideService(MetadataStore.MetadataStore, store),
+    Effect.catch((error) => Effect.logWarning("could not read the catalog", error))
+  )
+
+  yield* Reconciler.run({
+    prefixes: [Catalog.keys.topics, Catalog.keys.groups],
+    interval: options.interval ?? Duration.seconds(5),
+    reconcile: apply,
+    onChange: (change) => {
+      const topic = change.key.slice(Catalog.keys.topics.length)
+      return change.type === "delete" && change.key.startsWith(Catalog.keys.topics)
+        ? broker.deleteTopic(topic).pipe(
+          Effect.andThen(Effect.logInfo(`deleted topic ${topic}: the catalog deleted it`)),
+          Effect.catch(() => Effect.void)
+        )
+        : Effect.void
+    }
+  })
+  return { apply }
+})

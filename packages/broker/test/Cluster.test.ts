@@ -1,0 +1,90 @@
+// A broker in a cluster: it writes only the queues it holds a lease on, and mirrors the catalog.
+import { describe, expect, it } from "@effect/vitest"
+import { Catalog, EmbeddedStore, MetadataStore, PartitionLeases } from "@strait/control"
+import { Topic } from "@strait/core"
+import { SimDisk } from "@strait/storage"
+import { Context, Effect, Latch, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { Broker, CatalogMirror } from "../src/index.ts"
+import { message } from "./fixtures.ts"
+
+type Store = MetadataStore.MetadataStore["Service"]
+
+// a broker of the cluster on a disk of its own; `pause` stalls its calls to the store
+const member = (id: string, store: Store) =>
+  Effect.gen(function*() {
+    const gate = Latch.makeUnsafe(true)
+    const gated: Store = {
+      ...store,
+      keepAlive: (lease) => Effect.andThen(gate.await, store.keepAlive(lease))
+    }
+    const leases = yield* PartitionLeases.make({ brokerId: id, address: `mem://${id}`, ttl: "3 seconds", reconcileInterval: "1 second" }).pipe(
+      Effect.provideService(MetadataStore.MetadataStore, gated)
+    )
+    const disk = yield* Layer.build(SimDisk.layer())
+    const context = yield* Layer.build(Broker.Broker.layer({ directory: `/data/${id}`, ownership: leases })).pipe(Effect.provideContext(disk))
+    const broker = Context.get(context, Broker.Broker)
+    const mirror = yield* CatalogMirror.run().pipe(
+      Effect.provideService(Broker.Broker, broker),
+      Effect.provideService(MetadataStore.MetadataStore, store)
+    )
+    return { broker, leases, mirror, pause: gate.close }
+  })
+
+const orders = { name: "orders", kind: "NORMAL", queues: 4, flush: "async" } as const
+const fifo = { name: "fifo", kind: "FIFO", queues: 4, flush: "async" } as const
+
+describe("Broker in a cluster", () => {
+  it.effect("a topic created in the catalog appears in every broker, and its deletion reaches them", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      const a = yield* member("a", store)
+      yield* Catalog.createTopic(orders)
+      yield* a.mirror.apply
+      expect((yield* a.broker.topics).map((topic) => topic.name)).toEqual(["orders"])
+      yield* Catalog.deleteTopic("orders")
+      yield* TestClock.adjust("1 second")
+      expect(yield* a.broker.topics).toEqual([])
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a broker stores messages only on the queues it holds, and refuses a message group whose queue another broker holds", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      const a = yield* member("a", store)
+      const b = yield* member("b", store)
+      yield* Catalog.createTopic(orders)
+      yield* Catalog.createTopic(fifo)
+      yield* a.mirror.apply
+      yield* b.mirror.apply
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      const heldByA = (yield* a.leases.held).filter((queue) => queue.topic === "orders").map((queue) => queue.queueId)
+      const receipts = yield* a.broker.send(Array.from({ length: 8 }, (_, i) => message("orders", `m${i}`)))
+      for (const receipt of receipts) expect(heldByA).toContain(receipt.queueId)
+      // a message group whose queue b holds
+      const fifoOfA = (yield* a.leases.held).filter((queue) => queue.topic === "fifo").map((queue) => queue.queueId)
+      const group = Array.from({ length: 64 }, (_, i) => `g${i}`).find((g) => !fifoOfA.includes(Topic.queueOfGroup(g, 4)))!
+      const refused = yield* Effect.flip(a.broker.send([message("fifo", "grouped", { messageGroup: group })]))
+      expect(refused._tag).toBe("NotQueueOwner")
+      const [stored] = yield* b.broker.send([message("fifo", "grouped", { messageGroup: group })])
+      expect(stored!.queueId).toBe(Topic.queueOfGroup(group, 4))
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a broker that cannot keep its lease alive stops writing once the lease can no longer be trusted", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      const a = yield* member("a", store)
+      yield* Catalog.createTopic(orders)
+      yield* a.mirror.apply
+      yield* a.leases.reconcile
+      yield* a.broker.send([message("orders", "before")])
+      // a 3 s ttl, kept alive every second, trusted for 2.4 s after the last keep-alive sent: at 1 s
+      yield* TestClock.adjust("1 second")
+      yield* a.pause
+      yield* TestClock.adjust("2 seconds")
+      yield* a.broker.send([message("orders", "still trusted")])
+      yield* TestClock.adjust("1 second")
+      const refused = yield* Effect.flip(a.broker.send([message("orders", "late")]))
+      expect(refused._tag).toBe("NotQueueOwner")
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+})
