@@ -76,6 +76,30 @@ export class IllegalTopicSpec extends Schema.TaggedError<IllegalTopicSpec>()("Il
   }
 }
 
+/**
+ * Checks a topic's spec (name, kind, queue count, flush policy; `flush` defaults to `async`).
+ *
+ * @since 0.1.0
+ */
+export const decodeSpec = (spec: unknown): Effect.Effect<TopicSpec, IllegalTopicSpec> =>
+  Schema.decodeUnknownEffect(TopicSpec)(spec && typeof spec === "object" ? { flush: "async", ...spec } : spec).pipe(
+    Effect.mapError((error) => new IllegalTopicSpec({ reason: error.message }))
+  )
+
+/**
+ * A topic's spec after a change: queues may grow, never shrink.
+ *
+ * @since 0.1.0
+ */
+export const changed = (
+  current: TopicSpec,
+  change: { readonly queues?: number; readonly flush?: "sync" | "async" }
+): Effect.Effect<TopicSpec, IllegalTopicSpec | IllegalTopicChange> =>
+  Effect.flatMap(decodeSpec({ ...current, ...change }), (next) =>
+    next.queues < current.queues
+      ? Effect.fail(new IllegalTopicChange({ topic: current.name, reason: `queues can grow, not shrink (${current.queues} → ${next.queues})` }))
+      : Effect.succeed(next))
+
 const File = Schema.Struct({ version: Schema.Literal(1), topics: Schema.Array(TopicSpec) })
 const encodeFile = Schema.encodeSync(Schema.toCodecJson(File))
 const decodeFile = Schema.decodeUnknownSync(Schema.toCodecJson(File))
@@ -101,14 +125,9 @@ export const open = Effect.fnUntraced(function*(path: string) {
     )
   ).pipe(Effect.provideService(Disk.Disk, disk))
 
-  const decodeSpec = (spec: unknown) =>
-    Schema.decodeUnknownEffect(TopicSpec)(spec).pipe(
-      Effect.mapError((error) => new IllegalTopicSpec({ reason: error.message }))
-    )
-
   const create = (input: { readonly name: string; readonly kind: Topic.TopicKind; readonly queues: number; readonly flush?: "sync" | "async" }) =>
     changes.withPermits(1)(Effect.gen(function*() {
-      const spec = yield* decodeSpec({ flush: "async", ...input })
+      const spec = yield* decodeSpec(input)
       if (topics.has(spec.name)) return yield* new TopicAlreadyExists({ topic: spec.name })
       topics.set(spec.name, spec)
       yield* save.pipe(Effect.tapError(() => Effect.sync(() => topics.delete(spec.name))))
@@ -119,10 +138,7 @@ export const open = Effect.fnUntraced(function*(path: string) {
     changes.withPermits(1)(Effect.gen(function*() {
       const current = topics.get(name)
       if (current === undefined) return yield* new TopicNotFound({ topic: name })
-      const next = yield* decodeSpec({ ...current, ...change })
-      if (next.queues < current.queues) {
-        return yield* new IllegalTopicChange({ topic: name, reason: `queues can grow, not shrink (${current.queues} → ${next.queues})` })
-      }
+      const next = yield* changed(current, change)
       topics.set(name, next)
       yield* save.pipe(Effect.tapError(() => Effect.sync(() => topics.set(name, current))))
       return next

@@ -214,18 +214,23 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
       )
     )
 
+  // a route lists, per broker, the queues it serves (numbered from 0 on each broker, as RocketMQ does);
+  // a live broker serving none is listed readable only (it may hold messages still to receive)
   const queryRoute = unary<{ topic?: Resource; endpoints?: any }>((request, caller) =>
-    Effect.map(proxy.topic(caller, nameOf(request.topic)), (topic) => {
+    Effect.gen(function*() {
+      const topic = yield* proxy.topic(caller, nameOf(request.topic))
+      const route = yield* proxy.route(caller, nameOf(request.topic))
       const endpoints = endpointsFor(request.endpoints)
       return {
         status: Codes.ok,
-        message_queues: Array.from({ length: topic.queues }, (_, id) => ({
-          topic: { name: topic.name, resource_namespace: caller.namespace },
-          id,
-          permission: "READ_WRITE",
-          broker: { name: brokerName, id: 0, endpoints },
-          accept_message_types: [topic.kind]
-        }))
+        message_queues: route.flatMap(({ broker, queues }) =>
+          Array.from({ length: Math.max(1, queues) }, (_, id) => ({
+            topic: { name: topic.name, resource_namespace: caller.namespace },
+            id,
+            permission: queues === 0 ? "READ" : "READ_WRITE",
+            broker: { name: broker ?? brokerName, id: 0, endpoints },
+            accept_message_types: [topic.kind]
+          })))
       }
     })
   )
@@ -263,16 +268,19 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
       const topic = yield* proxy.topic(caller, nameOf(request.topic))
       const group = yield* proxy.group(caller, nameOf(request.group))
       const endpoints = endpointsFor(request.endpoints)
-      // a FIFO group polls each queue on its own; any other group polls all queues at once
-      const ids = group.fifo ? Array.from({ length: topic.queues }, (_, id) => id) : [-1]
+      // a FIFO group polls each queue on its own, at the broker serving it; any other group polls
+      // each broker once for all of its queues
+      const assigned: ReadonlyArray<{ readonly id: number; readonly broker: string | undefined }> = group.fifo
+        ? (yield* proxy.owners(caller, nameOf(request.topic))).map((broker, id) => ({ id, broker }))
+        : (yield* proxy.route(caller, nameOf(request.topic))).map(({ broker }) => ({ id: -1, broker }))
       return {
         status: Codes.ok,
-        assignments: ids.map((id) => ({
+        assignments: assigned.map(({ broker, id }) => ({
           message_queue: {
             topic: { name: topic.name, resource_namespace: caller.namespace },
             id,
             permission: "READ_WRITE",
-            broker: { name: brokerName, id: 0, endpoints },
+            broker: { name: broker ?? brokerName, id: 0, endpoints },
             accept_message_types: [topic.kind]
           }
         }))
@@ -328,7 +336,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
   const receiveMessage = (call: Grpc.ServerWritableStream<any, any>) => {
     const request = call.request as {
       group?: Resource
-      message_queue?: { topic?: Resource }
+      message_queue?: { topic?: Resource; broker?: { name?: string } }
       filter_expression?: { type?: string; expression?: string }
       batch_size?: number
       invisible_duration?: Protos.Seconds | null
@@ -340,6 +348,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
       const caller = yield* callerOf(call)
       const group = nameOf(request.group)
       const topic = nameOf(request.message_queue?.topic)
+      const receiveBroker = request.message_queue?.broker?.name
       const batch = request.batch_size ?? 0
       if (batch <= 0) return yield* new BadRequest({ reason: `batch_size ${batch} is not positive` })
       const autoRenew = request.auto_renew === true
@@ -366,7 +375,8 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
         ...(invisibleMillis === undefined ? {} : { invisibleMillis }),
         pollMillis,
         ...(filter === undefined ? {} : { filter }),
-        ...(request.attempt_id === undefined || request.attempt_id === null || request.attempt_id === "" ? {} : { attemptId: request.attempt_id })
+        ...(request.attempt_id === undefined || request.attempt_id === null || request.attempt_id === "" ? {} : { attemptId: request.attempt_id }),
+        ...(receiveBroker === undefined || receiveBroker === "" || receiveBroker === brokerName ? {} : { broker: receiveBroker })
       })
       const storeHost = `${options.host}:${boundPort}`
       yield* Effect.uninterruptibleMask((restore) =>

@@ -7,7 +7,21 @@
 import type { Transport as TransportShape } from "@strait/core"
 import { Transport } from "@strait/core"
 import { Client } from "@strait/broker"
-import { Effect, Exit, Scope, Semaphore } from "effect"
+import { Effect, Exit, Schema, Scope, Semaphore } from "effect"
+
+/**
+ * The broker could not be reached.
+ *
+ * @since 0.1.0
+ */
+export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("BrokerUnreachable", {
+  broker: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `broker ${this.broker} is unreachable: ${this.reason}`
+  }
+}
 
 /**
  * A link to a broker.
@@ -18,7 +32,7 @@ export interface BrokerLink {
   /** The broker's address. */
   readonly address: string
   /** The client of the current connection, connecting first when there is none or it ended. */
-  readonly client: Effect.Effect<Client.BrokerClient, TransportShape.InvalidAddress | TransportShape.ConnectFailed>
+  readonly client: Effect.Effect<Client.BrokerClient, BrokerUnreachable>
 }
 
 /**
@@ -46,9 +60,15 @@ export const make = Effect.fnUntraced(function*(address: string) {
     current = { client, connection, scope: child }
     return client
   }))
+  const reconnect = Effect.mapError(
+    connect,
+    (error) => new BrokerUnreachable({ broker: address, reason: error._tag === "ConnectFailed" ? error.reason ?? "connection refused" : error.reason })
+  )
   const link: BrokerLink = {
     address,
-    client: Effect.suspend(() => current === undefined ? connect : Effect.flatMap(current.connection.state, (state) => state === "open" ? Effect.succeed(current!.client) : connect))
+    client: Effect.suspend(() =>
+      current === undefined ? reconnect : Effect.flatMap(current.connection.state, (state) => state === "open" ? Effect.succeed(current!.client) : reconnect)
+    )
   }
   return link
 })

@@ -22,10 +22,12 @@
 import { ConsumerGroup, Message, Topic } from "@strait/core"
 import type { Transport as TransportShape } from "@strait/core"
 import type { Client, Transactions } from "@strait/broker"
+import type { MetadataStore } from "@strait/control"
 import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope, Tracer } from "effect"
 import * as AccessControl from "./AccessControl.ts"
 import * as BrokerLink from "./BrokerLink.ts"
 import * as Namespaces from "./Namespaces.ts"
+import * as Routing from "./Routing.ts"
 
 /**
  * Proxy tunables (RocketMQ's proxy defaults where it has them).
@@ -90,21 +92,21 @@ export class TooManyReceives extends Schema.TaggedError<TooManyReceives>()("TooM
  *
  * @since 0.1.0
  */
-export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("BrokerUnreachable", {
-  broker: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `broker ${this.broker} is unreachable: ${this.reason}`
-  }
-}
+export const BrokerUnreachable = BrokerLink.BrokerUnreachable
+
+/**
+ * The broker could not be reached.
+ *
+ * @since 0.1.0
+ */
+export type BrokerUnreachable = BrokerLink.BrokerUnreachable
 
 /**
  * What a proxy operation can fail with: the broker's errors, and access control's.
  *
  * @since 0.1.0
  */
-export type ProxyError = Client.CallError | BrokerUnreachable | AccessControl.Forbidden | TooManyReceives
+export type ProxyError = Routing.RoutingError | AccessControl.Forbidden | TooManyReceives
 
 /**
  * Who is calling: the client's id (empty for admin tools), its namespace, and who signed the request.
@@ -152,6 +154,8 @@ export interface ReceiveRequest {
   readonly pollMillis: number
   readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
   readonly attemptId?: string
+  /** The broker to poll (a RocketMQ route names one per queue); without it, each live broker in turn. */
+  readonly broker?: string
 }
 
 /**
@@ -243,6 +247,10 @@ export class Proxy extends Context.Service<Proxy, {
   readonly topic: (caller: CallerContext, name: string) => Effect.Effect<TopicView, ProxyError>
   /** A consumer group's settings. */
   readonly group: (caller: CallerContext, name: string) => Effect.Effect<ConsumerGroup.ConsumerGroup, ProxyError>
+  /** The brokers serving a topic's queues now, for the client's route (`undefined`: the one broker). */
+  readonly route: (caller: CallerContext, topic: string) => Effect.Effect<Routing.Route, ProxyError>
+  /** The broker serving each queue of a topic (`undefined`: the one broker, or none now). */
+  readonly owners: (caller: CallerContext, topic: string) => Effect.Effect<ReadonlyArray<string | undefined>, ProxyError>
   /** Sends each message on its own: one result per message, in order. */
   readonly send: (
     caller: CallerContext,
@@ -285,13 +293,25 @@ export class Proxy extends Context.Service<Proxy, {
   static readonly layer = (options: {
     readonly broker: string
     readonly access?: AccessControl.AccessSettings
-  }): Layer.Layer<Proxy, never, TransportShape.Transport> => Layer.effect(Proxy, make(options))
+  }): Layer.Layer<Proxy, never, TransportShape.Transport> =>
+    Layer.effect(Proxy, Effect.flatMap(Routing.single(options.broker), (routing) => make(routing, options.access)))
+
+  /**
+   * A proxy of a cluster: routes from the control plane's catalog in the `MetadataStore`, brokers
+   * reached over the `Transport` at the addresses they registered.
+   */
+  static readonly layerCluster = (options: {
+    readonly access?: AccessControl.AccessSettings
+  } = {}): Layer.Layer<Proxy, never, TransportShape.Transport | MetadataStore.MetadataStore> =>
+    Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access)))
 }
 
-const make = Effect.fnUntraced(function*(options: { readonly broker: string; readonly access?: AccessControl.AccessSettings }) {
+// how many times a send is tried on another broker after a refusal a retry may cure
+const sendAttempts = 3
+
+const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSettings: AccessControl.AccessSettings | undefined) {
   const settings = yield* ProxySettings
-  const access = AccessControl.make(options.access)
-  const link = yield* BrokerLink.make(options.broker)
+  const access = AccessControl.make(accessSettings)
   const scope = yield* Effect.scope
   const autoRenewMillis = Duration.toMillis(settings.autoRenewWindow)
   const renewAheadMillis = Duration.toMillis(settings.renewAhead)
@@ -301,14 +321,29 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
 
   const sessions = new Map<string, Session>()
   let parkedReceives = 0
-  // transaction id -> the client that sent the half message (insertion order = age)
-  const halfSenders = new Map<string, string>()
+  // transaction id -> the client that sent the half message, and the broker that holds it (insertion order = age)
+  const halfSenders = new Map<string, { readonly clientId: string | undefined; readonly broker: string | undefined }>()
 
-  const client = Effect.mapError(
-    link.client,
-    (error) => new BrokerUnreachable({ broker: link.address, reason: error._tag === "ConnectFailed" ? error.reason ?? "connection refused" : error.reason })
-  )
-  const withClient = <A, E>(f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => Effect.flatMap(client, f)
+  const via = <A, E>(ref: Routing.BrokerRef, f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => Effect.flatMap(ref.client, f)
+  const viaHandle = <A, E>(handle: string, f: (client: Client.BrokerClient) => Effect.Effect<A, E>) =>
+    Effect.flatMap(routing.forHandle(handle), (ref) => via(ref, f))
+  // a request a broker may or may not know (a transaction, a recall): the broker that knows it, else each in turn
+  const firstThatKnows = <A, E extends { readonly _tag: string }>(
+    known: Routing.BrokerRef | undefined,
+    unknownTag: string,
+    f: (client: Client.BrokerClient) => Effect.Effect<A, E>
+  ) =>
+    Effect.gen(function*() {
+      const candidates = known !== undefined ? [known] : yield* routing.brokers
+      let last: E | Routing.RoutingError | undefined
+      for (const ref of candidates) {
+        const outcome = yield* Effect.result(via(ref, f))
+        if (Result.isSuccess(outcome)) return outcome.success
+        last = outcome.failure
+        if (outcome.failure._tag !== unknownTag) break
+      }
+      return yield* Effect.fail(last ?? new BrokerLink.BrokerUnreachable({ broker: "none", reason: "no broker is registered" }))
+    })
 
   const sessionOf = (clientId: string, now: number) => {
     if (clientId === "") return undefined
@@ -338,12 +373,11 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
 
   // release: visible again soon, for every handle given (failures are moot: the window ends anyway)
   const releaseHandles = (group: string, topic: string, handles: ReadonlyArray<string>) =>
-    handles.length === 0 ? Effect.void : withClient((broker) =>
-      Effect.forEach(handles, (handle) => Effect.ignore(broker.changeInvisibility(group, topic, handle, Duration.millis(releaseMillis))), {
-        concurrency: "unbounded",
-        discard: true
-      })
-    ).pipe(Effect.ignore)
+    Effect.forEach(
+      handles,
+      (handle) => Effect.ignore(viaHandle(handle, (broker) => broker.changeInvisibility(group, topic, handle, Duration.millis(releaseMillis)))),
+      { concurrency: "unbounded", discard: true }
+    )
 
   const releaseLeases = (session: Session) =>
     Effect.suspend(() => {
@@ -368,7 +402,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
           session.leases.delete(lease.handle)
           continue
         }
-        const renewed = yield* withClient((broker) => broker.renewInvisibility(lease.group, lease.topic, lease.handle, Duration.millis(autoRenewMillis))).pipe(Effect.result)
+        const renewed = yield* viaHandle(lease.handle, (broker) => broker.renewInvisibility(lease.group, lease.topic, lease.handle, Duration.millis(autoRenewMillis))).pipe(Effect.result)
         if (Result.isSuccess(renewed)) {
           lease.invisibleUntil = renewed.success
           lease.failures = 0
@@ -383,7 +417,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
   // the broker's transaction check-backs, each to the producer that sent the half, or any producer of the topic
   const route = (check: Transactions.TransactionCheck) =>
     Effect.gen(function*() {
-      const sender = halfSenders.get(check.transactionId)
+      const sender = halfSenders.get(check.transactionId)?.clientId
       const candidates = [...sessions.values()].filter((session) =>
         session.registration?.checks !== undefined && session.registration.kind === "producer")
       const target = candidates.find((session) => session.clientId === sender) ??
@@ -398,12 +432,49 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
       })
     })
 
-  yield* Effect.forkScoped(Effect.forever(
-    withClient((broker) => broker.awaitChecks(32, Duration.toMillis(settings.checkPollWait))).pipe(
-      Effect.flatMap((checks) => Effect.forEach(checks, route, { discard: true })),
-      Effect.catch((error) => Effect.logDebug("waiting for check-backs failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1)))))
+  // one long poll for check-backs per broker, started and stopped as brokers come and go
+  const checkPolls = new Map<string, Fiber.Fiber<never>>()
+  const pollChecks = (ref: Routing.BrokerRef) =>
+    Effect.forever(
+      via(ref, (broker) => broker.awaitChecks(32, Duration.toMillis(settings.checkPollWait))).pipe(
+        Effect.flatMap((checks) => Effect.forEach(checks, route, { discard: true })),
+        Effect.catch((error) => Effect.logDebug("waiting for check-backs failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1)))))
+      )
     )
-  ))
+  const syncCheckPolls = Effect.gen(function*() {
+    const brokers = yield* routing.brokers
+    const keys = new Set(brokers.map((ref) => ref.id ?? ""))
+    for (const [key, fiber] of checkPolls) {
+      if (keys.has(key)) continue
+      checkPolls.delete(key)
+      yield* Fiber.interrupt(fiber)
+    }
+    for (const ref of brokers) if (!checkPolls.has(ref.id ?? "")) checkPolls.set(ref.id ?? "", yield* Effect.forkIn(pollChecks(ref), scope))
+  })
+  yield* syncCheckPolls
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.seconds(1)), syncCheckPolls)))
+
+  // a send to the broker serving the message's queue; a refusal a retry may cure (the broker lost the
+  // queue, went away, or has not mirrored the topic yet) is retried on another broker
+  const retryable = new Set(["NotQueueOwner", "BrokerUnreachable", "BrokerUnavailable", "ConnectionClosed", "ConnectionDraining", "TopicNotFound"])
+  const sendRouted = (message: Message.Message, transactional: boolean, clientId: string | undefined) =>
+    Effect.gen(function*() {
+      const exclude = new Set<string>()
+      for (let attempt = 1; ; attempt++) {
+        const ref = yield* routing.forSend(message.topic, message.messageGroup, exclude)
+        const sent = yield* Effect.result(via(ref, (broker) => broker.send([message], { transactional })))
+        if (Result.isSuccess(sent)) {
+          if (transactional) {
+            halfSenders.set(message.messageId, { clientId, broker: ref.id })
+            if (halfSenders.size > maxRememberedHalves) halfSenders.delete(halfSenders.keys().next().value!)
+          }
+          return sent.success
+        }
+        if (ref.id === undefined || attempt >= sendAttempts || !retryable.has(sent.failure._tag)) return yield* Effect.fail(sent.failure)
+        exclude.add(ref.id)
+        yield* Effect.logDebug(`broker ${ref.id} refused a send to ${message.topic} (${sent.failure._tag}); trying another`)
+      }
+    })
 
   const service: Proxy["Service"] = {
     authenticate: access.authenticate,
@@ -443,29 +514,25 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
     topic: (caller, name) =>
       Effect.gen(function*() {
         yield* touch(caller)
-        const described = yield* withClient((broker) => broker.describeTopic(qualify(caller.namespace, name)))
+        const described = yield* routing.topic(qualify(caller.namespace, name))
         return view(caller.namespace, described)
       }),
     group: (caller, name) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${name}`)
-        const group = yield* withClient((broker) => broker.describeGroup(qualify(caller.namespace, name)))
+        const group = yield* routing.group(qualify(caller.namespace, name))
         return new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })
       }),
+    route: (caller, name) => Effect.andThen(touch(caller), routing.route(qualify(caller.namespace, name))),
+    owners: (caller, name) => Effect.andThen(touch(caller), routing.owners(qualify(caller.namespace, name))),
     send: (caller, messages, sendOptions = {}) =>
       Effect.gen(function*() {
         for (const message of messages) yield* authorize(caller, "pub", `topic:${message.topic}`)
         const session = yield* touch(caller)
-        const broker = yield* Effect.result(client)
-        if (Result.isFailure(broker)) return messages.map(() => Result.fail(broker.failure))
         const transactional = sendOptions.transactional === true
         return yield* Effect.forEach(messages, (message) => {
           const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
-          if (transactional && session !== undefined) {
-            halfSenders.set(message.messageId, session.clientId)
-            if (halfSenders.size > maxRememberedHalves) halfSenders.delete(halfSenders.keys().next().value!)
-          }
-          return broker.success.send([qualified], { transactional }).pipe(
+          return sendRouted(qualified, transactional, session?.clientId).pipe(
             messageSpan("strait.proxy.send", "producer", message),
             Effect.map(([receipt]) => ({
               messageId: receipt!.messageId,
@@ -487,8 +554,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         const autoRenew = request.invisibleMillis === undefined
         const parks = request.pollMillis > 0
         if (parks && parkedReceives >= settings.maxParkedReceives) return yield* new TooManyReceives({ limit: settings.maxParkedReceives })
-        const broker = yield* client
-        const pop = broker.pop({
+        const pop = via(yield* routing.forReceive(request.broker), (broker) => broker.pop({
           group,
           topic,
           maxMessages: request.maxMessages,
@@ -496,7 +562,7 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
           pollTimeout: Duration.millis(request.pollMillis),
           ...(request.filter === undefined ? {} : { filter: request.filter }),
           ...(request.attemptId === undefined ? {} : { attemptId: request.attemptId })
-        })
+        }))
         // the pop runs to its end even if the caller leaves: what it took then is released
         if (parks) parkedReceives++
         const fiber = yield* Effect.forkIn(Effect.ensuring(pop, Effect.sync(() => parks && parkedReceives--)), scope)
@@ -535,19 +601,29 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
         yield* authorize(caller, "sub", `group:${group}`)
         const session = yield* touch(caller)
         const current = receiptHandles.map((handle) => takeLease(session, handle))
-        const broker = yield* Effect.result(client)
-        if (Result.isFailure(broker)) return receiptHandles.map(() => broker.failure)
         const qualifiedGroup = qualify(caller.namespace, group)
         const qualifiedTopic = qualify(caller.namespace, topic)
         if (current.length === 1) {
           // single acknowledgements of many callers share one request (the client coalesces them)
-          return yield* Effect.match(broker.success.ack(qualifiedGroup, qualifiedTopic, current[0]!), {
+          return yield* Effect.match(viaHandle(current[0]!, (broker) => broker.ack(qualifiedGroup, qualifiedTopic, current[0]!)), {
             onFailure: (error): ReadonlyArray<ProxyError | undefined> => [error],
             onSuccess: () => [undefined]
           })
         }
-        const results = yield* Effect.result(broker.success.ackMany(qualifiedGroup, qualifiedTopic, current))
-        return Result.isSuccess(results) ? results.success : receiptHandles.map(() => results.failure)
+        // one request per broker that issued some of the handles
+        const byBroker = new Map<Routing.BrokerRef, Array<number>>()
+        const results: Array<ProxyError | undefined> = current.map(() => undefined)
+        for (let i = 0; i < current.length; i++) {
+          const ref = yield* Effect.result(routing.forHandle(current[i]!))
+          if (Result.isFailure(ref)) results[i] = ref.failure
+          else byBroker.set(ref.success, [...(byBroker.get(ref.success) ?? []), i])
+        }
+        yield* Effect.forEach(byBroker, ([ref, indexes]) =>
+          Effect.map(Effect.result(via(ref, (broker) => broker.ackMany(qualifiedGroup, qualifiedTopic, indexes.map((i) => current[i]!)))), (outcome) =>
+            indexes.forEach((index, j) => {
+              results[index] = Result.isSuccess(outcome) ? outcome.success[j] : outcome.failure
+            })), { concurrency: "unbounded", discard: true })
+        return results
       }).pipe(Effect.withSpan("strait.proxy.ack", {
         kind: "consumer",
         attributes: { "messaging.system": "strait", "messaging.destination.name": topic, "messaging.consumer.group.name": group, "messaging.message.count": receiptHandles.length }
@@ -556,60 +632,61 @@ const make = Effect.fnUntraced(function*(options: { readonly broker: string; rea
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
         const handle = takeLease(yield* touch(caller), receiptHandle)
-        return yield* withClient((broker) =>
+        return yield* viaHandle(handle, (broker) =>
           broker.changeInvisibility(qualify(caller.namespace, group), qualify(caller.namespace, topic), handle, Duration.millis(millis)))
       }),
     forwardToDeadLetter: (caller, group, topic, receiptHandle) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
         const handle = takeLease(yield* touch(caller), receiptHandle)
-        return yield* withClient((broker) => broker.forwardToDeadLetter(qualify(caller.namespace, group), qualify(caller.namespace, topic), handle))
+        return yield* viaHandle(handle, (broker) => broker.forwardToDeadLetter(qualify(caller.namespace, group), qualify(caller.namespace, topic), handle))
       }),
     endTransaction: (caller, topic, transactionId, resolution) =>
       Effect.gen(function*() {
         yield* authorize(caller, "pub", `topic:${topic}`)
         yield* touch(caller)
-        yield* withClient((broker) => broker.endTransaction(qualify(caller.namespace, topic), transactionId, resolution))
+        const holder = halfSenders.get(transactionId)?.broker
+        const known = holder === undefined ? undefined : (yield* routing.brokers).find((ref) => ref.id === holder)
+        yield* firstThatKnows(known, "TransactionNotFound", (broker) => broker.endTransaction(qualify(caller.namespace, topic), transactionId, resolution))
         halfSenders.delete(transactionId)
       }),
     recall: (caller, topic, recallHandle) =>
       Effect.gen(function*() {
         yield* authorize(caller, "pub", `topic:${topic}`)
-        return yield* withClient((broker) => broker.recall(qualify(caller.namespace, topic), recallHandle))
+        return yield* firstThatKnows(undefined, "RecallFailed", (broker) => broker.recall(qualify(caller.namespace, topic), recallHandle))
       }),
     createTopic: (caller, spec) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `topic:${spec.name}`)
-        const created = yield* withClient((broker) => broker.createTopic({ ...spec, name: qualify(caller.namespace, spec.name) }))
+        const created = yield* routing.createTopic({ ...spec, name: qualify(caller.namespace, spec.name) })
         return view(caller.namespace, created)
       }),
     updateTopic: (caller, name, change) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `topic:${name}`)
-        const updated = yield* withClient((broker) => broker.updateTopic(qualify(caller.namespace, name), change))
+        const updated = yield* routing.updateTopic(qualify(caller.namespace, name), change)
         return view(caller.namespace, updated)
       }),
     deleteTopic: (caller, name) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `topic:${name}`)
-        yield* withClient((broker) => broker.deleteTopic(qualify(caller.namespace, name)))
+        yield* routing.deleteTopic(qualify(caller.namespace, name))
       }),
     topics: (caller) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", "topic:*")
-        const all = yield* withClient((broker) => broker.listTopics)
+        const all = yield* routing.topics
         return all.flatMap((topic) => Namespaces.unqualify(caller.namespace, topic.name) === undefined ? [] : [view(caller.namespace, topic)])
       }),
     setGroup: (caller, group) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `group:${group.name}`)
-        yield* withClient((broker) =>
-          broker.setGroup(new ConsumerGroup.ConsumerGroup({ ...group, name: qualify(caller.namespace, group.name) as ConsumerGroup.ConsumerGroupName })))
+        yield* routing.setGroup(new ConsumerGroup.ConsumerGroup({ ...group, name: qualify(caller.namespace, group.name) as ConsumerGroup.ConsumerGroupName }))
       }),
     groups: (caller) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", "group:*")
-        const all = yield* withClient((broker) => broker.listGroups)
+        const all = yield* routing.groups
         return all.flatMap((group) => {
           const name = Namespaces.unqualify(caller.namespace, group.name)
           return name === undefined ? [] : [new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })]
