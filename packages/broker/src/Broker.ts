@@ -310,8 +310,14 @@ export class Broker extends Context.Service<Broker, {
     readonly transactionChecker?: Transactions.TransactionChecker
     /** In a cluster: the queues this broker may write. Without it the broker writes all of its queues. */
     readonly ownership?: PartitionLeases.PartitionLeases
-  }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> =>
-    Layer.effect(Broker, make(options.directory, options.transactionChecker, options.ownership))
+  }): Layer.Layer<Broker, Disk.DiskError | Store.ReadError, Disk.Disk> => Layer.effect(Broker, Broker.make(options))
+
+  /** The broker of `layer`, for as long as the scope lives. */
+  static readonly make = (options: {
+    readonly directory: string
+    readonly transactionChecker?: Transactions.TransactionChecker
+    readonly ownership?: PartitionLeases.PartitionLeases
+  }) => make(options.directory, options.transactionChecker, options.ownership)
 }
 
 // A message id sent within the window: its receipt once stored; until then, the duplicates waiting

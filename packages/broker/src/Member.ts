@@ -1,0 +1,73 @@
+/**
+ * A broker as a member of a cluster: registered in the control plane under its id, holding the
+ * queues its partition leases give it, mirroring the catalog's topics and groups, and serving the
+ * data plane at its address.
+ *
+ * **Details**
+ *
+ * Receipt handles carry the broker's id, so a proxy sends an acknowledgement back to the broker that
+ * issued the handle. The broker's data stays on its own disk: while it is down, its queues are served
+ * by other brokers for new messages, and the messages it holds wait for it to return.
+ *
+ * @since 0.1.0
+ */
+import { type MetadataStore, PartitionLeases } from "@strait/control"
+import type { Transport } from "@strait/core"
+import type { Disk, Store } from "@strait/storage"
+import { type Duration, Effect, Layer } from "effect"
+import { Broker, BrokerSettings } from "./Broker.ts"
+import * as CatalogMirror from "./CatalogMirror.ts"
+import * as Server from "./Server.ts"
+import type * as Transactions from "./Transactions.ts"
+
+/**
+ * How a cluster broker runs.
+ *
+ * @since 0.1.0
+ */
+export interface MemberOptions {
+  /** The broker's id in the cluster: stable across restarts (its data directory belongs to it). */
+  readonly brokerId: string
+  readonly directory: string
+  /** Where the data plane listens (a `Transport` address). */
+  readonly listen: string
+  /** Where proxies reach it, when not `listen` (a wildcard host, a NAT). */
+  readonly advertise?: string
+  /** The lease ttl: how long a dead broker's queues wait before they move (default 10 s). */
+  readonly leaseTtl?: Duration.Input
+  readonly transactionChecker?: Transactions.TransactionChecker
+}
+
+/**
+ * A cluster broker for as long as the layer lives; closing it stops the data plane, then revokes the
+ * lease so the queues move at once.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: MemberOptions
+): Layer.Layer<
+  Broker,
+  Disk.DiskError | Store.ReadError | MetadataStore.MetadataUnavailable | Transport.InvalidAddress | Transport.AddressInUse,
+  Disk.Disk | Transport.Transport | MetadataStore.MetadataStore
+> => {
+  const member = Layer.effect(
+    Broker,
+    Effect.gen(function*() {
+      const leases = yield* PartitionLeases.make({
+        brokerId: options.brokerId,
+        address: options.advertise ?? options.listen,
+        ...(options.leaseTtl === undefined ? {} : { ttl: options.leaseTtl })
+      })
+      const settings = yield* BrokerSettings
+      const broker = yield* Broker.make({
+        directory: options.directory,
+        ownership: leases,
+        ...(options.transactionChecker === undefined ? {} : { transactionChecker: options.transactionChecker })
+      }).pipe(Effect.provideService(BrokerSettings, { ...settings, brokerName: options.brokerId }))
+      yield* CatalogMirror.run().pipe(Effect.provideService(Broker, broker))
+      return broker
+    })
+  )
+  return Layer.provideMerge(Server.layer(options.listen), member)
+}
