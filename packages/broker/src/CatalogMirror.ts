@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Catalog, MetadataStore, Reconciler } from "@strait/control"
-import { ConsumerGroup } from "@strait/core"
+import { ConsumerGroup, Topic } from "@strait/core"
 import { Duration, Effect } from "effect"
 import { Broker } from "./Broker.ts"
 
@@ -21,7 +21,14 @@ import { Broker } from "./Broker.ts"
  *
  * @since 0.1.0
  */
-export const run = Effect.fnUntraced(function*(options: { readonly interval?: Duration.Input } = {}) {
+export const run = Effect.fnUntraced(function*(options: {
+  readonly interval?: Duration.Input
+  /**
+   * Publish this broker's topics that the catalog lacks, once at start: for a single node whose data
+   * directory predates its catalog.
+   */
+  readonly adopt?: boolean
+} = {}) {
   const broker = yield* Broker
   const store = yield* MetadataStore.MetadataStore
 
@@ -44,7 +51,21 @@ export const run = Effect.fnUntraced(function*(options: { readonly interval?: Du
       if (Catalog.encode(current) !== Catalog.encode(wanted)) yield* broker.setGroup(wanted)
     }).pipe(Effect.catch((error) => Effect.logWarning(`could not apply group ${record.name} of the catalog`, error)))
 
+  // topics this broker has that the catalog lacks go into it: every dead-letter topic (a broker
+  // creates one when it first dead-letters a message of a group), or all of them when adopting
+  const publish = (all: boolean) =>
+    Effect.gen(function*() {
+      const known = new Set((yield* Catalog.topics).map((record) => record.name))
+      for (const spec of yield* broker.topics) {
+        if (known.has(spec.name) || !(all || Topic.isDeadLetterTopic(spec.name))) continue
+        if (yield* Catalog.createTopic({ name: spec.name, kind: spec.kind, queues: spec.queues, flush: spec.flush })) {
+          yield* Effect.logInfo(`published topic ${spec.name} to the catalog`)
+        }
+      }
+    })
+
   const apply = Effect.gen(function*() {
+    yield* publish(false)
     const local = new Map((yield* broker.topics).map((spec) => [spec.name as string, spec]))
     for (const record of yield* Catalog.topics) yield* applyTopic(record, local)
     for (const record of yield* Catalog.groups) yield* applyGroup(record)
@@ -53,6 +74,12 @@ export const run = Effect.fnUntraced(function*(options: { readonly interval?: Du
     Effect.catch((error) => Effect.logWarning("could not read the catalog", error))
   )
 
+  if (options.adopt === true) {
+    yield* publish(true).pipe(
+      Effect.provideService(MetadataStore.MetadataStore, store),
+      Effect.catch((error) => Effect.logWarning("could not publish this broker's topics to the catalog", error))
+    )
+  }
   yield* Reconciler.run({
     prefixes: [Catalog.keys.topics, Catalog.keys.groups],
     interval: options.interval ?? Duration.seconds(5),

@@ -36,6 +36,8 @@ export interface MemberOptions {
   /** The lease ttl: how long a dead broker's queues wait before they move (default 10 s). */
   readonly leaseTtl?: Duration.Input
   readonly transactionChecker?: Transactions.TransactionChecker
+  /** Publish the broker's own topics the catalog lacks at start (a single node's older data directory). */
+  readonly adoptTopics?: boolean
 }
 
 /**
@@ -65,7 +67,7 @@ export const layer = (
         ownership: leases,
         ...(options.transactionChecker === undefined ? {} : { transactionChecker: options.transactionChecker })
       }).pipe(Effect.provideService(BrokerSettings, { ...settings, brokerName: options.brokerId }))
-      yield* CatalogMirror.run().pipe(Effect.provideService(Broker, broker))
+      yield* CatalogMirror.run({ adopt: options.adoptTopics === true }).pipe(Effect.provideService(Broker, broker))
       return broker
     })
   )

@@ -11,7 +11,8 @@
  *
  * @since 0.1.0
  */
-import { Broker, Server as BrokerServer, Transactions } from "@strait/broker"
+import { Member, Topics, Transactions } from "@strait/broker"
+import { Catalog, EmbeddedStore, EtcdStore } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy } from "@strait/proxy"
@@ -66,11 +67,47 @@ export const TuningConfig = Schema.Struct({
 })
 
 /**
+ * How a node joins a cluster.
+ *
+ * @since 0.1.0
+ */
+export const ClusterConfig = Schema.Struct({
+  /** etcd client URLs (`http://host:2379`). Without them the metadata store is embedded in `<dataDir>/metadata`: one node only. */
+  etcd: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** The key prefix of this cluster in etcd (default `/strait/`). */
+  prefix: Schema.optionalKey(Schema.String),
+  /** This broker's id, stable across restarts (default `broker-0`). */
+  brokerId: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.-]{1,64}$/))),
+  /** Where this broker's data plane listens (default `tcp://127.0.0.1:7001`). */
+  brokerListen: Schema.optionalKey(Schema.String),
+  /** Where proxies reach this broker, when not `brokerListen`. */
+  brokerAdvertise: Schema.optionalKey(Schema.String),
+  /** How long a dead broker's queues wait before they move to live brokers (default 10,000 ms). */
+  leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000)))
+})
+
+/**
+ * What a node runs: a broker, a proxy, or both.
+ *
+ * @since 0.1.0
+ */
+export const Role = Schema.Literals(["all", "broker", "proxy"])
+
+/**
+ * What a node runs.
+ *
+ * @since 0.1.0
+ */
+export type Role = typeof Role.Type
+
+/**
  * A node's configuration: where it keeps data, where it listens, what it starts with, who may use it.
  *
  * @since 0.1.0
  */
 export const NodeConfig = Schema.Struct({
+  role: Schema.optionalKey(Role),
+  cluster: Schema.optionalKey(ClusterConfig),
   dataDir: Schema.String,
   host: Schema.String,
   port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })),
@@ -96,26 +133,25 @@ export type NodeConfig = typeof NodeConfig.Type
  */
 export const defaults = { dataDir: "./strait-data", host: "127.0.0.1", port: 8081 } as const
 
-// topics and groups of the configuration, created when missing
+// topics and groups of the configuration, created in the catalog when missing
 const provision = (config: NodeConfig) =>
   Effect.gen(function*() {
-    const broker = yield* Broker.Broker
-    const existing = new Set<string>((yield* broker.topics).map((topic) => topic.name))
     for (const topic of config.topics ?? []) {
-      if (existing.has(topic.name)) continue
-      const name = yield* Topic.validateName(topic.name)
-      yield* broker.createTopic({ name, kind: topic.kind, queues: topic.queues ?? 8, flush: topic.flush ?? "async" })
-      yield* Effect.logInfo(`created topic ${topic.name} (${topic.kind})`)
+      const spec = yield* Topics.decodeSpec({ name: topic.name, kind: topic.kind, queues: topic.queues ?? 8, flush: topic.flush ?? "async" })
+      if (yield* Catalog.createTopic({ ...spec })) yield* Effect.logInfo(`created topic ${topic.name} (${topic.kind})`)
     }
+    const existing = new Map((yield* Catalog.groups).map((group) => [group.name, group]))
     for (const group of config.groups ?? []) {
       const name = yield* ConsumerGroup.validateName(group.name)
-      const current = yield* broker.group(name)
+      const current = new ConsumerGroup.ConsumerGroup({ ...existing.get(name), name })
       const wanted = new ConsumerGroup.ConsumerGroup({
         ...current,
         ...(group.maxDeliveryAttempts === undefined ? {} : { maxDeliveryAttempts: group.maxDeliveryAttempts }),
         ...(group.fifo === undefined ? {} : { fifo: group.fifo })
       })
-      if (wanted.maxDeliveryAttempts !== current.maxDeliveryAttempts || wanted.fifo !== current.fifo) yield* broker.setGroup(wanted)
+      if (!existing.has(name) || wanted.maxDeliveryAttempts !== current.maxDeliveryAttempts || wanted.fifo !== current.fifo) {
+        yield* Catalog.putGroup({ ...wanted })
+      }
     }
   })
 
@@ -167,21 +203,19 @@ const readPem = (path: string) =>
     catch: (error) => new TlsFileUnreadable({ path, reason: error instanceof Error ? error.message : String(error) })
   })
 
-// a proxy in front of the broker at `broker`, serving RocketMQ gRPC
-const proxyRole = (
+// a proxy serving RocketMQ gRPC, in front of the broker at `broker`, or of the cluster's brokers
+const proxyRole = <R>(
   config: {
     readonly host: string
     readonly port: number
-    readonly broker: string
     readonly access?: AccessControl.AccessSettings
     readonly tls?: { readonly certFile: string; readonly keyFile: string }
   },
-  tuning: Tuning
+  tuning: Tuning,
+  proxyLayer: (options: { readonly access?: AccessControl.AccessSettings }) => Layer.Layer<Proxy.Proxy, never, R>
 ) => {
   const settings = tuned(tuning)
-  const proxy = Proxy.Proxy.layer({ broker: config.broker, ...(config.access === undefined ? {} : { access: config.access }) }).pipe(
-    Layer.provide(settings.proxy)
-  )
+  const proxy = proxyLayer(config.access === undefined ? {} : { access: config.access }).pipe(Layer.provide(settings.proxy))
   const tls = config.tls
   const server = Layer.unwrap(Effect.map(
     tls === undefined ? Effect.succeed(undefined) : Effect.all({ certChain: readPem(tls.certFile), privateKey: readPem(tls.keyFile) }),
@@ -194,24 +228,99 @@ const proxyRole = (
 }
 
 /**
- * The all-in-one node: broker, proxy and RocketMQ gRPC server, on local storage, while the layer
- * lives. Closing it drains the gRPC server (GOAWAY), then stops the proxy, then the broker.
+ * A role needs a cluster setting it was not given.
+ *
+ * @since 0.1.0
+ */
+export class ConfigurationInvalid extends Schema.TaggedError<ConfigurationInvalid>()("ConfigurationInvalid", { reason: Schema.String }) {
+  override get message() {
+    return this.reason
+  }
+}
+
+/**
+ * The defaults of a cluster broker.
+ *
+ * @since 0.1.0
+ */
+export const clusterDefaults = { brokerId: "broker-0", brokerListen: "tcp://127.0.0.1:7001" } as const
+
+// the metadata store: etcd when configured, else embedded in the data directory
+const metadataOf = (config: NodeConfig) => {
+  const etcd = config.cluster?.etcd ?? []
+  return etcd.length > 0
+    ? EtcdStore.layer({ endpoints: etcd, ...(config.cluster?.prefix === undefined ? {} : { prefix: config.cluster.prefix }) })
+    : EmbeddedStore.layer(`${config.dataDir}/metadata`).pipe(Layer.provide(RealDisk.layer))
+}
+
+// a cluster broker of this node, listening at `listen`
+const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) => {
+  const cluster = config.cluster ?? {}
+  return Member.layer({
+    brokerId: cluster.brokerId ?? clusterDefaults.brokerId,
+    directory: `${config.dataDir}/broker`,
+    listen,
+    ...(cluster.brokerAdvertise === undefined ? {} : { advertise: cluster.brokerAdvertise }),
+    ...(cluster.leaseTtlMillis === undefined ? {} : { leaseTtl: Duration.millis(cluster.leaseTtlMillis) }),
+    adoptTopics
+  }).pipe(Layer.provide(RealDisk.layer), Layer.provide(tuned(config.tuning ?? {}).transactions))
+}
+
+// the configured topics and groups are in the catalog before a broker starts mirroring it
+const provisioned = (config: NodeConfig) => Layer.effectDiscard(provision(config))
+
+const clusterProxy = (config: NodeConfig) =>
+  proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options))
+
+const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
+
+/**
+ * Broker, proxy and RocketMQ gRPC server in one process, while the layer lives. Without
+ * `cluster.etcd` this is the single node of `strait dev`: the metadata store is embedded in the data
+ * directory and the proxy reaches the broker in memory; with it, the node is one of a cluster (its
+ * broker on TCP at `cluster.brokerListen`). Closing it drains the gRPC server (GOAWAY), then stops the
+ * proxy, then the broker, which revokes its lease so that its queues move at once.
  *
  * @since 0.1.0
  */
 export const allInOne = (config: NodeConfig) => {
-  const brokerAddress = "mem://broker"
-  const tuning = config.tuning ?? {}
-  const broker = Broker.Broker.layer({ directory: `${config.dataDir}/broker` }).pipe(
-    Layer.provide(RealDisk.layer),
-    Layer.provide(tuned(tuning).transactions)
-  )
-  const brokerSide = Layer.mergeAll(
-    BrokerServer.layer(brokerAddress),
-    Layer.effectDiscard(provision(config))
-  ).pipe(Layer.provideMerge(broker), Layer.provideMerge(MemoryTransport.layerLocal))
-  return proxyRole({ ...config, broker: brokerAddress }, tuning).pipe(Layer.provideMerge(brokerSide))
+  const clustered = isClustered(config)
+  const listen = clustered ? config.cluster?.brokerListen ?? clusterDefaults.brokerListen : "mem://broker"
+  const transport = clustered ? TcpTransport.layer : MemoryTransport.layerLocal
+  const broker = brokerRole(config, listen, !clustered).pipe(Layer.provide(provisioned(config)))
+  return clusterProxy(config).pipe(Layer.provideMerge(broker), Layer.provideMerge(transport), Layer.provideMerge(metadataOf(config)))
 }
+
+const needsEtcd = (config: NodeConfig, role: Role) =>
+  isClustered(config)
+    ? Effect.void
+    : Effect.fail(new ConfigurationInvalid({ reason: `role ${role} needs cluster.etcd (the etcd endpoints of the cluster)` }))
+
+/**
+ * A cluster broker alone (role `broker`; needs `cluster.etcd`), on TCP at `cluster.brokerListen`.
+ *
+ * @since 0.1.0
+ */
+export const brokerNode = (config: NodeConfig) =>
+  brokerRole(config, config.cluster?.brokerListen ?? clusterDefaults.brokerListen, false).pipe(
+    Layer.provide(provisioned(config)),
+    Layer.provide(TcpTransport.layer),
+    Layer.provideMerge(metadataOf(config)),
+    Layer.provide(Layer.effectDiscard(needsEtcd(config, "broker")))
+  )
+
+/**
+ * A cluster proxy alone (role `proxy`; needs `cluster.etcd`): RocketMQ gRPC at `host:port`, routes
+ * from the control plane.
+ *
+ * @since 0.1.0
+ */
+export const proxyNode = (config: NodeConfig) =>
+  clusterProxy(config).pipe(
+    Layer.provide(TcpTransport.layer),
+    Layer.provideMerge(metadataOf(config)),
+    Layer.provide(Layer.effectDiscard(needsEtcd(config, "proxy")))
+  )
 
 /**
  * A proxy alone: RocketMQ gRPC at `host:port` in front of the broker at `broker` (`tcp://host:port`,
@@ -226,4 +335,4 @@ export const proxyOnly = (config: {
   readonly access?: AccessControl.AccessSettings
   readonly tuning?: Tuning
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
-}) => proxyRole(config, config.tuning ?? {}).pipe(Layer.provide(TcpTransport.layer))
+}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options })).pipe(Layer.provide(TcpTransport.layer))
