@@ -12,9 +12,10 @@ import * as Grpc from "@grpc/grpc-js"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
 import { AdminClient, type Admin, Server as RocketMQ } from "@strait/protocol-rocketmq"
-import { Console, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Config, Console, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { readFileSync } from "node:fs"
+import * as LocalCluster from "./adapters/LocalCluster.ts"
 
 /**
  * A command failed: the node refused it, could not be reached, or the input was wrong.
@@ -24,6 +25,8 @@ import { readFileSync } from "node:fs"
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
 
 const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(Schema.Struct({
+  role: Schema.optionalKey(Node.Role),
+  cluster: Schema.optionalKey(Node.ClusterConfig),
   dataDir: Schema.optionalKey(Schema.String),
   host: Schema.optionalKey(Schema.String),
   port: Schema.optionalKey(Schema.Int),
@@ -43,30 +46,167 @@ const readConfig = (path: string) =>
     Effect.mapError((error) => error instanceof CommandFailed ? error : new CommandFailed({ message: `${path}: ${error.message}` }))
   )
 
-const dev = Command.make(
-  "dev",
+const decodeNodeConfig = Schema.decodeUnknownEffect(Node.NodeConfig)
+
+// flags over the environment (their fallback) over the file over the defaults, checked as a whole
+const nodeConfig = (flags: {
+  readonly config: Option.Option<string>
+  readonly dataDir: Option.Option<string>
+  readonly host: Option.Option<string>
+  readonly port: Option.Option<number>
+  readonly role?: Option.Option<Node.Role>
+  readonly etcd?: Option.Option<string>
+  readonly brokerId?: Option.Option<string>
+  readonly brokerListen?: Option.Option<string>
+  readonly brokerAdvertise?: Option.Option<string>
+}) =>
+  Effect.gen(function*() {
+    const file = Option.isSome(flags.config) ? yield* readConfig(flags.config.value) : {}
+    const given = <A>(option: Option.Option<A> | undefined) => option === undefined ? undefined : Option.getOrUndefined(option)
+    const etcd = given(flags.etcd)?.split(",").map((url) => url.trim()).filter((url) => url !== "")
+    const cluster = {
+      ...file.cluster,
+      ...(etcd === undefined ? {} : { etcd }),
+      ...(given(flags.brokerId) === undefined ? {} : { brokerId: given(flags.brokerId) }),
+      ...(given(flags.brokerListen) === undefined ? {} : { brokerListen: given(flags.brokerListen) }),
+      ...(given(flags.brokerAdvertise) === undefined ? {} : { brokerAdvertise: given(flags.brokerAdvertise) })
+    }
+    return yield* decodeNodeConfig({
+      ...file,
+      ...(given(flags.role) === undefined ? {} : { role: given(flags.role) }),
+      ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
+      dataDir: given(flags.dataDir) ?? file.dataDir ?? Node.defaults.dataDir,
+      host: given(flags.host) ?? file.host ?? Node.defaults.host,
+      port: given(flags.port) ?? file.port ?? Node.defaults.port
+    }).pipe(Effect.mapError((error) => new CommandFailed({ message: `invalid configuration: ${error.message}` })))
+  })
+
+// runs a node until interrupted, saying where it serves
+const runNode = (config: Node.NodeConfig, name: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const role = config.role ?? "all"
+    if (role === "broker") {
+      yield* Layer.build(Node.brokerNode(config))
+      const listen = config.cluster?.brokerListen ?? Node.clusterDefaults.brokerListen
+      yield* Console.log(`${name}: broker ${config.cluster?.brokerId ?? Node.clusterDefaults.brokerId} on ${listen}, data in ${config.dataDir}. Ctrl-C stops.`)
+      return yield* Effect.never
+    }
+    const { host, port } = role === "proxy"
+      ? Context.get(yield* Layer.build(Node.proxyNode(config)), RocketMQ.RocketMQServer)
+      : Context.get(yield* Layer.build(Node.allInOne(config)), RocketMQ.RocketMQServer)
+    yield* Console.log(`${name}: RocketMQ gRPC on ${host}:${port}, data in ${config.dataDir}. Ctrl-C stops.`)
+    return yield* Effect.never
+  }))
+
+const nodeLocation = {
+  dataDir: Flag.String("data-dir").pipe(
+    Flag.withFallbackConfig(Config.String("STRAIT_DATA_DIR")),
+    Flag.optional,
+    Flag.withDescription(`where the node keeps its data (default ${Node.defaults.dataDir}; env STRAIT_DATA_DIR)`)
+  ),
+  host: Flag.String("host").pipe(
+    Flag.withFallbackConfig(Config.String("STRAIT_HOST")),
+    Flag.optional,
+    Flag.withDescription(`the address to listen on (default ${Node.defaults.host}; env STRAIT_HOST)`)
+  ),
+  port: Flag.Int("port").pipe(
+    Flag.withFallbackConfig(Config.Int("STRAIT_PORT")),
+    Flag.optional,
+    Flag.withDescription(`the RocketMQ gRPC port (default ${Node.defaults.port}; env STRAIT_PORT)`)
+  ),
+  config: Flag.String("config").pipe(
+    Flag.withFallbackConfig(Config.String("STRAIT_CONFIG")),
+    Flag.optional,
+    Flag.withDescription("a JSON node configuration: role, cluster, dataDir, host, port, topics, groups, access, tuning, tls (env STRAIT_CONFIG)")
+  )
+}
+
+const dev = Command.make("dev", nodeLocation, Effect.fn(function*(flags) {
+  const config = yield* nodeConfig(flags)
+  yield* runNode({ ...config, role: "all" }, "strait dev")
+})).pipe(Command.withDescription("run the embedded all-in-one node (broker, proxy, RocketMQ gRPC) on local storage"))
+
+const node = Command.make(
+  "node",
   {
-    dataDir: Flag.String("data-dir").pipe(Flag.optional, Flag.withDescription(`where the node keeps its data (default ${Node.defaults.dataDir})`)),
-    host: Flag.String("host").pipe(Flag.optional, Flag.withDescription(`the address to listen on (default ${Node.defaults.host})`)),
-    port: Flag.Int("port").pipe(Flag.optional, Flag.withDescription(`the RocketMQ gRPC port (default ${Node.defaults.port})`)),
-    config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a JSON file: dataDir, host, port, topics, groups, access"))
+    ...nodeLocation,
+    role: Flag.Literals("role", ["all", "broker", "proxy"]).pipe(
+      Flag.withFallbackConfig(Config.Literals(["all", "broker", "proxy"], "STRAIT_ROLE")),
+      Flag.optional,
+      Flag.withDescription("what this node runs (default all; env STRAIT_ROLE)")
+    ),
+    etcd: Flag.String("etcd").pipe(
+      Flag.withFallbackConfig(Config.String("STRAIT_ETCD")),
+      Flag.optional,
+      Flag.withDescription("the cluster's etcd endpoints, comma-separated (env STRAIT_ETCD); roles broker and proxy need them")
+    ),
+    brokerId: Flag.String("broker-id").pipe(
+      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_ID")),
+      Flag.optional,
+      Flag.withDescription(`this broker's id, stable across restarts (default ${Node.clusterDefaults.brokerId}; env STRAIT_BROKER_ID)`)
+    ),
+    brokerListen: Flag.String("broker-listen").pipe(
+      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_LISTEN")),
+      Flag.optional,
+      Flag.withDescription(`where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`)
+    ),
+    brokerAdvertise: Flag.String("broker-advertise").pipe(
+      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_ADVERTISE")),
+      Flag.optional,
+      Flag.withDescription("where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)")
+    )
   },
   Effect.fn(function*(flags) {
-    const file = Option.isSome(flags.config) ? yield* readConfig(flags.config.value) : {}
-    const config: Node.NodeConfig = {
-      ...file,
-      dataDir: Option.getOrElse(flags.dataDir, () => file.dataDir ?? Node.defaults.dataDir),
-      host: Option.getOrElse(flags.host, () => file.host ?? Node.defaults.host),
-      port: Option.getOrElse(flags.port, () => file.port ?? Node.defaults.port)
-    }
+    const config = yield* nodeConfig(flags)
+    yield* runNode(config, `strait node (${config.role ?? "all"})`)
+  })
+).pipe(Command.withDescription("run a node of a cluster: a broker, a proxy, or both (--role)"))
+
+const clusterUp = Command.make(
+  "up",
+  {
+    brokers: Flag.Int("brokers").pipe(Flag.withDefault(3), Flag.withDescription("how many brokers (default 3)")),
+    proxies: Flag.Int("proxies").pipe(Flag.withDefault(2), Flag.withDescription("how many proxies (default 2)")),
+    dataDir: Flag.String("data-dir").pipe(Flag.withDefault("./strait-cluster"), Flag.withDescription("where the nodes keep their data (default ./strait-cluster)")),
+    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("the address everything listens on (default 127.0.0.1)")),
+    port: Flag.Int("port").pipe(Flag.withDefault(8081), Flag.withDescription("the load balancer's port: the address clients use (default 8081)")),
+    etcd: Flag.String("etcd").pipe(Flag.optional, Flag.withDescription("use this etcd instead of starting one")),
+    etcdPort: Flag.Int("etcd-port").pipe(Flag.withDefault(2379), Flag.withDescription("the port of the etcd started here (default 2379; its peers use the next)")),
+    brokerPort: Flag.Int("broker-port").pipe(Flag.withDefault(7001), Flag.withDescription("the first broker's data-plane port (default 7001)")),
+    proxyPort: Flag.Int("proxy-port").pipe(Flag.withDefault(8091), Flag.withDescription("the first proxy's port (default 8091)")),
+    config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a node configuration every node reads (topics, groups, access, tuning)"))
+  },
+  Effect.fn(function*(flags) {
+    if (flags.brokers < 1 || flags.proxies < 1) return yield* new CommandFailed({ message: "a cluster needs at least one broker and one proxy" })
     yield* Effect.scoped(Effect.gen(function*() {
-      const context = yield* Layer.build(Node.allInOne(config))
-      const { host, port } = Context.get(context, RocketMQ.RocketMQServer)
-      yield* Console.log(`strait dev: RocketMQ gRPC on ${host}:${port}, data in ${config.dataDir}. Ctrl-C stops.`)
+      const cluster = yield* LocalCluster.up({
+        brokers: flags.brokers,
+        proxies: flags.proxies,
+        dataDir: flags.dataDir,
+        host: flags.host,
+        port: flags.port,
+        etcdPort: flags.etcdPort,
+        brokerPort: flags.brokerPort,
+        proxyPort: flags.proxyPort,
+        ...(Option.isSome(flags.etcd) ? { etcd: flags.etcd.value } : {}),
+        ...(Option.isSome(flags.config) ? { config: flags.config.value } : {})
+      }).pipe(Effect.mapError((error) => new CommandFailed({ message: error.message })))
+      yield* Console.log([
+        `strait cluster: clients connect to ${cluster.address}`,
+        `  etcd     ${cluster.etcd}`,
+        ...cluster.brokers.map((broker) => `  ${broker}`),
+        ...cluster.proxies.map((proxy) => `  ${proxy}`),
+        "Ctrl-C stops every node."
+      ].join("\n"))
       return yield* Effect.never
     }))
   })
-).pipe(Command.withDescription("run the embedded all-in-one node (broker, proxy, RocketMQ gRPC) on local storage"))
+).pipe(Command.withDescription("start a local cluster: etcd, brokers and proxies as processes, and a load balancer in front of the proxies"))
+
+const cluster = Command.make("cluster").pipe(
+  Command.withDescription("run a cluster of local processes"),
+  Command.withSubcommands([clusterUp])
+)
 
 // --- admin against a running node
 
@@ -192,6 +332,26 @@ const groupList = Command.make("list", connection, (flags) =>
     Command.withDescription("list the consumer groups")
   )
 
+const showStatus = (status: Admin.StatusInfo) => {
+  const owned = new Map<string, number>()
+  for (const queue of status.queues) if (queue.broker !== undefined) owned.set(queue.broker, (owned.get(queue.broker) ?? 0) + 1)
+  const unserved = status.queues.filter((queue) => queue.broker === undefined)
+  return [
+    `brokers (${status.brokers.length}):`,
+    ...status.brokers.map((broker) => `  ${broker.id}\t${broker.address}\tqueues=${owned.get(broker.id) ?? 0}`),
+    `proxies (${status.proxies.length}):`,
+    ...status.proxies.map((proxy) => `  ${proxy.id}`),
+    `queues (${status.queues.length}, ${unserved.length} unserved):`,
+    ...status.queues.map((queue) =>
+      `  ${queue.topic}/${queue.queueId}\t${queue.broker === undefined ? "unserved" : `${queue.broker} epoch=${queue.epoch}`}${queue.home === undefined || queue.home === queue.broker ? "" : `\thome=${queue.home}`}`
+    )
+  ].join("\n")
+}
+
+const status = Command.make("status", connection, (flags) => Effect.flatMap(admin<Admin.StatusInfo>(flags, "Status", {}), (answer) => Console.log(showStatus(answer)))).pipe(
+  Command.withDescription("show the cluster: brokers, proxies, and which broker serves each queue at which epoch")
+)
+
 const topic = Command.make("topic").pipe(
   Command.withDescription("manage topics of a running node"),
   Command.withSubcommands([topicCreate, topicUpdate, topicDelete, topicDescribe, topicList])
@@ -209,5 +369,5 @@ const group = Command.make("group").pipe(
  */
 export const strait = Command.make("strait").pipe(
   Command.withDescription("Strait: an actor-model messaging runtime for Node.js"),
-  Command.withSubcommands([dev, topic, group])
+  Command.withSubcommands([dev, node, cluster, status, topic, group])
 )

@@ -177,6 +177,20 @@ const listOf = <S extends Schema.Top & { readonly DecodingServices: never }>(sch
     return records
   })
 
+// the records under a per-queue prefix, by `queueKey`
+function byQueue<S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, prefix: string) {
+  return Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const { entries } = yield* store.list(prefix)
+    const records = new Map<string, S["Type"]>()
+    for (const entry of entries) {
+      const record = decode(schema, entry)
+      if (record !== undefined) records.set(entry.key.slice(prefix.length), record)
+    }
+    return records as ReadonlyMap<string, S["Type"]>
+  })
+}
+
 /**
  * Every topic.
  *
@@ -261,13 +275,11 @@ export const proxies: Effect.Effect<ReadonlyArray<NodeRecord>, MetadataUnavailab
  *
  * @since 0.1.0
  */
-export const owners: Effect.Effect<ReadonlyMap<string, OwnerRecord>, MetadataUnavailable, MetadataStore> = Effect.gen(function*() {
-  const store = yield* MetadataStore
-  const { entries } = yield* store.list(keys.owners)
-  const owned = new Map<string, OwnerRecord>()
-  for (const entry of entries) {
-    const record = decode(OwnerRecord, entry)
-    if (record !== undefined) owned.set(entry.key.slice(keys.owners.length), record)
-  }
-  return owned
-})
+export const owners: Effect.Effect<ReadonlyMap<string, OwnerRecord>, MetadataUnavailable, MetadataStore> = byQueue(OwnerRecord, keys.owners)
+
+/**
+ * Every queue's last epoch and home, by `queueKey`.
+ *
+ * @since 0.1.0
+ */
+export const epochs: Effect.Effect<ReadonlyMap<string, EpochRecord>, MetadataUnavailable, MetadataStore> = byQueue(EpochRecord, keys.epochs)

@@ -21,3 +21,6 @@ export * as PartitionLeases from "./PartitionLeases.ts"
 
 /** @since 0.1.0 */
 export * as Reconciler from "./Reconciler.ts"
+
+/** @since 0.1.0 */
+export * as NodeRegistration from "./NodeRegistration.ts"

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Member, Topics, Transactions } from "@strait/broker"
-import { Catalog, EmbeddedStore, EtcdStore } from "@strait/control"
+import { Catalog, EmbeddedStore, EtcdStore, NodeRegistration } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy } from "@strait/proxy"
@@ -269,8 +269,12 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
 // the configured topics and groups are in the catalog before a broker starts mirroring it
 const provisioned = (config: NodeConfig) => Layer.effectDiscard(provision(config))
 
+// a cluster proxy, registered in the control plane (under its gRPC address) while it serves
 const clusterProxy = (config: NodeConfig) =>
-  proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options))
+  Layer.effectDiscard(Effect.gen(function*() {
+    const { host, port } = yield* RocketMQ.RocketMQServer
+    yield* NodeRegistration.register({ kind: "proxy", id: `${host}:${port}`, address: `${host}:${port}` })
+  })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options))))
 
 const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
 

@@ -12,7 +12,7 @@
  */
 import * as Grpc from "@grpc/grpc-js"
 import { Buffer } from "node:buffer"
-import type { Proxy } from "@strait/proxy"
+import type { Proxy, Routing } from "@strait/proxy"
 import * as Codes from "./Codes.ts"
 
 const servicePath = "/strait.admin.v1.Admin"
@@ -35,7 +35,7 @@ const method = (name: string): Grpc.MethodDefinition<unknown, unknown> => ({
  *
  * @since 0.1.0
  */
-export const methods = ["CreateTopic", "UpdateTopic", "DeleteTopic", "DescribeTopic", "ListTopics", "SetGroup", "DescribeGroup", "ListGroups"] as const
+export const methods = ["CreateTopic", "UpdateTopic", "DeleteTopic", "DescribeTopic", "ListTopics", "SetGroup", "DescribeGroup", "ListGroups", "Status"] as const
 
 /**
  * An admin method's name.
@@ -57,6 +57,13 @@ export const definition: Grpc.ServiceDefinition = Object.fromEntries(methods.map
  * @since 0.1.0
  */
 export type TopicInfo = Proxy.TopicView
+
+/**
+ * The cluster's nodes and queue owners.
+ *
+ * @since 0.1.0
+ */
+export type StatusInfo = Routing.ClusterStatus
 
 /**
  * A consumer group as the admin service shows it.

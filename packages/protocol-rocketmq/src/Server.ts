@@ -559,6 +559,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     DeleteTopic: adminCall((request, caller) => Effect.flatMap(asBadRequest(decodeName(request)), ({ name }) => proxy.deleteTopic(caller, name))),
     DescribeTopic: adminCall((request, caller) => Effect.flatMap(asBadRequest(decodeName(request)), ({ name }) => proxy.topic(caller, name))),
     ListTopics: adminCall((_, caller) => proxy.topics(caller)),
+    Status: adminCall((_, caller) => proxy.status(caller)),
     SetGroup: adminCall((request, caller) =>
       Effect.gen(function*() {
         const spec = yield* asBadRequest(decodeGroup(request))

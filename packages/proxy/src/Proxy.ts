@@ -281,6 +281,8 @@ export class Proxy extends Context.Service<Proxy, {
   readonly topics: (caller: CallerContext) => Effect.Effect<ReadonlyArray<TopicView>, ProxyError>
   readonly setGroup: (caller: CallerContext, group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, ProxyError>
   readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
+  /** The cluster's nodes and queue owners (admin). */
+  readonly status: (caller: CallerContext) => Effect.Effect<Routing.ClusterStatus, ProxyError>
   /** Receives long-polling now. */
   readonly parkedReceives: Effect.Effect<number>
   /** Live sessions, for tests and operators. */
@@ -692,6 +694,7 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
           return name === undefined ? [] : [new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })]
         })
       }),
+    status: (caller) => Effect.andThen(authorize(caller, "admin", "cluster:*"), routing.status),
     parkedReceives: Effect.sync(() => parkedReceives),
     sessions: Effect.sync(() =>
       [...sessions.values()].map((session) => ({

@@ -56,6 +56,23 @@ export interface TopicRecord {
 export type Route = ReadonlyArray<{ readonly broker: string | undefined; readonly queues: number }>
 
 /**
+ * The cluster as the control plane sees it: live nodes, and per queue its owner, epoch and home.
+ *
+ * @since 0.1.0
+ */
+export interface ClusterStatus {
+  readonly brokers: ReadonlyArray<{ readonly id: string; readonly address: string }>
+  readonly proxies: ReadonlyArray<{ readonly id: string; readonly address: string }>
+  readonly queues: ReadonlyArray<{
+    readonly topic: string
+    readonly queueId: number
+    readonly broker?: string
+    readonly epoch?: number
+    readonly home?: string
+  }>
+}
+
+/**
  * What routing can fail with: a broker's own errors, an unreachable broker, or an unreadable store.
  *
  * @since 0.1.0
@@ -87,6 +104,7 @@ export interface Routing {
   readonly group: (name: string) => Effect.Effect<ConsumerGroup.ConsumerGroup, RoutingError>
   readonly groups: Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, RoutingError>
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, RoutingError>
+  readonly status: Effect.Effect<ClusterStatus, RoutingError>
 }
 
 const viaClient = <A, E>(ref: BrokerRef, f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => Effect.flatMap(ref.client, f)
@@ -114,7 +132,12 @@ export const single = Effect.fnUntraced(function*(address: string) {
     deleteTopic: (name) => via((client) => client.deleteTopic(name)),
     group: (name) => via((client) => client.describeGroup(name)),
     groups: via((client) => client.listGroups),
-    setGroup: (group) => via((client) => client.setGroup(group))
+    setGroup: (group) => via((client) => client.setGroup(group)),
+    status: Effect.map(via((client) => client.listTopics), (topics) => ({
+      brokers: [{ id: "broker", address }],
+      proxies: [],
+      queues: topics.flatMap((topic) => Array.from({ length: topic.queues }, (_, queueId) => ({ topic: topic.name, queueId, broker: "broker" })))
+    }))
   }
   return routing
 })
@@ -266,7 +289,27 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
       Effect.gen(function*() {
         yield* provided(Catalog.putGroup({ ...group }))
         groups.set(group.name, { ...group })
-      })
+      }),
+    status: provided(Effect.gen(function*() {
+      const owned = yield* Catalog.owners
+      const epochs = yield* Catalog.epochs
+      return {
+        brokers: yield* Catalog.brokers,
+        proxies: yield* Catalog.proxies,
+        queues: (yield* Catalog.topics).flatMap((topic) =>
+          Array.from({ length: topic.queues }, (_, queueId) => {
+            const key = Catalog.queueKey(topic.name, queueId)
+            const owner = owned.get(key)
+            const epoch = epochs.get(key)
+            return {
+              topic: topic.name,
+              queueId,
+              ...(owner === undefined ? {} : { broker: owner.broker, epoch: owner.epoch }),
+              ...(epoch === undefined ? {} : { home: epoch.home })
+            }
+          }))
+      }
+    }))
   }
   return routing
 })

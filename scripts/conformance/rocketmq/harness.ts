@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Balancer from "@strait/cli/adapters/Balancer"
 
 const bin = fileURLToPath(new URL("../../../packages/cli/src/bin.ts", import.meta.url))
 
@@ -128,44 +129,8 @@ export const receiveSome = (
  * connection goes to the next backend that accepts it, round robin, as a cloud load balancer in front
  * of several proxies would.
  */
-export const startBalancer = async (backends: ReadonlyArray<number>) => {
-  const { createServer, connect } = await import("node:net")
-  let next = 0
-  const sockets = new Set<import("node:net").Socket>()
-  const server = createServer((client) => {
-    client.pause()
-    sockets.add(client)
-    client.on("close", () => sockets.delete(client))
-    client.on("error", () => client.destroy())
-    const attempt = (tries: number) => {
-      if (tries === backends.length) return client.destroy()
-      const port = backends[next++ % backends.length]!
-      const backend = connect(port, "127.0.0.1")
-      backend.once("error", () => attempt(tries + 1))
-      backend.once("connect", () => {
-        backend.removeAllListeners("error")
-        sockets.add(backend)
-        backend.on("close", () => sockets.delete(backend))
-        backend.on("error", () => client.destroy())
-        client.on("close", () => backend.destroy())
-        backend.on("close", () => client.destroy())
-        client.pipe(backend)
-        backend.pipe(client)
-        client.resume()
-      })
-    }
-    attempt(0)
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  return {
-    port: (server.address() as import("node:net").AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      })
-  }
-}
+export const startBalancer = (backends: ReadonlyArray<number>) =>
+  Balancer.start({ host: "127.0.0.1", port: 0, backends: () => backends.map((port) => ({ host: "127.0.0.1", port })) })
 
 /** Starts a bench server script (`../../bench/lib/NAME.ts ARGS`) and waits until it listens. */
 export const startServerProcess = async (name: string, args: ReadonlyArray<string>) => {
