@@ -24,3 +24,6 @@ export * as Reconciler from "./Reconciler.ts"
 
 /** @since 0.1.0 */
 export * as NodeRegistration from "./NodeRegistration.ts"
+
+/** @since 0.1.0 */
+export * as EtcdProcess from "./adapters/EtcdProcess.ts"

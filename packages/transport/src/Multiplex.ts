@@ -178,5 +178,9 @@ export const serve = <E, R>(
         yield* FiberSet.run(running, answer(frame).pipe(Effect.ensuring(permits.release(1))))
       }
     }
-    yield* FiberSet.join(running)
+    // a connection that is gone cannot carry answers: the requests still running are interrupted
+    // (a parked long poll then takes nothing it could not deliver); a draining one lets them finish
+    const state = yield* connection.state
+    if (state === "closed" || state === "peer-dead") yield* FiberSet.clear(running)
+    else yield* FiberSet.join(running)
   }))

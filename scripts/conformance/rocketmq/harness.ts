@@ -1,11 +1,15 @@
-// The conformance harness: a real Strait node process (`strait dev`) on a fresh data directory, and
-// what the official rocketmq-client-nodejs clients need to reach it.
+// The conformance harness: a real Strait node process (`strait dev`) on a fresh data directory, or a
+// cluster of node processes on a real etcd, and what the official rocketmq-client-nodejs clients need
+// to reach them.
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Balancer from "@strait/cli/adapters/Balancer"
+import * as EtcdProcess from "@strait/control/adapters/EtcdProcess"
+import { createServer } from "node:net"
+import { ConsumeResult, type MessageView, Producer, PushConsumer } from "rocketmq-client-nodejs"
 
 const bin = fileURLToPath(new URL("../../../packages/cli/src/bin.ts", import.meta.url))
 
@@ -149,5 +153,152 @@ export const startServerProcess = async (name: string, args: ReadonlyArray<strin
         child.once("exit", (code) => resolve(code))
         child.kill("SIGTERM")
       })
+  }
+}
+
+/** A free port on 127.0.0.1. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+/**
+ * Steady traffic through `endpoints`: a Producer sending to `topic` every 10 ms and a PushConsumer of
+ * `group`. Sends that fail are kept apart from the acknowledged ones.
+ */
+export const steadyTraffic = async (endpoints: string, topic: string, group: string) => {
+  const producer = new Producer({ endpoints, topics: [topic], logger } as any)
+  await producer.startup()
+  const consumed = new Set<string>()
+  const push = new PushConsumer({
+    endpoints,
+    consumerGroup: group,
+    subscriptions: new Map([[topic, "*"]]),
+    messageListener: {
+      consume: async (m: MessageView) => {
+        consumed.add(m.body.toString())
+        return ConsumeResult.SUCCESS
+      }
+    },
+    logger
+  } as any)
+  await push.startup()
+  const acknowledged: Array<string> = []
+  const failures: Array<string> = []
+  let sending = true
+  const sender = (async () => {
+    for (let i = 0; sending; i++) {
+      try {
+        await producer.send({ topic, body: Buffer.from(`m${i}`) })
+        acknowledged.push(`m${i}`)
+      } catch (error) {
+        failures.push(String(error))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+  return {
+    acknowledged,
+    failures,
+    consumed,
+    /** Stops sending; waits until every acknowledged send was consumed; shuts the clients down. */
+    finish: async () => {
+      sending = false
+      await sender
+      await eventually(() => acknowledged.every((body) => consumed.has(body)), 60_000)
+      await push.shutdown()
+      await producer.shutdown()
+    }
+  }
+}
+
+
+/** A `strait` process: started, stopped with a signal, started again with the same arguments. */
+export interface StraitProcess {
+  readonly pid: () => number | undefined
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  readonly restart: () => Promise<void>
+  readonly output: () => string
+}
+
+/** Runs `strait ARGS` until it prints a line matching `ready`. */
+export const startStrait = async (args: ReadonlyArray<string>, ready: RegExp): Promise<StraitProcess> => {
+  let child: ChildProcess | undefined
+  let log = ""
+  const launch = () =>
+    new Promise<void>((resolve, reject) => {
+      const current = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+      child = current
+      current.stdout!.on("data", (chunk) => {
+        log += chunk
+        if (ready.test(log)) resolve()
+      })
+      current.stderr!.on("data", (chunk) => (log += chunk))
+      current.on("exit", (code) => reject(new Error(`strait ${args.join(" ")} exited ${code} before it was ready: ${log}`)))
+    })
+  await launch()
+  return {
+    pid: () => child?.pid,
+    stop: (signal = "SIGTERM") =>
+      new Promise<number | null>((resolve) => {
+        const current = child!
+        if (current.exitCode !== null || current.signalCode !== null) return resolve(current.exitCode)
+        current.removeAllListeners("exit")
+        current.on("exit", (code) => resolve(code))
+        current.kill(signal)
+      }),
+    restart: () => {
+      log = ""
+      return launch()
+    },
+    output: () => log
+  }
+}
+
+export interface RunningCluster {
+  /** The load balancer in front of the proxies: the one address clients use. */
+  readonly endpoints: string
+  readonly brokers: ReadonlyArray<StraitProcess>
+  readonly proxies: ReadonlyArray<StraitProcess>
+  /** Runs the strait CLI against the first proxy. */
+  readonly admin: (...args: ReadonlyArray<string>) => Promise<string>
+  /** Stops everything: proxies (gently, see resilience), brokers, the balancer, etcd. */
+  readonly stop: () => Promise<void>
+}
+
+/** A cluster of processes: a real etcd, `brokers` brokers and `proxies` proxies, a balancer in front. */
+export const startCluster = async (options: { readonly brokers: number; readonly proxies: number; readonly config?: object }): Promise<RunningCluster> => {
+  const etcd = await EtcdProcess.start()
+  const dataDir = mkdtempSync(join(tmpdir(), "strait-cluster-"))
+  const configFile = join(dataDir, "config.json")
+  writeFileSync(configFile, JSON.stringify(options.config ?? {}))
+  const common = ["--etcd", etcd.endpoint, "--config", configFile]
+  const brokers = await Promise.all(Array.from({ length: options.brokers }, async (_, i) => {
+    const port = await freePort()
+    return startStrait(
+      ["node", "--role", "broker", "--broker-id", `broker-${i + 1}`, "--broker-listen", `tcp://127.0.0.1:${port}`, "--data-dir", join(dataDir, `broker-${i + 1}`), ...common],
+      /strait node \(broker\)/
+    )
+  }))
+  const proxyPorts = await Promise.all(Array.from({ length: options.proxies }, () => freePort()))
+  const proxies = await Promise.all(proxyPorts.map((port, j) =>
+    startStrait(["node", "--role", "proxy", "--port", String(port), "--data-dir", join(dataDir, `proxy-${j + 1}`), ...common], /RocketMQ gRPC on/)
+  ))
+  const balancer = await startBalancer(proxyPorts)
+  return {
+    endpoints: `127.0.0.1:${balancer.port}`,
+    brokers,
+    proxies,
+    admin: (...args) => strait([...args, "--server", `127.0.0.1:${proxyPorts[0]}`]),
+    stop: async () => {
+      for (const proxy of proxies) await proxy.stop()
+      await balancer.close()
+      await Promise.all(brokers.map((broker) => broker.stop()))
+      await etcd.stop()
+    }
   }
 }

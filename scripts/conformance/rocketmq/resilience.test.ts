@@ -2,79 +2,20 @@
 // the node restarting under a running producer and push consumer (rocketmq-grpc.md §5, 15 and 24).
 import { spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { ConsumeResult, type MessageView, Producer, PushConsumer, SimpleConsumer } from "rocketmq-client-nodejs"
+import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, describe, expect, test } from "vitest"
-import { codeOf, eventually, logger, receiveSome, rejection, type RunningNode, startBalancer, startNode, startServerProcess, strait } from "./harness.ts"
+import { codeOf, eventually, freePort, logger, receiveSome, rejection, type RunningNode, startBalancer, startNode, startServerProcess, steadyTraffic, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 // stopped gently: a node killed outright resets the streams that clients just closed, and the client
 // (1.0.8) has already removed its error listeners from those, so the reset would crash its process
 afterAll(async () => {
   for (const code of await Promise.all(nodes.map((node) => node.stop("SIGTERM")))) expect(code).toBe(0)
 }, 60_000)
-
-/**
- * Steady traffic through `endpoints`: a Producer sending to `topic` every 10 ms and a PushConsumer of
- * `group`. Sends that fail are kept apart from the acknowledged ones.
- */
-const steadyTraffic = async (endpoints: string, topic: string, group: string) => {
-  const producer = new Producer({ endpoints, topics: [topic], logger } as any)
-  await producer.startup()
-  const consumed = new Set<string>()
-  const push = new PushConsumer({
-    endpoints,
-    consumerGroup: group,
-    subscriptions: new Map([[topic, "*"]]),
-    messageListener: {
-      consume: async (m: MessageView) => {
-        consumed.add(m.body.toString())
-        return ConsumeResult.SUCCESS
-      }
-    },
-    logger
-  } as any)
-  await push.startup()
-  const acknowledged: Array<string> = []
-  const failures: Array<string> = []
-  let sending = true
-  const sender = (async () => {
-    for (let i = 0; sending; i++) {
-      try {
-        await producer.send({ topic, body: Buffer.from(`m${i}`) })
-        acknowledged.push(`m${i}`)
-      } catch (error) {
-        failures.push(String(error))
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  })()
-  return {
-    acknowledged,
-    failures,
-    consumed,
-    /** Stops sending; waits until every acknowledged send was consumed; shuts the clients down. */
-    finish: async () => {
-      sending = false
-      await sender
-      await eventually(() => acknowledged.every((body) => consumed.has(body)), 60_000)
-      await push.shutdown()
-      await producer.shutdown()
-    }
-  }
-}
 
 describe.concurrent("failures", () => {
   test("15. a push consumer that dies holding a message loses it: another consumer of the group gets it soon after", async () => {

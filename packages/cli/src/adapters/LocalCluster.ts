@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { EtcdProcess } from "@strait/control"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
@@ -115,8 +116,6 @@ const accepts = (host: string, port: number) => () =>
     socket.once("error", () => resolve(false))
   })
 
-const healthy = (endpoint: string) => () => fetch(`${endpoint}/health`).then((response) => response.ok, () => false)
-
 const straitBin = fileURLToPath(new URL("../bin.ts", import.meta.url))
 
 /**
@@ -130,20 +129,21 @@ export const up = (plan: ClusterPlan) =>
     mkdirSync(plan.dataDir, { recursive: true })
     let etcd = plan.etcd
     if (etcd === undefined) {
-      etcd = `http://${plan.host}:${plan.etcdPort}`
-      const peer = `http://${plan.host}:${plan.etcdPort + 1}`
-      const child = yield* process_("etcd", "etcd", [
-        "--name", "strait",
-        "--data-dir", join(plan.dataDir, "etcd"),
-        "--listen-client-urls", etcd,
-        "--advertise-client-urls", etcd,
-        "--listen-peer-urls", peer,
-        "--initial-advertise-peer-urls", peer,
-        "--initial-cluster", `strait=${peer}`,
-        "--logger", "zap",
-        "--log-level", "error"
-      ]).pipe(Effect.mapError((error) => new ClusterStartFailed(`${error.message}; install etcd (Debian: etcd-server) or pass --etcd`)))
-      yield* ready("etcd", child, healthy(etcd))
+      const started = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () =>
+            EtcdProcess.start({
+              host: plan.host,
+              dataDir: join(plan.dataDir, "etcd"),
+              clientPort: plan.etcdPort,
+              peerPort: plan.etcdPort + 1,
+              onOutput: (chunk) => process.stderr.write(chunk.replace(/^(?=.)/gm, "[etcd] "))
+            }),
+          catch: (error) => new ClusterStartFailed(`${error instanceof Error ? error.message : String(error)}; or pass --etcd`)
+        }),
+        (running) => Effect.promise(() => running.stop())
+      )
+      etcd = started.endpoint
     }
     const common = ["--etcd", etcd, ...(plan.config === undefined ? [] : ["--config", plan.config])]
     const node = (name: string, args: ReadonlyArray<string>) => process_(name, process.execPath, [straitBin, "node", ...args, ...common])
