@@ -120,6 +120,19 @@ export interface PullResult {
 }
 
 /**
+ * A consumer group's position on one queue.
+ *
+ * @since 0.1.0
+ */
+export interface QueueProgress {
+  readonly topic: string
+  readonly queueId: number
+  readonly end: number
+  readonly consumed: number
+  readonly inFlight: number
+}
+
+/**
  * One send of `sendMany`. `encoded`, for a send of exactly one message, is that message's
  * `MessageBatch` encoding (the bytes a server decoded it from): stored as they are, not encoded again.
  *
@@ -293,6 +306,12 @@ export class Broker extends Context.Service<Broker, {
   ) => Effect.Effect<number, Consumption.HandleError | Consumption.IllegalInvisibleTime | Topics.TopicNotFound>
   /** Counters: messages never delivered because their time to live ran out. */
   readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
+  /**
+   * Where a consumer group stands on every queue of this broker: the queue's end, the group's
+   * consumed offset (its committed one until it receives here), and how many messages it holds in
+   * flight.
+   */
+  readonly groupProgress: (group: string) => Effect.Effect<ReadonlyArray<QueueProgress>, Store.ReadError>
   /** Moves the group's offsets on every queue of the topic to the first message stored at or after `time`. */
   readonly resetOffsetsToTime: (
     group: string,
@@ -693,6 +712,20 @@ const make = Effect.fnUntraced(function*(
     changeInvisibility: consumption.changeInvisibility,
     renewInvisibility: consumption.renew,
     stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
+    groupProgress: (group) =>
+      Effect.gen(function*() {
+        const progress: Array<QueueProgress> = []
+        for (const spec of yield* topics.list) {
+          if (Topic.isDeadLetterTopic(spec.name) && spec.name !== Topic.deadLetterTopic(group as ConsumerGroup.ConsumerGroupName)) continue
+          const live = consumption.progress(group, spec.name)
+          for (let queueId = 0; queueId < spec.queues; queueId++) {
+            const bounds = yield* store.bounds({ topic: spec.name, queueId })
+            const consumed = live[queueId]?.consumed ?? (yield* offsets.get(group, spec.name, queueId)) ?? bounds.start
+            progress.push({ topic: spec.name, queueId, end: bounds.end, consumed, inFlight: live[queueId]?.inFlight ?? 0 })
+          }
+        }
+        return progress
+      }),
     resetOffsetsToTime
   })
 })

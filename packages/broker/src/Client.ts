@@ -9,6 +9,7 @@ import { type ConsumerGroup, Frame, type Message, MessageBatch, type Topic, type
 import { Multiplex } from "@strait/transport"
 import { Data, Duration, Effect, Exit, Result } from "effect"
 import * as Coalesce from "./internal/coalesce.ts"
+import type * as Broker from "./Broker.ts"
 import * as Protocol from "./Protocol.ts"
 import type * as Transactions from "./Transactions.ts"
 
@@ -216,6 +217,9 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
     /** A consumer group's settings: the defaults for a group never configured. */
     describeGroup: (name: string): Effect.Effect<ConsumerGroup.ConsumerGroup, CallError> =>
       Effect.map(call({ _tag: "DescribeGroup", name }, "GroupDescribed"), (answer) => answer.group),
+    /** Where a consumer group stands on every queue of the broker. */
+    groupProgress: (group: string): Effect.Effect<ReadonlyArray<Broker.QueueProgress>, CallError> =>
+      Effect.map(call({ _tag: "GroupProgress", group }, "GroupProgressed"), (answer) => answer.queues),
     /** Creates or replaces a consumer group's settings. */
     setGroup: (group: ConsumerGroup.ConsumerGroup): Effect.Effect<void, CallError> =>
       Effect.asVoid(call({

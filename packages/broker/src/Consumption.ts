@@ -753,6 +753,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     expired: Effect.sync(() => expired),
     /** The group's consumed offset (everything below acknowledged) per queue, for committing. */
     consumed: (group: string, topic: string) =>
-      (states.get(`${group}\u0000${topic}`)?.queues ?? []).map((queue) => queue.consumed)
+      (states.get(`${group}\u0000${topic}`)?.queues ?? []).map((queue) => queue.consumed),
+    /** Per queue of the group on the topic: its consumed offset and how many messages are in flight. */
+    progress: (group: string, topic: string) =>
+      (states.get(`${group}\u0000${topic}`)?.queues ?? []).map((queue) => ({ consumed: queue.consumed, inFlight: queue.inFlight.size }))
   }
 })

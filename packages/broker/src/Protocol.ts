@@ -89,6 +89,8 @@ export const Request = Schema.Union([
   Schema.TaggedStruct("DescribeGroup", { name: Schema.String }),
   Schema.TaggedStruct("SetGroup", { group: GroupSettings }),
   Schema.TaggedStruct("ListGroups", {}),
+  /** Where a group stands on every queue of the broker. */
+  Schema.TaggedStruct("GroupProgress", { group: Schema.String }),
   /** A long poll for transaction check-backs: up to `max`, waiting up to `waitMillis` for the first. */
   Schema.TaggedStruct("AwaitChecks", { max: Schema.Int, waitMillis: Schema.Number }),
   /** Extends a received message's window, keeping its handle (automatic renewal). */
@@ -212,6 +214,9 @@ export const Response = Schema.Union([
     topics: Schema.Array(Schema.Struct({ name: Schema.String, kind: Topic.TopicKind, queues: Schema.Int, flush: Flush }))
   }),
   Schema.TaggedStruct("GroupDescribed", { group: ConsumerGroup.ConsumerGroup }),
+  Schema.TaggedStruct("GroupProgressed", {
+    queues: Schema.Array(Schema.Struct({ topic: Schema.String, queueId: Schema.Int, end: Schema.Number, consumed: Schema.Number, inFlight: Schema.Int }))
+  }),
   Schema.TaggedStruct("GroupsListed", { groups: Schema.Array(ConsumerGroup.ConsumerGroup) }),
   /** Transaction checks due: `checks[i]` is of the i-th message of `messages` (`MessageBatch` bytes). */
   Schema.TaggedStruct("ChecksDue", {

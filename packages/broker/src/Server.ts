@@ -160,6 +160,8 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         yield* broker.setGroup(new ConsumerGroup.ConsumerGroup({ ...request.group, name }))
         return { _tag: "Done" as const }
       })
+    case "GroupProgress":
+      return Effect.map(broker.groupProgress(request.group), (queues) => ({ _tag: "GroupProgressed" as const, queues }))
     case "ListGroups":
       return Effect.map(broker.groups, (groups) => ({ _tag: "GroupsListed" as const, groups }))
     case "AwaitChecks":

@@ -314,4 +314,16 @@ describe("Pop consumption", () => {
         yield* TestClock.adjust("30 seconds")
         assert.deepStrictEqual(texts(yield* again.pop(popRequest("g"))), ["a", "c"])
       })))
+
+  it.effect("a group's progress shows per queue its end, what it consumed, its lag and what it holds in flight", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "t", kind: "NORMAL", queues: 1 })
+        yield* broker.send([message("t", "a"), message("t", "b"), message("t", "c")])
+        // a group that never received stands at the queue's start
+        assert.deepStrictEqual(yield* broker.groupProgress("g"), [{ topic: "t", queueId: 0, end: 3, consumed: 0, inFlight: 0 }])
+        const received = yield* broker.pop(popRequest("g", { maxMessages: 2 }))
+        yield* broker.ack("g", "t", received.find((r) => text(r.message) === "a")!.receiptHandle)
+        assert.deepStrictEqual(yield* broker.groupProgress("g"), [{ topic: "t", queueId: 0, end: 3, consumed: 1, inFlight: 1 }])
+      })))
 })

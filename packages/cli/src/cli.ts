@@ -16,6 +16,7 @@ import { Config, Console, Context, Data, Effect, Layer, Option, Schema } from "e
 import { Argument, Command, Flag } from "effect/cli"
 import { readFileSync } from "node:fs"
 import * as LocalCluster from "./adapters/LocalCluster.ts"
+import * as Messaging from "./adapters/Messaging.ts"
 
 /**
  * A command failed: the node refused it, could not be reached, or the input was wrong.
@@ -263,7 +264,17 @@ const admin = <A>(
   )
 
 const showTopic = (topic: Admin.TopicInfo) => `${topic.name}\t${topic.kind}\tqueues=${topic.queues}\tflush=${topic.flush}`
-const showGroup = (group: Admin.GroupInfo) => `${group.name}\tmaxDeliveryAttempts=${group.maxDeliveryAttempts}\tfifo=${group.fifo}`
+const showGroup = (group: Admin.GroupInfo) =>
+  `${group.name}\tmaxDeliveryAttempts=${group.maxDeliveryAttempts}\tfifo=${group.fifo}${
+    group.lag === undefined ? "" : `\tlag=${group.lag}\tinFlight=${group.inFlight ?? 0}`
+  }`
+const showGroupQueues = (group: Admin.GroupInfo) =>
+  [
+    showGroup(group),
+    ...(group.queues ?? []).filter((queue) => queue.end > 0 || queue.inFlight > 0).map((queue) =>
+      `  ${queue.topic}/${queue.queueId}@${queue.broker}\tend=${queue.end}\tconsumed=${queue.consumed}\tlag=${queue.lag}\tinFlight=${queue.inFlight}`
+    )
+  ].join("\n")
 
 const kind = Flag.Literals("kind", ["normal", "fifo", "delay", "transaction", "priority"]).pipe(Flag.withDefault("normal"), Flag.withDescription("the topic's kind"))
 const queues = Flag.Int("queues").pipe(Flag.optional, Flag.withDescription("how many queues (default 8)"))
@@ -323,8 +334,8 @@ const groupCreate = Command.make(
 ).pipe(Command.withDescription("create (or change) a consumer group"))
 
 const groupDescribe = Command.make("describe", { ...connection, name: Argument.String("name") }, (flags) =>
-  Effect.flatMap(admin<Admin.GroupInfo>(flags, "DescribeGroup", { name: flags.name }), (group) => Console.log(showGroup(group)))).pipe(
-    Command.withDescription("show a consumer group")
+  Effect.flatMap(admin<Admin.GroupInfo>(flags, "DescribeGroup", { name: flags.name }), (group) => Console.log(showGroupQueues(group)))).pipe(
+    Command.withDescription("show a consumer group: its settings, and per queue its lag and messages in flight")
   )
 
 const groupList = Command.make("list", connection, (flags) =>
@@ -352,6 +363,72 @@ const status = Command.make("status", connection, (flags) => Effect.flatMap(admi
   Command.withDescription("show the cluster: brokers, proxies, and which broker serves each queue at which epoch")
 )
 
+const clientOf = (flags: {
+  readonly server: string
+  readonly namespace: string
+  readonly accessKey: Option.Option<string>
+  readonly secretKey: Option.Option<string>
+  readonly tls: boolean
+  readonly tlsCa: Option.Option<string>
+}): Messaging.ClientOptions => ({
+  server: flags.server,
+  namespace: flags.namespace,
+  tls: flags.tls,
+  ...(Option.isSome(flags.accessKey) ? { accessKey: flags.accessKey.value } : {}),
+  ...(Option.isSome(flags.secretKey) ? { secretKey: flags.secretKey.value } : {}),
+  ...(Option.isSome(flags.tlsCa) ? { tlsCa: flags.tlsCa.value } : {})
+})
+
+const asCommandFailure = Effect.mapError((error: Messaging.MessagingFailed) => new CommandFailed({ message: error.message }))
+
+const produce = Command.make(
+  "produce",
+  {
+    ...connection,
+    topic: Argument.String("topic"),
+    count: Flag.Int("count").pipe(Flag.withDefault(1), Flag.withDescription("how many messages (default 1); more than 20 shows progress instead of each id")),
+    body: Flag.String("body").pipe(Flag.optional, Flag.withDescription("the body of every message (default: --size bytes of filler)")),
+    size: Flag.Int("size").pipe(Flag.withDefault(64), Flag.withDescription("the body size without --body (default 64)")),
+    tag: Flag.String("tag").pipe(Flag.optional, Flag.withDescription("the messages' tag")),
+    key: Flag.String("key").pipe(Flag.optional, Flag.withDescription("a key of the messages (comma-separated for several)")),
+    messageGroup: Flag.String("message-group").pipe(Flag.optional, Flag.withDescription("the message group (FIFO topics)")),
+    delay: Flag.Int("delay").pipe(Flag.optional, Flag.withDescription("deliver this many milliseconds from now (DELAY topics)"))
+  },
+  (flags) =>
+    Messaging.produce(clientOf(flags), {
+      topic: flags.topic,
+      count: flags.count,
+      size: flags.size,
+      keys: Option.match(flags.key, { onNone: () => [], onSome: (keys) => keys.split(",").filter((key) => key !== "") }),
+      ...(Option.isSome(flags.body) ? { body: flags.body.value } : {}),
+      ...(Option.isSome(flags.tag) ? { tag: flags.tag.value } : {}),
+      ...(Option.isSome(flags.messageGroup) ? { messageGroup: flags.messageGroup.value } : {}),
+      ...(Option.isSome(flags.delay) ? { delayMillis: flags.delay.value } : {})
+    }).pipe(asCommandFailure)
+).pipe(Command.withDescription("send messages to a topic (with the official RocketMQ client)"))
+
+const consume = Command.make(
+  "consume",
+  {
+    ...connection,
+    topic: Argument.String("topic"),
+    group: Flag.String("group").pipe(Flag.withDescription("the consumer group")),
+    count: Flag.Int("count").pipe(Flag.optional, Flag.withDescription("stop after this many messages")),
+    wait: Flag.Int("wait").pipe(Flag.withDefault(5), Flag.withDescription("stop when no message came for this many seconds (default 5)")),
+    filter: Flag.String("filter").pipe(Flag.withDefault("*"), Flag.withDescription("a tag filter, e.g. 'a || b' (default *)")),
+    quiet: Flag.Boolean("quiet").pipe(Flag.withDefault(false), Flag.withDescription("a progress line each second instead of each message"))
+  },
+  (flags) =>
+    Messaging.consume(clientOf(flags), {
+      topic: flags.topic,
+      group: flags.group,
+      waitSeconds: flags.wait,
+      filter: flags.filter,
+      quiet: flags.quiet,
+      ...(Option.isSome(flags.count) ? { count: flags.count.value } : {})
+    }).pipe(asCommandFailure)
+).pipe(Command.withDescription("receive and acknowledge messages of a topic as a consumer group, printing each"))
+
 const topic = Command.make("topic").pipe(
   Command.withDescription("manage topics of a running node"),
   Command.withSubcommands([topicCreate, topicUpdate, topicDelete, topicDescribe, topicList])
@@ -369,5 +446,5 @@ const group = Command.make("group").pipe(
  */
 export const strait = Command.make("strait").pipe(
   Command.withDescription("Strait: an actor-model messaging runtime for Node.js"),
-  Command.withSubcommands([dev, node, cluster, status, topic, group])
+  Command.withSubcommands([dev, node, cluster, status, topic, group, produce, consume])
 )

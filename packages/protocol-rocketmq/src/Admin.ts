@@ -74,6 +74,12 @@ export interface GroupInfo {
   readonly name: string
   readonly maxDeliveryAttempts: number
   readonly fifo: boolean
+  /** Messages stored and not yet consumed by the group, over every queue. */
+  readonly lag?: number
+  /** Messages the group holds in flight (received, not yet acknowledged), over every queue. */
+  readonly inFlight?: number
+  /** Per queue of every broker (`DescribeGroup` only). */
+  readonly queues?: ReadonlyArray<Proxy.GroupQueueProgress>
 }
 
 /**

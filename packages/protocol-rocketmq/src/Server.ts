@@ -531,6 +531,14 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     maxDeliveryAttempts: group.maxDeliveryAttempts,
     fifo: group.fifo
   })
+  // a group's settings with its lag and messages in flight, totalled (and per queue when `detailed`)
+  const withProgress = (caller: Proxy.CallerContext, group: ConsumerGroup.ConsumerGroup, detailed: boolean) =>
+    Effect.map(proxy.groupProgress(caller, group.name), (queues): Admin.GroupInfo => ({
+      ...groupInfo(group),
+      lag: queues.reduce((sum, queue) => sum + queue.lag, 0),
+      inFlight: queues.reduce((sum, queue) => sum + queue.inFlight, 0),
+      ...(detailed ? { queues } : {})
+    }))
   const decodeTopic = Schema.decodeUnknownEffect(Schema.Struct({
     name: Schema.String,
     kind: Topic.TopicKind,
@@ -573,8 +581,9 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
         return groupInfo(group)
       })),
     DescribeGroup: adminCall((request, caller) =>
-      Effect.flatMap(asBadRequest(decodeName(request)), ({ name }) => Effect.map(proxy.group(caller, name), groupInfo))),
-    ListGroups: adminCall((_, caller) => Effect.map(proxy.groups(caller), (groups) => groups.map(groupInfo)))
+      Effect.flatMap(asBadRequest(decodeName(request)), ({ name }) => Effect.flatMap(proxy.group(caller, name), (group) => withProgress(caller, group, true)))),
+    ListGroups: adminCall((_, caller) =>
+      Effect.flatMap(proxy.groups(caller), (groups) => Effect.forEach(groups, (group) => withProgress(caller, group, false), { concurrency: 8 })))
   }
 
   const server = new Grpc.Server({

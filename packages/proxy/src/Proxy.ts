@@ -159,6 +159,21 @@ export interface ReceiveRequest {
 }
 
 /**
+ * A consumer group's position on one queue of one broker.
+ *
+ * @since 0.1.0
+ */
+export interface GroupQueueProgress {
+  readonly broker: string
+  readonly topic: string
+  readonly queueId: number
+  readonly end: number
+  readonly consumed: number
+  readonly lag: number
+  readonly inFlight: number
+}
+
+/**
  * A topic as a client sees it.
  *
  * @since 0.1.0
@@ -281,6 +296,8 @@ export class Proxy extends Context.Service<Proxy, {
   readonly topics: (caller: CallerContext) => Effect.Effect<ReadonlyArray<TopicView>, ProxyError>
   readonly setGroup: (caller: CallerContext, group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, ProxyError>
   readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
+  /** Where a consumer group stands on every queue of every broker (admin): lag and messages in flight. */
+  readonly groupProgress: (caller: CallerContext, group: string) => Effect.Effect<ReadonlyArray<GroupQueueProgress>, ProxyError>
   /** The cluster's nodes and queue owners (admin). */
   readonly status: (caller: CallerContext) => Effect.Effect<Routing.ClusterStatus, ProxyError>
   /** Receives long-polling now. */
@@ -695,6 +712,17 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         })
       }),
     status: (caller) => Effect.andThen(authorize(caller, "admin", "cluster:*"), routing.status),
+    groupProgress: (caller, group) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "admin", `group:${group}`)
+        const rows = yield* Effect.forEach(yield* routing.brokers, (ref) =>
+          Effect.map(via(ref, (broker) => broker.groupProgress(qualify(caller.namespace, group))), (queues) =>
+            queues.flatMap((queue): ReadonlyArray<GroupQueueProgress> => {
+              const topic = Namespaces.unqualify(caller.namespace, queue.topic)
+              return topic === undefined ? [] : [{ ...queue, topic, broker: ref.id ?? "broker", lag: Math.max(0, queue.end - queue.consumed) }]
+            })), { concurrency: "unbounded" })
+        return rows.flat().sort((a, b) => a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.broker < b.broker ? -1 : a.broker > b.broker ? 1 : a.queueId - b.queueId)
+      }),
     parkedReceives: Effect.sync(() => parkedReceives),
     sessions: Effect.sync(() =>
       [...sessions.values()].map((session) => ({

@@ -281,10 +281,15 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
         const record = groups.get(name)
         return new ConsumerGroup.ConsumerGroup({ ...record, name: valid })
       }),
-    groups: Effect.suspend(() =>
-      Effect.map(provided(Catalog.groups), (records) =>
-        records.map((record) => new ConsumerGroup.ConsumerGroup({ ...record, name: record.name as ConsumerGroup.ConsumerGroupName })))
-    ),
+    // the groups with settings of their own, and those the brokers have seen used
+    groups: Effect.gen(function*() {
+      const configured = new Map((yield* provided(Catalog.groups)).map((record) => [record.name, record]))
+      const used = yield* Effect.forEach([...links.values()], (linked) => Effect.orElseSucceed(viaClient(linked.ref, (client) => client.listGroups), () => []), {
+        concurrency: "unbounded"
+      })
+      const names = new Set([...configured.keys(), ...used.flat().map((group) => group.name as string)])
+      return [...names].sort().map((name) => new ConsumerGroup.ConsumerGroup({ ...configured.get(name), name: name as ConsumerGroup.ConsumerGroupName }))
+    }),
     setGroup: (group) =>
       Effect.gen(function*() {
         yield* provided(Catalog.putGroup({ ...group }))

@@ -30,9 +30,9 @@ export interface RunningNode {
 }
 
 /** Runs the strait CLI; resolves with its output. */
-export const strait = (args: ReadonlyArray<string>) =>
+export const strait = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
     let out = ""
     child.stdout.on("data", (chunk) => (out += chunk))
     child.stderr.on("data", (chunk) => (out += chunk))

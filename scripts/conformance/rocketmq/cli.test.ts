@@ -1,0 +1,44 @@
+// Conformance of the strait command for people: produce and consume through the official client,
+// a group's lag and messages in flight, the cluster status, and one-line errors.
+import { afterAll, describe, expect, test } from "vitest"
+import { type RunningNode, startNode, strait } from "./harness.ts"
+
+const nodes: Array<RunningNode> = []
+afterAll(async () => {
+  for (const code of await Promise.all(nodes.map((node) => node.stop("SIGTERM")))) expect(code).toBe(0)
+}, 60_000)
+
+const failure = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  strait(args, env).then(
+    () => Promise.reject(new Error(`strait ${args.join(" ")} succeeded`)),
+    (error) => String(error)
+  )
+
+describe.concurrent("the strait command", () => {
+  test("28. produce sends with tag and keys, consume prints and acknowledges them, a group shows its lag and messages in flight", async () => {
+    const node = await startNode({ topics: [{ name: "cli", kind: "NORMAL", queues: 2 }] })
+    nodes.push(node)
+    expect(await node.admin("produce", "cli", "--body", "hello from the shell", "--tag", "greeting", "--key", "k1,k2")).toMatch(/^sent [0-9A-F]+ to cli\n$/)
+    expect(await node.admin("produce", "cli", "--count", "40", "--size", "10")).toContain("sent 40 of 40")
+    const consumed = await node.admin("consume", "cli", "--group", "g-cli", "--count", "11")
+    expect(consumed).toMatch(/tag=greeting keys=k1,k2 attempt=1: hello from the shell/)
+    expect(consumed).toContain("received 11")
+    const described = await node.admin("group", "describe", "g-cli")
+    expect(described).toMatch(/^g-cli\tmaxDeliveryAttempts=17\tfifo=false\tlag=30\tinFlight=0/)
+    expect(described.match(/cli\/\d@broker-0\tend=\d+\tconsumed=\d+\tlag=\d+\tinFlight=0/g)?.length).toBe(2)
+    expect(await node.admin("group", "list")).toContain("g-cli\tmaxDeliveryAttempts=17\tfifo=false\tlag=30")
+    const status = await node.admin("status")
+    expect(status).toContain("broker-0\tmem://broker\tqueues=2")
+    expect(status).toContain(`127.0.0.1:${node.port}`)
+    expect(status).toMatch(/cli\/0\tbroker-0 epoch=1/)
+  }, 60_000)
+
+  test("29. a node role that needs etcd says so in one line, and a bad configuration value is refused before anything starts", async () => {
+    const missing = await failure(["node", "--role", "broker", "--data-dir", "/tmp/strait-cli-never"])
+    expect(missing).toContain("role broker needs cluster.etcd")
+    const fromEnvironment = await failure(["node", "--data-dir", "/tmp/strait-cli-never"], { STRAIT_ROLE: "proxy" })
+    expect(fromEnvironment).toContain("role proxy needs cluster.etcd")
+    const invalid = await failure(["node", "--role", "broker", "--broker-id", "no spaces allowed", "--etcd", "http://127.0.0.1:1"])
+    expect(invalid).toContain("invalid configuration")
+  }, 60_000)
+})
