@@ -25,7 +25,12 @@ import * as Messaging from "./adapters/Messaging.ts"
  */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
 
-const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(Schema.Struct({
+/**
+ * A node configuration file: every field of the node's configuration is optional in it.
+ *
+ * @since 0.1.0
+ */
+export const ConfigFile = Schema.Struct({
   role: Schema.optionalKey(Node.Role),
   cluster: Schema.optionalKey(Node.ClusterConfig),
   dataDir: Schema.optionalKey(Schema.String),
@@ -36,7 +41,28 @@ const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(Schema.St
   access: Schema.optionalKey(AccessControl.AccessSettings),
   tuning: Schema.optionalKey(Node.TuningConfig),
   tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String }))
-})))
+})
+
+const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(ConfigFile))
+
+/**
+ * The environment variables a node reads (each the fallback of a flag of the same meaning).
+ *
+ * @since 0.1.0
+ */
+export const variables = {
+  brokerAdvertise: "STRAIT_BROKER_ADVERTISE",
+  brokerId: "STRAIT_BROKER_ID",
+  brokerListen: "STRAIT_BROKER_LISTEN",
+  config: "STRAIT_CONFIG",
+  dataDir: "STRAIT_DATA_DIR",
+  etcd: "STRAIT_ETCD",
+  host: "STRAIT_HOST",
+  port: "STRAIT_PORT",
+  proxyId: "STRAIT_PROXY_ID",
+  role: "STRAIT_ROLE",
+} as const
+
 
 const readConfig = (path: string) =>
   Effect.try({
@@ -60,6 +86,7 @@ const nodeConfig = (flags: {
   readonly brokerId?: Option.Option<string>
   readonly brokerListen?: Option.Option<string>
   readonly brokerAdvertise?: Option.Option<string>
+  readonly proxyId?: Option.Option<string>
 }) =>
   Effect.gen(function*() {
     const file = Option.isSome(flags.config) ? yield* readConfig(flags.config.value) : {}
@@ -70,7 +97,8 @@ const nodeConfig = (flags: {
       ...(etcd === undefined ? {} : { etcd }),
       ...(given(flags.brokerId) === undefined ? {} : { brokerId: given(flags.brokerId) }),
       ...(given(flags.brokerListen) === undefined ? {} : { brokerListen: given(flags.brokerListen) }),
-      ...(given(flags.brokerAdvertise) === undefined ? {} : { brokerAdvertise: given(flags.brokerAdvertise) })
+      ...(given(flags.brokerAdvertise) === undefined ? {} : { brokerAdvertise: given(flags.brokerAdvertise) }),
+      ...(given(flags.proxyId) === undefined ? {} : { proxyId: given(flags.proxyId) })
     }
     return yield* decodeNodeConfig({
       ...file,
@@ -101,22 +129,22 @@ const runNode = (config: Node.NodeConfig, name: string) =>
 
 const nodeLocation = {
   dataDir: Flag.String("data-dir").pipe(
-    Flag.withFallbackConfig(Config.String("STRAIT_DATA_DIR")),
+    Flag.withFallbackConfig(Config.String(variables.dataDir)),
     Flag.optional,
     Flag.withDescription(`where the node keeps its data (default ${Node.defaults.dataDir}; env STRAIT_DATA_DIR)`)
   ),
   host: Flag.String("host").pipe(
-    Flag.withFallbackConfig(Config.String("STRAIT_HOST")),
+    Flag.withFallbackConfig(Config.String(variables.host)),
     Flag.optional,
     Flag.withDescription(`the address to listen on (default ${Node.defaults.host}; env STRAIT_HOST)`)
   ),
   port: Flag.Int("port").pipe(
-    Flag.withFallbackConfig(Config.Int("STRAIT_PORT")),
+    Flag.withFallbackConfig(Config.Int(variables.port)),
     Flag.optional,
     Flag.withDescription(`the RocketMQ gRPC port (default ${Node.defaults.port}; env STRAIT_PORT)`)
   ),
   config: Flag.String("config").pipe(
-    Flag.withFallbackConfig(Config.String("STRAIT_CONFIG")),
+    Flag.withFallbackConfig(Config.String(variables.config)),
     Flag.optional,
     Flag.withDescription("a JSON node configuration: role, cluster, dataDir, host, port, topics, groups, access, tuning, tls (env STRAIT_CONFIG)")
   )
@@ -132,29 +160,34 @@ const node = Command.make(
   {
     ...nodeLocation,
     role: Flag.Literals("role", ["all", "broker", "proxy"]).pipe(
-      Flag.withFallbackConfig(Config.Literals(["all", "broker", "proxy"], "STRAIT_ROLE")),
+      Flag.withFallbackConfig(Config.Literals(["all", "broker", "proxy"], variables.role)),
       Flag.optional,
       Flag.withDescription("what this node runs (default all; env STRAIT_ROLE)")
     ),
     etcd: Flag.String("etcd").pipe(
-      Flag.withFallbackConfig(Config.String("STRAIT_ETCD")),
+      Flag.withFallbackConfig(Config.String(variables.etcd)),
       Flag.optional,
       Flag.withDescription("the cluster's etcd endpoints, comma-separated (env STRAIT_ETCD); roles broker and proxy need them")
     ),
     brokerId: Flag.String("broker-id").pipe(
-      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_ID")),
+      Flag.withFallbackConfig(Config.String(variables.brokerId)),
       Flag.optional,
       Flag.withDescription(`this broker's id, stable across restarts (default ${Node.clusterDefaults.brokerId}; env STRAIT_BROKER_ID)`)
     ),
     brokerListen: Flag.String("broker-listen").pipe(
-      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_LISTEN")),
+      Flag.withFallbackConfig(Config.String(variables.brokerListen)),
       Flag.optional,
       Flag.withDescription(`where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`)
     ),
     brokerAdvertise: Flag.String("broker-advertise").pipe(
-      Flag.withFallbackConfig(Config.String("STRAIT_BROKER_ADVERTISE")),
+      Flag.withFallbackConfig(Config.String(variables.brokerAdvertise)),
       Flag.optional,
       Flag.withDescription("where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)")
+    ),
+    proxyId: Flag.String("proxy-id").pipe(
+      Flag.withFallbackConfig(Config.String(variables.proxyId)),
+      Flag.optional,
+      Flag.withDescription("this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)")
     )
   },
   Effect.fn(function*(flags) {

@@ -82,6 +82,8 @@ export const ClusterConfig = Schema.Struct({
   brokerListen: Schema.optionalKey(Schema.String),
   /** Where proxies reach this broker, when not `brokerListen`. */
   brokerAdvertise: Schema.optionalKey(Schema.String),
+  /** This proxy's id in the control plane (default `host:port`; set it where every proxy listens on the same address, as pods do). */
+  proxyId: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.:-]{1,128}$/))),
   /** How long a dead broker's queues wait before they move to live brokers (default 10,000 ms). */
   leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000)))
 })
@@ -273,7 +275,7 @@ const provisioned = (config: NodeConfig) => Layer.effectDiscard(provision(config
 const clusterProxy = (config: NodeConfig) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const { host, port } = yield* RocketMQ.RocketMQServer
-    yield* NodeRegistration.register({ kind: "proxy", id: `${host}:${port}`, address: `${host}:${port}` })
+    yield* NodeRegistration.register({ kind: "proxy", id: config.cluster?.proxyId ?? `${host}:${port}`, address: `${host}:${port}` })
   })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options))))
 
 const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
