@@ -24,8 +24,8 @@ import { Broker } from "./Broker.ts"
 export const run = Effect.fnUntraced(function*(options: {
   readonly interval?: Duration.Input
   /**
-   * Publish this broker's topics that the catalog lacks, once at start: for a single node whose data
-   * directory predates its catalog.
+   * Publish this broker's topics and group settings that the catalog lacks, once at start: for a
+   * single node whose data directory predates its catalog.
    */
   readonly adopt?: boolean
 } = {}) {
@@ -61,6 +61,15 @@ export const run = Effect.fnUntraced(function*(options: {
         if (yield* Catalog.createTopic({ name: spec.name, kind: spec.kind, queues: spec.queues, flush: spec.flush })) {
           yield* Effect.logInfo(`published topic ${spec.name} to the catalog`)
         }
+      }
+      if (!all) return
+      // and the settings of its groups that differ from the defaults
+      const configured = new Set((yield* Catalog.groups).map((record) => record.name))
+      for (const group of yield* broker.groups) {
+        if (configured.has(group.name)) continue
+        if (Catalog.encode(group) === Catalog.encode(new ConsumerGroup.ConsumerGroup({ name: group.name }))) continue
+        yield* Catalog.putGroup({ ...group })
+        yield* Effect.logInfo(`published the settings of group ${group.name} to the catalog`)
       }
     })
 
