@@ -127,27 +127,15 @@ const runNode = (config: Node.NodeConfig, name: string) =>
     return yield* Effect.never
   }))
 
+// an optional flag whose fallback is its environment variable
+const fromEnvironment = <A>(flag: Flag.Flag<A>, config: Config.Config<A>, description: string) =>
+  flag.pipe(Flag.withFallbackConfig(config), Flag.optional, Flag.withDescription(description))
+
 const nodeLocation = {
-  dataDir: Flag.String("data-dir").pipe(
-    Flag.withFallbackConfig(Config.String(variables.dataDir)),
-    Flag.optional,
-    Flag.withDescription(`where the node keeps its data (default ${Node.defaults.dataDir}; env STRAIT_DATA_DIR)`)
-  ),
-  host: Flag.String("host").pipe(
-    Flag.withFallbackConfig(Config.String(variables.host)),
-    Flag.optional,
-    Flag.withDescription(`the address to listen on (default ${Node.defaults.host}; env STRAIT_HOST)`)
-  ),
-  port: Flag.Int("port").pipe(
-    Flag.withFallbackConfig(Config.Int(variables.port)),
-    Flag.optional,
-    Flag.withDescription(`the RocketMQ gRPC port (default ${Node.defaults.port}; env STRAIT_PORT)`)
-  ),
-  config: Flag.String("config").pipe(
-    Flag.withFallbackConfig(Config.String(variables.config)),
-    Flag.optional,
-    Flag.withDescription("a JSON node configuration: role, cluster, dataDir, host, port, topics, groups, access, tuning, tls (env STRAIT_CONFIG)")
-  )
+  dataDir: fromEnvironment(Flag.String("data-dir"), Config.String(variables.dataDir), `where the node keeps its data (default ${Node.defaults.dataDir}; env STRAIT_DATA_DIR)`),
+  host: fromEnvironment(Flag.String("host"), Config.String(variables.host), `the address to listen on (default ${Node.defaults.host}; env STRAIT_HOST)`),
+  port: fromEnvironment(Flag.Int("port"), Config.Int(variables.port), `the RocketMQ gRPC port (default ${Node.defaults.port}; env STRAIT_PORT)`),
+  config: fromEnvironment(Flag.String("config"), Config.String(variables.config), "a JSON node configuration: role, cluster, dataDir, host, port, topics, groups, access, tuning, tls (env STRAIT_CONFIG)")
 }
 
 const dev = Command.make("dev", nodeLocation, Effect.fn(function*(flags) {
@@ -159,36 +147,12 @@ const node = Command.make(
   "node",
   {
     ...nodeLocation,
-    role: Flag.Literals("role", ["all", "broker", "proxy"]).pipe(
-      Flag.withFallbackConfig(Config.Literals(["all", "broker", "proxy"], variables.role)),
-      Flag.optional,
-      Flag.withDescription("what this node runs (default all; env STRAIT_ROLE)")
-    ),
-    etcd: Flag.String("etcd").pipe(
-      Flag.withFallbackConfig(Config.String(variables.etcd)),
-      Flag.optional,
-      Flag.withDescription("the cluster's etcd endpoints, comma-separated (env STRAIT_ETCD); roles broker and proxy need them")
-    ),
-    brokerId: Flag.String("broker-id").pipe(
-      Flag.withFallbackConfig(Config.String(variables.brokerId)),
-      Flag.optional,
-      Flag.withDescription(`this broker's id, stable across restarts (default ${Node.clusterDefaults.brokerId}; env STRAIT_BROKER_ID)`)
-    ),
-    brokerListen: Flag.String("broker-listen").pipe(
-      Flag.withFallbackConfig(Config.String(variables.brokerListen)),
-      Flag.optional,
-      Flag.withDescription(`where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`)
-    ),
-    brokerAdvertise: Flag.String("broker-advertise").pipe(
-      Flag.withFallbackConfig(Config.String(variables.brokerAdvertise)),
-      Flag.optional,
-      Flag.withDescription("where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)")
-    ),
-    proxyId: Flag.String("proxy-id").pipe(
-      Flag.withFallbackConfig(Config.String(variables.proxyId)),
-      Flag.optional,
-      Flag.withDescription("this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)")
-    )
+    role: fromEnvironment(Flag.Literals("role", ["all", "broker", "proxy"]), Config.Literals(["all", "broker", "proxy"], variables.role), "what this node runs (default all; env STRAIT_ROLE)"),
+    etcd: fromEnvironment(Flag.String("etcd"), Config.String(variables.etcd), "the cluster's etcd endpoints, comma-separated (env STRAIT_ETCD); roles broker and proxy need them"),
+    brokerId: fromEnvironment(Flag.String("broker-id"), Config.String(variables.brokerId), `this broker's id, stable across restarts (default ${Node.clusterDefaults.brokerId}; env STRAIT_BROKER_ID)`),
+    brokerListen: fromEnvironment(Flag.String("broker-listen"), Config.String(variables.brokerListen), `where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`),
+    brokerAdvertise: fromEnvironment(Flag.String("broker-advertise"), Config.String(variables.brokerAdvertise), "where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)"),
+    proxyId: fromEnvironment(Flag.String("proxy-id"), Config.String(variables.proxyId), "this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)")
   },
   Effect.fn(function*(flags) {
     const config = yield* nodeConfig(flags)
@@ -254,15 +218,18 @@ const connection = { server, namespace, accessKey, secretKey, tls, tlsCa }
 
 const dateTime = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")
 
+// the connection flags as parsed
+interface Connection {
+  readonly server: string
+  readonly namespace: string
+  readonly accessKey: Option.Option<string>
+  readonly secretKey: Option.Option<string>
+  readonly tls: boolean
+  readonly tlsCa: Option.Option<string>
+}
+
 const admin = <A>(
-  options: {
-    readonly server: string
-    readonly namespace: string
-    readonly accessKey: Option.Option<string>
-    readonly secretKey: Option.Option<string>
-    readonly tls: boolean
-    readonly tlsCa: Option.Option<string>
-  },
+  options: Connection,
   method: Admin.Method,
   request: unknown
 ) =>
@@ -396,14 +363,7 @@ const status = Command.make("status", connection, (flags) => Effect.flatMap(admi
   Command.withDescription("show the cluster: brokers, proxies, and which broker serves each queue at which epoch")
 )
 
-const clientOf = (flags: {
-  readonly server: string
-  readonly namespace: string
-  readonly accessKey: Option.Option<string>
-  readonly secretKey: Option.Option<string>
-  readonly tls: boolean
-  readonly tlsCa: Option.Option<string>
-}): Messaging.ClientOptions => ({
+const clientOf = (flags: Connection): Messaging.ClientOptions => ({
   server: flags.server,
   namespace: flags.namespace,
   tls: flags.tls,

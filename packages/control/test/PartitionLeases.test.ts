@@ -40,18 +40,24 @@ const heldKeys = (leases: PartitionLeases.PartitionLeases) =>
 
 const createOrders = Catalog.createTopic({ name: "orders", kind: "NORMAL", queues: 8, flush: "async" })
 
+// brokers a and b, then the topic: each claims its share
+const twoBrokers = (store: Store, a: Store = store) =>
+  Effect.gen(function*() {
+    const first = yield* start("a", a)
+    const second = yield* start("b", store)
+    yield* createOrders
+    yield* first.leases.reconcile
+    yield* second.leases.reconcile
+    return { a: first, b: second }
+  })
+
 const allQueues = Array.from({ length: 8 }, (_, q) => `orders/${q}`)
 const queuesOf = (keys: ReadonlyArray<string>) => keys.map((key) => key.split("@")[0]!)
 
 describe("PartitionLeases", () => {
   it.effect("live brokers split a topic's queues: each queue is held by exactly one, at epoch 1", () =>
     Effect.gen(function*() {
-      const store = yield* MetadataStore.MetadataStore
-      const a = yield* start("a", store)
-      const b = yield* start("b", store)
-      yield* createOrders
-      yield* a.leases.reconcile
-      yield* b.leases.reconcile
+      const { a, b } = yield* twoBrokers(yield* MetadataStore.MetadataStore)
       const heldByA = yield* heldKeys(a.leases)
       const heldByB = yield* heldKeys(b.leases)
       expect([...queuesOf(heldByA), ...queuesOf(heldByB)].sort()).toEqual(allQueues)
@@ -68,11 +74,7 @@ describe("PartitionLeases", () => {
     Effect.gen(function*() {
       const store = yield* MetadataStore.MetadataStore
       const paused = pausable(store)
-      const a = yield* start("a", paused.view)
-      const b = yield* start("b", store)
-      yield* createOrders
-      yield* a.leases.reconcile
-      yield* b.leases.reconcile
+      const { a, b } = yield* twoBrokers(store, paused.view)
       const mine = queuesOf(yield* heldKeys(a.leases))
       const [topic, queueId] = [mine[0]!.split("/")[0]!, Number(mine[0]!.split("/")[1])]
       expect(yield* a.leases.guard(topic, queueId)).toBe(1)
@@ -102,11 +104,7 @@ describe("PartitionLeases", () => {
   it.effect("a broker that stops revokes its lease: its queues move at once and come back when it restarts", () =>
     Effect.gen(function*() {
       const store = yield* MetadataStore.MetadataStore
-      const a = yield* start("a", store)
-      const b = yield* start("b", store)
-      yield* createOrders
-      yield* a.leases.reconcile
-      yield* b.leases.reconcile
+      const { a, b } = yield* twoBrokers(store)
       const mine = queuesOf(yield* heldKeys(a.leases))
       yield* a.stop
       yield* b.leases.reconcile

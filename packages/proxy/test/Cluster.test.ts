@@ -2,28 +2,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Broker, Member } from "@strait/broker"
 import { Catalog, EmbeddedStore } from "@strait/control"
-import { Message } from "@strait/core"
 import { type Disk, SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
 import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Proxy } from "../src/index.ts"
+import { caller, message, text } from "./fixtures.ts"
 
-let ids = 0
-const nextId = () => `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
-const message = (topic: string, body: string, extra: Partial<ConstructorParameters<typeof Message.Message>[0]> = {}) =>
-  new Message.Message({
-    topic,
-    body: new TextEncoder().encode(body),
-    keys: [],
-    userProperties: {},
-    bornTimestamp: 0,
-    bornHost: "test-host",
-    messageId: nextId(),
-    ...extra
-  })
-const text = (m: Message.Message) => new TextDecoder().decode(m.body)
-const caller = (clientId: string): Proxy.CallerContext => ({ clientId, namespace: "", principal: { account: undefined } })
 
 /** Brokers `ids` (each on a disk of its own, restartable), one metadata store, one proxy. */
 const withCluster = <A, E>(

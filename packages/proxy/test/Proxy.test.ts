@@ -1,30 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Broker, Server, Transactions } from "@strait/broker"
-import { Message } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Result, Scope, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { AccessControl, Proxy } from "../src/index.ts"
+import { caller, message, text } from "./fixtures.ts"
 
-let ids = 0
-const nextId = () => `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
-
-const message = (topic: string, body: string, extra: Partial<ConstructorParameters<typeof Message.Message>[0]> = {}) =>
-  new Message.Message({
-    topic,
-    body: new TextEncoder().encode(body),
-    keys: [],
-    userProperties: {},
-    bornTimestamp: 0,
-    bornHost: "test-host",
-    messageId: nextId(),
-    ...extra
-  })
-
-const text = (m: Message.Message) => new TextDecoder().decode(m.body)
-
-const caller = (clientId: string, namespace = ""): Proxy.CallerContext => ({ clientId, namespace, principal: { account: undefined } })
 
 /** A broker at mem://broker on a simulated disk, and a proxy in front of it. */
 const withProxy = <A, E>(
