@@ -363,6 +363,23 @@ const status = Command.make("status", connection, (flags) => Effect.flatMap(admi
   Command.withDescription("show the cluster: brokers, proxies, and which broker serves each queue at which epoch")
 )
 
+const accessSet = Command.make("set", { ...connection, file: Argument.String("file") }, (flags) =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.try({
+      try: () => JSON.parse(readFileSync(flags.file, "utf8")) as unknown,
+      catch: (error) => new CommandFailed({ message: `cannot read ${flags.file}: ${String(error)}` })
+    })
+    const answer = yield* admin<{ readonly stored: boolean; readonly accounts: number }>(flags, "SetAccess", settings)
+    yield* Console.log(answer.stored
+      ? `access settings stored: ${answer.accounts} accounts; every proxy of the cluster applies them`
+      : "this node has no control plane: set access in its configuration file instead")
+  })).pipe(Command.withDescription("replace the cluster's accounts and grants with those of a JSON file ({ accounts, anonymous })"))
+
+const access = Command.make("access").pipe(
+  Command.withDescription("manage the cluster's access control"),
+  Command.withSubcommands([accessSet])
+)
+
 const clientOf = (flags: Connection): Messaging.ClientOptions => ({
   server: flags.server,
   namespace: flags.namespace,
@@ -439,5 +456,5 @@ const group = Command.make("group").pipe(
  */
 export const strait = Command.make("strait").pipe(
   Command.withDescription("Strait: an actor-model messaging runtime for Node.js"),
-  Command.withSubcommands([dev, node, cluster, status, topic, group, produce, consume])
+  Command.withSubcommands([dev, node, cluster, status, topic, group, access, produce, consume])
 )

@@ -10,6 +10,7 @@
  * | --- | --- | --- |
  * | `topics/<topic>` | `TopicRecord` | durable |
  * | `groups/<group>` | `GroupRecord` | durable |
+ * | `access` | the access settings (accounts, their secrets and grants) as JSON, read by proxies | durable |
  * | `nodes/broker/<id>`, `nodes/proxy/<id>` | `NodeRecord` | with the node's lease |
  * | `epochs/<topic>/<queue>` | `EpochRecord`: the last epoch given out, and the queue's home broker | durable |
  * | `owners/<topic>/<queue>` | `OwnerRecord`: the broker serving the queue and its epoch | with that broker's lease |
@@ -107,6 +108,7 @@ export type EpochRecord = typeof EpochRecord.Type
 export const keys = {
   topics: "topics/",
   topic: (name: string) => `topics/${name}`,
+  access: "access",
   groups: "groups/",
   group: (name: string) => `groups/${name}`,
   brokers: "nodes/broker/",
@@ -240,6 +242,29 @@ export const deleteTopic = (name: string): Effect.Effect<boolean, MetadataUnavai
       then: [{ _tag: "Delete", key: keys.topic(name) }, ...entries.map((entry) => ({ _tag: "Delete" as const, key: entry.key }))]
     })
   })
+
+/**
+ * The cluster's access settings as stored (JSON), if any: proxies decode them with their own schema.
+ *
+ * @since 0.1.0
+ */
+export const accessSettings: Effect.Effect<unknown, MetadataUnavailable, MetadataStore> = withStore((store) =>
+  Effect.map(store.get(keys.access), (entry) => {
+    if (entry === undefined) return undefined
+    try {
+      return JSON.parse(entry.value) as unknown
+    } catch {
+      return undefined
+    }
+  }))
+
+/**
+ * Replaces the cluster's access settings (their JSON encoding).
+ *
+ * @since 0.1.0
+ */
+export const putAccessSettings = (encoded: unknown): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  withStore((store) => store.put(keys.access, encode(encoded)))
 
 /**
  * Every consumer group with settings of its own.

@@ -135,9 +135,11 @@ export type NodeConfig = typeof NodeConfig.Type
  */
 export const defaults = { dataDir: "./strait-data", host: "127.0.0.1", port: 8081 } as const
 
-// topics and groups of the configuration, created in the catalog when missing
+// topics and groups of the configuration, created in the catalog when missing; its access settings,
+// which become the cluster's
 const provision = (config: NodeConfig) =>
   Effect.gen(function*() {
+    if (config.access !== undefined) yield* Catalog.putAccessSettings(encodeAccess(config.access))
     for (const topic of config.topics ?? []) {
       const spec = yield* Topics.decodeSpec({ name: topic.name, kind: topic.kind, queues: topic.queues ?? 8, flush: topic.flush ?? "async" })
       if (yield* Catalog.createTopic({ ...spec })) yield* Effect.logInfo(`created topic ${topic.name} (${topic.kind})`)
@@ -158,6 +160,8 @@ const provision = (config: NodeConfig) =>
   })
 
 type Tuning = typeof TuningConfig.Type
+
+const encodeAccess = Schema.encodeSync(Schema.toCodecJson(AccessControl.AccessSettings))
 
 // the tunables of the configuration over the defaults, one layer per service they tune
 const tuned = (tuning: Tuning) => ({

@@ -35,7 +35,7 @@ const method = (name: string): Grpc.MethodDefinition<unknown, unknown> => ({
  *
  * @since 0.1.0
  */
-export const methods = ["CreateTopic", "UpdateTopic", "DeleteTopic", "DescribeTopic", "ListTopics", "SetGroup", "DescribeGroup", "ListGroups", "Status"] as const
+export const methods = ["CreateTopic", "UpdateTopic", "DeleteTopic", "DescribeTopic", "ListTopics", "SetGroup", "DescribeGroup", "ListGroups", "Status", "SetAccess"] as const
 
 /**
  * An admin method's name.

@@ -25,7 +25,7 @@ import * as Grpc from "@grpc/grpc-js"
 import { Buffer } from "node:buffer"
 import { Filter } from "@strait/broker"
 import { ConsumerGroup, Limits, Topic } from "@strait/core"
-import { Namespaces, Proxy } from "@strait/proxy"
+import { AccessControl, Namespaces, Proxy } from "@strait/proxy"
 import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Queue, Schema } from "effect"
 import * as Admin from "./Admin.ts"
 import * as Codes from "./Codes.ts"
@@ -551,6 +551,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     flush: Schema.optionalKey(Schema.Literals(["sync", "async"]))
   }))
   const decodeName = Schema.decodeUnknownEffect(Schema.Struct({ name: Schema.String }))
+  const decodeAccess = Schema.decodeUnknownEffect(Schema.toCodecJson(AccessControl.AccessSettings))
   const decodeGroup = Schema.decodeUnknownEffect(Schema.Struct({
     name: Schema.String,
     maxDeliveryAttempts: Schema.optionalKey(Schema.Int),
@@ -568,6 +569,9 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     DescribeTopic: adminCall((request, caller) => Effect.flatMap(asBadRequest(decodeName(request)), ({ name }) => proxy.topic(caller, name))),
     ListTopics: adminCall((_, caller) => proxy.topics(caller)),
     Status: adminCall((_, caller) => proxy.status(caller)),
+    SetAccess: adminCall((request, caller) =>
+      Effect.flatMap(asBadRequest(decodeAccess(request)), (settings) =>
+        Effect.map(proxy.setAccess(caller, settings), (stored) => ({ stored, accounts: settings.accounts.length })))),
     SetGroup: adminCall((request, caller) =>
       Effect.gen(function*() {
         const spec = yield* asBadRequest(decodeGroup(request))

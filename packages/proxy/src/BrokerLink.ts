@@ -1,13 +1,14 @@
 /**
  * A proxy's link to one broker: a data-plane client over one `Transport` connection, reconnected on
- * the next call after the connection ends (the broker restarted, or sent GOAWAY).
+ * the next call after the connection ends (the broker restarted, or sent GOAWAY); a connect that
+ * fails is tried twice more, 100 ms apart, before the call fails with `BrokerUnreachable`.
  *
  * @since 0.1.0
  */
 import type { Transport as TransportShape } from "@strait/core"
 import { Transport } from "@strait/core"
 import { Client } from "@strait/broker"
-import { Effect, Exit, Schema, Scope, Semaphore } from "effect"
+import { Duration, Effect, Exit, Schedule, Schema, Scope, Semaphore } from "effect"
 
 /**
  * The broker could not be reached.
@@ -60,10 +61,12 @@ export const make = Effect.fnUntraced(function*(address: string) {
     current = { client, connection, scope: child }
     return client
   }))
+  // a failed connect sent nothing, so every request may wait for a second and third try (a broker
+  // restarting, a connection refused once)
   const reconnect = Effect.mapError(
     connect,
     (error) => new BrokerUnreachable({ broker: address, reason: error._tag === "ConnectFailed" ? error.reason ?? "connection refused" : error.reason })
-  )
+  ).pipe(Effect.retry({ times: 2, schedule: Schedule.spaced(Duration.millis(100)) }))
   const link: BrokerLink = {
     address,
     client: Effect.suspend(() =>

@@ -298,6 +298,8 @@ export class Proxy extends Context.Service<Proxy, {
   readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
   /** Where a consumer group stands on every queue of every broker (admin): lag and messages in flight. */
   readonly groupProgress: (caller: CallerContext, group: string) => Effect.Effect<ReadonlyArray<GroupQueueProgress>, ProxyError>
+  /** Replaces the cluster's access settings (admin on `*`); `false` for a proxy without a control plane. */
+  readonly setAccess: (caller: CallerContext, settings: AccessControl.AccessSettings) => Effect.Effect<boolean, ProxyError>
   /** The cluster's nodes and queue owners (admin). */
   readonly status: (caller: CallerContext) => Effect.Effect<Routing.ClusterStatus, ProxyError>
   /** Receives long-polling now. */
@@ -330,7 +332,22 @@ const sendAttempts = 3
 
 const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSettings: AccessControl.AccessSettings | undefined) {
   const settings = yield* ProxySettings
-  const access = AccessControl.make(accessSettings)
+  // the control plane's access settings when it holds some (followed as they change), else the proxy's own
+  const own = AccessControl.make(accessSettings)
+  let stored: { readonly source: unknown; readonly control: AccessControl.AccessControl } | undefined
+  const decodeAccess = Schema.decodeUnknownExit(Schema.toCodecJson(AccessControl.AccessSettings))
+  const currentAccess = Effect.map(routing.accessSettings, (source) => {
+    if (source === undefined) return own
+    if (stored?.source !== source) {
+      const decoded = decodeAccess(source)
+      stored = { source, control: Exit.isSuccess(decoded) ? AccessControl.make(decoded.value) : own }
+    }
+    return stored.control
+  })
+  const access: AccessControl.AccessControl = {
+    authenticate: (headers) => Effect.flatMap(currentAccess, (control) => control.authenticate(headers)),
+    authorize: (principal, namespace, action, resource) => Effect.flatMap(currentAccess, (control) => control.authorize(principal, namespace, action, resource))
+  }
   const scope = yield* Effect.scope
   const autoRenewMillis = Duration.toMillis(settings.autoRenewWindow)
   const renewAheadMillis = Duration.toMillis(settings.renewAhead)
@@ -712,6 +729,8 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         })
       }),
     status: (caller) => Effect.andThen(authorize(caller, "admin", "cluster:*"), routing.status),
+    setAccess: (caller, accessSettings) =>
+      Effect.andThen(authorize(caller, "admin", "*"), routing.setAccessSettings(Schema.encodeSync(Schema.toCodecJson(AccessControl.AccessSettings))(accessSettings))),
     groupProgress: (caller, group) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `group:${group}`)

@@ -105,6 +105,10 @@ export interface Routing {
   readonly groups: Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, RoutingError>
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, RoutingError>
   readonly status: Effect.Effect<ClusterStatus, RoutingError>
+  /** The access settings of the control plane (their JSON form), if it holds any: they replace the proxy's own. */
+  readonly accessSettings: Effect.Effect<unknown>
+  /** Stores new access settings (their JSON form) for every proxy; `false` without a control plane. */
+  readonly setAccessSettings: (encoded: unknown) => Effect.Effect<boolean, RoutingError>
 }
 
 const viaClient = <A, E>(ref: BrokerRef, f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => Effect.flatMap(ref.client, f)
@@ -133,6 +137,8 @@ export const single = Effect.fnUntraced(function*(address: string) {
     group: (name) => via((client) => client.describeGroup(name)),
     groups: via((client) => client.listGroups),
     setGroup: (group) => via((client) => client.setGroup(group)),
+    accessSettings: Effect.succeed(undefined),
+    setAccessSettings: () => Effect.succeed(false),
     status: Effect.map(via((client) => client.listTopics), (topics) => ({
       brokers: [{ id: "broker", address }],
       proxies: [],
@@ -164,6 +170,7 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
   let topics = new Map<string, Catalog.TopicRecord>()
   let groups = new Map<string, Catalog.GroupRecord>()
   let owners: ReadonlyMap<string, Catalog.OwnerRecord> = new Map()
+  let access: unknown = undefined
   const links = new Map<string, Linked>()
   let live: ReadonlyArray<string> = []
 
@@ -189,9 +196,10 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
     topics = new Map((yield* Catalog.topics).map((topic) => [topic.name, topic]))
     groups = new Map((yield* Catalog.groups).map((group) => [group.name, group]))
     owners = yield* Catalog.owners
+    access = yield* Catalog.accessSettings
   }))
   yield* Reconciler.run({
-    prefixes: [Catalog.keys.topics, Catalog.keys.groups, Catalog.keys.brokers, Catalog.keys.owners],
+    prefixes: [Catalog.keys.topics, Catalog.keys.groups, Catalog.keys.brokers, Catalog.keys.owners, Catalog.keys.access],
     interval: options.refreshInterval ?? Duration.seconds(5),
     reconcile: refresh.pipe(Effect.catch((error) => Effect.logWarning("could not read the catalog", error)))
   }).pipe(Effect.provideService(MetadataStore.MetadataStore, store))
@@ -295,6 +303,9 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
         yield* provided(Catalog.putGroup({ ...group }))
         groups.set(group.name, { ...group })
       }),
+    accessSettings: Effect.sync(() => access),
+    setAccessSettings: (encoded) =>
+      Effect.as(Effect.tap(provided(Catalog.putAccessSettings(encoded)), () => Effect.sync(() => (access = encoded))), true),
     status: provided(Effect.gen(function*() {
       const owned = yield* Catalog.owners
       const epochs = yield* Catalog.epochs

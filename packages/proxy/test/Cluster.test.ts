@@ -4,9 +4,9 @@ import { Broker, Member } from "@strait/broker"
 import { Catalog, EmbeddedStore } from "@strait/control"
 import { type Disk, SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
-import { Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Redacted, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { Proxy } from "../src/index.ts"
+import { AccessControl, Proxy } from "../src/index.ts"
 import { caller, message, text } from "./fixtures.ts"
 
 
@@ -134,6 +134,24 @@ describe("the proxy of a cluster", () => {
           yield* proxy.ack(caller("consumer"), "g", "ledger", received.map((r) => r.receiptHandle))
         }
         for (const group of groups) assert.deepStrictEqual(seen.get(group), [0, 1, 2, 3, 4], `group ${group} in order`)
+      })
+    ))
+
+  it.effect("access settings stored through one proxy are the cluster's: unsigned requests are refused once accounts exist", () =>
+    withCluster(["a"], ({ proxy }) =>
+      Effect.gen(function*() {
+        assert.isTrue(Exit.isSuccess(yield* Effect.exit(proxy.authenticate({}))), "open before any account")
+        const stored = yield* proxy.setAccess(caller("admin"), {
+          accounts: [{ accessKey: "app", secretKey: Redacted.make("s3cret"), grants: [{ resource: "topic:*", actions: ["pub"] }] }],
+          anonymous: []
+        })
+        assert.isTrue(stored)
+        const refused = yield* Effect.flip(proxy.authenticate({}))
+        assert.strictEqual(refused._tag, "Unauthorized")
+        // the app account may publish, and nothing more
+        const app = yield* proxy.authenticate({ authorization: AccessControl.authorization("app", "s3cret", "20261125T000000Z"), dateTime: "20261125T000000Z" })
+        const forbidden = yield* Effect.flip(proxy.createTopic({ ...caller("admin"), principal: app }, { name: "t", kind: "NORMAL", queues: 1, flush: "async" }))
+        assert.strictEqual(forbidden._tag, "Forbidden")
       })
     ))
 })
