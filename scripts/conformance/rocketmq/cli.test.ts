@@ -1,7 +1,10 @@
 // Conformance of the strait command for people: produce and consume through the official client,
 // a group's lag and messages in flight, the cluster status, and one-line errors.
 import { afterAll, describe, expect, test } from "vitest"
-import { type RunningNode, startNode, strait } from "./harness.ts"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { eventually, freePort, type RunningNode, startNode, startStrait, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 afterAll(async () => {
@@ -41,4 +44,25 @@ describe.concurrent("the strait command", () => {
     const invalid = await failure(["node", "--role", "broker", "--broker-id", "no spaces allowed", "--etcd", "http://127.0.0.1:1"])
     expect(invalid).toContain("invalid configuration")
   }, 60_000)
+
+  test("30. strait cluster up starts etcd, brokers and proxies behind one address, which serves admin, produce and consume; an interrupt stops them all", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "strait-cluster-up-"))
+    const [port, etcdPort, brokerPort, proxyPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+    const cluster = await startStrait([
+      "cluster", "up", "--brokers", "2", "--proxies", "2", "--data-dir", dataDir, "--port", String(port),
+      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort)
+    ], /clients connect to/)
+    try {
+      const server = ["--server", `127.0.0.1:${port}`]
+      await strait(["topic", "create", "up", "--queues", "4", ...server])
+      await eventually(async () => /queues \(4, 0 unserved\)/.test(await strait(["status", ...server])), 20_000)
+      const status = await strait(["status", ...server])
+      expect(status).toContain("brokers (2):")
+      expect(status).toContain("proxies (2):")
+      expect(await strait(["produce", "up", "--count", "25", ...server])).toContain("sent 25 of 25")
+      expect(await strait(["consume", "up", "--group", "g-up", "--count", "25", "--quiet", ...server])).toContain("received 25")
+    } finally {
+      expect(await cluster.stop("SIGINT")).toBe(0)
+    }
+  }, 120_000)
 })
