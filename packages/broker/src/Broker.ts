@@ -142,6 +142,12 @@ export interface Send {
   readonly messages: ReadonlyArray<Message.Message>
   readonly transactional?: boolean
   readonly encoded?: Uint8Array
+  /**
+   * In a cluster: the queues the sender believes this broker serves, at their fencing epochs. A
+   * message goes only to a queue the broker holds at the very epoch named here; none such refuses
+   * the send with `NotQueueOwner` (the sender's view is out of date: it reads it again).
+   */
+  readonly fence?: ReadonlyArray<{ readonly queueId: number; readonly epoch: number }>
 }
 
 /**
@@ -379,13 +385,21 @@ const make = Effect.fnUntraced(function*(
   }
   const roundRobin = new Map<string, number>()
   // the queue a message goes to; in a cluster, only a queue this broker holds now
-  const queueFor = (spec: Topics.TopicSpec, message: Message.Message, now: number): number | PartitionLeases.NotQueueOwner => {
+  const queueFor = (
+    spec: Topics.TopicSpec,
+    message: Message.Message,
+    now: number,
+    fence: Send["fence"]
+  ): number | PartitionLeases.NotQueueOwner => {
     // a stable hash keeps every message of a group on one queue, in order
     const grouped = message.messageGroup === undefined ? undefined : Topic.queueOfGroup(message.messageGroup, spec.queues)
     const next = grouped ?? roundRobin.get(spec.name) ?? 0
     if (grouped === undefined) roundRobin.set(spec.name, next + 1)
     if (ownership === undefined) return next % spec.queues
-    const held = ownership.writable(spec.name, now)
+    const writable = ownership.writable(spec.name, now)
+    const held = fence === undefined
+      ? writable
+      : writable.filter((queue) => fence.some((fenced) => fenced.queueId === queue.queueId && fenced.epoch === queue.epoch))
     if (grouped !== undefined) {
       return held.some((queue) => queue.queueId === grouped)
         ? grouped
@@ -479,7 +493,7 @@ const make = Effect.fnUntraced(function*(
             return { duplicateOf }
           }
           const spec = checked[i]!
-          const queueId = queueFor(spec, message, now)
+          const queueId = queueFor(spec, message, now, send.fence)
           if (typeof queueId !== "number") return { failure: Cause.fail(queueId) }
           const entry: Remembered = { at: now, receipt: undefined, waiters: undefined }
           remembered.set(key, entry)

@@ -46,6 +46,7 @@ type Receipt = Extract<Protocol.Response, { readonly _tag: "Produced" }>["result
 interface Send {
   readonly messages: Uint8Array
   readonly transactional: boolean
+  readonly fence?: ReadonlyArray<{ readonly queueId: number; readonly epoch: number }>
 }
 
 // a coalesced Produce request carries at most about this many bytes of messages
@@ -125,9 +126,16 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
      * Sends messages; receipts in the order given. Sends made at the same time share one request
      * (each is stored or refused on its own).
      */
-    send: (messages: ReadonlyArray<Message.Message>, sendOptions: { readonly transactional?: boolean } = {}) => {
+    send: (
+      messages: ReadonlyArray<Message.Message>,
+      sendOptions: { readonly transactional?: boolean; readonly fence?: ReadonlyArray<{ readonly queueId: number; readonly epoch: number }> } = {}
+    ) => {
       const encoded = MessageBatch.encode(messages)
-      return produce("", { messages: encoded, transactional: sendOptions.transactional === true }, encoded.length)
+      return produce("", {
+        messages: encoded,
+        transactional: sendOptions.transactional === true,
+        ...(sendOptions.fence === undefined ? {} : { fence: sendOptions.fence })
+      }, encoded.length)
     },
     pop: (request: {
       readonly group: string

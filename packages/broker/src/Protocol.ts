@@ -39,7 +39,14 @@ const GroupSettings = Schema.Struct({ ...ConsumerGroup.ConsumerGroup.fields, nam
  */
 export const Request = Schema.Union([
   /** Several sends in one request (a client coalesces concurrent sends); each succeeds or fails alone. */
-  Schema.TaggedStruct("Produce", { sends: Schema.Array(Schema.Struct({ messages: Schema.Uint8Array, transactional: Schema.Boolean })) }),
+  Schema.TaggedStruct("Produce", {
+    sends: Schema.Array(Schema.Struct({
+      messages: Schema.Uint8Array,
+      transactional: Schema.Boolean,
+      /** In a cluster: the queues the sender believes this broker serves, at their fencing epochs. */
+      fence: Schema.optionalKey(Schema.Array(Schema.Struct({ queueId: Schema.Int, epoch: Schema.Int })))
+    }))
+  }),
   Schema.TaggedStruct("Pop", {
     group: Schema.String,
     topic: Schema.String,
@@ -296,7 +303,13 @@ export const encodeRequest = (request: Request): Uint8Array => {
   switch (request._tag) {
     case "Produce": {
       const writer = new Wire.Writer(64 + request.sends.reduce((n, send) => n + send.messages.length + 5, 0)).u8(ProduceForm).u32(request.sends.length)
-      for (const send of request.sends) writer.u8(send.transactional ? 1 : 0).bytes(send.messages)
+      // per send: flags (1 transactional, 2 a fence follows), the messages, then the fence's pairs
+      for (const send of request.sends) {
+        writer.u8((send.transactional ? 1 : 0) | (send.fence === undefined ? 0 : 2)).bytes(send.messages)
+        if (send.fence === undefined) continue
+        writer.u32(send.fence.length)
+        for (const { epoch, queueId } of send.fence) writer.u32(queueId).u32(epoch)
+      }
       return writer.done()
     }
     case "Ack": {
@@ -322,7 +335,12 @@ export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeE
     case ProduceForm:
       return handWritten(() => {
         const reader = new Wire.Reader(bytes, 1)
-        const sends = Array.from({ length: reader.count(5) }, () => ({ transactional: reader.u8() === 1, messages: reader.bytes() }))
+        const sends = Array.from({ length: reader.count(5) }, () => {
+          const flags = reader.u8()
+          const messages = reader.bytes()
+          const fence = (flags & 2) === 0 ? undefined : Array.from({ length: reader.count(8) }, () => ({ queueId: reader.u32(), epoch: reader.u32() }))
+          return { transactional: (flags & 1) === 1, messages, ...(fence === undefined ? {} : { fence }) }
+        })
         reader.end()
         return { _tag: "Produce" as const, sends }
       })

@@ -43,8 +43,8 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         // a send whose messages do not decode is refused alone; the others go to the broker together.
         // The bytes are copied out of the frame: the store keeps recent records in memory, and a view
         // would keep the whole socket chunk it came in alive.
-        const decoded = request.sends.map(({ messages, transactional }) =>
-          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: messages.slice() })))
+        const decoded = request.sends.map(({ fence, messages, transactional }) =>
+          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: messages.slice(), ...(fence === undefined ? {} : { fence }) })))
         const accepted = decoded.filter(Result.isSuccess).map((result) => result.success)
         const outcomes = yield* broker.sendMany(accepted)
         let next = 0

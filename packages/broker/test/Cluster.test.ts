@@ -1,9 +1,9 @@
 // A broker in a cluster: it writes only the queues it holds a lease on, and mirrors the catalog.
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Catalog, EmbeddedStore, MetadataStore, PartitionLeases } from "@strait/control"
 import { Topic } from "@strait/core"
 import { SimDisk } from "@strait/storage"
-import { Context, Effect, Latch, Layer } from "effect"
+import { Context, Effect, Latch, Layer, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, CatalogMirror } from "../src/index.ts"
 import { message } from "./fixtures.ts"
@@ -86,5 +86,20 @@ describe("Broker in a cluster", () => {
       yield* TestClock.adjust("1 second")
       const refused = yield* Effect.flip(a.broker.send([message("orders", "late")]))
       expect(refused._tag).toBe("NotQueueOwner")
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a send fenced at an epoch the broker no longer holds its queue at is refused; at the current epoch it is stored", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      const a = yield* member("a", store)
+      yield* Catalog.createTopic({ ...orders, queues: 1 })
+      yield* a.mirror.apply
+      yield* a.leases.reconcile
+      const [held] = yield* a.leases.held
+      assert.deepStrictEqual([held!.queueId, held!.epoch], [0, 1])
+      const [late] = yield* a.broker.sendMany([{ messages: [message("orders", "from a stale view")], fence: [{ queueId: 0, epoch: 0 }] }])
+      assert.isTrue(Result.isFailure(late!) && late.failure._tag === "NotQueueOwner")
+      const [current] = yield* a.broker.sendMany([{ messages: [message("orders", "current")], fence: [{ queueId: 0, epoch: 1 }] }])
+      assert.isTrue(Result.isSuccess(current!))
     }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
 })

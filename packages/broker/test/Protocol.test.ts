@@ -145,6 +145,13 @@ describe("the broker's data-plane protocol", () => {
       const error = new Topics.TopicNotFound({ topic: "nowhere" })
       const requests: ReadonlyArray<Protocol.Request> = [
         { _tag: "Produce", sends: [{ messages: new Uint8Array([1, 2, 3]), transactional: true }, { messages: new Uint8Array(0), transactional: false }] },
+        {
+          _tag: "Produce",
+          sends: [
+            { messages: new Uint8Array([4]), transactional: false, fence: [{ queueId: 0, epoch: 3 }, { queueId: 7, epoch: 2 ** 31 }] },
+            { messages: new Uint8Array([5]), transactional: true, fence: [] }
+          ]
+        },
         { _tag: "Ack", group: "g", topic: "t", receiptHandles: ["h1", "h-é-2"] },
         { _tag: "Pop", group: "g", topic: "t", maxMessages: 3, invisibleMillis: 1000 }
       ]

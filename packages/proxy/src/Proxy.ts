@@ -496,9 +496,10 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
   const sendRouted = (message: Message.Message, transactional: boolean, clientId: string | undefined) =>
     Effect.gen(function*() {
       const exclude = new Set<string>()
+      const fenced = new Set<string>()
       for (let attempt = 1; ; attempt++) {
-        const ref = yield* routing.forSend(message.topic, message.messageGroup, exclude)
-        const sent = yield* Effect.result(via(ref, (broker) => broker.send([message], { transactional })))
+        const { fence, ref } = yield* routing.forSend(message.topic, message.messageGroup, exclude)
+        const sent = yield* Effect.result(via(ref, (broker) => broker.send([message], { transactional, ...(fence === undefined ? {} : { fence }) })))
         if (Result.isSuccess(sent)) {
           if (transactional) {
             halfSenders.set(message.messageId, { clientId, broker: ref.id })
@@ -507,7 +508,15 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
           return sent.success
         }
         if (ref.id === undefined || attempt >= sendAttempts || !retryable.has(sent.failure._tag)) return yield* Effect.fail(sent.failure)
-        exclude.add(ref.id)
+        // a broker that no longer holds what this proxy believed: read the catalog again and route anew
+        // (the broker may hold the queue at a newer epoch); refused twice, or for any other reason:
+        // try another broker
+        if (sent.failure._tag === "NotQueueOwner" && !fenced.has(ref.id)) {
+          fenced.add(ref.id)
+          yield* routing.refresh
+        } else {
+          exclude.add(ref.id)
+        }
         yield* Effect.logDebug(`broker ${ref.id} refused a send to ${message.topic} (${sent.failure._tag}); trying another`)
       }
     })

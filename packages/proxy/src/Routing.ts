@@ -35,6 +35,16 @@ export interface BrokerRef {
 }
 
 /**
+ * Where a send goes, and the queues at the epochs it may be stored on there.
+ *
+ * @since 0.1.0
+ */
+export interface SendRoute {
+  readonly ref: BrokerRef
+  readonly fence?: ReadonlyArray<{ readonly queueId: number; readonly epoch: number }>
+}
+
+/**
  * A topic as the catalog defines it.
  *
  * @since 0.1.0
@@ -85,8 +95,14 @@ export type RoutingError = Client.CallError | BrokerLink.BrokerUnreachable | Met
  * @since 0.1.0
  */
 export interface Routing {
-  /** The broker a message of `topic` goes to now, skipping those in `exclude` (they just refused it). */
-  readonly forSend: (topic: string, messageGroup: string | undefined, exclude: ReadonlySet<string>) => Effect.Effect<BrokerRef, RoutingError>
+  /**
+   * The broker a message of `topic` goes to now, skipping those in `exclude` (they just refused it),
+   * and the fence the send carries: the queues this routing believes that broker serves, at their
+   * epochs (none for the one broker of `single`).
+   */
+  readonly forSend: (topic: string, messageGroup: string | undefined, exclude: ReadonlySet<string>) => Effect.Effect<SendRoute, RoutingError>
+  /** Reads the catalog again now (after a broker said the view is out of date). */
+  readonly refresh: Effect.Effect<void>
   /** The broker a receive polls: the one it names when that one is live, else the next live one in turn. */
   readonly forReceive: (broker: string | undefined) => Effect.Effect<BrokerRef, RoutingError>
   /** The broker that issued a receipt handle. */
@@ -123,7 +139,8 @@ export const single = Effect.fnUntraced(function*(address: string) {
   const only: BrokerRef = { id: undefined, client: link.client }
   const via = <A, E>(f: (client: Client.BrokerClient) => Effect.Effect<A, E>) => viaClient(only, f)
   const routing: Routing = {
-    forSend: () => Effect.succeed(only),
+    forSend: () => Effect.succeed({ ref: only }),
+    refresh: Effect.void,
     forReceive: () => Effect.succeed(only),
     forHandle: () => Effect.succeed(only),
     brokers: Effect.succeed([only]),
@@ -223,6 +240,12 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
     })
 
   const ownersOf = (topic: Catalog.TopicRecord) => Array.from({ length: topic.queues }, (_, queueId) => owners.get(Catalog.queueKey(topic.name, queueId))?.broker)
+  const fenceOf = (topic: Catalog.TopicRecord, broker: string, only?: number) =>
+    Array.from({ length: topic.queues }, (_, queueId) => ({ queueId, owner: owners.get(Catalog.queueKey(topic.name, queueId)) }))
+      .filter(({ owner, queueId }) => owner?.broker === broker && (only === undefined || only === queueId))
+      .map(({ owner, queueId }) => ({ queueId, epoch: owner!.epoch }))
+  const routeTo = (topic: Catalog.TopicRecord, broker: string, only?: number) =>
+    Effect.map(refOf(broker), (ref): SendRoute => ({ ref, fence: fenceOf(topic, broker, only) }))
 
   let sendTurn = 0
   let receiveTurn = 0
@@ -235,12 +258,13 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
           const owner = serving[queueId]
           return owner === undefined || exclude.has(owner)
             ? Effect.fail(unreachable(owner ?? "none", `no broker serves ${name}/${queueId} now`))
-            : refOf(owner)
+            : routeTo(topic, owner, queueId)
         }
         const candidates = [...new Set(serving.filter((owner): owner is string => owner !== undefined && !exclude.has(owner)))].sort()
         if (candidates.length === 0) return Effect.fail(unreachable("none", `no broker serves a queue of ${name} now`))
-        return refOf(candidates[sendTurn++ % candidates.length]!)
+        return routeTo(topic, candidates[sendTurn++ % candidates.length]!)
       }),
+    refresh: refresh.pipe(Effect.catch((error) => Effect.logWarning("could not read the catalog", error))),
     forReceive: (broker) =>
       Effect.suspend(() => {
         if (broker !== undefined && links.has(broker)) return refOf(broker)
