@@ -51,11 +51,12 @@ export const Control = { Heartbeat: 0x0001, Close: 0x0002, GoAway: 0x0003 } as c
  * **Details**
  *
  * `Echo`: the peer answers with the same payload (health checks, benchmarks). `Broker`: a request to
- * a broker; the payload is a request of `@strait/broker`'s `Protocol`.
+ * a broker; the payload is a request of `@strait/broker`'s `Protocol`. `Client`: a client's request to a
+ * proxy (`@strait/protocol-native`'s `Protocol`).
  *
  * @since 0.1.0
  */
-export const Type = { Echo: 0x0100, Broker: 0x0110 } as const
+export const Type = { Echo: 0x0100, Broker: 0x0110, Client: 0x0120 } as const
 
 /**
  * Whether a frame type (request or response) is a transport control type.

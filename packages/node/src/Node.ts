@@ -135,9 +135,13 @@ export type NodeConfig = typeof NodeConfig.Type
  */
 export const defaults = { dataDir: "./strait-data", host: "127.0.0.1", port: 8081 } as const
 
-// topics and groups of the configuration, created in the catalog when missing; its access settings,
-// which become the cluster's
-const provision = (config: NodeConfig) =>
+/**
+ * Creates the configuration's topics and groups in the catalog when missing, and writes its access
+ * settings there.
+ *
+ * @since 0.1.0
+ */
+export const provision = (config: Pick<NodeConfig, "topics" | "groups" | "access">) =>
   Effect.gen(function*() {
     if (config.access !== undefined) yield* Catalog.putAccessSettings(encodeAccess(config.access))
     for (const topic of config.topics ?? []) {

@@ -4,3 +4,4 @@
  * @since 0.1.0
  */
 export * as Node from "./Node.ts"
+export * as Strait from "./Strait.ts"

@@ -13,7 +13,8 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { timingSafeEqual } from "node:crypto"
+import { Signature } from "@strait/core"
 import { Effect, Redacted, Schema } from "effect"
 
 /**
@@ -116,20 +117,18 @@ export interface Principal {
 }
 
 /**
- * The signature RocketMQ 5 clients send for `dateTime` under `secret`: HMAC-SHA1 in upper-case hex.
+ * The signature of `dateTime` under `secret` (`Signature.sign`).
  *
  * @since 0.1.0
  */
-export const sign = (secret: string, dateTime: string): string =>
-  createHmac("sha1", secret).update(dateTime, "utf8").digest("hex").toUpperCase()
+export const sign = Signature.sign
 
 /**
- * The `authorization` header a RocketMQ 5 client sends for `accessKey` and `secret` at `dateTime`.
+ * The `authorization` header a RocketMQ 5 client sends (`Signature.authorization`).
  *
  * @since 0.1.0
  */
-export const authorization = (accessKey: string, secret: string, dateTime: string): string =>
-  `MQv2-HMAC-SHA1 Credential=${accessKey}, SignedHeaders=x-mq-date-time, Signature=${sign(secret, dateTime)}`
+export const authorization = Signature.authorization
 
 const parseAuthorization = (header: string) => {
   const space = header.indexOf(" ")

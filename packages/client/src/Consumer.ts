@@ -1,0 +1,137 @@
+/**
+ * Consuming messages with Pop: `Consumer.run` hands each message of a topic to a handler for a group;
+ * the handler's success acknowledges it, its failure gives it back to be delivered again later.
+ *
+ * **Details**
+ *
+ * - Messages are received with automatic renewal: the proxy keeps them invisible to the rest of the
+ *   group while this client lives, however long a handler takes.
+ * - A failed handler's message comes back after `retryDelay(attempt)` (default: 1 s, doubling, at most
+ *   a minute), its delivery attempt one higher; past the group's most attempts it goes to the group's
+ *   dead-letter topic (the broker's rule).
+ * - At most `prefetch` messages wait for a handler; `concurrency` handlers run at once. A FIFO group
+ *   gets a message group's next message only after its head is acknowledged, so groups stay in order
+ *   whatever the concurrency.
+ * - Interrupting `run` stops receiving, lets the handlers running finish (and acknowledges or gives
+ *   back their messages), and gives back the messages still waiting; a receive in flight ends within
+ *   its poll time and what it brings is given back.
+ *
+ * @since 0.1.0
+ */
+import { type Message, MessageBatch } from "@strait/core"
+import { Duration, Effect, Exit, Fiber, Queue, Result } from "effect"
+import * as Protocol from "./Protocol.ts"
+import { StraitClient } from "./StraitClient.ts"
+
+/**
+ * A received message and its handle.
+ *
+ * @since 0.1.0
+ */
+export interface Delivery {
+  readonly message: Message.StoredMessage
+  readonly receiptHandle: string
+}
+
+/**
+ * What a consumer consumes, and how.
+ *
+ * @since 0.1.0
+ */
+export interface ConsumerOptions {
+  readonly group: string
+  readonly topic: string
+  readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+  /** Handlers running at once (default 1). */
+  readonly concurrency?: number
+  /** Messages received ahead of the handlers (default 32). */
+  readonly prefetch?: number
+  /** How long a receive waits for a message (default 5 s; a stop waits for it at most this long). */
+  readonly pollTime?: Duration.Input
+  /** When a message whose handler failed comes back, by its delivery attempt. */
+  readonly retryDelay?: (attempt: number) => Duration.Input
+}
+
+const defaultRetryDelay = (attempt: number) => Duration.millis(Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1)))
+
+/**
+ * Receives the messages of `options.topic` for `options.group` until interrupted, handing each to
+ * `handler`: success acknowledges it, failure gives it back for a later attempt.
+ *
+ * @since 0.1.0
+ */
+export const run = <E, R>(
+  options: ConsumerOptions,
+  handler: (delivery: Delivery) => Effect.Effect<void, E, R>
+): Effect.Effect<never, Protocol.Failure, StraitClient | R> =>
+  Effect.gen(function*() {
+    const client = yield* StraitClient
+    const prefetch = Math.max(1, options.prefetch ?? 32)
+    const concurrency = Math.max(1, options.concurrency ?? 1)
+    const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pollTime ?? Duration.seconds(5)))
+    const retryDelay = options.retryDelay ?? defaultRetryDelay
+    const waiting = yield* Queue.bounded<Delivery>(prefetch)
+    const target = { group: options.group, topic: options.topic }
+
+    const release = (deliveries: ReadonlyArray<Delivery>) =>
+      deliveries.length === 0
+        ? Effect.void
+        : Effect.ignore(client.call({ _tag: "Release", ...target, receiptHandles: deliveries.map((d) => d.receiptHandle) }, "Done"))
+
+    // one receive, whole: what it brings goes to the waiting line, or back if the line is closed
+    const receiveOnce = Effect.gen(function*() {
+      const room = Math.max(1, Math.min(32, prefetch - (yield* Queue.size(waiting))))
+      const answer = yield* client.call({
+        _tag: "Receive",
+        ...target,
+        maxMessages: room,
+        pollMillis,
+        ...(options.filter === undefined ? {} : { filter: options.filter })
+      }, "Received", pollMillis)
+      const messages = MessageBatch.decodeStored(answer.messages)
+      if (Result.isFailure(messages)) {
+        return yield* new Protocol.Unavailable({ reason: `received messages do not decode: ${messages.failure.reason}`, cause: "MalformedMessageBatch" })
+      }
+      const deliveries = messages.success.map((message, i): Delivery => ({ message, receiptHandle: answer.handles[i]!.receiptHandle }))
+      for (let i = 0; i < deliveries.length; i++) {
+        if (!(yield* Queue.offer(waiting, deliveries[i]!))) return yield* release(deliveries.slice(i))
+      }
+    })
+
+    const handle = (delivery: Delivery) =>
+      Effect.exit(handler(delivery)).pipe(
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.asVoid(client.call({ _tag: "Ack", ...target, receiptHandles: [delivery.receiptHandle] }, "Acked"))
+            : Effect.asVoid(client.call({
+              _tag: "ChangeInvisibility",
+              ...target,
+              receiptHandle: delivery.receiptHandle,
+              invisibleMillis: Duration.toMillis(Duration.fromInputUnsafe(retryDelay(delivery.message.deliveryAttempt)))
+            }, "Changed"))
+        ),
+        Effect.catch((error) => Effect.logWarning(`settling message ${delivery.message.messageId} failed; it comes back when its window ends`, error))
+      )
+
+    // a worker takes a message (interruptible while it waits) and handles it whole (not interruptible)
+    const worker = Effect.forever(Effect.uninterruptibleMask((restore) => Effect.flatMap(restore(Queue.take(waiting)), handle)))
+    // the receiver: each receive runs whole, so a stop never drops what one brought
+    const receiver = Effect.forever(Effect.uninterruptibleMask((restore) =>
+      Effect.andThen(restore(Effect.void), receiveOnce.pipe(
+        Effect.catch((error) =>
+          error._tag === "Unavailable"
+            ? Effect.logDebug("receiving failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1))))
+            : Effect.fail(error))
+      ))
+    ))
+
+    const workers = yield* Effect.forEach(Array.from({ length: concurrency }), () => Effect.forkChild(worker))
+    const receiving = yield* Effect.forkChild(receiver)
+    // stopping: no more receives (one in flight finishes first), what waits goes back, handlers finish
+    const stop = Effect.gen(function*() {
+      yield* Fiber.interrupt(receiving)
+      yield* release(yield* Queue.clear(waiting))
+      yield* Fiber.interruptAll(workers)
+    })
+    return yield* (Fiber.join(receiving).pipe(Effect.ensuring(stop)) as Effect.Effect<never, Protocol.Failure>)
+  }) as Effect.Effect<never, Protocol.Failure, StraitClient | R>

@@ -1,0 +1,301 @@
+/**
+ * Strait's own client protocol: what `@strait/client` sends a proxy in `Frame.Type.Client` frames
+ * over any `Transport`, and what the proxy (`@strait/protocol-native`) answers.
+ *
+ * **Details**
+ *
+ * A connection starts with `Hello` (client id, namespace, and an AK/SK signature when the cluster
+ * requires one); every later request acts as that client. Messages travel as `MessageBatch` bytes.
+ * Requests and responses use Effect's schema-derived binary encoding. An answer is one response case,
+ * or `Failed` with one of the errors below, which arrive on the client as the same classes.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { SchemaBinary } from "effect/encoding"
+
+const TopicKind = Schema.Literals(["NORMAL", "FIFO", "DELAY", "TRANSACTION", "PRIORITY"])
+const Flush = Schema.Literals(["sync", "async"])
+const FilterExpression = Schema.Struct({ type: Schema.Literals(["TAG", "SQL92"]), expression: Schema.String })
+
+/**
+ * A topic as the client sees it.
+ *
+ * @since 0.1.0
+ */
+export const TopicInfo = Schema.Struct({ name: Schema.String, kind: TopicKind, queues: Schema.Int, flush: Flush })
+
+/**
+ * A topic as the client sees it.
+ *
+ * @since 0.1.0
+ */
+export type TopicInfo = typeof TopicInfo.Type
+
+/**
+ * A consumer group's settings.
+ *
+ * @since 0.1.0
+ */
+export const GroupInfo = Schema.Struct({ name: Schema.String, maxDeliveryAttempts: Schema.Int, fifo: Schema.Boolean })
+
+/**
+ * A consumer group's settings.
+ *
+ * @since 0.1.0
+ */
+export type GroupInfo = typeof GroupInfo.Type
+
+/**
+ * Where a consumer group stands on one queue of one broker.
+ *
+ * @since 0.1.0
+ */
+export const QueueLag = Schema.Struct({
+  broker: Schema.String,
+  topic: Schema.String,
+  queueId: Schema.Int,
+  end: Schema.Number,
+  consumed: Schema.Number,
+  lag: Schema.Number,
+  inFlight: Schema.Int
+})
+
+/**
+ * Where a consumer group stands on one queue.
+ *
+ * @since 0.1.0
+ */
+export type QueueLag = typeof QueueLag.Type
+
+/**
+ * A request to a proxy.
+ *
+ * @since 0.1.0
+ */
+export const Request = Schema.Union([
+  /** The first request of a connection: who the client is. */
+  Schema.TaggedStruct("Hello", {
+    clientId: Schema.String,
+    namespace: Schema.String,
+    /** An AK/SK signature (`authorization` as RocketMQ 5 clients make it) and the time it signs. */
+    authorization: Schema.optionalKey(Schema.String),
+    dateTime: Schema.optionalKey(Schema.String),
+    /** Topics this client produces to: where transaction check-backs of its half messages come from. */
+    producerTopics: Schema.Array(Schema.String)
+  }),
+  Schema.TaggedStruct("Heartbeat", {}),
+  /** Each message on its own: one result per message, in order. */
+  Schema.TaggedStruct("Send", { messages: Schema.Uint8Array, transactional: Schema.Boolean }),
+  Schema.TaggedStruct("Receive", {
+    group: Schema.String,
+    topic: Schema.String,
+    maxMessages: Schema.Int,
+    /** Absent: the proxy keeps the messages invisible while this client lives (automatic renewal). */
+    invisibleMillis: Schema.optionalKey(Schema.Number),
+    pollMillis: Schema.Number,
+    filter: Schema.optionalKey(FilterExpression),
+    attemptId: Schema.optionalKey(Schema.String)
+  }),
+  Schema.TaggedStruct("Ack", { group: Schema.String, topic: Schema.String, receiptHandles: Schema.Array(Schema.String) }),
+  /** Gives back messages received and never handled: visible again soon. */
+  Schema.TaggedStruct("Release", { group: Schema.String, topic: Schema.String, receiptHandles: Schema.Array(Schema.String) }),
+  Schema.TaggedStruct("ChangeInvisibility", { group: Schema.String, topic: Schema.String, receiptHandle: Schema.String, invisibleMillis: Schema.Number }),
+  Schema.TaggedStruct("ForwardToDeadLetter", { group: Schema.String, topic: Schema.String, receiptHandle: Schema.String }),
+  Schema.TaggedStruct("EndTransaction", { topic: Schema.String, transactionId: Schema.String, resolution: Schema.Literals(["COMMIT", "ROLLBACK"]) }),
+  /** A long poll for the check-backs of this client's half messages. */
+  Schema.TaggedStruct("AwaitChecks", { waitMillis: Schema.Number }),
+  Schema.TaggedStruct("Recall", { topic: Schema.String, recallHandle: Schema.String }),
+  Schema.TaggedStruct("DescribeTopic", { name: Schema.String }),
+  Schema.TaggedStruct("CreateTopic", { topic: TopicInfo }),
+  Schema.TaggedStruct("UpdateTopic", { name: Schema.String, queues: Schema.optionalKey(Schema.Int), flush: Schema.optionalKey(Flush) }),
+  Schema.TaggedStruct("DeleteTopic", { name: Schema.String }),
+  Schema.TaggedStruct("ListTopics", {}),
+  Schema.TaggedStruct("DescribeGroup", { name: Schema.String }),
+  Schema.TaggedStruct("SetGroup", { group: GroupInfo }),
+  Schema.TaggedStruct("ListGroups", {}),
+  Schema.TaggedStruct("GroupLag", { name: Schema.String })
+])
+
+/**
+ * A request to a proxy.
+ *
+ * @since 0.1.0
+ */
+export type Request = typeof Request.Type
+
+/**
+ * What a send stored: one per message.
+ *
+ * @since 0.1.0
+ */
+export const Receipt = Schema.Struct({
+  messageId: Schema.String,
+  queueId: Schema.Int,
+  offset: Schema.Number,
+  recallHandle: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * What a send stored.
+ *
+ * @since 0.1.0
+ */
+export type Receipt = typeof Receipt.Type
+
+// --- errors: what the proxy refuses with, by kind; `reason` says what exactly (and `cause` names the
+// server's own error)
+
+const errorFields = { reason: Schema.String, cause: Schema.String }
+
+/**
+ * The request is not valid: a message over the limits, a bad name, a bad filter, a bad value.
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", errorFields) {}
+
+/**
+ * No such topic.
+ *
+ * @since 0.1.0
+ */
+export class TopicNotFound extends Schema.TaggedError<TopicNotFound>()("TopicNotFound", errorFields) {}
+
+/**
+ * A topic of that name exists.
+ *
+ * @since 0.1.0
+ */
+export class TopicAlreadyExists extends Schema.TaggedError<TopicAlreadyExists>()("TopicAlreadyExists", errorFields) {}
+
+/**
+ * The request is not signed, or the signature does not match.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields) {}
+
+/**
+ * The signed account may not do this.
+ *
+ * @since 0.1.0
+ */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields) {}
+
+/**
+ * The receipt handle no longer names a message in flight (acknowledged, expired, or replaced).
+ *
+ * @since 0.1.0
+ */
+export class InvalidReceiptHandle extends Schema.TaggedError<InvalidReceiptHandle>()("InvalidReceiptHandle", errorFields) {}
+
+/**
+ * No half message with that transaction id (resolved already, or never sent).
+ *
+ * @since 0.1.0
+ */
+export class TransactionNotFound extends Schema.TaggedError<TransactionNotFound>()("TransactionNotFound", errorFields) {}
+
+/**
+ * The delayed message was delivered already, or the recall handle names none.
+ *
+ * @since 0.1.0
+ */
+export class RecallFailed extends Schema.TaggedError<RecallFailed>()("RecallFailed", errorFields) {}
+
+/**
+ * The proxy or a broker cannot serve this now (busy, unreachable, moving a queue): trying again
+ * later may work.
+ *
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", errorFields) {}
+
+/**
+ * Every error the proxy answers with.
+ *
+ * @since 0.1.0
+ */
+export const Failure = Schema.Union([
+  BadRequest,
+  TopicNotFound,
+  TopicAlreadyExists,
+  Unauthorized,
+  Forbidden,
+  InvalidReceiptHandle,
+  TransactionNotFound,
+  RecallFailed,
+  Unavailable
+])
+
+/**
+ * An error the proxy answers with.
+ *
+ * @since 0.1.0
+ */
+export type Failure = typeof Failure.Type
+
+/**
+ * A proxy's answer.
+ *
+ * @since 0.1.0
+ */
+export const Response = Schema.Union([
+  Schema.TaggedStruct("Done", {}),
+  Schema.TaggedStruct("Sent", {
+    results: Schema.Array(Schema.Union([Schema.TaggedStruct("Stored", { receipt: Receipt }), Schema.TaggedStruct("Refused", { error: Failure })]))
+  }),
+  Schema.TaggedStruct("Received", {
+    handles: Schema.Array(Schema.Struct({ receiptHandle: Schema.String, invisibleUntil: Schema.Number })),
+    messages: Schema.Uint8Array
+  }),
+  Schema.TaggedStruct("Acked", { failures: Schema.Array(Schema.Struct({ index: Schema.Int, error: Failure })) }),
+  Schema.TaggedStruct("Changed", { receiptHandle: Schema.String }),
+  Schema.TaggedStruct("ChecksDue", { checks: Schema.Array(Schema.Struct({ transactionId: Schema.String, attempt: Schema.Int })), messages: Schema.Uint8Array }),
+  Schema.TaggedStruct("Recalled", { messageId: Schema.String }),
+  Schema.TaggedStruct("Topic", { topic: TopicInfo }),
+  Schema.TaggedStruct("Topics", { topics: Schema.Array(TopicInfo) }),
+  Schema.TaggedStruct("Group", { group: GroupInfo }),
+  Schema.TaggedStruct("Groups", { groups: Schema.Array(GroupInfo) }),
+  Schema.TaggedStruct("Lag", { queues: Schema.Array(QueueLag) }),
+  Schema.TaggedStruct("Failed", { error: Failure })
+])
+
+/**
+ * A proxy's answer.
+ *
+ * @since 0.1.0
+ */
+export type Response = typeof Response.Type
+
+const requestCodec = SchemaBinary.toCodec(Request)
+const responseCodec = SchemaBinary.toCodec(Response)
+
+/**
+ * Encodes a request.
+ *
+ * @since 0.1.0
+ */
+export const encodeRequest: (request: Request) => Uint8Array = Schema.encodeSync(requestCodec)
+
+/**
+ * Decodes a request.
+ *
+ * @since 0.1.0
+ */
+export const decodeRequest = Schema.decodeUnknownEffect(requestCodec)
+
+/**
+ * Encodes a response.
+ *
+ * @since 0.1.0
+ */
+export const encodeResponse: (response: Response) => Uint8Array = Schema.encodeSync(responseCodec)
+
+/**
+ * Decodes a response.
+ *
+ * @since 0.1.0
+ */
+export const decodeResponse = Schema.decodeUnknownEffect(responseCodec)

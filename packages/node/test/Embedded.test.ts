@@ -1,0 +1,104 @@
+// The Effect-native client against an embedded node: producers, consumers and their rules.
+import { assert, describe, it } from "@effect/vitest"
+import { Consumer, Producer } from "@strait/client"
+import { Effect, Fiber, Layer, Ref } from "effect"
+import { TestClock } from "effect/testing"
+import { Strait } from "../src/index.ts"
+
+const node = (topics: ReadonlyArray<{ readonly name: string; readonly kind: "NORMAL" | "FIFO" | "TRANSACTION" }>) =>
+  Producer.Producer.layer().pipe(Layer.provideMerge(Strait.embedded({ topics: topics.map((topic) => ({ ...topic, queues: 2 })), client: { clientId: "spec" } })))
+
+const text = (body: Uint8Array) => new TextDecoder().decode(body)
+
+// moves the clock in small steps until `done` holds (the consumer's receives and handlers run between)
+const until = (done: Effect.Effect<boolean>, steps = 200) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < steps; i++) {
+      if (yield* done) return
+      yield* TestClock.adjust("100 millis")
+    }
+    assert.fail("the condition did not hold in time")
+  })
+
+// runs `effect` while moving the clock in small steps (the in-process network delivers between steps)
+const settle = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(effect)
+    for (let i = 0; i < 500 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 millis")
+    return yield* Fiber.join(fiber)
+  })
+
+describe("the client against an embedded node", () => {
+  it.effect("a handler's success acknowledges: each message is handled once", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      for (const body of ["a", "b", "c"]) yield* settle(producer.send({ topic: "orders", body }))
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const consumer = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(seen, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(seen), (all) => all.length === 3))
+      // nothing comes again, however long the consumer runs
+      yield* TestClock.adjust("2 minutes")
+      yield* settle(Fiber.interrupt(consumer))
+      assert.deepStrictEqual([...(yield* Ref.get(seen))].sort(), ["a", "b", "c"])
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("a handler's failure gives the message back: it comes again after the retry delay with its attempt one higher", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      yield* settle(producer.send({ topic: "orders", body: "flaky" }))
+      const attempts = yield* Ref.make<ReadonlyArray<number>>([])
+      const consumer = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis", retryDelay: () => "5 seconds" }, ({ message }) =>
+        Effect.flatMap(Ref.updateAndGet(attempts, (all) => [...all, message.deliveryAttempt]), (all) => all.length === 1 ? Effect.fail("not yet") : Effect.void)))
+      yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 1))
+      yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(yield* Ref.get(attempts), [1], "not before the retry delay")
+      yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 2))
+      yield* TestClock.adjust("2 minutes")
+      yield* settle(Fiber.interrupt(consumer))
+      assert.deepStrictEqual(yield* Ref.get(attempts), [1, 2])
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("a transaction commits when its body succeeds and rolls back when it fails: only committed messages are delivered", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      yield* settle(producer.transaction((send) => send({ topic: "payments", body: "committed" })))
+      const failed = yield* settle(Effect.flip(producer.transaction((send) => Effect.andThen(send({ topic: "payments", body: "rolled back" }), Effect.fail("abort")))))
+      assert.strictEqual(failed, "abort")
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const consumer = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "payments", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(seen, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(seen), (all) => all.length === 1))
+      yield* TestClock.adjust("2 minutes")
+      yield* settle(Fiber.interrupt(consumer))
+      assert.deepStrictEqual(yield* Ref.get(seen), ["committed"])
+    }).pipe(Effect.provide(node([{ name: "payments", kind: "TRANSACTION" }]))))
+
+  it.effect("interrupting a consumer mid-batch loses nothing: what it had received but not handled goes to the next consumer", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      const bodies = Array.from({ length: 10 }, (_, i) => `m${i}`)
+      for (const body of bodies) yield* settle(producer.send({ topic: "orders", body }))
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      // a slow handler, with the whole batch prefetched
+      const first = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis", prefetch: 10 }, ({ message }) =>
+        Effect.andThen(Effect.sleep("1 second"), Ref.update(handled, (all) => [...all, text(message.body)]))))
+      yield* until(Effect.map(Ref.get(handled), (all) => all.length >= 2))
+      yield* settle(Fiber.interrupt(first))
+      const second = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(handled, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(handled), (all) => new Set(all).size === 10))
+      yield* settle(Fiber.interrupt(second))
+      assert.deepStrictEqual([...new Set(yield* Ref.get(handled))].sort(), [...bodies].sort())
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("refusals are typed: a topic that does not exist, a message over the limits", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      const missing = yield* settle(Effect.flip(producer.send({ topic: "nowhere", body: "x" })))
+      assert.strictEqual(missing._tag, "TopicNotFound")
+      const empty = yield* settle(Effect.flip(producer.send({ topic: "orders", body: "" })))
+      assert.strictEqual(empty._tag, "BadRequest")
+      assert.strictEqual(empty.cause, "MessageBodyEmpty")
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+})
