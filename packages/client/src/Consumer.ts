@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { type Message, MessageBatch } from "@strait/core"
-import { Duration, Effect, Exit, Fiber, Queue, Result } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Result, Schema } from "effect"
 import * as Protocol from "./Protocol.ts"
 import { StraitClient } from "./StraitClient.ts"
 
@@ -52,6 +52,21 @@ export interface ConsumerOptions {
   readonly retryDelay?: (attempt: number) => Duration.Input
 }
 
+/**
+ * What a handler returns when it settled the message itself (forwarded it to the dead-letter topic):
+ * `run` then neither acknowledges nor gives it back.
+ *
+ * @since 0.1.0
+ */
+export const alreadySettled: unique symbol = Symbol.for("@strait/client/Consumer/alreadySettled")
+
+/**
+ * `alreadySettled`'s type.
+ *
+ * @since 0.1.0
+ */
+export type AlreadySettled = typeof alreadySettled
+
 const defaultRetryDelay = (attempt: number) => Duration.millis(Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1)))
 
 /**
@@ -62,7 +77,7 @@ const defaultRetryDelay = (attempt: number) => Duration.millis(Math.min(60_000, 
  */
 export const run = <E, R>(
   options: ConsumerOptions,
-  handler: (delivery: Delivery) => Effect.Effect<void, E, R>
+  handler: (delivery: Delivery) => Effect.Effect<void | AlreadySettled, E, R>
 ): Effect.Effect<never, Protocol.Failure, StraitClient | R> =>
   Effect.gen(function*() {
     const client = yield* StraitClient
@@ -101,7 +116,9 @@ export const run = <E, R>(
     const handle = (delivery: Delivery) =>
       Effect.exit(handler(delivery)).pipe(
         Effect.flatMap((exit) =>
-          Exit.isSuccess(exit)
+          Exit.isSuccess(exit) && exit.value === alreadySettled
+            ? Effect.void
+            : Exit.isSuccess(exit)
             ? Effect.asVoid(client.call({ _tag: "Ack", ...target, receiptHandles: [delivery.receiptHandle] }, "Acked"))
             : Effect.asVoid(client.call({
               _tag: "ChangeInvisibility",
@@ -135,3 +152,73 @@ export const run = <E, R>(
     })
     return yield* (Fiber.join(receiving).pipe(Effect.ensuring(stop)) as Effect.Effect<never, Protocol.Failure>)
   }) as Effect.Effect<never, Protocol.Failure, StraitClient | R>
+
+/**
+ * What to do with a message whose body does not decode with the consumer's schema.
+ *
+ * @since 0.1.0
+ */
+export type DecodeErrorPolicy = "dead-letter" | "skip" | "fail"
+
+/**
+ * A message body did not decode with the consumer's schema (policy `fail` stops the consumer with it;
+ * the message is given back).
+ *
+ * @since 0.1.0
+ */
+export class BodyDecodeFailed extends Data.TaggedError("BodyDecodeFailed")<{
+  readonly messageId: string
+  readonly topic: string
+  readonly reason: string
+}> {}
+
+/**
+ * A consumer of typed messages: bodies are JSON decoded with `schema` before the handler sees them.
+ * A body that does not decode is dead-lettered, skipped (acknowledged unhandled), or stops the
+ * consumer with `BodyDecodeFailed`, as `onDecodeError` says (default `dead-letter`); it never
+ * reaches the handler and never crashes anything.
+ *
+ * @since 0.1.0
+ */
+export const schema = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  schema: S,
+  policy: { readonly onDecodeError?: DecodeErrorPolicy } = {}
+) => {
+  const decode = Schema.decodeUnknownExit(Schema.fromJsonString(schema) as unknown as Schema.Codec<S["Type"], string>)
+  const onDecodeError = policy.onDecodeError ?? "dead-letter"
+  return {
+    run: <E, R>(
+      options: ConsumerOptions,
+      handler: (value: S["Type"], delivery: Delivery) => Effect.Effect<void, E, R>
+    ): Effect.Effect<never, Protocol.Failure | BodyDecodeFailed, StraitClient | R> =>
+      Effect.gen(function*() {
+        const client = yield* StraitClient
+        const fatal = yield* Deferred.make<never, BodyDecodeFailed>()
+        const target = { group: options.group, topic: options.topic }
+        const typed = (delivery: Delivery): Effect.Effect<void | AlreadySettled, E, R> => {
+          const decoded = decode(textDecoder.decode(delivery.message.body))
+          if (Exit.isSuccess(decoded)) return handler(decoded.value as S["Type"], delivery)
+          const failure = new BodyDecodeFailed({ messageId: delivery.message.messageId, topic: delivery.message.topic, reason: String(Cause.squash(decoded.cause)) })
+          switch (onDecodeError) {
+            case "skip":
+              return Effect.logWarning(`skipping message ${delivery.message.messageId}: its body does not decode`, failure)
+            case "dead-letter":
+              return client.call({ _tag: "ForwardToDeadLetter", ...target, receiptHandle: delivery.receiptHandle }, "Done").pipe(
+                Effect.andThen(Effect.logWarning(`message ${delivery.message.messageId} went to the dead-letter topic: its body does not decode`, failure)),
+                Effect.catch((error) => Effect.logWarning(`could not dead-letter message ${delivery.message.messageId}`, error)),
+                Effect.as(alreadySettled)
+              )
+            case "fail":
+              return client.call({ _tag: "Release", ...target, receiptHandles: [delivery.receiptHandle] }, "Done").pipe(
+                Effect.ignore,
+                Effect.andThen(Deferred.fail(fatal, failure)),
+                Effect.as(alreadySettled)
+              )
+          }
+        }
+        return yield* Effect.raceFirst(run(options, typed), Deferred.await(fatal))
+      }) as Effect.Effect<never, Protocol.Failure | BodyDecodeFailed, StraitClient | R>
+  }
+}
+
+const textDecoder = new TextDecoder()

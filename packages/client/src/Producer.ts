@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { Message, MessageBatch, MessageId } from "@strait/core"
-import { Clock, Context, Deferred, Duration, Effect, Layer, Queue, Result, Schedule, Semaphore } from "effect"
+import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Queue, Result, Schedule, Schema, Semaphore } from "effect"
 import * as Protocol from "./Protocol.ts"
 import { StraitClient } from "./StraitClient.ts"
 
@@ -222,3 +222,27 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
     recall: (topic, recallHandle) => Effect.map(client.call({ _tag: "Recall", topic, recallHandle }, "Recalled"), (answer) => answer.messageId)
   })
 })
+
+/**
+ * A message body could not be encoded with the producer's schema.
+ *
+ * @since 0.1.0
+ */
+export class BodyEncodeFailed extends Data.TaggedError("BodyEncodeFailed")<{ readonly reason: string }> {}
+
+/**
+ * A producer of typed messages: `send(value, message)` JSON-encodes `value` with `schema` as the body.
+ *
+ * @since 0.1.0
+ */
+export const schema = <S extends Schema.Top & { readonly EncodingServices: never }>(schema: S) => {
+  const encode = Schema.encodeUnknownEffect(Schema.fromJsonString(schema) as unknown as Schema.Codec<S["Type"], string>)
+  return {
+    send: (value: S["Type"], message: Omit<OutgoingMessage, "body">): Effect.Effect<Protocol.Receipt, Protocol.Failure | BodyEncodeFailed, Producer> =>
+      Effect.gen(function*() {
+        const producer = yield* Producer
+        const body = yield* Effect.mapError(encode(value), (error) => new BodyEncodeFailed({ reason: error.message }))
+        return yield* producer.send({ ...message, body })
+      })
+  }
+}

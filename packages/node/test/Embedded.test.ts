@@ -1,7 +1,7 @@
 // The Effect-native client against an embedded node: producers, consumers and their rules.
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Producer } from "@strait/client"
-import { Effect, Fiber, Layer, Ref } from "effect"
+import { Consumer, Producer, StraitClient } from "@strait/client"
+import { Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Strait } from "../src/index.ts"
 
@@ -21,7 +21,7 @@ const until = (done: Effect.Effect<boolean>, steps = 200) =>
   })
 
 // runs `effect` while moving the clock in small steps (the in-process network delivers between steps)
-const settle = <A, E>(effect: Effect.Effect<A, E>) =>
+const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.forkChild(effect)
     for (let i = 0; i < 500 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("10 millis")
@@ -100,5 +100,43 @@ describe("the client against an embedded node", () => {
       const empty = yield* settle(Effect.flip(producer.send({ topic: "orders", body: "" })))
       assert.strictEqual(empty._tag, "BadRequest")
       assert.strictEqual(empty.cause, "MessageBodyEmpty")
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  const Order = Schema.Struct({ id: Schema.Int, amount: Schema.Number })
+  const orders = Producer.schema(Order)
+
+  it.effect("typed payloads: a schema's values go through as values; a body that does not decode goes to the dead-letter topic, never to the handler", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      yield* settle(orders.send({ id: 1, amount: 9.5 }, { topic: "orders" }))
+      yield* settle(producer.send({ topic: "orders", body: "not json" }))
+      const values = yield* Ref.make<ReadonlyArray<typeof Order.Type>>([])
+      const consumer = yield* Effect.forkChild(Consumer.schema(Order).run({ group: "g", topic: "orders", pollTime: "200 millis" }, (value) =>
+        Ref.update(values, (all) => [...all, value])))
+      yield* until(Effect.map(Ref.get(values), (all) => all.length === 1))
+      // the dead-letter topic exists once the first message went there
+      const client = yield* StraitClient.StraitClient
+      yield* until(Effect.map(Effect.exit(client.call({ _tag: "DescribeTopic", name: "%DLQ%g" }, "Topic")), Exit.isSuccess))
+      const dead = yield* Ref.make<ReadonlyArray<string>>([])
+      const deadLetters = yield* Effect.forkChild(Consumer.run({ group: "dlq-reader", topic: "%DLQ%g", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(dead, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(dead), (all) => all.length === 1))
+      yield* settle(Fiber.interrupt(consumer))
+      yield* settle(Fiber.interrupt(deadLetters))
+      assert.deepStrictEqual(yield* Ref.get(values), [{ id: 1, amount: 9.5 }])
+      assert.deepStrictEqual(yield* Ref.get(dead), ["not json"])
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("typed payloads with the fail policy: the consumer stops with BodyDecodeFailed and the message stays for another consumer", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      yield* settle(producer.send({ topic: "orders", body: "{\"id\": \"not a number\"}" }))
+      const failure = yield* settle(Effect.flip(Consumer.schema(Order, { onDecodeError: "fail" }).run({ group: "g", topic: "orders", pollTime: "200 millis" }, () => Effect.void)))
+      assert.strictEqual(failure._tag, "BodyDecodeFailed")
+      const raw = yield* Ref.make<ReadonlyArray<string>>([])
+      const reader = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(raw, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(raw), (all) => all.length === 1))
+      yield* settle(Fiber.interrupt(reader))
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 })
