@@ -46,7 +46,7 @@ export interface ConsumerOptions {
   readonly concurrency?: number
   /** Messages received ahead of the handlers (default 32). */
   readonly prefetch?: number
-  /** How long a receive waits for a message (default 5 s; a stop waits for it at most this long). */
+  /** How long a receive waits for a message (default 2 s; a stop waits for it at most this long). */
   readonly pollTime?: Duration.Input
   /** When a message whose handler failed comes back, by its delivery attempt. */
   readonly retryDelay?: (attempt: number) => Duration.Input
@@ -83,7 +83,7 @@ export const run = <E, R>(
     const client = yield* StraitClient
     const prefetch = Math.max(1, options.prefetch ?? 32)
     const concurrency = Math.max(1, options.concurrency ?? 1)
-    const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pollTime ?? Duration.seconds(5)))
+    const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pollTime ?? Duration.seconds(2)))
     const retryDelay = options.retryDelay ?? defaultRetryDelay
     const waiting = yield* Queue.bounded<Delivery>(prefetch)
     const target = { group: options.group, topic: options.topic }
