@@ -11,6 +11,7 @@
 import * as Grpc from "@grpc/grpc-js"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
+import { Server as NativeServer } from "@strait/protocol-native"
 import { AdminClient, type Admin, Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { Config, Console, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -40,7 +41,8 @@ export const ConfigFile = Schema.Struct({
   groups: Schema.optionalKey(Schema.Array(Node.GroupConfig)),
   access: Schema.optionalKey(AccessControl.AccessSettings),
   tuning: Schema.optionalKey(Node.TuningConfig),
-  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String }))
+  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String })),
+  nativePort: Schema.optionalKey(Schema.Int)
 })
 
 const decodeConfigFile = Schema.decodeUnknownEffect(Schema.toCodecJson(ConfigFile))
@@ -59,6 +61,7 @@ export const variables = {
   etcd: "STRAIT_ETCD",
   host: "STRAIT_HOST",
   port: "STRAIT_PORT",
+  nativePort: "STRAIT_NATIVE_PORT",
   proxyId: "STRAIT_PROXY_ID",
   role: "STRAIT_ROLE",
 } as const
@@ -81,6 +84,7 @@ const nodeConfig = (flags: {
   readonly dataDir: Option.Option<string>
   readonly host: Option.Option<string>
   readonly port: Option.Option<number>
+  readonly nativePort: Option.Option<number>
   readonly role?: Option.Option<Node.Role>
   readonly etcd?: Option.Option<string>
   readonly brokerId?: Option.Option<string>
@@ -106,7 +110,8 @@ const nodeConfig = (flags: {
       ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
       dataDir: given(flags.dataDir) ?? file.dataDir ?? Node.defaults.dataDir,
       host: given(flags.host) ?? file.host ?? Node.defaults.host,
-      port: given(flags.port) ?? file.port ?? Node.defaults.port
+      port: given(flags.port) ?? file.port ?? Node.defaults.port,
+      ...(given(flags.nativePort) ?? file.nativePort) === undefined ? {} : { nativePort: given(flags.nativePort) ?? file.nativePort }
     }).pipe(Effect.mapError((error) => new CommandFailed({ message: `invalid configuration: ${error.message}` })))
   })
 
@@ -120,10 +125,10 @@ const runNode = (config: Node.NodeConfig, name: string) =>
       yield* Console.log(`${name}: broker ${config.cluster?.brokerId ?? Node.clusterDefaults.brokerId} on ${listen}, data in ${config.dataDir}. Ctrl-C stops.`)
       return yield* Effect.never
     }
-    const { host, port } = role === "proxy"
-      ? Context.get(yield* Layer.build(Node.proxyNode(config)), RocketMQ.RocketMQServer)
-      : Context.get(yield* Layer.build(Node.allInOne(config)), RocketMQ.RocketMQServer)
-    yield* Console.log(`${name}: RocketMQ gRPC on ${host}:${port}, data in ${config.dataDir}. Ctrl-C stops.`)
+    const context = role === "proxy" ? yield* Layer.build(Node.proxyNode(config)) : yield* Layer.build(Node.allInOne(config))
+    const { host, port } = Context.get(context, RocketMQ.RocketMQServer)
+    const native = Context.get(context, NativeServer.NativeServer).address
+    yield* Console.log(`${name}: RocketMQ gRPC on ${host}:${port}, native protocol on ${native}, data in ${config.dataDir}. Ctrl-C stops.`)
     return yield* Effect.never
   }))
 
@@ -135,6 +140,11 @@ const nodeLocation = {
   dataDir: fromEnvironment(Flag.String("data-dir"), Config.String(variables.dataDir), `where the node keeps its data (default ${Node.defaults.dataDir}; env STRAIT_DATA_DIR)`),
   host: fromEnvironment(Flag.String("host"), Config.String(variables.host), `the address to listen on (default ${Node.defaults.host}; env STRAIT_HOST)`),
   port: fromEnvironment(Flag.Int("port"), Config.Int(variables.port), `the RocketMQ gRPC port (default ${Node.defaults.port}; env STRAIT_PORT)`),
+  nativePort: fromEnvironment(
+    Flag.Int("native-port"),
+    Config.Int(variables.nativePort),
+    "the port of Strait's own client protocol (default: the RocketMQ port + 1, any free port when that is 0; env STRAIT_NATIVE_PORT)"
+  ),
   config: fromEnvironment(Flag.String("config"), Config.String(variables.config), "a JSON node configuration: role, cluster, dataDir, host, port, topics, groups, access, tuning, tls (env STRAIT_CONFIG)")
 }
 
@@ -172,6 +182,7 @@ const clusterUp = Command.make(
     etcdPort: Flag.Int("etcd-port").pipe(Flag.withDefault(2379), Flag.withDescription("the port of the etcd started here (default 2379; its peers use the next)")),
     brokerPort: Flag.Int("broker-port").pipe(Flag.withDefault(7001), Flag.withDescription("the first broker's data-plane port (default 7001)")),
     proxyPort: Flag.Int("proxy-port").pipe(Flag.withDefault(8091), Flag.withDescription("the first proxy's port (default 8091)")),
+    nativePort: Flag.Int("native-port").pipe(Flag.withDefault(8191), Flag.withDescription("the first proxy's port for Strait's own client protocol (default 8191)")),
     config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a node configuration every node reads (topics, groups, access, tuning)"))
   },
   Effect.fn(function*(flags) {
@@ -186,6 +197,7 @@ const clusterUp = Command.make(
         etcdPort: flags.etcdPort,
         brokerPort: flags.brokerPort,
         proxyPort: flags.proxyPort,
+        nativePort: flags.nativePort,
         ...(Option.isSome(flags.etcd) ? { etcd: flags.etcd.value } : {}),
         ...(Option.isSome(flags.config) ? { config: flags.config.value } : {})
       }).pipe(Effect.mapError((error) => new CommandFailed({ message: error.message })))

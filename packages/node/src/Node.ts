@@ -14,6 +14,7 @@
 import { Member, Topics, Transactions } from "@strait/broker"
 import { Catalog, EmbeddedStore, EtcdStore, NodeRegistration } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
+import { Server as NativeServer } from "@strait/protocol-native"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
@@ -118,7 +119,9 @@ export const NodeConfig = Schema.Struct({
   access: Schema.optionalKey(AccessControl.AccessSettings),
   tuning: Schema.optionalKey(TuningConfig),
   /** PEM files of the certificate chain and the private key: RocketMQ gRPC over TLS only. */
-  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String }))
+  tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String })),
+  /** The port of Strait's own client protocol (`@strait/client`) on `host`: default `port + 1`, any free port when `port` is 0. */
+  nativePort: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
 })
 
 /**
@@ -214,7 +217,7 @@ const readPem = (path: string) =>
   })
 
 // a proxy serving RocketMQ gRPC, in front of the broker at `broker`, or of the cluster's brokers
-const proxyRole = <R>(
+const proxyRole = <R, A = never, E = never>(
   config: {
     readonly host: string
     readonly port: number
@@ -222,7 +225,9 @@ const proxyRole = <R>(
     readonly tls?: { readonly certFile: string; readonly keyFile: string }
   },
   tuning: Tuning,
-  proxyLayer: (options: { readonly access?: AccessControl.AccessSettings }) => Layer.Layer<Proxy.Proxy, never, R>
+  proxyLayer: (options: { readonly access?: AccessControl.AccessSettings }) => Layer.Layer<Proxy.Proxy, never, R>,
+  // more servers of the same proxy (the native protocol)
+  beside: Layer.Layer<A, E, Proxy.Proxy>
 ) => {
   const settings = tuned(tuning)
   const proxy = proxyLayer(config.access === undefined ? {} : { access: config.access }).pipe(Layer.provide(settings.proxy))
@@ -231,7 +236,7 @@ const proxyRole = <R>(
     tls === undefined ? Effect.succeed(undefined) : Effect.all({ certChain: readPem(tls.certFile), privateKey: readPem(tls.keyFile) }),
     (pem) => RocketMQ.RocketMQServer.layer({ host: config.host, port: config.port, ...(pem === undefined ? {} : { tls: pem }) })
   ))
-  return server.pipe(
+  return Layer.merge(server, beside).pipe(
     Layer.provide(settings.rocketmq),
     Layer.provideMerge(proxy)
   )
@@ -280,11 +285,18 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
 const provisioned = (config: NodeConfig) => Layer.effectDiscard(provision(config))
 
 // a cluster proxy, registered in the control plane (under its gRPC address) while it serves
+// Strait's own client protocol beside RocketMQ gRPC, always on TCP (whatever reaches the brokers)
+const nativeServer = (config: NodeConfig) =>
+  NativeServer.layer({
+    listen: `tcp://${config.host}:${config.nativePort ?? (config.port === 0 ? 0 : config.port + 1)}`,
+    ...(config.tuning?.drainTimeoutMillis === undefined ? {} : { drainTimeout: Duration.millis(config.tuning.drainTimeoutMillis) })
+  }).pipe(Layer.provide(TcpTransport.layer))
+
 const clusterProxy = (config: NodeConfig) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const { host, port } = yield* RocketMQ.RocketMQServer
     yield* NodeRegistration.register({ kind: "proxy", id: config.cluster?.proxyId ?? `${host}:${port}`, address: `${host}:${port}` })
-  })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options))))
+  })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options), nativeServer(config))))
 
 const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
 
@@ -349,4 +361,4 @@ export const proxyOnly = (config: {
   readonly access?: AccessControl.AccessSettings
   readonly tuning?: Tuning
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
-}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options })).pipe(Layer.provide(TcpTransport.layer))
+}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options }), Layer.empty).pipe(Layer.provide(TcpTransport.layer))

@@ -17,7 +17,7 @@ import { Protocol } from "@strait/client"
 import { ConsumerGroup, Frame, Message, MessageBatch, Transport } from "@strait/core"
 import { Proxy } from "@strait/proxy"
 import { Multiplex } from "@strait/transport"
-import { Cause, Duration, Effect, Exit, Layer, Queue, Result, Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Queue, Result, Scope, Stream } from "effect"
 
 /**
  * The native server's tunables.
@@ -232,13 +232,20 @@ const serveConnection = (proxy: Proxy.Proxy["Service"], connection: Transport.Co
   })
 
 /**
+ * A running native server: the address it is bound to (with the real port when port 0 was asked for).
+ *
+ * @since 0.1.0
+ */
+export class NativeServer extends Context.Service<NativeServer, { readonly address: string }>()("@strait/protocol-native/NativeServer") {}
+
+/**
  * Serves the native client protocol at `listen` while the layer lives; closing it drains every
  * connection (GOAWAY) within the drain deadline.
  *
  * @since 0.1.0
  */
-export const layer = (options: NativeServerOptions): Layer.Layer<never, Transport.InvalidAddress | Transport.AddressInUse, Proxy.Proxy | Transport.Transport> =>
-  Layer.effectDiscard(Effect.gen(function*() {
+export const layer = (options: NativeServerOptions): Layer.Layer<NativeServer, Transport.InvalidAddress | Transport.AddressInUse, Proxy.Proxy | Transport.Transport> =>
+  Layer.effect(NativeServer, Effect.gen(function*() {
     const transport = yield* Transport.Transport
     const proxy = yield* Proxy.Proxy
     const listener = yield* transport.listen(options.listen)
@@ -252,4 +259,5 @@ export const layer = (options: NativeServerOptions): Layer.Layer<never, Transpor
         open.add(connection)
         yield* serveConnection(proxy, connection, options).pipe(Effect.ensuring(Effect.sync(() => open.delete(connection))))
       }))))
+    return NativeServer.of({ address: listener.address })
   }))

@@ -50,7 +50,7 @@ describe.concurrent("the strait command", () => {
     const [port, etcdPort, brokerPort, proxyPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
     const cluster = await startStrait([
       "cluster", "up", "--brokers", "2", "--proxies", "2", "--data-dir", dataDir, "--port", String(port),
-      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort)
+      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(await freePort())
     ], /clients connect to/)
     try {
       const server = ["--server", `127.0.0.1:${port}`]

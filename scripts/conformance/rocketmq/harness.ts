@@ -262,6 +262,8 @@ export const startStrait = async (args: ReadonlyArray<string>, ready: RegExp): P
 export interface RunningCluster {
   /** The load balancer in front of the proxies: the one address clients use. */
   readonly endpoints: string
+  /** Each proxy's address for Strait's own client protocol. */
+  readonly nativeEndpoints: ReadonlyArray<string>
   readonly brokers: ReadonlyArray<StraitProcess>
   readonly proxies: ReadonlyArray<StraitProcess>
   /** Runs the strait CLI against the first proxy. */
@@ -285,12 +287,18 @@ export const startCluster = async (options: { readonly brokers: number; readonly
     )
   }))
   const proxyPorts = await Promise.all(Array.from({ length: options.proxies }, () => freePort()))
+  // each proxy keeps its ports across restarts
+  const nativePorts = await Promise.all(proxyPorts.map(() => freePort()))
   const proxies = await Promise.all(proxyPorts.map((port, j) =>
-    startStrait(["node", "--role", "proxy", "--port", String(port), "--data-dir", join(dataDir, `proxy-${j + 1}`), ...common], /RocketMQ gRPC on/)
+    startStrait(
+      ["node", "--role", "proxy", "--port", String(port), "--native-port", String(nativePorts[j]), "--data-dir", join(dataDir, `proxy-${j + 1}`), ...common],
+      /RocketMQ gRPC on/
+    )
   ))
   const balancer = await startBalancer(proxyPorts)
   return {
     endpoints: `127.0.0.1:${balancer.port}`,
+    nativeEndpoints: nativePorts.map((port) => `tcp://127.0.0.1:${port}`),
     brokers,
     proxies,
     admin: (...args) => strait([...args, "--server", `127.0.0.1:${proxyPorts[0]}`]),

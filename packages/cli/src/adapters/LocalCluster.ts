@@ -40,6 +40,8 @@ export interface ClusterPlan {
   readonly brokerPort: number
   /** The first proxy's port (the next proxies count up from it). */
   readonly proxyPort: number
+  /** The first proxy's port for Strait's own client protocol (the next proxies count up from it). */
+  readonly nativePort: number
   /** A node configuration file every node reads (topics, groups, access, tuning). */
   readonly config?: string
 }
@@ -156,7 +158,10 @@ export const up = (plan: ClusterPlan) =>
     })
     const proxies = yield* Effect.forEach(Array.from({ length: plan.proxies }, (_, j) => j + 1), (j) =>
       Effect.map(
-        node(`proxy-${j}`, ["--role", "proxy", "--host", plan.host, "--port", String(plan.proxyPort + j - 1), "--data-dir", join(plan.dataDir, `proxy-${j}`)]),
+        node(`proxy-${j}`, [
+          "--role", "proxy", "--host", plan.host, "--port", String(plan.proxyPort + j - 1), "--native-port", String(plan.nativePort + j - 1),
+          "--data-dir", join(plan.dataDir, `proxy-${j}`)
+        ]),
         (child) => ({ name: `proxy-${j}`, child, port: plan.proxyPort + j - 1 })
       ))
     yield* Effect.forEach([...brokers, ...proxies], ({ child, name, port }) => ready(name, child, accepts(plan.host, port)), { concurrency: "unbounded", discard: true })
@@ -169,6 +174,6 @@ export const up = (plan: ClusterPlan) =>
       address: `${balancer.host}:${balancer.port}`,
       etcd,
       brokers: brokers.map(({ name, port }) => `${name} tcp://${plan.host}:${port}`),
-      proxies: proxies.map(({ name, port }) => `${name} ${plan.host}:${port}`)
+      proxies: proxies.map(({ name, port }, j) => `${name} ${plan.host}:${port} (native protocol tcp://${plan.host}:${plan.nativePort + j})`)
     }
   })
