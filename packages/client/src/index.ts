@@ -5,5 +5,6 @@
  */
 export * as Protocol from "./Protocol.ts"
 export * as StraitClient from "./StraitClient.ts"
+export * as Admin from "./Admin.ts"
 export * as Consumer from "./Consumer.ts"
 export * as Producer from "./Producer.ts"

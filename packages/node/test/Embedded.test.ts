@@ -1,6 +1,6 @@
 // The Effect-native client against an embedded node: producers, consumers and their rules.
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Producer, StraitClient } from "@strait/client"
+import { Admin, Consumer, Producer, StraitClient } from "@strait/client"
 import { Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Strait } from "../src/index.ts"
@@ -138,5 +138,27 @@ describe("the client against an embedded node", () => {
         Ref.update(raw, (all) => [...all, text(message.body)])))
       yield* until(Effect.map(Ref.get(raw), (all) => all.length === 1))
       yield* settle(Fiber.interrupt(reader))
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("administration from the client: topics created, listed and described; a group's lag falls as it consumes", () =>
+    Effect.gen(function*() {
+      const created = yield* settle(Admin.createTopic({ name: "audit", kind: "NORMAL", queues: 2 }))
+      assert.deepStrictEqual(created, { name: "audit", kind: "NORMAL", queues: 2, flush: "async" })
+      assert.deepStrictEqual((yield* settle(Admin.topics)).map((topic) => topic.name).sort(), ["audit", "orders"])
+      const duplicate = yield* settle(Effect.flip(Admin.createTopic({ name: "audit", kind: "NORMAL" })))
+      assert.strictEqual(duplicate._tag, "TopicAlreadyExists")
+      yield* settle(Admin.setGroup({ name: "auditors", maxDeliveryAttempts: 3, fifo: false }))
+      assert.strictEqual((yield* settle(Admin.describeGroup("auditors"))).maxDeliveryAttempts, 3)
+      const producer = yield* Producer.Producer
+      for (const body of ["a", "b", "c", "d"]) yield* settle(producer.send({ topic: "audit", body }))
+      const lagOf = Effect.map(Admin.lag("auditors"), (queues) => queues.filter((queue) => queue.topic === "audit").reduce((sum, queue) => sum + queue.lag, 0))
+      assert.strictEqual(yield* settle(lagOf), 4)
+      const handled = yield* Ref.make(0)
+      const consumer = yield* Effect.forkChild(Consumer.run({ group: "auditors", topic: "audit", pollTime: "200 millis" }, () => Ref.update(handled, (n) => n + 1)))
+      yield* until(Effect.map(Ref.get(handled), (n) => n === 4))
+      yield* settle(Fiber.interrupt(consumer))
+      // acknowledged progress is committed every second
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(yield* settle(lagOf), 0)
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 })
