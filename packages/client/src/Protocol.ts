@@ -114,7 +114,19 @@ export const Request = Schema.Union([
   Schema.TaggedStruct("DescribeGroup", { name: Schema.String }),
   Schema.TaggedStruct("SetGroup", { group: GroupInfo }),
   Schema.TaggedStruct("ListGroups", {}),
-  Schema.TaggedStruct("GroupLag", { name: Schema.String })
+  Schema.TaggedStruct("GroupLag", { name: Schema.String }),
+  /** The queues of a topic to pull from, per broker. */
+  Schema.TaggedStruct("PullQueues", { topic: Schema.String }),
+  Schema.TaggedStruct("Pull", {
+    topic: Schema.String,
+    broker: Schema.String,
+    queueId: Schema.Int,
+    offset: Schema.Number,
+    maxCount: Schema.Int,
+    filter: Schema.optionalKey(FilterExpression)
+  }),
+  Schema.TaggedStruct("CommitOffset", { group: Schema.String, topic: Schema.String, broker: Schema.String, queueId: Schema.Int, offset: Schema.Number }),
+  Schema.TaggedStruct("QueryOffset", { group: Schema.String, topic: Schema.String, broker: Schema.String, queueId: Schema.Int })
 ])
 
 /**
@@ -259,6 +271,9 @@ export const Response = Schema.Union([
   Schema.TaggedStruct("Group", { group: GroupInfo }),
   Schema.TaggedStruct("Groups", { groups: Schema.Array(GroupInfo) }),
   Schema.TaggedStruct("Lag", { queues: Schema.Array(QueueLag) }),
+  Schema.TaggedStruct("Queues", { queues: Schema.Array(Schema.Struct({ broker: Schema.String, queueId: Schema.Int, start: Schema.Number, end: Schema.Number })) }),
+  Schema.TaggedStruct("Pulled", { messages: Schema.Uint8Array, nextOffset: Schema.Number }),
+  Schema.TaggedStruct("Offset", { offset: Schema.optionalKey(Schema.Number) }),
   Schema.TaggedStruct("Failed", { error: Failure })
 ])
 

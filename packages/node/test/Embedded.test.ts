@@ -1,6 +1,6 @@
 // The Effect-native client against an embedded node: producers, consumers and their rules.
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, Consumer, Producer, StraitClient } from "@strait/client"
+import { Admin, Consumer, Producer, PullConsumer, StraitClient } from "@strait/client"
 import { Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Strait } from "../src/index.ts"
@@ -160,5 +160,28 @@ describe("the client against an embedded node", () => {
       // acknowledged progress is committed every second
       yield* TestClock.adjust("2 seconds")
       assert.strictEqual(yield* settle(lagOf), 0)
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("a pull consumer reads each queue from its group's committed offset; after a commit, a new one starts where it left off", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      for (const body of ["a", "b", "c", "d", "e"]) yield* settle(producer.send({ topic: "orders", body }))
+      const readAll = (consumer: PullConsumer.PullConsumer) =>
+        Effect.gen(function*() {
+          const bodies: Array<string> = []
+          for (const queue of yield* settle(consumer.queues)) {
+            bodies.push(...(yield* settle(consumer.pull(queue, 32))).map((message) => text(message.body)))
+            yield* settle(consumer.commit(queue))
+          }
+          return bodies.sort()
+        })
+      const first = yield* settle(PullConsumer.make({ group: "reports", topic: "orders" }))
+      assert.deepStrictEqual(yield* readAll(first), ["a", "b", "c", "d", "e"])
+      assert.deepStrictEqual(yield* readAll(first), [], "its position moved past what it read")
+      for (const body of ["f", "g"]) yield* settle(producer.send({ topic: "orders", body }))
+      const second = yield* settle(PullConsumer.make({ group: "reports", topic: "orders" }))
+      assert.deepStrictEqual(yield* readAll(second), ["f", "g"], "a new consumer of the group starts at the committed offsets")
+      const other = yield* settle(PullConsumer.make({ group: "other", topic: "orders" }))
+      assert.strictEqual((yield* readAll(other)).length, 7, "another group reads from the start")
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 })

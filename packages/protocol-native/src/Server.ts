@@ -204,6 +204,20 @@ const dispatch = (proxy: Proxy.Proxy["Service"], client: Client, request: Protoc
       }))
     case "GroupLag":
       return Effect.map(proxy.groupProgress(caller, request.name), (queues) => ({ _tag: "Lag" as const, queues }))
+    case "PullQueues":
+      return Effect.map(proxy.pullQueues(caller, request.topic), (queues) => ({ _tag: "Queues" as const, queues }))
+    case "Pull":
+      return Effect.map(proxy.pull(caller, request), ({ messages, nextOffset }) => ({
+        _tag: "Pulled" as const,
+        messages: MessageBatch.encodeStored(messages.map((message) =>
+          message.topic === request.topic ? message : new Message.StoredMessage({ ...message, topic: request.topic })
+        )),
+        nextOffset
+      }))
+    case "CommitOffset":
+      return Effect.as(proxy.commitOffset(caller, request.group, request, request.offset), { _tag: "Done" as const })
+    case "QueryOffset":
+      return Effect.map(proxy.queryOffset(caller, request.group, request), (offset) => ({ _tag: "Offset" as const, ...(offset === undefined ? {} : { offset }) }))
   }
 }
 

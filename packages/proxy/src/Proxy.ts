@@ -174,6 +174,32 @@ export interface GroupQueueProgress {
 }
 
 /**
+ * A queue of one broker, as pull consumers read it.
+ *
+ * @since 0.1.0
+ */
+export interface PullQueue {
+  readonly broker: string
+  readonly queueId: number
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * A pull from a queue of one broker.
+ *
+ * @since 0.1.0
+ */
+export interface PullRequest {
+  readonly topic: string
+  readonly broker: string
+  readonly queueId: number
+  readonly offset: number
+  readonly maxCount: number
+  readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+}
+
+/**
  * A topic as a client sees it.
  *
  * @since 0.1.0
@@ -296,6 +322,17 @@ export class Proxy extends Context.Service<Proxy, {
   readonly topics: (caller: CallerContext) => Effect.Effect<ReadonlyArray<TopicView>, ProxyError>
   readonly setGroup: (caller: CallerContext, group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, ProxyError>
   readonly groups: (caller: CallerContext) => Effect.Effect<ReadonlyArray<ConsumerGroup.ConsumerGroup>, ProxyError>
+  /** The queues of a topic to pull from: per broker, each queue's first and next offsets. */
+  readonly pullQueues: (caller: CallerContext, topic: string) => Effect.Effect<ReadonlyArray<PullQueue>, ProxyError>
+  /** Reads a queue of one broker from `offset`, at most `maxCount` messages. */
+  readonly pull: (caller: CallerContext, request: PullRequest) => Effect.Effect<{
+    readonly messages: ReadonlyArray<Message.StoredMessage>
+    readonly nextOffset: number
+  }, ProxyError>
+  /** Stores a group's offset on a queue of one broker. */
+  readonly commitOffset: (caller: CallerContext, group: string, queue: { readonly topic: string; readonly broker: string; readonly queueId: number }, offset: number) => Effect.Effect<void, ProxyError>
+  /** A group's stored offset on a queue of one broker, if any. */
+  readonly queryOffset: (caller: CallerContext, group: string, queue: { readonly topic: string; readonly broker: string; readonly queueId: number }) => Effect.Effect<number | undefined, ProxyError>
   /** Where a consumer group stands on every queue of every broker (admin): lag and messages in flight. */
   readonly groupProgress: (caller: CallerContext, group: string) => Effect.Effect<ReadonlyArray<GroupQueueProgress>, ProxyError>
   /** Replaces the cluster's access settings (admin on `*`); `false` for a proxy without a control plane. */
@@ -740,6 +777,44 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
     status: (caller) => Effect.andThen(authorize(caller, "admin", "cluster:*"), routing.status),
     setAccess: (caller, accessSettings) =>
       Effect.andThen(authorize(caller, "admin", "*"), routing.setAccessSettings(Schema.encodeSync(Schema.toCodecJson(AccessControl.AccessSettings))(accessSettings))),
+    pullQueues: (caller, topic) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `topic:${topic}`)
+        const qualified = qualify(caller.namespace, topic)
+        const perBroker = yield* Effect.forEach(yield* routing.brokers, (ref) =>
+          via(ref, (broker) => broker.describeTopic(qualified)).pipe(
+            Effect.map((described) => described.bounds.map(({ end, queueId, start }): PullQueue => ({ broker: ref.id ?? "broker", queueId, start, end }))),
+            // a broker that has not mirrored the topic yet holds none of its messages
+            Effect.catchTag("TopicNotFound", () => Effect.succeed([] as ReadonlyArray<PullQueue>))
+          ), { concurrency: "unbounded" })
+        return perBroker.flat()
+      }),
+    pull: (caller, request) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `topic:${request.topic}`)
+        yield* touch(caller)
+        const pulled = yield* via(yield* routing.broker(request.broker), (broker) =>
+          broker.pull({
+            topic: qualify(caller.namespace, request.topic),
+            queueId: request.queueId,
+            offset: request.offset,
+            maxCount: request.maxCount,
+            ...(request.filter === undefined ? {} : { filter: request.filter })
+          }))
+        return { messages: pulled.messages, nextOffset: pulled.nextOffset }
+      }),
+    commitOffset: (caller, group, queue, offset) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${group}`)
+        yield* via(yield* routing.broker(queue.broker), (broker) =>
+          broker.commitOffset(qualify(caller.namespace, group), qualify(caller.namespace, queue.topic), queue.queueId, offset))
+      }),
+    queryOffset: (caller, group, queue) =>
+      Effect.gen(function*() {
+        yield* authorize(caller, "sub", `group:${group}`)
+        return yield* via(yield* routing.broker(queue.broker), (broker) =>
+          broker.queryOffset(qualify(caller.namespace, group), qualify(caller.namespace, queue.topic), queue.queueId))
+      }),
     groupProgress: (caller, group) =>
       Effect.gen(function*() {
         yield* authorize(caller, "admin", `group:${group}`)

@@ -105,6 +105,8 @@ export interface Routing {
   readonly refresh: Effect.Effect<void>
   /** The broker a receive polls: the one it names when that one is live, else the next live one in turn. */
   readonly forReceive: (broker: string | undefined) => Effect.Effect<BrokerRef, RoutingError>
+  /** A broker by its id (`undefined`, or any id, names the one broker of `single`). */
+  readonly broker: (id: string | undefined) => Effect.Effect<BrokerRef, RoutingError>
   /** The broker that issued a receipt handle. */
   readonly forHandle: (receiptHandle: string) => Effect.Effect<BrokerRef, RoutingError>
   /** Every live broker. */
@@ -143,6 +145,7 @@ export const single = Effect.fnUntraced(function*(address: string) {
     refresh: Effect.void,
     forReceive: () => Effect.succeed(only),
     forHandle: () => Effect.succeed(only),
+    broker: () => Effect.succeed(only),
     brokers: Effect.succeed([only]),
     route: (topic) => Effect.map(via((client) => client.describeTopic(topic)), (spec) => [{ broker: undefined, queues: spec.queues }]),
     owners: (topic) => Effect.map(via((client) => client.describeTopic(topic)), (spec) => Array.from({ length: spec.queues }, () => undefined)),
@@ -271,6 +274,7 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
         if (live.length === 0) return Effect.fail(unreachable("none", "no broker is registered"))
         return refOf(live[receiveTurn++ % live.length]!)
       }),
+    broker: (id) => id === undefined ? Effect.fail(unreachable("none", "no broker named")) : refOf(id),
     forHandle: (receiptHandle) =>
       Effect.suspend((): Effect.Effect<BrokerRef, RoutingError> => {
         const issuer = ReceiptHandle.peek(receiptHandle)?.brokerName
