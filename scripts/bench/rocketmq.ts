@@ -13,29 +13,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
-import { cpuSeconds } from "./lib/peers.ts"
-import { emit, percentile, table } from "./lib/report.ts"
+import { CONSUMERS, measure, type RunResult } from "./lib/endToEnd.ts"
+import { emit, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
-const SIZE = 1024
 // messages in flight end to end (each producer waits until its message was consumed): unloaded (1)
 // and loaded; consumers each with one receive of up to 32 out at a time
 const WINDOWS = [1, 64] as const
-const CONSUMERS = 4
 const BROKER_PORT = 17900
 const PROXY_PORT = 17981
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-rocketmq-"))
 const scheduler = EventLoopScheduler.make()
 const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as any
-
-interface RunResult {
-  readonly perSecond: number
-  readonly p50: number
-  readonly p99: number
-  readonly brokerCpu: number
-  readonly proxyCpu: number
-  readonly clientCpu: number
-}
 
 // STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there
 const PROFILE = process.env.STRAIT_BENCH_PROFILE
@@ -55,74 +44,6 @@ const stop = (child: ChildProcess) =>
     child.kill("SIGTERM")
   })
 
-// a message's body carries its sequence number and when it was sent
-let seq = 0
-const body = () => {
-  const bytes = Buffer.alloc(SIZE, 0x61)
-  bytes.writeUInt32LE(seq++, 0)
-  bytes.writeDoubleLE(performance.now(), 8)
-  return bytes
-}
-const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset)
-
-/**
- * `window` producers each keep one message in flight until it was consumed (as the broker bench does),
- * until the time is up; consumers receive, note each message's latency, and acknowledge.
- */
-const measure = async (
-  pids: { readonly broker: number; readonly proxy?: number },
-  window: number,
-  send: (bytes: Buffer) => Promise<void>,
-  receive: () => Promise<ReadonlyArray<Uint8Array>>
-): Promise<RunResult> => {
-  const latencies: Array<number> = []
-  const waiting = new Map<number, () => void>()
-  let consumed = 0
-  let stopped = false
-  const consumers = Array.from({ length: CONSUMERS }, async () => {
-    while (!stopped || waiting.size > 0) {
-      const bodies = await receive()
-      const now = performance.now()
-      for (const bytes of bodies) {
-        latencies.push((now - view(bytes).getFloat64(8, true)) * 1000)
-        consumed++
-        waiting.get(view(bytes).getUint32(0, true))?.()
-      }
-    }
-  })
-  const brokerBefore = cpuSeconds(pids.broker)
-  const proxyBefore = pids.proxy === undefined ? 0 : cpuSeconds(pids.proxy)
-  const clientBefore = process.cpuUsage()
-  const began = performance.now()
-  const deadline = began + SECS * 1000
-  await Promise.all(Array.from({ length: window }, async () => {
-    while (performance.now() < deadline) {
-      const bytes = body()
-      const n = view(bytes).getUint32(0, true)
-      const done = new Promise<void>((resolve) => waiting.set(n, resolve))
-      await send(bytes)
-      await done
-      waiting.delete(n)
-    }
-  }))
-  const seconds = (performance.now() - began) / 1000
-  const brokerCpu = cpuSeconds(pids.broker) - brokerBefore
-  const proxyCpu = pids.proxy === undefined ? 0 : cpuSeconds(pids.proxy) - proxyBefore
-  const client = process.cpuUsage(clientBefore)
-  const perSecond = consumed / seconds
-  stopped = true
-  await Promise.all(consumers)
-  const perMessage = (cpu: number) => (cpu * 1e6) / Math.max(1, consumed)
-  return {
-    perSecond,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    brokerCpu: perMessage(brokerCpu),
-    proxyCpu: perMessage(proxyCpu),
-    clientCpu: (client.user + client.system) / Math.max(1, consumed)
-  }
-}
-
 const throughProxy = async (pids: { readonly broker: number; readonly proxy: number }, window: number) => {
   const endpoints = `127.0.0.1:${PROXY_PORT}`
   const producer = new Producer({ endpoints, topics: ["via-proxy"], logger: quiet, maxAttempts: 1 } as any)
@@ -134,6 +55,7 @@ const throughProxy = async (pids: { readonly broker: number; readonly proxy: num
   }))
   let next = 0
   const result = await measure(
+    SECS,
     pids,
     window,
     async (bytes) => void (await producer.send({ topic: "via-proxy", body: bytes })),
@@ -159,6 +81,7 @@ const direct = (pids: { readonly broker: number }, window: number) =>
     const run = <A>(effect: Effect.Effect<A, unknown>) => Effect.runPromise(effect, { scheduler })
     const result = yield* Effect.promise(() =>
       measure(
+        SECS,
         pids,
         window,
         (bytes) =>

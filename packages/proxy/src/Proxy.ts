@@ -51,6 +51,8 @@ export const ProxySettings = Context.Reference<{
   readonly checkPollWait: Duration.Input
   /** Most receives long-polling at once; one more is refused with `TooManyReceives`. */
   readonly maxParkedReceives: number
+  /** How long a send waits for a broker to serve its queue when none does (a topic just created). */
+  readonly ownerWait: Duration.Input
 }>("@strait/proxy/Proxy/ProxySettings", {
   defaultValue: () => ({
     autoRenewWindow: Duration.seconds(60),
@@ -60,7 +62,8 @@ export const ProxySettings = Context.Reference<{
     clientTimeout: Duration.seconds(30),
     releaseAfter: Duration.seconds(1),
     checkPollWait: Duration.seconds(20),
-    maxParkedReceives: 10_000
+    maxParkedReceives: 10_000,
+    ownerWait: Duration.seconds(3)
   })
 })
 
@@ -530,12 +533,26 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
   // a send to the broker serving the message's queue; a refusal a retry may cure (the broker lost the
   // queue, went away, or has not mirrored the topic yet) is retried on another broker
   const retryable = new Set(["NotQueueOwner", "BrokerUnreachable", "BrokerUnavailable", "ConnectionClosed", "ConnectionDraining", "TopicNotFound"])
+  // a queue with no broker serving it yet (a topic just created, a dead broker's lease not yet
+  // expired) gets one within moments: the route is read again for up to `ownerWait`
+  const ownerWaitSteps = Math.ceil(Duration.toMillis(settings.ownerWait) / 100)
+  const routeSend = (message: Message.Message, exclude: ReadonlySet<string>) =>
+    Effect.gen(function*() {
+      for (let step = 0; ; step++) {
+        const route = yield* Effect.result(routing.forSend(message.topic, message.messageGroup, exclude))
+        if (Result.isSuccess(route)) return route.success
+        const unserved = route.failure._tag === "BrokerUnreachable" && route.failure.broker === "none"
+        if (!unserved || step >= ownerWaitSteps) return yield* Effect.fail(route.failure)
+        yield* Effect.sleep(Duration.millis(100))
+        yield* routing.refresh
+      }
+    })
   const sendRouted = (message: Message.Message, transactional: boolean, clientId: string | undefined) =>
     Effect.gen(function*() {
       const exclude = new Set<string>()
       const fenced = new Set<string>()
       for (let attempt = 1; ; attempt++) {
-        const { fence, ref } = yield* routing.forSend(message.topic, message.messageGroup, exclude)
+        const { fence, ref } = yield* routeSend(message, exclude)
         const sent = yield* Effect.result(via(ref, (broker) => broker.send([message], { transactional, ...(fence === undefined ? {} : { fence }) })))
         if (Result.isSuccess(sent)) {
           if (transactional) {

@@ -4,7 +4,7 @@ import { Broker, Member } from "@strait/broker"
 import { Catalog, EmbeddedStore } from "@strait/control"
 import { type Disk, SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
-import { Context, Effect, Exit, Layer, Redacted, Result, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Redacted, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { AccessControl, Proxy } from "../src/index.ts"
 import { caller, message, text } from "./fixtures.ts"
@@ -152,6 +152,17 @@ describe("the proxy of a cluster", () => {
         const app = yield* proxy.authenticate({ authorization: AccessControl.authorization("app", "s3cret", "20261125T000000Z"), dateTime: "20261125T000000Z" })
         const forbidden = yield* Effect.flip(proxy.createTopic({ ...caller("admin"), principal: app }, { name: "t", kind: "NORMAL", queues: 1, flush: "async" }))
         assert.strictEqual(forbidden._tag, "Forbidden")
+      })
+    ))
+
+  it.effect("a send right after its topic was created waits for a broker to serve the queue instead of failing", () =>
+    withCluster(["a"], ({ proxy, settle }) =>
+      Effect.gen(function*() {
+        yield* proxy.createTopic(caller("admin"), { name: "fresh", kind: "NORMAL", queues: 2, flush: "async" })
+        const sending = yield* Effect.forkChild(proxy.send(caller("producer"), [message("fresh", "first")]))
+        yield* settle
+        const [result] = yield* Fiber.join(sending)
+        assert.isTrue(Result.isSuccess(result!))
       })
     ))
 })

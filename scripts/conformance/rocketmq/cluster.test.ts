@@ -12,7 +12,7 @@ describe.concurrent("a cluster", () => {
     const cluster = await startCluster({ brokers: 3, proxies: 1, config })
     try {
       await cluster.admin("topic", "create", "failover", "--queues", "6", "--flush", "sync")
-      await eventually(async () => !(await cluster.admin("status")).includes("unserved)") || /0 unserved/.test(await cluster.admin("status")), 20_000)
+      await eventually(async () => /queues \(6, 0 unserved\)/.test(await cluster.admin("status")), 20_000)
       const traffic = await steadyTraffic(cluster.endpoints, "failover", "g-failover")
       const acknowledged = traffic.acknowledged
       await eventually(() => acknowledged.length >= 60, 30_000)
@@ -37,6 +37,7 @@ describe.concurrent("a cluster", () => {
     const cluster = await startCluster({ brokers: 2, proxies: 2, config })
     try {
       await cluster.admin("topic", "create", "proxies-rolling", "--queues", "4", "--flush", "sync")
+      await eventually(async () => /queues \(4, 0 unserved\)/.test(await cluster.admin("status")), 20_000)
       const traffic = await steadyTraffic(cluster.endpoints, "proxies-rolling", "g-proxies-rolling")
       const acknowledged = traffic.acknowledged
       await eventually(() => acknowledged.length >= 30, 30_000)

@@ -4,7 +4,7 @@ import { Consumer, Producer, StraitClient } from "@strait/client"
 import { TcpTransport } from "@strait/transport"
 import { Effect, Fiber, Layer, Ref } from "effect"
 import { afterAll, describe, expect, test } from "vitest"
-import { type RunningNode, startCluster, startNode } from "./harness.ts"
+import { eventually, type RunningNode, startCluster, startNode } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 afterAll(async () => {
@@ -40,6 +40,7 @@ describe.concurrent("the Effect-native client", () => {
     const cluster = await startCluster({ brokers: 1, proxies: 2, config: { tuning: { drainTimeoutMillis: 2000 } } })
     try {
       await cluster.admin("topic", "create", "native-rolling", "--queues", "2", "--flush", "sync")
+      await eventually(async () => /queues \(2, 0 unserved\)/.test(await cluster.admin("status")), 20_000)
       const endpoints = cluster.nativeEndpoints
       const outcome = await Effect.runPromise(Effect.gen(function*() {
         const producer = yield* Producer.Producer
