@@ -69,15 +69,6 @@ export const startNats = async (work: string): Promise<Running> => {
   return { pid: child.pid!, stop: stopAll([child]) }
 }
 
-/** redis-server on 17379, without persistence (Streams kept in memory, as peer_bench measures them). */
-export const startRedis = async (work: string): Promise<Running> => {
-  const dir = path.join(work, "redis")
-  fs.mkdirSync(dir, { recursive: true })
-  const child = spawn("redis-server", ["--bind", "127.0.0.1", "--port", "17379", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" })
-  if (!(await waitForPort(17379, 30))) throw new Error("redis-server did not start")
-  return { pid: child.pid!, stop: stopAll([child]) }
-}
-
 /** A RabbitMQ node on 17672 (quorum queues need no plugins). */
 export const startRabbit = async (work: string): Promise<Running> => {
   const dir = path.join(work, "rmq")
