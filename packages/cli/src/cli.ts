@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import * as Grpc from "@grpc/grpc-js"
+import { Signature } from "@strait/core"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
 import { Server as NativeServer } from "@strait/protocol-native"
@@ -228,8 +229,6 @@ const tlsCa = Flag.String("tls-ca").pipe(Flag.optional, Flag.withDescription("co
 const tls = Flag.Boolean("tls").pipe(Flag.withDefault(false), Flag.withDescription("connect over TLS, trusting the system's certificates"))
 const connection = { server, namespace, accessKey, secretKey, tls, tlsCa }
 
-const dateTime = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")
-
 // the connection flags as parsed
 interface Connection {
   readonly server: string
@@ -255,10 +254,10 @@ const admin = <A>(
           metadata: () => {
             const metadata = new Grpc.Metadata()
             if (options.namespace !== "") metadata.set("x-mq-namespace", options.namespace)
-            const now = dateTime(new Date())
+            const now = Signature.dateTimeOf(Date.now())
             metadata.set("x-mq-date-time", now)
             if (Option.isSome(options.accessKey)) {
-              metadata.set("authorization", AccessControl.authorization(options.accessKey.value, Option.getOrElse(options.secretKey, () => ""), now))
+              metadata.set("authorization", Signature.authorization(options.accessKey.value, Option.getOrElse(options.secretKey, () => ""), now))
             }
             return metadata
           }

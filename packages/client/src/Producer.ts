@@ -129,11 +129,13 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
       })
     })
 
-  // one Send request for the messages given, retried as a whole while a retry may cure it
+  // a request made again while it fails for a reason a retry may cure (its message ids stay the same)
+  const retried = <A>(request: Effect.Effect<A, Protocol.Failure>) =>
+    Effect.retry(request, { times: retries, while: (error) => error._tag === "Unavailable", schedule: Schedule.exponential(Duration.millis(50)) })
+
+  // one Send request for the messages given
   const sendRequest = (messages: ReadonlyArray<Message.Message>, transactional: boolean) =>
-    client.call({ _tag: "Send", messages: MessageBatch.encode(messages), transactional }, "Sent").pipe(
-      Effect.retry({ times: retries, while: (error) => error._tag === "Unavailable", schedule: Schedule.exponential(Duration.millis(50)) })
-    )
+    retried(client.call({ _tag: "Send", messages: MessageBatch.encode(messages), transactional }, "Sent"))
 
   const settle = (batch: ReadonlyArray<Pending>) =>
     Effect.flatMap(Effect.result(sendRequest(batch.map((item) => item.message), false)), (answer) =>
@@ -183,9 +185,7 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
 
   const end = (halves: ReadonlyArray<{ readonly topic: string; readonly messageId: string }>, resolution: "COMMIT" | "ROLLBACK") =>
     Effect.forEach(halves, ({ messageId, topic }) =>
-      client.call({ _tag: "EndTransaction", topic, transactionId: messageId, resolution }, "Done").pipe(
-        Effect.retry({ times: retries, while: (error) => error._tag === "Unavailable", schedule: Schedule.exponential(Duration.millis(50)) })
-      ), { discard: true })
+      retried(client.call({ _tag: "EndTransaction", topic, transactionId: messageId, resolution }, "Done")), { discard: true })
 
   const transaction = <A, E, R>(body: (send: (message: OutgoingMessage) => Effect.Effect<Protocol.Receipt, Protocol.Failure>) => Effect.Effect<A, E, R>) =>
     Effect.gen(function*() {

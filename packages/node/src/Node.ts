@@ -168,7 +168,7 @@ export const provision = (config: Pick<NodeConfig, "topics" | "groups" | "access
 
 type Tuning = typeof TuningConfig.Type
 
-const encodeAccess = Schema.encodeSync(Schema.toCodecJson(AccessControl.AccessSettings))
+const encodeAccess = Schema.encodeSync(AccessControl.AccessSettingsJson)
 
 // the tunables of the configuration over the defaults, one layer per service they tune
 const tuned = (tuning: Tuning) => ({

@@ -551,7 +551,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
     flush: Schema.optionalKey(Schema.Literals(["sync", "async"]))
   }))
   const decodeName = Schema.decodeUnknownEffect(Schema.Struct({ name: Schema.String }))
-  const decodeAccess = Schema.decodeUnknownEffect(Schema.toCodecJson(AccessControl.AccessSettings))
+  const decodeAccess = Schema.decodeUnknownEffect(AccessControl.AccessSettingsJson)
   const decodeGroup = Schema.decodeUnknownEffect(Schema.Struct({
     name: Schema.String,
     maxDeliveryAttempts: Schema.optionalKey(Schema.Int),

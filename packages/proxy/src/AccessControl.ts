@@ -86,6 +86,14 @@ export const AccessSettings = Schema.Struct({
 export type AccessSettings = typeof AccessSettings.Type
 
 /**
+ * Access settings in their JSON form (secret keys as plain strings): how the control plane stores
+ * them and the admin service takes them.
+ *
+ * @since 0.1.0
+ */
+export const AccessSettingsJson = Schema.toCodecJson(AccessSettings)
+
+/**
  * The request carries no usable credentials where they are required (RocketMQ `UNAUTHORIZED`).
  *
  * @since 0.1.0

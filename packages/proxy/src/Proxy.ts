@@ -367,6 +367,8 @@ export class Proxy extends Context.Service<Proxy, {
     Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access)))
 }
 
+const encodeAccess = Schema.encodeSync(AccessControl.AccessSettingsJson)
+
 // how many times a send is tried on another broker after a refusal a retry may cure
 const sendAttempts = 3
 
@@ -375,18 +377,20 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
   // the control plane's access settings when it holds some (followed as they change), else the proxy's own
   const own = AccessControl.make(accessSettings)
   let stored: { readonly source: unknown; readonly control: AccessControl.AccessControl } | undefined
-  const decodeAccess = Schema.decodeUnknownExit(Schema.toCodecJson(AccessControl.AccessSettings))
-  const currentAccess = Effect.map(routing.accessSettings, (source) => {
+  const decodeAccess = Schema.decodeUnknownExit(AccessControl.AccessSettingsJson)
+  // plain code: it runs on every call (decoding again only when the stored settings changed)
+  const currentAccess = () => {
+    const source = routing.accessSettings()
     if (source === undefined) return own
     if (stored?.source !== source) {
       const decoded = decodeAccess(source)
       stored = { source, control: Exit.isSuccess(decoded) ? AccessControl.make(decoded.value) : own }
     }
     return stored.control
-  })
+  }
   const access: AccessControl.AccessControl = {
-    authenticate: (headers) => Effect.flatMap(currentAccess, (control) => control.authenticate(headers)),
-    authorize: (principal, namespace, action, resource) => Effect.flatMap(currentAccess, (control) => control.authorize(principal, namespace, action, resource))
+    authenticate: (headers) => Effect.suspend(() => currentAccess().authenticate(headers)),
+    authorize: (principal, namespace, action, resource) => Effect.suspend(() => currentAccess().authorize(principal, namespace, action, resource))
   }
   const scope = yield* Effect.scope
   const autoRenewMillis = Duration.toMillis(settings.autoRenewWindow)
@@ -793,7 +797,7 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
       }),
     status: (caller) => Effect.andThen(authorize(caller, "admin", "cluster:*"), routing.status),
     setAccess: (caller, accessSettings) =>
-      Effect.andThen(authorize(caller, "admin", "*"), routing.setAccessSettings(Schema.encodeSync(Schema.toCodecJson(AccessControl.AccessSettings))(accessSettings))),
+      Effect.andThen(authorize(caller, "admin", "*"), routing.setAccessSettings(encodeAccess(accessSettings))),
     pullQueues: (caller, topic) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `topic:${topic}`)

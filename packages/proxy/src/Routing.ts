@@ -124,7 +124,7 @@ export interface Routing {
   readonly setGroup: (group: ConsumerGroup.ConsumerGroup) => Effect.Effect<void, RoutingError>
   readonly status: Effect.Effect<ClusterStatus, RoutingError>
   /** The access settings of the control plane (their JSON form), if it holds any: they replace the proxy's own. */
-  readonly accessSettings: Effect.Effect<unknown>
+  readonly accessSettings: () => unknown
   /** Stores new access settings (their JSON form) for every proxy; `false` without a control plane. */
   readonly setAccessSettings: (encoded: unknown) => Effect.Effect<boolean, RoutingError>
 }
@@ -157,7 +157,7 @@ export const single = Effect.fnUntraced(function*(address: string) {
     group: (name) => via((client) => client.describeGroup(name)),
     groups: via((client) => client.listGroups),
     setGroup: (group) => via((client) => client.setGroup(group)),
-    accessSettings: Effect.succeed(undefined),
+    accessSettings: () => undefined,
     setAccessSettings: () => Effect.succeed(false),
     status: Effect.map(via((client) => client.listTopics), (topics) => ({
       brokers: [{ id: "broker", address }],
@@ -331,7 +331,7 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
         yield* provided(Catalog.putGroup({ ...group }))
         groups.set(group.name, { ...group })
       }),
-    accessSettings: Effect.sync(() => access),
+    accessSettings: () => access,
     setAccessSettings: (encoded) =>
       Effect.as(Effect.tap(provided(Catalog.putAccessSettings(encoded)), () => Effect.sync(() => (access = encoded))), true),
     status: provided(Effect.gen(function*() {
