@@ -12,8 +12,8 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
-import { CONSUMERS, measure, type RunResult } from "./lib/endToEnd.ts"
+import { CONSUMERS, measure, pulling, type RunResult, sending } from "./lib/endToEnd.ts"
+import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { emit, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
@@ -24,7 +24,6 @@ const BROKER_PORT = 17900
 const PROXY_PORT = 17981
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-rocketmq-"))
 const scheduler = EventLoopScheduler.make()
-const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as any
 
 // STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there
 const PROFILE = process.env.STRAIT_BENCH_PROFILE
@@ -44,33 +43,8 @@ const stop = (child: ChildProcess) =>
     child.kill("SIGTERM")
   })
 
-const throughProxy = async (pids: { readonly broker: number; readonly proxy: number }, window: number) => {
-  const endpoints = `127.0.0.1:${PROXY_PORT}`
-  const producer = new Producer({ endpoints, topics: ["via-proxy"], logger: quiet, maxAttempts: 1 } as any)
-  await producer.startup()
-  const consumers = await Promise.all(Array.from({ length: CONSUMERS }, async () => {
-    const consumer = new SimpleConsumer({ endpoints, consumerGroup: "bench", subscriptions: new Map([["via-proxy", "*"]]), awaitDuration: 1000, logger: quiet } as any)
-    await consumer.startup()
-    return consumer
-  }))
-  let next = 0
-  const result = await measure(
-    SECS,
-    pids,
-    window,
-    async (bytes) => void (await producer.send({ topic: "via-proxy", body: bytes })),
-    async () => {
-      const consumer = consumers[next++ % CONSUMERS]!
-      const batch = await consumer.receive(32, 30_000)
-      // acknowledged without holding up the next receive, as the broker bench does
-      for (const m of batch) void consumer.ack(m).catch(() => undefined)
-      return batch.map((m) => m.body)
-    }
-  )
-  await Promise.all(consumers.map((consumer) => consumer.shutdown()))
-  await producer.shutdown()
-  return result
-}
+const throughProxy = (pids: { readonly broker: number; readonly proxy: number }, window: number) =>
+  rocketmqEndToEnd(`127.0.0.1:${PROXY_PORT}`, "via-proxy", SECS, pids, window)
 
 let ids = 0
 const direct = (pids: { readonly broker: number }, window: number) =>
@@ -84,7 +58,7 @@ const direct = (pids: { readonly broker: number }, window: number) =>
         SECS,
         pids,
         window,
-        (bytes) =>
+        sending((bytes) =>
           run(Effect.asVoid(client.send([
             new Message.Message({
               topic: "direct",
@@ -95,13 +69,15 @@ const direct = (pids: { readonly broker: number }, window: number) =>
               bornHost: "bench",
               messageId: `01${(++ids).toString(16).toUpperCase().padStart(32, "0")}`
             })
-          ]))),
-        () =>
+          ])))
+        ),
+        pulling(() =>
           run(Effect.gen(function*() {
             const received = yield* client.pop({ group: "bench", topic: "direct", maxMessages: 32, invisibleDuration: "30 seconds", pollTimeout: "1 second" })
             for (const r of received) yield* FiberSet.run(acks, client.ack("bench", "direct", r.receiptHandle))
             return received.map((r) => r.message.body)
           }))
+        )
       )
     )
     yield* FiberSet.awaitEmpty(acks)

@@ -4,6 +4,7 @@
  *
  * **Details**
  *
+ * - Acknowledgements of handlers that finish at about the same time travel in one request.
  * - Messages are received with automatic renewal: the proxy keeps them invisible to the rest of the
  *   group while this client lives, however long a handler takes.
  * - A failed handler's message comes back after `retryDelay(attempt)` (default: 1 s, doubling, at most
@@ -20,6 +21,7 @@
  */
 import { type Message, MessageBatch } from "@strait/core"
 import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Result, Schema } from "effect"
+import * as Batcher from "./internal/Batcher.ts"
 import * as Protocol from "./Protocol.ts"
 import { StraitClient } from "./StraitClient.ts"
 
@@ -87,6 +89,18 @@ export const run = <E, R>(
     const retryDelay = options.retryDelay ?? defaultRetryDelay
     const waiting = yield* Queue.bounded<Delivery>(prefetch)
     const target = { group: options.group, topic: options.topic }
+    // acknowledgements of handlers finishing at about the same time go in one request
+    const ack = yield* Batcher.make<string, void, Protocol.Failure>(
+      { maxBatch: 256 },
+      (receiptHandles) =>
+        Effect.map(Effect.result(client.call({ _tag: "Ack", ...target, receiptHandles: [...receiptHandles] }, "Acked")), (answer) => {
+          if (Result.isFailure(answer)) return receiptHandles.map(() => Exit.fail(answer.failure))
+          const outcomes: Array<Exit.Exit<void, Protocol.Failure>> = receiptHandles.map(() => Exit.void)
+          for (const { error, index } of answer.success.failures) outcomes[index] = Exit.fail(error)
+          return outcomes
+        }),
+      new Protocol.Unavailable({ reason: "the answer lacks this acknowledgement's result", cause: "MalformedResponse" })
+    )
 
     const release = (deliveries: ReadonlyArray<Delivery>) =>
       deliveries.length === 0
@@ -119,7 +133,7 @@ export const run = <E, R>(
           Exit.isSuccess(exit) && exit.value === alreadySettled
             ? Effect.void
             : Exit.isSuccess(exit)
-            ? Effect.asVoid(client.call({ _tag: "Ack", ...target, receiptHandles: [delivery.receiptHandle] }, "Acked"))
+            ? ack(delivery.receiptHandle)
             : Effect.asVoid(client.call({
               _tag: "ChangeInvisibility",
               ...target,
@@ -151,7 +165,7 @@ export const run = <E, R>(
       yield* Fiber.interruptAll(workers)
     })
     return yield* (Fiber.join(receiving).pipe(Effect.ensuring(stop)) as Effect.Effect<never, Protocol.Failure>)
-  }) as Effect.Effect<never, Protocol.Failure, StraitClient | R>
+  }).pipe(Effect.scoped) as Effect.Effect<never, Protocol.Failure, StraitClient | R>
 
 /**
  * What to do with a message whose body does not decode with the consumer's schema.

@@ -17,7 +17,8 @@
  * @since 0.1.0
  */
 import { Message, MessageBatch, MessageId } from "@strait/core"
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Queue, Result, Schedule, Schema, Semaphore } from "effect"
+import { Clock, Context, Data, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
+import * as Batcher from "./internal/Batcher.ts"
 import * as Protocol from "./Protocol.ts"
 import { StraitClient } from "./StraitClient.ts"
 
@@ -66,12 +67,6 @@ export interface ProducerOptions {
   readonly checker?: TransactionChecker
 }
 
-interface Pending {
-  readonly message: Message.Message
-  readonly bytes: number
-  readonly done: Deferred.Deferred<Protocol.Receipt, Protocol.Failure>
-}
-
 /**
  * Sends messages.
  *
@@ -92,6 +87,7 @@ export class Producer extends Context.Service<Producer, {
 }
 
 const encoder = new TextEncoder()
+const malformed = new Protocol.Unavailable({ reason: "the answer lacks this message's result", cause: "MalformedResponse" })
 
 /**
  * A producer for as long as the scope lives.
@@ -104,8 +100,6 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
   const ids = yield* Effect.gen(function*() {
     return yield* MessageId.MessageIdGenerator
   }).pipe(Effect.provide(MessageId.MessageIdGenerator.layerTest))
-  const maxBatch = options.maxBatch ?? 256
-  const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024
   const retries = options.retries ?? 3
   const host = `strait-client/${client.clientId}`
 
@@ -137,42 +131,22 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
   const sendRequest = (messages: ReadonlyArray<Message.Message>, transactional: boolean) =>
     retried(client.call({ _tag: "Send", messages: MessageBatch.encode(messages), transactional }, "Sent"))
 
-  const settle = (batch: ReadonlyArray<Pending>) =>
-    Effect.flatMap(Effect.result(sendRequest(batch.map((item) => item.message), false)), (answer) =>
-      Effect.forEach(batch, (item, i) => {
-        if (Result.isFailure(answer)) return Deferred.fail(item.done, answer.failure)
-        const result = answer.success.results[i]
-        if (result === undefined) return Deferred.fail(item.done, new Protocol.Unavailable({ reason: "the answer lacks this message's result", cause: "MalformedResponse" }))
-        return result._tag === "Refused" ? Deferred.fail(item.done, result.error) : Deferred.succeed(item.done, result.receipt)
-      }, { discard: true }))
-
   // concurrent sends leave together: at most two requests in flight, more sends wait for the next
-  const queue = yield* Queue.unbounded<Pending>()
-  const inFlight = yield* Semaphore.make(2)
-  const lingerMillis = options.linger === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.linger))
-  yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-    const first = yield* Queue.take(queue)
-    if (lingerMillis > 0) yield* Effect.sleep(Duration.millis(lingerMillis))
-    else yield* Effect.yieldNow
-    const batch = [first]
-    let bytes = first.bytes
-    while (batch.length < maxBatch && bytes < maxBatchBytes) {
-      const next = yield* Queue.poll(queue)
-      if (next._tag === "None") break
-      batch.push(next.value)
-      bytes += next.value.bytes
-    }
-    yield* inFlight.take(1)
-    yield* Effect.forkScoped(Effect.ensuring(settle(batch), inFlight.release(1)))
-  })))
+  const batched = yield* Batcher.make<Message.Message, Protocol.Receipt, Protocol.Failure>(
+    { maxBatch: options.maxBatch ?? 256, maxBytes: options.maxBatchBytes ?? 4 * 1024 * 1024, ...(options.linger === undefined ? {} : { linger: options.linger }) },
+    (messages) =>
+      Effect.map(Effect.result(sendRequest(messages, false)), (answer) =>
+        messages.map((_, i) => {
+          if (Result.isFailure(answer)) return Exit.fail(answer.failure)
+          const result = answer.success.results[i]
+          if (result === undefined) return Exit.fail(malformed)
+          return result._tag === "Refused" ? Exit.fail(result.error) : Exit.succeed(result.receipt)
+        })),
+    malformed
+  )
 
   const send = (outgoing: OutgoingMessage) =>
-    Effect.gen(function*() {
-      const message = yield* messageOf(outgoing)
-      const done = yield* Deferred.make<Protocol.Receipt, Protocol.Failure>()
-      yield* Queue.offer(queue, { message, done, bytes: message.body.byteLength + 256 })
-      return yield* Deferred.await(done)
-    })
+    Effect.flatMap(messageOf(outgoing), (message) => batched(message, message.body.byteLength + 256))
 
   const sendHalf = (outgoing: OutgoingMessage) =>
     Effect.gen(function*() {

@@ -1,7 +1,7 @@
 // The Effect-native client against an embedded node: producers, consumers and their rules.
 import { assert, describe, it } from "@effect/vitest"
 import { Admin, Consumer, Producer, PullConsumer, StraitClient } from "@strait/client"
-import { Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Strait } from "../src/index.ts"
 
@@ -90,6 +90,44 @@ describe("the client against an embedded node", () => {
       yield* until(Effect.map(Ref.get(handled), (all) => new Set(all).size === 10))
       yield* settle(Fiber.interrupt(second))
       assert.deepStrictEqual([...new Set(yield* Ref.get(handled))].sort(), [...bodies].sort())
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("sends and acknowledgements made together travel together: 8 messages in one Send and one Ack request", () =>
+    Effect.gen(function*() {
+      const requests = new Map<string, number>()
+      // the client as the producer and the consumer see it, counting the requests it makes
+      const counting = Layer.effect(
+        StraitClient.StraitClient,
+        Effect.map(StraitClient.StraitClient, (client) =>
+          StraitClient.StraitClient.of({
+            ...client,
+            call: (request, expected, extra) => {
+              requests.set(request._tag, (requests.get(request._tag) ?? 0) + 1)
+              return client.call(request, expected, extra)
+            }
+          }))
+      )
+      const bodies = Array.from({ length: 8 }, (_, i) => `m${i}`)
+      yield* settle(Effect.gen(function*() {
+        const producer = yield* Producer.Producer
+        yield* Effect.forEach(bodies, (body) => producer.send({ topic: "orders", body }), { concurrency: "unbounded" })
+      }).pipe(Effect.provide(Producer.Producer.layer().pipe(Layer.provide(counting)))))
+      assert.strictEqual(requests.get("Send"), 1)
+      // every handler holds its message until all 8 are in hand, then all finish at once
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      const all = yield* Deferred.make<void>()
+      const consumer = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis", concurrency: 8, prefetch: 8 }, ({ message }) =>
+        Effect.gen(function*() {
+          const now = yield* Ref.updateAndGet(handled, (seen) => [...seen, text(message.body)])
+          if (now.length === 8) yield* Deferred.succeed(all, undefined)
+          yield* Deferred.await(all)
+        })).pipe(Effect.provide(counting)))
+      yield* until(Effect.map(Ref.get(handled), (seen) => seen.length === 8))
+      // nothing comes again: all 8 were acknowledged, in one request
+      yield* TestClock.adjust("2 minutes")
+      yield* settle(Fiber.interrupt(consumer))
+      assert.deepStrictEqual([...(yield* Ref.get(handled))].sort(), bodies)
+      assert.strictEqual(requests.get("Ack"), 1)
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 
   it.effect("refusals are typed: a topic that does not exist, a message over the limits", () =>

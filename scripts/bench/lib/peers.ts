@@ -10,17 +10,19 @@ import * as path from "node:path"
 export const peersDir = process.env.STRAIT_PEERS ?? "/tmp/strait-peers"
 const shared = new URL("../../../../shared/bench/peers/", import.meta.url).pathname
 
-/** Copies the peers folder out of the repository and installs its clients, once. */
-export const preparePeers = (): string | undefined => {
+/** Copies the peers folder out of the repository and installs its clients, once; checks the servers a bench needs. */
+export const preparePeers = (
+  servers: ReadonlyArray<string> = ["nats-server", "/usr/lib/rabbitmq/bin/rabbitmq-server"]
+): string | undefined => {
   if (!fs.existsSync(path.join(peersDir, "node", "node_modules", "nats"))) {
     fs.rmSync(peersDir, { recursive: true, force: true })
     fs.cpSync(shared, peersDir, { recursive: true })
     const install = spawnSync("npm", ["install", "--no-audit", "--no-fund"], { cwd: path.join(peersDir, "node"), stdio: "ignore" })
     if (install.status !== 0) return "npm install of the peer clients failed"
   }
-  for (const binary of ["nats-server", "/usr/lib/rabbitmq/bin/rabbitmq-server"]) {
+  for (const binary of servers) {
     if (spawnSync("sh", ["-c", `command -v ${binary}`]).status !== 0) {
-      return `${binary} is missing: apt-get install -y nats-server rabbitmq-server`
+      return `${binary} is missing: apt-get install -y ${servers.map((server) => path.basename(server)).join(" ")}`
     }
   }
   return undefined
@@ -66,6 +68,15 @@ export const startNats = async (work: string): Promise<Running> => {
   fs.mkdirSync(dir, { recursive: true })
   const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", "17422", "-js", "-sd", dir], { stdio: "ignore" })
   if (!(await waitForPort(17422, 30))) throw new Error("nats-server did not start")
+  return { pid: child.pid!, stop: stopAll([child]) }
+}
+
+/** redis-server on 17379, without persistence (Streams kept in memory, as peer_bench measures them). */
+export const startRedis = async (work: string): Promise<Running> => {
+  const dir = path.join(work, "redis")
+  fs.mkdirSync(dir, { recursive: true })
+  const child = spawn("redis-server", ["--bind", "127.0.0.1", "--port", "17379", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" })
+  if (!(await waitForPort(17379, 30))) throw new Error("redis-server did not start")
   return { pid: child.pid!, stop: stopAll([child]) }
 }
 
