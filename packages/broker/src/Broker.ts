@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { ConsumerGroup, Limits, Message, MessageBatch, Topic } from "@strait/core"
+import { ConsumerGroup, Limits, Message, MessageBatch, Topic, Trace } from "@strait/core"
 import { Disk, Store } from "@strait/storage"
 import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
 import * as ConsumerOffsets from "./ConsumerOffsets.ts"
@@ -280,6 +280,11 @@ export class Broker extends Context.Service<Broker, {
     topic: string,
     receiptHandle: string
   ) => Effect.Effect<void, Consumption.AckError | Store.AppendError | Store.ReadError>
+  /**
+   * Completes when the broker's store has failed a sync: the broker then refuses every write, and its
+   * process should exit so that it restarts and recovers from its disk (as `strait` does).
+   */
+  readonly fatal: Effect.Effect<Store.StoreFailed>
   /** Acknowledges several popped messages with one record; one result per handle, in order. */
   readonly ackMany: (
     group: string,
@@ -368,6 +373,7 @@ const make = Effect.fnUntraced(function*(
   ownership: PartitionLeases.PartitionLeases | undefined
 ) {
   const settings = yield* BrokerSettings
+  const trace = yield* Trace.Trace
   yield* Disk.makeDurableDirectory(directory)
   const store = yield* Store.open(`${directory}/store`)
   const topics = yield* Topics.open(`${directory}/topics.json`)
@@ -400,12 +406,13 @@ const make = Effect.fnUntraced(function*(
     const held = fence === undefined
       ? writable
       : writable.filter((queue) => fence.some((fenced) => fenced.queueId === queue.queueId && fenced.epoch === queue.epoch))
-    if (grouped !== undefined) {
-      return held.some((queue) => queue.queueId === grouped)
-        ? grouped
-        : new PartitionLeases.NotQueueOwner({ broker: ownership.brokerId, topic: spec.name, queueId: grouped })
+    const chosen = grouped === undefined ? held[next % Math.max(1, held.length)] : held.find((queue) => queue.queueId === grouped)
+    if (chosen === undefined) {
+      return new PartitionLeases.NotQueueOwner({ broker: ownership.brokerId, topic: spec.name, ...(grouped === undefined ? {} : { queueId: grouped }) })
     }
-    return held.length === 0 ? new PartitionLeases.NotQueueOwner({ broker: ownership.brokerId, topic: spec.name }) : held[next % held.length]!.queueId
+    // the queue and epoch written at go to the trace: the simulator's checker holds them to the claims
+    if (trace.enabled) trace.record("broker.store", `${ownership.brokerId} ${spec.name}/${chosen.queueId} ${chosen.epoch} ${message.messageId}`)
+    return chosen.queueId
   }
 
   // where one message of a send stands: stored (its receipt), refused, or a duplicate of one being stored
@@ -697,6 +704,7 @@ const make = Effect.fnUntraced(function*(
     })
 
   return Broker.of({
+    fatal: store.failed,
     createTopic: (spec) => topics.create(spec),
     updateTopic: (name, change) => topics.update(name, change),
     deleteTopic: (name) => topics.remove(name),

@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import * as Grpc from "@grpc/grpc-js"
+import { Broker } from "@strait/broker"
 import { Signature } from "@strait/core"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
@@ -116,22 +117,34 @@ const nodeConfig = (flags: {
     }).pipe(Effect.mapError((error) => new CommandFailed({ message: `invalid configuration: ${error.message}` })))
   })
 
+// A broker whose store failed a sync takes no more writes until its store is opened again: the
+// process exits (code 1) so that its supervisor restarts it and it recovers from its disk.
+const untilFatal = (broker: Broker.Broker["Service"]) =>
+  Effect.flatMap(broker.fatal, (failure) =>
+    Effect.fail(new CommandFailed({ message: `${failure.message}; exiting so that a restart recovers the store from the disk` })))
+
 // runs a node until interrupted, saying where it serves
 const runNode = (config: Node.NodeConfig, name: string) =>
   Effect.scoped(Effect.gen(function*() {
     const role = config.role ?? "all"
     if (role === "broker") {
-      yield* Layer.build(Node.brokerNode(config))
+      const context = yield* Layer.build(Node.brokerNode(config))
       const listen = config.cluster?.brokerListen ?? Node.clusterDefaults.brokerListen
       yield* Console.log(`${name}: broker ${config.cluster?.brokerId ?? Node.clusterDefaults.brokerId} on ${listen}, data in ${config.dataDir}. Ctrl-C stops.`)
+      return yield* untilFatal(Context.get(context, Broker.Broker))
+    }
+    if (role === "proxy") {
+      const context = yield* Layer.build(Node.proxyNode(config))
+      yield* serving(name, config, Context.get(context, RocketMQ.RocketMQServer), Context.get(context, NativeServer.NativeServer).address)
       return yield* Effect.never
     }
-    const context = role === "proxy" ? yield* Layer.build(Node.proxyNode(config)) : yield* Layer.build(Node.allInOne(config))
-    const { host, port } = Context.get(context, RocketMQ.RocketMQServer)
-    const native = Context.get(context, NativeServer.NativeServer).address
-    yield* Console.log(`${name}: RocketMQ gRPC on ${host}:${port}, native protocol on ${native}, data in ${config.dataDir}. Ctrl-C stops.`)
-    return yield* Effect.never
+    const context = yield* Layer.build(Node.allInOne(config))
+    yield* serving(name, config, Context.get(context, RocketMQ.RocketMQServer), Context.get(context, NativeServer.NativeServer).address)
+    return yield* untilFatal(Context.get(context, Broker.Broker))
   }))
+
+const serving = (name: string, config: Node.NodeConfig, { host, port }: { readonly host: string; readonly port: number }, native: string) =>
+  Console.log(`${name}: RocketMQ gRPC on ${host}:${port}, native protocol on ${native}, data in ${config.dataDir}. Ctrl-C stops.`)
 
 // an optional flag whose fallback is its environment variable
 const fromEnvironment = <A>(flag: Flag.Flag<A>, config: Config.Config<A>, description: string) =>

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Topic } from "@strait/core"
+import { Topic, Trace } from "@strait/core"
 import { Clock, Duration, Effect, Schema, Semaphore } from "effect"
 import * as Catalog from "./Catalog.ts"
 import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
@@ -161,6 +161,9 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
       return Effect.logWarning(`broker ${me} dropped its ${count} queues: ${why}`)
     })
 
+  // claims go to the trace: the simulator's checker holds brokers to them
+  const trace = yield* Trace.Trace
+
   // one reconciliation at a time: the loop's and any caller's
   const serial = Semaphore.makeUnsafe(1)
   const reconcile = serial.withPermits(1)(Effect.gen(function*() {
@@ -215,6 +218,7 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
         })
         if (claimed) {
           held.set(key, { topic: topic.name, queueId, epoch: next.epoch })
+          if (trace.enabled) trace.record("lease.claim", `${me} ${key} ${next.epoch}`)
           changed = true
           yield* Effect.logDebug(`broker ${me} serves ${key} at epoch ${next.epoch}`)
         }

@@ -657,7 +657,7 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         const autoRenew = request.invisibleMillis === undefined
         const parks = request.pollMillis > 0
         if (parks && parkedReceives >= settings.maxParkedReceives) return yield* new TooManyReceives({ limit: settings.maxParkedReceives })
-        const pop = via(yield* routing.forReceive(request.broker), (broker) => broker.pop({
+        const pop = via(yield* routing.forReceive(request.broker, `${group}\u0000${topic}`), (broker) => broker.pop({
           group,
           topic,
           maxMessages: request.maxMessages,

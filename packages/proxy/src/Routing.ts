@@ -103,8 +103,11 @@ export interface Routing {
   readonly forSend: (topic: string, messageGroup: string | undefined, exclude: ReadonlySet<string>) => Effect.Effect<SendRoute, RoutingError>
   /** Reads the catalog again now (after a broker said the view is out of date). */
   readonly refresh: Effect.Effect<void>
-  /** The broker a receive polls: the one it names when that one is live, else the next live one in turn. */
-  readonly forReceive: (broker: string | undefined) => Effect.Effect<BrokerRef, RoutingError>
+  /**
+   * The broker a receive polls: the one it names when that one is live, else the next live one in
+   * turn for its `stream` (its group and topic), so that every stream's receives visit every broker.
+   */
+  readonly forReceive: (broker: string | undefined, stream: string) => Effect.Effect<BrokerRef, RoutingError>
   /** A broker by its id (`undefined`, or any id, names the one broker of `single`). */
   readonly broker: (id: string | undefined) => Effect.Effect<BrokerRef, RoutingError>
   /** The broker that issued a receipt handle. */
@@ -251,7 +254,7 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
     Effect.map(refOf(broker), (ref): SendRoute => ({ ref, fence: fenceOf(topic, broker, only) }))
 
   let sendTurn = 0
-  let receiveTurn = 0
+  const receiveTurns = new Map<string, number>()
   const routing: Routing = {
     forSend: (name, messageGroup, exclude) =>
       Effect.flatMap(topicOf(name), (topic) => {
@@ -268,11 +271,15 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
         return routeTo(topic, candidates[sendTurn++ % candidates.length]!)
       }),
     refresh: refresh.pipe(Effect.catch((error) => Effect.logWarning("could not read the catalog", error))),
-    forReceive: (broker) =>
+    forReceive: (broker, stream) =>
       Effect.suspend(() => {
         if (broker !== undefined && links.has(broker)) return refOf(broker)
         if (live.length === 0) return Effect.fail(unreachable("none", "no broker is registered"))
-        return refOf(live[receiveTurn++ % live.length]!)
+        // one turn per stream: a turn shared by all receives could, in a steady pattern of receives,
+        // send one stream's receives always to the same broker and starve the messages on the others
+        const turn = receiveTurns.get(stream) ?? 0
+        receiveTurns.set(stream, turn + 1)
+        return refOf(live[turn % live.length]!)
       }),
     broker: (id) => id === undefined ? Effect.fail(unreachable("none", "no broker named")) : refOf(id),
     forHandle: (receiptHandle) =>

@@ -188,6 +188,11 @@ export interface Store {
   readonly retain: (policy: (topic: string) => Retention) => Effect.Effect<number, DiskError | QueueIndex.CorruptIndex>
   /** Syncs the indexes and records a checkpoint now (also done on an interval). */
   readonly checkpoint: Effect.Effect<void, DiskError>
+  /**
+   * Completes when a sync has failed: from then on the store takes no appends, and only opening it
+   * again (a restart of its process) recovers it from the disk.
+   */
+  readonly failed: Effect.Effect<StoreFailed>
   readonly recovery: Recovery
 }
 
@@ -324,6 +329,12 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   // After a failed fdatasync nothing in memory says what reached the disk: never checkpoint again
   // (recovery on the next open finds out), and never call a later sync a success.
   let failed: StoreFailed | undefined
+  const failure = Deferred.makeUnsafe<StoreFailed>()
+  const fail = (cause: DiskError) => {
+    if (failed !== undefined) return
+    failed = new StoreFailed({ cause })
+    Deferred.doneUnsafe(failure, Exit.succeed(failed))
+  }
   const writeCheckpoint = Effect.gen(function*() {
     if (failed !== undefined) return
     const position = Math.min(yield* log.synced, indexedUpTo)
@@ -335,9 +346,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   // --- appends ---
   const flushLog = Effect.suspend(() => failed !== undefined ? Effect.void : log.sync).pipe(
-    Effect.catch((cause) => Effect.sync(() => {
-      failed ??= new StoreFailed({ cause })
-    }))
+    Effect.catch((cause) => Effect.sync(() => fail(cause)))
   )
 
   const declare = (ref: QueueRef) =>
@@ -429,7 +438,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     syncWaiters = []
     if (failed === undefined) {
       const synced = yield* Effect.result(log.sync)
-      if (synced._tag === "Failure") failed = new StoreFailed({ cause: synced.failure })
+      if (synced._tag === "Failure") fail(synced.failure)
     }
     for (const waiter of covered) {
       Deferred.doneUnsafe(waiter.reply, failed === undefined ? Exit.succeed(waiter.appended) : Exit.fail(failed))
@@ -572,6 +581,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     queues: Effect.sync(() => [...byKey.values()].map((state) => state.ref)),
     retain,
     checkpoint: writeCheckpoint,
+    failed: Deferred.await(failure),
     recovery: { ...recovery, checkpoint }
   }
   return store

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "vitest"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { eventually, freePort, type RunningNode, startNode, startStrait, strait } from "./harness.ts"
+import { eventually, freePort, freePorts, type RunningNode, startNode, startStrait, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 afterAll(async () => {
@@ -47,10 +47,11 @@ describe.concurrent("the strait command", () => {
 
   test("30. strait cluster up starts etcd, brokers and proxies behind one address, which serves admin, produce and consume; an interrupt stops them all", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "strait-cluster-up-"))
-    const [port, etcdPort, brokerPort, proxyPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+    // the command numbers each node's ports up from the bases given
+    const [port, etcdPort, brokerPort, proxyPort] = [await freePort(), await freePorts(2), await freePorts(2), await freePorts(2)]
     const cluster = await startStrait([
       "cluster", "up", "--brokers", "2", "--proxies", "2", "--data-dir", dataDir, "--port", String(port),
-      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(await freePort())
+      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(await freePorts(2))
     ], /clients connect to/)
     try {
       const server = ["--server", `127.0.0.1:${port}`]

@@ -166,6 +166,23 @@ export const freePort = () =>
     })
   })
 
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer()
+    server.once("error", () => resolve(false))
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+  })
+
+/** The first of `count` consecutive free ports (for commands that number their nodes' ports up from a base). */
+export const freePorts = async (count: number): Promise<number> => {
+  for (;;) {
+    const base = await freePort()
+    let free = base + count <= 65_535
+    for (let i = 1; free && i < count; i++) free = await portFree(base + i)
+    if (free) return base
+  }
+}
+
 /**
  * Steady traffic through `endpoints`: a Producer sending to `topic` every 10 ms and a PushConsumer of
  * `group`. Sends that fail are kept apart from the acknowledged ones.

@@ -1,0 +1,368 @@
+/**
+ * The queue-semantics checker: reads a run's `History` and reports every rule it breaks, each with
+ * the events that show it (the message's own events and the faults around them).
+ *
+ * **Rules**
+ *
+ * - `lost`: a message whose send was acknowledged (and, in a transaction, committed) reaches every
+ *   group that consumes its topic, or that group's dead-letter topic, unless its time to live ran out.
+ * - `phantom`: nothing is delivered that was not sent; a rolled-back message is never delivered.
+ * - `ack-final`: after an acknowledgement succeeded, the message is not delivered to that group again
+ *   (unless a broker crashed or failed a sync in between: acknowledgements are flushed asynchronously).
+ * - `early-redelivery`: a message comes again only once its invisibility ended, it was given back, a
+ *   receive that may have carried it failed, or a broker crashed.
+ * - `attempts`: a message's delivery attempts, as its group sees them, start at 1 and go up by one; a
+ *   gap only where a delivery may have been lost on the way (a receive failed, a fault was in force),
+ *   a repeat only where a broker may have lost state (a crash, a failed sync).
+ * - `fifo`: in a FIFO group, a message of a message group is delivered only after the one sent before
+ *   it (same producer) was acknowledged or dead-lettered; except across a failover (a broker crashed,
+ *   stopped, isolated or failing a sync), where the queue's new broker serves new messages while the
+ *   old ones wait for theirs.
+ * - `delay`: a delayed message is never delivered before its time.
+ * - `ttl`: a message is never delivered after its time to live.
+ * - `dead-letter`: a message reaches the dead-letter topic only after its last attempt, and never
+ *   comes to its group again.
+ * - `fencing`: no two brokers claim one queue at one epoch, and a broker never writes to a queue at an
+ *   epoch after another broker claimed a higher one.
+ *
+ * @since 0.1.0
+ */
+import * as History from "./History.ts"
+
+/**
+ * A broken rule.
+ *
+ * @since 0.1.0
+ */
+export interface Violation {
+  readonly rule: string
+  readonly message: string
+  /** The fewest events that show it, in order. */
+  readonly excerpt: ReadonlyArray<History.Event>
+}
+
+/**
+ * What the checker needs to know of the run besides its history.
+ *
+ * @since 0.1.0
+ */
+export interface Expectations {
+  /** The groups that consume each topic (to the end of the run). */
+  readonly consumers: ReadonlyMap<string, ReadonlyArray<string>>
+  /** The most delivery attempts of a group before dead-lettering. */
+  readonly maxAttempts: number
+  /** FIFO groups (consuming FIFO topics in order). */
+  readonly fifoTopics: ReadonlySet<string>
+  /** How long after a broker is back its queues may still be moving back to it (two lease times). */
+  readonly failoverSettles: number
+}
+
+/**
+ * How many events of each kind the checker looked at.
+ *
+ * @since 0.1.0
+ */
+export interface Summary {
+  readonly sends: number
+  readonly deliveries: number
+  readonly redeliveries: number
+  readonly acks: number
+  readonly faults: number
+}
+
+/**
+ * The dead-letter topic of a group.
+ *
+ * @since 0.1.0
+ */
+export const deadLetterTopic = (group: string) => `%DLQ%${group}`
+
+/**
+ * Checks a history.
+ *
+ * @since 0.1.0
+ */
+export const check = (history: History.History, expect: Expectations): { readonly violations: ReadonlyArray<Violation>; readonly summary: Summary } => {
+  const events = history.events
+  const violations: Array<Violation> = []
+  const sends = new Map<string, History.Sent>()
+  const faults: Array<History.Fault> = []
+  const crashes: Array<number> = []
+  // per (group, key): the deliveries and settlements, in order
+  const perMessage = new Map<string, Array<History.Delivered | History.Settled>>()
+  const receiveFailures = new Map<string, Array<number>>()
+  const dead = new Map<string, History.Delivered>()
+  // the copy each receipt handle names
+  const copyOf = new Map<string, string>()
+  let deliveries = 0
+  let redeliveries = 0
+  let acks = 0
+  for (const event of events) {
+    switch (event.type) {
+      case "send": {
+        const earlier = sends.get(event.key)
+        // a send tried again keeps the best outcome known
+        if (earlier === undefined || event.outcome === "ok") sends.set(event.key, event)
+        break
+      }
+      case "deliver": {
+        deliveries++
+        // the dead-letter topic's reader: the message reached the dead-letter topic of the group named
+        if (event.topic.startsWith("%DLQ%")) {
+          dead.set(`${event.topic.slice("%DLQ%".length)}\u0000${event.key}`, event)
+          break
+        }
+        copyOf.set(event.receiptHandle, event.copy)
+        const id = `${event.group}\u0000${event.key}\u0000${event.copy}`
+        const line = perMessage.get(id)
+        if (line === undefined) perMessage.set(id, [event])
+        else {
+          redeliveries++
+          line.push(event)
+        }
+        break
+      }
+      case "ack":
+      case "nack": {
+        if (event.type === "ack" && event.outcome === "ok") acks++
+        const id = `${event.group}\u0000${event.key}\u0000${copyOf.get(event.receiptHandle) ?? ""}`
+        const line = perMessage.get(id)
+        if (line === undefined) perMessage.set(id, [event])
+        else line.push(event)
+        break
+      }
+      case "receive-failed": {
+        const line = receiveFailures.get(event.group)
+        if (line === undefined) receiveFailures.set(event.group, [event.at])
+        else line.push(event.at)
+        break
+      }
+      case "fault":
+        faults.push(event)
+        // a broker's state may lose what it had not synced
+        if ((event.fault === "crash" || event.fault === "failed sync") && event.nodes.some((node) => node.startsWith("broker"))) crashes.push(event.at)
+        break
+      case "claim":
+      case "store":
+        break
+    }
+  }
+
+  const crashBetween = (from: number, to: number) => crashes.some((at) => at >= from && at <= to)
+  // when each fault was in force: from its start to its end (a node back, the network healed), or an instant
+  const spans: Array<{ readonly from: number; readonly to: number; readonly failover: boolean }> = []
+  const open = new Map<string, { readonly at: number; readonly failover: boolean }>()
+  for (const fault of faults) {
+    const node = fault.nodes[0] ?? "network"
+    if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed") {
+      const started = open.get(node)
+      if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: started.failover })
+      open.delete(node)
+    } else if (fault.fault === "healed") {
+      for (const started of open.values()) spans.push({ from: started.at, to: fault.at, failover: started.failover })
+      open.clear()
+    } else if (fault.fault === "crash" || fault.fault === "stop" || fault.fault === "isolate" || fault.fault.startsWith("lossy")) {
+      open.set(node, { at: fault.at, failover: node.startsWith("broker") })
+    } else {
+      spans.push({ from: fault.at, to: fault.at, failover: fault.fault === "failed sync" })
+    }
+  }
+  for (const started of open.values()) spans.push({ from: started.at, to: Number.POSITIVE_INFINITY, failover: started.failover })
+  const disturbed = (from: number, to: number) => spans.some((span) => span.from <= to && span.to >= from)
+  // a queue moved away from a broker goes back to it after the broker is back: a failover lasts until then
+  const failoverBetween = (from: number, to: number) => spans.some((span) => span.failover && span.from <= to && span.to + expect.failoverSettles >= from)
+  const receiveFailedBetween = (group: string, from: number, to: number) => (receiveFailures.get(group) ?? []).some((at) => at >= from && at <= to)
+  const faultsBetween = (from: number, to: number) => faults.filter((fault) => fault.at >= from && fault.at <= to)
+  const excerptOf = (key: string, group: string | undefined, extra: ReadonlyArray<History.Event> = []) => {
+    const messageId = sends.get(key)?.messageId
+    const own = events.filter((event) =>
+      (event.type === "send" && event.key === key) ||
+      (event.type === "store" && messageId !== undefined && event.messageId === messageId) ||
+      ((event.type === "deliver" || event.type === "ack" || event.type === "nack") && event.key === key &&
+        (group === undefined || event.group === group || (event.type === "deliver" && event.topic === deadLetterTopic(group))))
+    )
+    const from = own[0]?.at ?? 0
+    const to = own[own.length - 1]?.at ?? 0
+    return [...own, ...faultsBetween(from, to), ...extra].sort((a, b) => a.at - b.at)
+  }
+  const report = (rule: string, message: string, key: string, group: string | undefined, extra: ReadonlyArray<History.Event> = []) =>
+    violations.push({ rule, message, excerpt: excerptOf(key, group, extra) })
+
+  // phantom, delay, ttl: per delivery
+  for (const event of events) {
+    if (event.type !== "deliver") continue
+    const sent = sends.get(event.key)
+    if (sent === undefined) {
+      report("phantom", `${event.key} was delivered to ${event.group} but never sent`, event.key, event.group)
+      continue
+    }
+    if (sent.resolution === "ROLLBACK") report("phantom", `${event.key} was rolled back but delivered to ${event.group}`, event.key, event.group)
+    if (sent.deliverAt !== undefined && event.at < sent.deliverAt) {
+      report("delay", `${event.key} was due at ${sent.deliverAt} but delivered at ${event.at}`, event.key, event.group)
+    }
+    // its time to live counts from when the broker stored this copy
+    if (sent.ttlMillis !== undefined && event.requestedAt > event.storedAt + sent.ttlMillis) {
+      report("ttl", `${event.key} expired at ${event.storedAt + sent.ttlMillis} but a receive made at ${event.requestedAt} got it`, event.key, event.group)
+    }
+  }
+
+  // per (group, message, stored copy): ack-final, early-redelivery, attempts, dead-letter
+  for (const [id, line] of perMessage) {
+    const [group, key] = id.split("\u0000") as [string, string, string]
+    const deliveries = line.filter((event): event is History.Delivered => event.type === "deliver")
+    const settles = line.filter((event): event is History.Settled => event.type !== "deliver")
+    for (let i = 0; i < deliveries.length; i++) {
+      const event = deliveries[i]!
+      // the receive that brought it again was made after an acknowledgement had been answered
+      const acked = settles.find((settle) => settle.type === "ack" && settle.outcome === "ok" && settle.at < event.requestedAt)
+      if (acked !== undefined && !crashBetween(acked.at, event.at)) {
+        report("ack-final", `${key} was acknowledged by ${group} at ${acked.at} and delivered again by a receive made at ${event.requestedAt}`, key, group)
+      }
+      const previous = deliveries[i - 1]
+      if (previous === undefined) {
+        // a first delivery lost on the way (a receive that failed, a client or proxy gone) counts
+        if (event.attempt !== 1 && !receiveFailedBetween(group, 0, event.at) && !disturbed(0, event.at)) {
+          report("attempts", `${key} first came to ${group} at attempt ${event.attempt}`, key, group)
+        }
+        continue
+      }
+      // given back: a change of invisibility, or an acknowledgement that may not have been applied
+      const gaveBack = settles.some((settle) =>
+        (settle.type === "nack" || settle.outcome !== "ok") && settle.invokedAt >= previous.requestedAt && settle.invokedAt <= event.at
+      )
+      const cause = event.at >= previous.invisibleUntil || gaveBack || receiveFailedBetween(group, previous.at, event.at) || crashBetween(previous.at, event.at)
+      if (!cause) {
+        report("early-redelivery", `${key} came to ${group} again at ${event.at}, before its invisibility ended at ${previous.invisibleUntil}`, key, group)
+      }
+      const step = event.attempt - previous.attempt
+      const excused = step > 1 ? receiveFailedBetween(group, previous.at, event.at) || disturbed(previous.requestedAt, event.at) : crashBetween(previous.at, event.at)
+      if (step !== 1 && !excused) {
+        report("attempts", `${key} came to ${group} at attempt ${event.attempt} after attempt ${previous.attempt}`, key, group)
+      }
+    }
+    const deadLettered = dead.get(`${group}\u0000${key}`)
+    const last = deliveries[deliveries.length - 1]
+    if (deadLettered !== undefined) {
+      if ((last?.attempt ?? 0) < expect.maxAttempts && !receiveFailedBetween(group, 0, deadLettered.at) && !disturbed(0, deadLettered.at)) {
+        report("dead-letter", `${key} reached ${deadLetterTopic(group)} after ${last?.attempt ?? 0} of ${expect.maxAttempts} attempts`, key, group)
+      }
+      if (last !== undefined && last.requestedAt > deadLettered.at) {
+        report("dead-letter", `${key} came to ${group} by a receive made at ${last.requestedAt}, after it was dead-lettered by ${deadLettered.at}`, key, group)
+      }
+    }
+  }
+
+  // lost: every acknowledged send reaches each group of its topic
+  for (const { group, sent } of undelivered(history, expect)) {
+    report("lost", `${sent.key} was stored (${sent.messageId ?? "?"}) but never reached ${group}`, sent.key, group)
+  }
+
+  // fifo: a message group's next message only after the one before it was settled for good
+  const firstDelivery = new Map<string, History.Delivered>()
+  const firstAck = new Map<string, History.Settled>()
+  for (const event of events) {
+    if (event.type === "deliver" && !firstDelivery.has(`${event.group}\u0000${event.key}`)) firstDelivery.set(`${event.group}\u0000${event.key}`, event)
+    if (event.type === "ack") {
+      const id = `${event.group}\u0000${event.key}`
+      const known = firstAck.get(id)
+      if (known === undefined || event.invokedAt < known.invokedAt) firstAck.set(id, event)
+    }
+  }
+  const fifoSends = new Map<string, Array<History.Sent>>()
+  for (const sent of sends.values()) {
+    if (!expect.fifoTopics.has(sent.topic) || sent.messageGroup === undefined || sent.outcome !== "ok") continue
+    const id = `${sent.topic}\u0000${sent.client}\u0000${sent.messageGroup}`
+    const line = fifoSends.get(id)
+    if (line === undefined) fifoSends.set(id, [sent])
+    else line.push(sent)
+  }
+  for (const line of fifoSends.values()) {
+    line.sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))
+    for (const group of expect.consumers.get(line[0]!.topic) ?? []) {
+      for (let i = 1; i < line.length; i++) {
+        const later = firstDelivery.get(`${group}\u0000${line[i]!.key}`)
+        if (later === undefined) continue
+        const earlier = line[i - 1]!
+        // dead-lettered: the broker moved it at some time before the reader saw it, so no order is checked
+        if (dead.has(`${group}\u0000${earlier.key}`)) continue
+        // an acknowledgement that may have been applied (answered ok, failed, or never answered)
+        const settled = firstAck.get(`${group}\u0000${earlier.key}`)
+        // the acknowledgement of the one before was made only after this one had been received
+        const settledAt = settled?.invokedAt ?? Number.POSITIVE_INFINITY
+        // a queue that moved to another broker serves new messages while the old ones wait for theirs
+        if (settledAt > later.at && !failoverBetween(earlier.at, later.at)) {
+          report("fifo", `${line[i]!.key} came to ${group} at ${later.at} before ${earlier.key} (sent before it in group ${earlier.messageGroup}) was settled`, earlier.key, group, [
+            ...excerptOf(line[i]!.key, group)
+          ])
+        }
+      }
+    }
+  }
+
+  // fencing: claims unique per epoch; writes only at the newest claimed epoch
+  const claims = new Map<string, Array<History.QueueEvent>>()
+  for (const event of events) {
+    if (event.type !== "claim") continue
+    const line = claims.get(event.queue)
+    if (line === undefined) claims.set(event.queue, [event])
+    else line.push(event)
+  }
+  for (const [queue, line] of claims) {
+    const byEpoch = new Map<number, History.QueueEvent>()
+    for (const claim of line) {
+      const other = byEpoch.get(claim.epoch)
+      if (other !== undefined && other.broker !== claim.broker) {
+        violations.push({ rule: "fencing", message: `${other.broker} and ${claim.broker} both claimed ${queue} at epoch ${claim.epoch}`, excerpt: [other, claim] })
+      }
+      byEpoch.set(claim.epoch, claim)
+    }
+  }
+  const reported = new Set<string>()
+  for (const event of events) {
+    if (event.type !== "store") continue
+    const newer = claims.get(event.queue)?.find((claim) => claim.epoch > event.epoch && claim.at < event.at && claim.broker !== event.broker)
+    if (newer !== undefined && !reported.has(`${event.broker}\u0000${event.queue}\u0000${event.epoch}`)) {
+      reported.add(`${event.broker}\u0000${event.queue}\u0000${event.epoch}`)
+      violations.push({
+        rule: "fencing",
+        message: `${event.broker} wrote to ${event.queue} at epoch ${event.epoch} at ${event.at}, after ${newer.broker} claimed epoch ${newer.epoch} at ${newer.at}`,
+        excerpt: [newer, ...faultsBetween(newer.at - 30_000, event.at), event].sort((a, b) => a.at - b.at)
+      })
+    }
+  }
+
+  return { violations, summary: { sends: sends.size, deliveries, redeliveries, acks, faults: faults.length } }
+}
+
+/**
+ * The acknowledged sends (committed, without a time to live) that have not reached a group of their
+ * topic, or its dead-letter topic, so far.
+ *
+ * @since 0.1.0
+ */
+export const undelivered = (history: History.History, expect: Expectations): ReadonlyArray<{ readonly group: string; readonly sent: History.Sent }> => {
+  const sends = new Map<string, History.Sent>()
+  const reached = new Set<string>()
+  for (const event of history.events) {
+    if (event.type === "send" && event.outcome === "ok" && event.resolution !== "ROLLBACK" && event.ttlMillis === undefined) sends.set(event.key, event)
+    if (event.type === "deliver") {
+      const group = event.topic.startsWith("%DLQ%") ? event.topic.slice("%DLQ%".length) : event.group
+      reached.add(`${group}\u0000${event.key}`)
+    }
+  }
+  const missing: Array<{ readonly group: string; readonly sent: History.Sent }> = []
+  for (const sent of sends.values()) {
+    for (const group of expect.consumers.get(sent.topic) ?? []) {
+      if (!reached.has(`${group}\u0000${sent.key}`)) missing.push({ group, sent })
+    }
+  }
+  return missing
+}
+
+/**
+ * A violation as people read it: the rule, what broke, and the excerpt.
+ *
+ * @since 0.1.0
+ */
+export const format = (violation: Violation): string =>
+  [`rule ${violation.rule}: ${violation.message}`, ...violation.excerpt.map((event) => `  ${History.format(event)}`)].join("\n")

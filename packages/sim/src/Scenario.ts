@@ -1,0 +1,287 @@
+/**
+ * One simulated run of a whole cluster from a seed: the cluster starts, the workload runs while the
+ * fault plan drawn from the seed strikes, then every fault heals, every node comes back, the
+ * consumers drain, and the checker reads the history.
+ *
+ * **Faults** (one at a time, each undone before the next; drawn from the seed):
+ *
+ * - a broker or a proxy crashes (a broker loses its unsynced writes, some torn) and restarts later;
+ * - a broker or a proxy stops gracefully (a proxy drains its clients with GOAWAY) and starts again;
+ * - a broker is isolated (a pause longer than its lease, or a partition) and joins again;
+ * - the network drops and delays messages for a while;
+ * - a broker's next disk sync fails;
+ * - a consumer crashes (what it held comes back after its invisibility) and a new one starts.
+ *
+ * @since 0.1.0
+ */
+import { Catalog } from "@strait/control"
+import { ConsumerGroup, Trace } from "@strait/core"
+import { SimNetwork } from "@strait/transport"
+import { Clock, Duration, Effect, Exit, Fiber, Layer, type LogLevel, Random, References, Scope } from "effect"
+import * as Checker from "./Checker.ts"
+import * as Cluster from "./Cluster.ts"
+import * as History from "./History.ts"
+import * as Sim from "./Sim.ts"
+import * as Workload from "./Workload.ts"
+
+/**
+ * A scenario's settings.
+ *
+ * @since 0.1.0
+ */
+export interface ScenarioOptions {
+  readonly seed: number
+  /** Simulated time with traffic and faults (default 2 minutes). */
+  readonly duration?: Duration.Input
+  /** Simulated time at most to drain after the faults heal (default 5 minutes; it ends once every acknowledged message arrived). */
+  readonly drain?: Duration.Input
+  readonly brokers?: number
+  readonly proxies?: number
+  readonly producers?: number
+  readonly consumers?: number
+  /** Messages per simulated second (default 50). */
+  readonly rate?: number
+  /** Without faults: the run only checks the rules under normal operation. */
+  readonly faults?: boolean
+  /** Keep the trace events (for reports). */
+  readonly keepEvents?: boolean
+  /** The nodes' log output from this level up (default none: a run is silent). */
+  readonly logLevel?: LogLevel.LogLevel
+}
+
+/**
+ * What one run found.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome {
+  readonly seed: number
+  readonly traceHash: string
+  readonly steps: number
+  readonly virtualMillis: number
+  /** The run itself failed (a deadlock, a defect): the cause, printed. */
+  readonly failure: string | undefined
+  readonly violations: ReadonlyArray<Checker.Violation>
+  readonly summary: Checker.Summary
+  readonly history: History.History
+}
+
+const leaseTtlMillis = 10_000
+
+/**
+ * What the checker expects of the workload.
+ *
+ * @since 0.1.0
+ */
+export const expectations: Checker.Expectations = {
+  consumers: new Map(Workload.topics.map((topic) => [topic.name, Workload.groups.filter((group) => (group.topics as ReadonlyArray<string>).includes(topic.name)).map((group) => group.name)])),
+  maxAttempts: 4,
+  fifoTopics: new Set(Workload.topics.filter((topic) => topic.kind === "FIFO").map((topic) => topic.name)),
+  failoverSettles: 2 * leaseTtlMillis
+}
+
+const provisionAll = Effect.gen(function*() {
+  for (const topic of Workload.topics) yield* Catalog.createTopic({ ...topic })
+  for (const group of Workload.groups) {
+    const name = yield* ConsumerGroup.validateName(group.name)
+    yield* Catalog.putGroup({ ...new ConsumerGroup.ConsumerGroup({ name, fifo: group.fifo, maxDeliveryAttempts: group.maxDeliveryAttempts }) })
+  }
+})
+
+// the fault plan: one fault at a time until the faults stop
+const faults = (cluster: Cluster.Cluster, history: History.History, consumers: ConsumerPool, until: number) =>
+  Effect.gen(function*() {
+    const network = yield* SimNetwork.SimNetwork
+    const note = (fault: string, nodes: ReadonlyArray<string>) =>
+      Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes }))
+    const pause = (from: number, to: number) => Effect.flatMap(Random.nextIntBetween(from, to), (millis) => Effect.sleep(Duration.millis(millis)))
+    const brokers = cluster.brokers.map((node) => node.name)
+    const proxies = cluster.proxies.map((node) => node.name)
+    while ((yield* Clock.currentTimeMillis) < until) {
+      yield* pause(1_000, 8_000)
+      if ((yield* Clock.currentTimeMillis) >= until) break
+      const roll = yield* Random.nextIntBetween(0, 8)
+      switch (roll) {
+        case 0:
+        case 1: {
+          const node = yield* Workload.pickOne(roll === 0 ? brokers : proxies)
+          yield* note("crash", [node])
+          yield* cluster.crash(node)
+          yield* pause(500, 15_000)
+          yield* note("restart", [node])
+          yield* cluster.start(node)
+          break
+        }
+        case 2:
+        case 3: {
+          const node = yield* Workload.pickOne(roll === 2 ? brokers : proxies)
+          yield* note("stop", [node])
+          yield* cluster.stop(node)
+          yield* pause(500, 10_000)
+          yield* note("restart", [node])
+          yield* cluster.start(node)
+          break
+        }
+        case 4: {
+          const node = yield* Workload.pickOne(brokers)
+          yield* note("isolate", [node])
+          yield* cluster.isolate(node, true)
+          yield* pause(1_000, 25_000)
+          yield* note("rejoin", [node])
+          yield* cluster.isolate(node, false)
+          break
+        }
+        case 5: {
+          const dropRate = (yield* Random.nextIntBetween(1, 5)) / 100
+          yield* note(`lossy network (${dropRate} drops, up to 20 ms delay)`, [])
+          yield* network.setFaults({ dropRate, latency: Duration.millis(1), jitter: Duration.millis(20) })
+          yield* pause(1_000, 10_000)
+          yield* note("network healed", [])
+          yield* network.setFaults({ dropRate: 0, latency: Duration.millis(1), jitter: Duration.millis(1) })
+          break
+        }
+        case 6: {
+          const node = yield* Workload.pickOne(brokers)
+          yield* note("failed sync", [node])
+          yield* cluster.failNextSync(node)
+          break
+        }
+        default: {
+          yield* note("consumer crash", [])
+          yield* consumers.crashOne
+        }
+      }
+    }
+  })
+
+interface ConsumerPool {
+  readonly crashOne: Effect.Effect<void, never, SimNetwork.SimNetwork>
+}
+
+/**
+ * The scenario as an Effect, to run under `Sim.run`.
+ *
+ * @since 0.1.0
+ */
+export const program = (options: ScenarioOptions, history: History.History) =>
+  Effect.gen(function*() {
+    const duration = Duration.toMillis(Duration.fromInputUnsafe(options.duration ?? Duration.minutes(2)))
+    const drain = Duration.toMillis(Duration.fromInputUnsafe(options.drain ?? Duration.minutes(5)))
+    const base = yield* Trace.Trace
+    // the brokers' claims and writes go to the history as well as to the trace
+    const tee: Trace.TraceSink = {
+      enabled: true,
+      record: (kind, detail) => {
+        base.record(kind, detail)
+        if (kind === "lease.claim" || kind === "broker.store") {
+          const [broker, queue, epoch, messageId] = detail.split(" ") as [string, string, string, string | undefined]
+          // Clock is not at hand in plain code: the scenario's clock reading is taken as the event's
+          history.events.push({
+            type: kind === "lease.claim" ? "claim" : "store",
+            at: now(),
+            broker,
+            queue,
+            epoch: Number(epoch),
+            ...(messageId === undefined ? {} : { messageId })
+          })
+        }
+      }
+    }
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    return yield* Effect.gen(function*() {
+      const cluster = yield* Cluster.make({
+        brokers: options.brokers ?? 3,
+        proxies: options.proxies ?? 2,
+        leaseTtl: Duration.millis(leaseTtlMillis),
+        provision: provisionAll,
+        onEvent: (fault, node) => Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
+      })
+      const workload: Workload.WorkloadOptions = {
+        producers: options.producers ?? 4,
+        consumers: options.consumers ?? 3,
+        rate: options.rate ?? 50,
+        invisibleMillis: 5_000
+      }
+      const control: Workload.Control = { producing: true, draining: false }
+      const start = yield* Clock.currentTimeMillis
+      const scope = yield* Effect.scope
+      const producers = yield* Effect.forEach(Array.from({ length: workload.producers }, (_, i) => `producer-${i}`), (name) => {
+        cluster.addClient(name)
+        return Effect.forkIn(Workload.producer(name, cluster.endpoints, history, control, workload), scope)
+      })
+      // consumers run in their own scopes, so that one can crash and another take its place
+      let incarnations = 0
+      const consumers = new Map<string, Scope.Closeable>()
+      const startConsumer = Effect.gen(function*() {
+        const name = `consumer-${incarnations++}`
+        cluster.addClient(name)
+        const own = yield* Scope.fork(scope)
+        consumers.set(name, own)
+        yield* Effect.forkIn(Effect.scoped(Workload.consumer(name, cluster.endpoints, history, control, workload)), own)
+      })
+      for (let i = 0; i < workload.consumers; i++) yield* startConsumer
+      cluster.addClient("dead-letters")
+      yield* Effect.forkIn(Effect.scoped(Workload.consumer("dead-letters", cluster.endpoints, history, control, workload, true)), scope)
+      const pool: ConsumerPool = {
+        crashOne: Effect.gen(function*() {
+          const names = [...consumers.keys()]
+          const name = yield* Workload.pickOne(names)
+          const own = consumers.get(name)!
+          consumers.delete(name)
+          yield* Scope.close(own, Exit.void)
+          yield* startConsumer
+        })
+      }
+      if (options.faults !== false) yield* faults(cluster, history, pool, start + duration)
+      else yield* Effect.sleep(Duration.millis(duration))
+      // heal: everything back, then drain
+      const network = yield* SimNetwork.SimNetwork
+      yield* network.heal
+      yield* network.setFaults({ dropRate: 0, latency: Duration.millis(1), jitter: Duration.millis(1) })
+      for (const node of [...cluster.brokers, ...cluster.proxies]) {
+        yield* cluster.isolate(node.name, false)
+        if (!cluster.isUp(node.name)) yield* cluster.start(node.name)
+      }
+      history.events.push({ type: "fault", at: yield* Clock.currentTimeMillis, fault: "healed", nodes: [] })
+      control.producing = false
+      yield* Effect.forEach(producers, Fiber.await, { discard: true })
+      control.draining = true
+      // drains until every acknowledged message has reached its groups (or the drain time is up), and
+      // at least 20 s, so that what is still in flight settles
+      const drainStart = yield* Clock.currentTimeMillis
+      yield* Effect.sleep(Duration.seconds(20))
+      while ((yield* Clock.currentTimeMillis) < drainStart + drain && Checker.undelivered(history, expectations).length > 0) {
+        yield* Effect.sleep(Duration.seconds(5))
+      }
+    }).pipe(Effect.scoped, Effect.provideService(Trace.Trace, tee))
+  }).pipe(
+    Effect.provide(Layer.fresh(SimNetwork.SimNetwork.layer({ latency: Duration.millis(1), jitter: Duration.millis(1) }))),
+    Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "None")
+  )
+
+/**
+ * Runs one seed and checks its history.
+ *
+ * @since 0.1.0
+ */
+export const run = (options: ScenarioOptions): Outcome => {
+  const history = History.make()
+  const result = Sim.run(program(options, history), {
+    seed: options.seed,
+    maxSteps: 500_000_000,
+    ...(options.keepEvents === undefined ? {} : { keepEvents: options.keepEvents })
+  })
+  const checked = Checker.check(history, expectations)
+  return {
+    seed: options.seed,
+    traceHash: result.traceHash,
+    steps: result.steps,
+    virtualMillis: result.virtualMillis,
+    failure: Exit.isFailure(result.exit) ? String(result.exit.cause) : undefined,
+    violations: checked.violations,
+    summary: checked.summary,
+    history
+  }
+}
+
