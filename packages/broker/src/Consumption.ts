@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { ConsumerGroup, Limits, Message, MessageBatch, ReceiptHandle, Topic } from "@strait/core"
+import { ConsumerGroup, Limits, Message, MessageBatch, PlantedBugs, ReceiptHandle, Topic } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Clock, Data, Deferred, Duration, Effect, type Redacted, Result, Schema, Semaphore } from "effect"
 import type * as Filter from "./Filter.ts"
@@ -196,6 +196,8 @@ class Woken extends Data.Class<{}> {}
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function*(deps: Dependencies) {
+  // bugs a test of the simulator may plant (none otherwise)
+  const bugs = yield* PlantedBugs.PlantedBugs
   interface GroupTopicState {
     readonly lock: Semaphore.Semaphore
     readonly queues: Array<QueueState>
@@ -440,7 +442,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               markDone(queue, record.offset)
               return
             }
-            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup))) {
+            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup)) && !bugs.has("fifo-head-skipped")) {
               // behind its group's head: waits for its turn, in order
               const line = queue.waiting.get(messageGroup)
               if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
@@ -448,7 +450,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               queue.waitingTotal++
               return
             }
-            const attempt = (queue.attempts.get(record.offset) ?? 0) + 1
+            const attempt = bugs.has("attempt-not-incremented") ? Math.max(1, queue.attempts.get(record.offset) ?? 1) : (queue.attempts.get(record.offset) ?? 0) + 1
             if (attempt > group.maxDeliveryAttempts) {
               dead.push({ queue, offset: record.offset, message })
               return

@@ -20,6 +20,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { readFileSync } from "node:fs"
 import * as LocalCluster from "./adapters/LocalCluster.ts"
 import * as Messaging from "./adapters/Messaging.ts"
+import { sim } from "./sim.ts"
 
 /**
  * A command failed: the node refused it, could not be reached, or the input was wrong.
@@ -480,5 +481,5 @@ const group = Command.make("group").pipe(
  */
 export const strait = Command.make("strait").pipe(
   Command.withDescription("Strait: an actor-model messaging runtime for Node.js"),
-  Command.withSubcommands([dev, node, cluster, status, topic, group, access, produce, consume])
+  Command.withSubcommands([dev, node, cluster, status, topic, group, access, produce, consume, sim])
 )

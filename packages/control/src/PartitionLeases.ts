@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Topic, Trace } from "@strait/core"
+import { PlantedBugs, Topic, Trace } from "@strait/core"
 import { Clock, Duration, Effect, Schema, Semaphore } from "effect"
 import * as Catalog from "./Catalog.ts"
 import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
@@ -163,6 +163,8 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
 
   // claims go to the trace: the simulator's checker holds brokers to them
   const trace = yield* Trace.Trace
+  // bugs a test of the simulator may plant (none otherwise)
+  const bugs = yield* PlantedBugs.PlantedBugs
 
   // one reconciliation at a time: the loop's and any caller's
   const serial = Semaphore.makeUnsafe(1)
@@ -270,7 +272,7 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
 
   const service: PartitionLeases = {
     brokerId: me,
-    writable: (topic, now) => now < trustedUntil ? byTopic.get(topic) ?? [] : [],
+    writable: (topic, now) => now < trustedUntil || bugs.has("fencing-removed") ? byTopic.get(topic) ?? [] : [],
     guard: (topic, queueId) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const queue = now < trustedUntil ? held.get(Catalog.queueKey(topic, queueId)) : undefined

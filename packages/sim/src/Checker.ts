@@ -154,7 +154,15 @@ export const check = (history: History.History, expect: Expectations): { readonl
   const open = new Map<string, { readonly at: number; readonly failover: boolean }>()
   for (const fault of faults) {
     const node = fault.nodes[0] ?? "network"
-    if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed") {
+    if (fault.fault === "metadata outage" || fault.fault === "metadata back") {
+      // one span per outage, for both nodes: a failover when a broker's lease lapses
+      if (fault.fault === "metadata outage") open.set("metadata", { at: fault.at, failover: true })
+      else {
+        const started = open.get("metadata")
+        if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: true })
+        open.delete("metadata")
+      }
+    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed") {
       const started = open.get(node)
       if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: started.failover })
       open.delete(node)
@@ -215,7 +223,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const event = deliveries[i]!
       // the receive that brought it again was made after an acknowledgement had been answered
       const acked = settles.find((settle) => settle.type === "ack" && settle.outcome === "ok" && settle.at < event.requestedAt)
-      if (acked !== undefined && !crashBetween(acked.at, event.at)) {
+      if (acked !== undefined && !crashBetween(acked.invokedAt, event.at)) {
         report("ack-final", `${key} was acknowledged by ${group} at ${acked.at} and delivered again by a receive made at ${event.requestedAt}`, key, group)
       }
       const previous = deliveries[i - 1]
@@ -230,12 +238,16 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const gaveBack = settles.some((settle) =>
         (settle.type === "nack" || settle.outcome !== "ok") && settle.invokedAt >= previous.requestedAt && settle.invokedAt <= event.at
       )
-      const cause = event.at >= previous.invisibleUntil || gaveBack || receiveFailedBetween(group, previous.at, event.at) || crashBetween(previous.at, event.at)
+      // (the broker took the message between the receive's request and its answer)
+      const cause = event.at >= previous.invisibleUntil || gaveBack || receiveFailedBetween(group, previous.at, event.at) ||
+        crashBetween(previous.requestedAt, event.at)
       if (!cause) {
         report("early-redelivery", `${key} came to ${group} again at ${event.at}, before its invisibility ended at ${previous.invisibleUntil}`, key, group)
       }
       const step = event.attempt - previous.attempt
-      const excused = step > 1 ? receiveFailedBetween(group, previous.at, event.at) || disturbed(previous.requestedAt, event.at) : crashBetween(previous.at, event.at)
+      const excused = step > 1
+        ? receiveFailedBetween(group, previous.at, event.at) || disturbed(previous.requestedAt, event.at)
+        : crashBetween(previous.requestedAt, event.at)
       if (step !== 1 && !excused) {
         report("attempts", `${key} came to ${group} at attempt ${event.attempt} after attempt ${previous.attempt}`, key, group)
       }
@@ -364,5 +376,5 @@ export const undelivered = (history: History.History, expect: Expectations): Rea
  *
  * @since 0.1.0
  */
-export const format = (violation: Violation): string =>
-  [`rule ${violation.rule}: ${violation.message}`, ...violation.excerpt.map((event) => `  ${History.format(event)}`)].join("\n")
+export const format = (violation: Violation, origin = 0): string =>
+  [`rule ${violation.rule}: ${violation.message}`, ...violation.excerpt.map((event) => `  ${History.format(event, origin)}`)].join("\n")

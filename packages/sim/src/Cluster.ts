@@ -78,6 +78,8 @@ export interface Cluster {
   readonly start: (node: string) => Effect.Effect<void, StartFailed>
   /** Cuts the node off from every other node and the metadata store, or joins it again. */
   readonly isolate: (node: string, isolated: boolean) => Effect.Effect<void>
+  /** Cuts the node off from the metadata store alone (its leases lapse, its catalog goes stale), or joins it again. */
+  readonly cutFromMetadata: (node: string, cut: boolean) => void
   /** Makes the next disk sync of a broker fail (its unsynced writes are lost, as on Linux). */
   readonly failNextSync: (node: string) => Effect.Effect<void>
   /** Names a client on the network, so that isolating a node cuts it off from the client too. */
@@ -102,6 +104,7 @@ interface Incarnation {
 interface NodeState extends SimNode {
   incarnation: Incarnation | undefined
   isolated: boolean
+  metadataCut: boolean
   /** Brokers: the disk that outlives incarnations. */
   readonly disk?: Context.Context<Disk.Disk | SimDisk.SimDisk>
 }
@@ -163,10 +166,10 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
     const nodes = new Map<string, NodeState>()
     for (let i = 0; i < options.brokers; i++) {
       const disk = yield* Layer.build(SimDisk.layer({ syncLatency: options.syncLatency ?? Duration.millis(1) }))
-      nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, isolated: false, disk })
+      nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, isolated: false, metadataCut: false, disk })
     }
     for (let i = 0; i < options.proxies; i++) {
-      nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, isolated: false })
+      nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, isolated: false, metadataCut: false })
     }
     const nodeOf = (name: string) => {
       const node = nodes.get(name)
@@ -179,7 +182,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         Transport.Transport,
         SimNetwork.transport(node.name).pipe(Effect.map((inner) => gatedTransport(inner, life)), Effect.provideService(SimNetwork.SimNetwork, network))
       )
-      const reachable = () => life.alive && !node.isolated
+      const reachable = () => life.alive && !node.isolated && !node.metadataCut
       const services = Layer.mergeAll(
         transport,
         Layer.succeed(MetadataStore.MetadataStore, gatedStore(store, reachable))
@@ -292,6 +295,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       stop,
       start,
       isolate,
+      cutFromMetadata: (name: string, cut: boolean) => void (nodeOf(name).metadataCut = cut),
       failNextSync: (name: string) => {
         const disk = nodeOf(name).disk
         return disk === undefined ? Effect.void : Context.get(disk, SimDisk.SimDisk).failNextSync()

@@ -139,6 +139,8 @@ export type Event = Sent | Delivered | Settled | ReceiveFailed | Fault | QueueEv
  */
 export interface History {
   readonly events: Array<Event>
+  /** When the run began: reports count time from it. */
+  origin: number
 }
 
 /**
@@ -146,22 +148,23 @@ export interface History {
  *
  * @since 0.1.0
  */
-export const make = (): History => ({ events: [] })
+export const make = (): History => ({ events: [], origin: 0 })
 
 /**
  * One line per event, for violation reports.
  *
  * @since 0.1.0
  */
-export const format = (event: Event): string => {
-  const at = `${(event.at / 1000).toFixed(3)}s`
+export const format = (event: Event, origin = 0): string => {
+  const seconds = (millis: number) => `${((millis - origin) / 1000).toFixed(3)}s`
+  const at = seconds(event.at)
   switch (event.type) {
     case "send":
       return `${at} ${event.client} send ${event.key} → ${event.topic} (${event.kind}${event.messageGroup === undefined ? "" : ` group ${event.messageGroup} #${event.sequence}`}${
-        event.deliverAt === undefined ? "" : ` at ${(event.deliverAt / 1000).toFixed(3)}s`
+        event.deliverAt === undefined ? "" : ` at ${seconds(event.deliverAt)}`
       }${event.resolution === undefined ? "" : ` ${event.resolution}`}) ${event.outcome}${event.messageId === undefined ? "" : ` ${event.messageId}`}`
     case "deliver":
-      return `${at} ${event.client} got ${event.key} for ${event.group} attempt ${event.attempt}, invisible until ${(event.invisibleUntil / 1000).toFixed(3)}s`
+      return `${at} ${event.client} got ${event.key} for ${event.group} attempt ${event.attempt}, invisible until ${seconds(event.invisibleUntil)}`
     case "ack":
     case "nack":
       return `${at} ${event.client} ${event.type} ${event.key} for ${event.group} ${event.outcome}`

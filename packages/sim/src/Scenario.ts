@@ -8,6 +8,8 @@
  * - a broker or a proxy crashes (a broker loses its unsynced writes, some torn) and restarts later;
  * - a broker or a proxy stops gracefully (a proxy drains its clients with GOAWAY) and starts again;
  * - a broker is isolated (a pause longer than its lease, or a partition) and joins again;
+ * - a broker and a proxy lose the metadata store for a while (the broker's lease lapses, the
+ *   proxy's routes go stale) while the network between them works;
  * - the network drops and delays messages for a while;
  * - a broker's next disk sync fails;
  * - a consumer crashes (what it held comes back after its invisibility) and a new one starts.
@@ -15,7 +17,7 @@
  * @since 0.1.0
  */
 import { Catalog } from "@strait/control"
-import { ConsumerGroup, Trace } from "@strait/core"
+import { ConsumerGroup, PlantedBugs, Trace } from "@strait/core"
 import { SimNetwork } from "@strait/transport"
 import { Clock, Duration, Effect, Exit, Fiber, Layer, type LogLevel, Random, References, Scope } from "effect"
 import * as Checker from "./Checker.ts"
@@ -45,6 +47,8 @@ export interface ScenarioOptions {
   readonly faults?: boolean
   /** Keep the trace events (for reports). */
   readonly keepEvents?: boolean
+  /** Bugs to plant in the nodes (the checker's own tests): none by default. */
+  readonly plantedBugs?: ReadonlyArray<PlantedBugs.PlantedBug>
   /** The nodes' log output from this level up (default none: a run is silent). */
   readonly logLevel?: LogLevel.LogLevel
 }
@@ -80,8 +84,13 @@ export const expectations: Checker.Expectations = {
   failoverSettles: 2 * leaseTtlMillis
 }
 
-const provisionAll = Effect.gen(function*() {
+// topics once every broker is up, so that their queues spread over the brokers
+const provisionTopics = Effect.gen(function*() {
   for (const topic of Workload.topics) yield* Catalog.createTopic({ ...topic })
+})
+
+// groups before any broker starts: a broker must know a FIFO group is one before its first receive
+const provisionGroups = Effect.gen(function*() {
   for (const group of Workload.groups) {
     const name = yield* ConsumerGroup.validateName(group.name)
     yield* Catalog.putGroup({ ...new ConsumerGroup.ConsumerGroup({ name, fifo: group.fifo, maxDeliveryAttempts: group.maxDeliveryAttempts }) })
@@ -100,7 +109,7 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
     while ((yield* Clock.currentTimeMillis) < until) {
       yield* pause(1_000, 8_000)
       if ((yield* Clock.currentTimeMillis) >= until) break
-      const roll = yield* Random.nextIntBetween(0, 8)
+      const roll = yield* Random.nextIntBetween(0, 9)
       switch (roll) {
         case 0:
         case 1: {
@@ -146,6 +155,17 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           yield* cluster.failNextSync(node)
           break
         }
+        case 7: {
+          // a broker and a proxy lose the metadata store (the broker's lease lapses, the proxy's
+          // routes go stale) while the network between them works
+          const nodes = [yield* Workload.pickOne(brokers), yield* Workload.pickOne(proxies)]
+          yield* note("metadata outage", nodes)
+          for (const node of nodes) cluster.cutFromMetadata(node, true)
+          yield* pause(5_000, 25_000)
+          yield* note("metadata back", nodes)
+          for (const node of nodes) cluster.cutFromMetadata(node, false)
+          break
+        }
         default: {
           yield* note("consumer crash", [])
           yield* consumers.crashOne
@@ -189,12 +209,13 @@ export const program = (options: ScenarioOptions, history: History.History) =>
     }
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
+    history.origin = now()
     return yield* Effect.gen(function*() {
       const cluster = yield* Cluster.make({
         brokers: options.brokers ?? 3,
-        proxies: options.proxies ?? 2,
+        proxies: options.proxies ?? 3,
         leaseTtl: Duration.millis(leaseTtlMillis),
-        provision: provisionAll,
+        provision: provisionGroups,
         onEvent: (fault, node) => Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
       })
       const workload: Workload.WorkloadOptions = {
@@ -204,6 +225,9 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         invisibleMillis: 5_000
       }
       const control: Workload.Control = { producing: true, draining: false }
+      yield* provisionTopics.pipe(Effect.provide(cluster.metadata))
+      // every queue served before traffic starts
+      yield* Effect.sleep(Duration.seconds(1))
       const start = yield* Clock.currentTimeMillis
       const scope = yield* Effect.scope
       const producers = yield* Effect.forEach(Array.from({ length: workload.producers }, (_, i) => `producer-${i}`), (name) => {
@@ -240,6 +264,7 @@ export const program = (options: ScenarioOptions, history: History.History) =>
       yield* network.heal
       yield* network.setFaults({ dropRate: 0, latency: Duration.millis(1), jitter: Duration.millis(1) })
       for (const node of [...cluster.brokers, ...cluster.proxies]) {
+        cluster.cutFromMetadata(node.name, false)
         yield* cluster.isolate(node.name, false)
         if (!cluster.isUp(node.name)) yield* cluster.start(node.name)
       }
@@ -257,7 +282,8 @@ export const program = (options: ScenarioOptions, history: History.History) =>
     }).pipe(Effect.scoped, Effect.provideService(Trace.Trace, tee))
   }).pipe(
     Effect.provide(Layer.fresh(SimNetwork.SimNetwork.layer({ latency: Duration.millis(1), jitter: Duration.millis(1) }))),
-    Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "None")
+    Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "None"),
+    Effect.provideService(PlantedBugs.PlantedBugs, new Set(options.plantedBugs ?? []))
   )
 
 /**

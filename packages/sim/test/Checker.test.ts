@@ -50,7 +50,7 @@ const settle = (type: "ack" | "nack", key: string, attempt: number, at: number, 
 })
 const fault = (name: string, at: number, nodes: ReadonlyArray<string> = []): History.Fault => ({ type: "fault", at, fault: name, nodes })
 
-const rules = (events: ReadonlyArray<History.Event>) => Checker.check({ events: [...events] }, expect_).violations.map((violation) => violation.rule)
+const rules = (events: ReadonlyArray<History.Event>) => Checker.check({ events: [...events], origin: 0 }, expect_).violations.map((violation) => violation.rule)
 
 describe("the queue-semantics checker", () => {
   it("a history that keeps every rule has no violation", () => {
@@ -130,7 +130,7 @@ describe("the queue-semantics checker", () => {
   })
 
   it("a violation prints its rule and the events that show it", () => {
-    const [violation] = Checker.check({ events: [send("a", 0)] }, expect_).violations
+    const [violation] = Checker.check({ events: [send("a", 0)], origin: 0 }, expect_).violations
     expect(Checker.format(violation!)).toContain("rule lost: a was stored")
     expect(Checker.format(violation!)).toContain("producer-0 send a → orders")
   })
