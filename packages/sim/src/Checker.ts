@@ -181,13 +181,32 @@ export const check = (history: History.History, expect: Expectations): { readonl
   const failoverBetween = (from: number, to: number) => spans.some((span) => span.failover && span.from <= to && span.to + expect.failoverSettles >= from)
   const receiveFailedBetween = (group: string, from: number, to: number) => (receiveFailures.get(group) ?? []).some((at) => at >= from && at <= to)
   const faultsBetween = (from: number, to: number) => faults.filter((fault) => fault.at >= from && fault.at <= to)
+  // each message's own events (its sends, stores, deliveries and settlements), in order, built once
+  let byKey: Map<string, Array<History.Event>> | undefined
+  const eventsOf = (key: string) => {
+    if (byKey === undefined) {
+      const index = new Map<string, Array<History.Event>>()
+      const keyOfId = new Map<string, string>()
+      for (const sent of sends.values()) if (sent.messageId !== undefined) keyOfId.set(sent.messageId, sent.key)
+      for (const event of events) {
+        const owner = event.type === "send" || event.type === "deliver" || event.type === "ack" || event.type === "nack"
+          ? event.key
+          : event.type === "store" && event.messageId !== undefined
+          ? keyOfId.get(event.messageId)
+          : undefined
+        if (owner === undefined) continue
+        const line = index.get(owner)
+        if (line === undefined) index.set(owner, [event])
+        else line.push(event)
+      }
+      byKey = index
+    }
+    return byKey.get(key) ?? []
+  }
   const excerptOf = (key: string, group: string | undefined, extra: ReadonlyArray<History.Event> = []) => {
-    const messageId = sends.get(key)?.messageId
-    const own = events.filter((event) =>
-      (event.type === "send" && event.key === key) ||
-      (event.type === "store" && messageId !== undefined && event.messageId === messageId) ||
-      ((event.type === "deliver" || event.type === "ack" || event.type === "nack") && event.key === key &&
-        (group === undefined || event.group === group || (event.type === "deliver" && event.topic === deadLetterTopic(group))))
+    const own = eventsOf(key).filter((event) =>
+      !(event.type === "deliver" || event.type === "ack" || event.type === "nack") ||
+      group === undefined || event.group === group || (event.type === "deliver" && event.topic === deadLetterTopic(group))
     )
     const from = own[0]?.at ?? 0
     const to = own[own.length - 1]?.at ?? 0

@@ -273,9 +273,9 @@ export const program = (options: ScenarioOptions, history: History.History) =>
       yield* Effect.forEach(producers, Fiber.await, { discard: true })
       control.draining = true
       // drains until every acknowledged message has reached its groups (or the drain time is up), and
-      // at least 20 s, so that what is still in flight settles
+      // at least 20 s (or the whole drain time if shorter), so that what is still in flight settles
       const drainStart = yield* Clock.currentTimeMillis
-      yield* Effect.sleep(Duration.seconds(20))
+      yield* Effect.sleep(Duration.millis(Math.min(20_000, drain)))
       while ((yield* Clock.currentTimeMillis) < drainStart + drain && Checker.undelivered(history, expectations).length > 0) {
         yield* Effect.sleep(Duration.seconds(5))
       }

@@ -18,7 +18,7 @@
 import { Producer, StraitClient } from "@strait/client"
 import { MessageBatch, ReceiptHandle } from "@strait/core"
 import { MemoryTransport, type SimNetwork } from "@strait/transport"
-import { Cause, Clock, Duration, Effect, Layer, Random, Result, type Scope } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, FiberSet, Layer, Random, Result, type Scope, Semaphore } from "effect"
 import * as Checker from "./Checker.ts"
 import type * as History from "./History.ts"
 
@@ -108,67 +108,97 @@ export const producer = (name: string, endpoints: ReadonlyArray<string>, history
     let n = 0
     yield* Effect.gen(function*() {
       const send = yield* Producer.Producer
+      // sends overlap (at most 64 at a time); a message group's sends go one after another, in order
+      const inFlight = yield* Semaphore.make(64)
+      const sending = yield* FiberSet.make()
+      const tails = new Map<string, Deferred.Deferred<void>>()
+      const launch = (one: Effect.Effect<void>, messageGroup?: string) =>
+        Effect.gen(function*() {
+          yield* inFlight.take(1)
+          const before = messageGroup === undefined ? undefined : tails.get(messageGroup)
+          const done = Deferred.makeUnsafe<void>()
+          if (messageGroup !== undefined) tails.set(messageGroup, done)
+          const ordered = before === undefined ? one : Effect.andThen(Deferred.await(before), one)
+          yield* FiberSet.run(sending, ordered.pipe(Effect.ensuring(Effect.andThen(Deferred.succeed(done, undefined), inFlight.release(1)))))
+        })
       while (control.producing) {
         yield* Effect.sleep(Duration.millis(Math.max(1, Math.round(-Math.log(1 - (yield* Random.next)) * meanGapMillis))))
         if (!control.producing) break
         const key = `${name}-${++n}`
-        const now = yield* Clock.currentTimeMillis
         const roll = yield* Random.next
-        const record = (event: Omit<History.Sent, "type" | "client" | "key" | "at" | "completedAt">) =>
-          Effect.map(Clock.currentTimeMillis, (completedAt) => void history.events.push({ type: "send", at: now, completedAt, client: name, key, ...event }))
+        const record = (at: number, event: Omit<History.Sent, "type" | "client" | "key" | "at" | "completedAt">) =>
+          Effect.map(Clock.currentTimeMillis, (completedAt) => void history.events.push({ type: "send", at, completedAt, client: name, key, ...event }))
         if (roll < 0.4) {
           // normal, a third of them with a time to live
           const ttl = (yield* Random.next) < 0.3 ? yield* Random.nextIntBetween(2_000, 10_000) : undefined
-          const exit = yield* Effect.exit(send.send({ topic: "orders", body: key, ...(ttl === undefined ? {} : { timeToLive: Duration.millis(ttl) }) }))
-          yield* record({
-            topic: "orders",
-            kind: "NORMAL",
-            outcome: exit._tag === "Success" ? "ok" : "fail",
-            ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {}),
-            ...(ttl === undefined ? {} : { ttlMillis: ttl })
-          })
+          yield* launch(Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            const exit = yield* Effect.exit(send.send({ topic: "orders", body: key, ...(ttl === undefined ? {} : { timeToLive: Duration.millis(ttl) }) }))
+            yield* record(at, {
+              topic: "orders",
+              kind: "NORMAL",
+              outcome: exit._tag === "Success" ? "ok" : "fail",
+              ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {}),
+              ...(ttl === undefined ? {} : { ttlMillis: ttl })
+            })
+          }))
         } else if (roll < 0.7) {
           const messageGroup = `${name}-g${yield* Random.nextIntBetween(0, 3)}`
           const sequence = (sequences.get(messageGroup) ?? 0) + 1
           sequences.set(messageGroup, sequence)
-          const exit = yield* Effect.exit(send.send({ topic: "sequenced", body: key, messageGroup }))
-          yield* record({
-            topic: "sequenced",
-            kind: "FIFO",
-            messageGroup,
-            sequence,
-            outcome: exit._tag === "Success" ? "ok" : "fail",
-            ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
-          })
+          yield* launch(
+            Effect.gen(function*() {
+              const at = yield* Clock.currentTimeMillis
+              const exit = yield* Effect.exit(send.send({ topic: "sequenced", body: key, messageGroup }))
+              yield* record(at, {
+                topic: "sequenced",
+                kind: "FIFO",
+                messageGroup,
+                sequence,
+                outcome: exit._tag === "Success" ? "ok" : "fail",
+                ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
+              })
+            }),
+            messageGroup
+          )
         } else if (roll < 0.85) {
-          const deliverAt = now + (yield* Random.nextIntBetween(100, 5_000))
-          const exit = yield* Effect.exit(send.send({ topic: "scheduled", body: key, deliverAt }))
-          yield* record({
-            topic: "scheduled",
-            kind: "DELAY",
-            deliverAt,
-            outcome: exit._tag === "Success" ? "ok" : "fail",
-            ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
-          })
+          const delay = yield* Random.nextIntBetween(100, 5_000)
+          yield* launch(Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            const deliverAt = at + delay
+            const exit = yield* Effect.exit(send.send({ topic: "scheduled", body: key, deliverAt }))
+            yield* record(at, {
+              topic: "scheduled",
+              kind: "DELAY",
+              deliverAt,
+              outcome: exit._tag === "Success" ? "ok" : "fail",
+              ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
+            })
+          }))
         } else {
           const commit = (yield* Random.next) < 0.7
-          const exit = yield* Effect.exit(send.transaction((sendHalf) =>
-            Effect.gen(function*() {
-              const receipt = yield* sendHalf({ topic: "payments", body: key })
-              if (!commit) return yield* Effect.fail("rolled back by the workload" as const)
-              committed.add(key)
-              return receipt
+          yield* launch(Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            const exit = yield* Effect.exit(send.transaction((sendHalf) =>
+              Effect.gen(function*() {
+                const receipt = yield* sendHalf({ topic: "payments", body: key })
+                if (!commit) return yield* Effect.fail("rolled back by the workload" as const)
+                committed.add(key)
+                return receipt
+              })
+            ))
+            yield* record(at, {
+              topic: "payments",
+              kind: "TRANSACTION",
+              resolution: committed.has(key) ? "COMMIT" : "ROLLBACK",
+              outcome: exit._tag === "Success" ? "ok" : "fail",
+              ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
             })
-          ))
-          yield* record({
-            topic: "payments",
-            kind: "TRANSACTION",
-            resolution: committed.has(key) ? "COMMIT" : "ROLLBACK",
-            outcome: exit._tag === "Success" ? "ok" : "fail",
-            ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
-          })
+          }))
         }
       }
+      // the sends still out finish before the producer does
+      yield* FiberSet.awaitEmpty(sending)
     }).pipe(Effect.provide(layer))
   })
 
