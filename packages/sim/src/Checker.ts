@@ -8,7 +8,8 @@
  *   group that consumes its topic, or that group's dead-letter topic, unless its time to live ran out.
  * - `phantom`: nothing is delivered that was not sent; a rolled-back message is never delivered.
  * - `ack-final`: after an acknowledgement succeeded, the message is not delivered to that group again
- *   (unless a broker crashed or failed a sync in between: acknowledgements are flushed asynchronously).
+ *   (unless a broker crashed, failed a sync or had a full disk in between: acknowledgements and
+ *   receive windows are written asynchronously).
  * - `early-redelivery`: a message comes again only once its invisibility ended, it was given back, a
  *   receive that may have carried it failed, or a broker crashed.
  * - `attempts`: a message's delivery attempts, as its group sees them, start at 1 and go up by one; a
@@ -20,6 +21,7 @@
  *   old ones wait for theirs.
  * - `delay`: a delayed message is never delivered before its time.
  * - `ttl`: a message is never delivered after its time to live.
+ * - `recall`: a delayed message whose recall succeeded is never delivered.
  * - `dead-letter`: a message reaches the dead-letter topic only after its last attempt, and never
  *   comes to its group again.
  * - `fencing`: no two brokers claim one queue at one epoch, and a broker never writes to a queue at an
@@ -84,16 +86,21 @@ export const deadLetterTopic = (group: string) => `%DLQ%${group}`
  */
 export const check = (history: History.History, expect: Expectations): { readonly violations: ReadonlyArray<Violation>; readonly summary: Summary } => {
   const events = history.events
+  // times in messages count from the run's start, as the excerpts do
+  const t = (millis: number) => `${((millis - history.origin) / 1000).toFixed(3)}s`
   const violations: Array<Violation> = []
   const sends = new Map<string, History.Sent>()
   const faults: Array<History.Fault> = []
-  const crashes: Array<number> = []
+  // when a broker may have lost consumer state: a crash or a failed sync (an instant), a full disk (a span)
+  const crashes: Array<{ from: number; to: number }> = []
   // per (group, key): the deliveries and settlements, in order
   const perMessage = new Map<string, Array<History.Delivered | History.Settled>>()
   const receiveFailures = new Map<string, Array<number>>()
   const dead = new Map<string, History.Delivered>()
   // the copy each receipt handle names
   const copyOf = new Map<string, string>()
+  // delayed messages whose recall succeeded
+  const recalled = new Set<string>()
   let deliveries = 0
   let redeliveries = 0
   let acks = 0
@@ -140,7 +147,18 @@ export const check = (history: History.History, expect: Expectations): { readonl
       case "fault":
         faults.push(event)
         // a broker's state may lose what it had not synced
-        if ((event.fault === "crash" || event.fault === "failed sync") && event.nodes.some((node) => node.startsWith("broker"))) crashes.push(event.at)
+        if ((event.fault === "crash" || event.fault === "failed sync") && event.nodes.some((node) => node.startsWith("broker"))) {
+          crashes.push({ from: event.at, to: event.at })
+        }
+        // its consumer-state records are written asynchronously: a full disk loses them as a crash does
+        if (event.fault === "disk full") crashes.push({ from: event.at, to: Number.POSITIVE_INFINITY })
+        if (event.fault === "disk freed") {
+          const full = crashes.findLast((span) => span.to === Number.POSITIVE_INFINITY)
+          if (full !== undefined) full.to = event.at
+        }
+        break
+      case "recall":
+        if (event.outcome === "ok") recalled.add(event.key)
         break
       case "claim":
       case "store":
@@ -148,7 +166,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
     }
   }
 
-  const crashBetween = (from: number, to: number) => crashes.some((at) => at >= from && at <= to)
+  const crashBetween = (from: number, to: number) => crashes.some((span) => span.from <= to && span.to >= from)
   // when each fault was in force: from its start to its end (a node back, the network healed), or an instant
   const spans: Array<{ readonly from: number; readonly to: number; readonly failover: boolean }> = []
   const open = new Map<string, { readonly at: number; readonly failover: boolean }>()
@@ -162,14 +180,21 @@ export const check = (history: History.History, expect: Expectations): { readonl
         if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: true })
         open.delete("metadata")
       }
-    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed") {
+    } else if (fault.fault === "partition" || fault.fault === "partition healed") {
+      if (fault.fault === "partition") open.set("partition", { at: fault.at, failover: false })
+      else {
+        const started = open.get("partition")
+        if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: false })
+        open.delete("partition")
+      }
+    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed" || fault.fault === "disk freed") {
       const started = open.get(node)
       if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: started.failover })
       open.delete(node)
     } else if (fault.fault === "healed") {
       for (const started of open.values()) spans.push({ from: started.at, to: fault.at, failover: started.failover })
       open.clear()
-    } else if (fault.fault === "crash" || fault.fault === "stop" || fault.fault === "isolate" || fault.fault.startsWith("lossy")) {
+    } else if (fault.fault === "crash" || fault.fault === "stop" || fault.fault === "isolate" || fault.fault === "disk full" || fault.fault.startsWith("lossy")) {
       open.set(node, { at: fault.at, failover: node.startsWith("broker") })
     } else {
       spans.push({ from: fault.at, to: fault.at, failover: fault.fault === "failed sync" })
@@ -189,7 +214,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const keyOfId = new Map<string, string>()
       for (const sent of sends.values()) if (sent.messageId !== undefined) keyOfId.set(sent.messageId, sent.key)
       for (const event of events) {
-        const owner = event.type === "send" || event.type === "deliver" || event.type === "ack" || event.type === "nack"
+        const owner = event.type === "send" || event.type === "deliver" || event.type === "ack" || event.type === "nack" || event.type === "recall"
           ? event.key
           : event.type === "store" && event.messageId !== undefined
           ? keyOfId.get(event.messageId)
@@ -224,12 +249,13 @@ export const check = (history: History.History, expect: Expectations): { readonl
       continue
     }
     if (sent.resolution === "ROLLBACK") report("phantom", `${event.key} was rolled back but delivered to ${event.group}`, event.key, event.group)
+    if (recalled.has(event.key)) report("recall", `${event.key} was recalled but delivered to ${event.group}`, event.key, event.group)
     if (sent.deliverAt !== undefined && event.at < sent.deliverAt) {
-      report("delay", `${event.key} was due at ${sent.deliverAt} but delivered at ${event.at}`, event.key, event.group)
+      report("delay", `${event.key} was due at ${t(sent.deliverAt)} but delivered at ${t(event.at)}`, event.key, event.group)
     }
     // its time to live counts from when the broker stored this copy
     if (sent.ttlMillis !== undefined && event.requestedAt > event.storedAt + sent.ttlMillis) {
-      report("ttl", `${event.key} expired at ${event.storedAt + sent.ttlMillis} but a receive made at ${event.requestedAt} got it`, event.key, event.group)
+      report("ttl", `${event.key} expired at ${t(event.storedAt + sent.ttlMillis)} but a receive made at ${t(event.requestedAt)} got it`, event.key, event.group)
     }
   }
 
@@ -243,7 +269,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
       // the receive that brought it again was made after an acknowledgement had been answered
       const acked = settles.find((settle) => settle.type === "ack" && settle.outcome === "ok" && settle.at < event.requestedAt)
       if (acked !== undefined && !crashBetween(acked.invokedAt, event.at)) {
-        report("ack-final", `${key} was acknowledged by ${group} at ${acked.at} and delivered again by a receive made at ${event.requestedAt}`, key, group)
+        report("ack-final", `${key} was acknowledged by ${group} at ${t(acked.at)} and delivered again by a receive made at ${t(event.requestedAt)}`, key, group)
       }
       const previous = deliveries[i - 1]
       if (previous === undefined) {
@@ -261,7 +287,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const cause = event.at >= previous.invisibleUntil || gaveBack || receiveFailedBetween(group, previous.at, event.at) ||
         crashBetween(previous.requestedAt, event.at)
       if (!cause) {
-        report("early-redelivery", `${key} came to ${group} again at ${event.at}, before its invisibility ended at ${previous.invisibleUntil}`, key, group)
+        report("early-redelivery", `${key} came to ${group} again at ${t(event.at)}, before its invisibility ended at ${t(previous.invisibleUntil)}`, key, group)
       }
       const step = event.attempt - previous.attempt
       const excused = step > 1
@@ -271,15 +297,23 @@ export const check = (history: History.History, expect: Expectations): { readonl
         report("attempts", `${key} came to ${group} at attempt ${event.attempt} after attempt ${previous.attempt}`, key, group)
       }
     }
-    const deadLettered = dead.get(`${group}\u0000${key}`)
-    const last = deliveries[deliveries.length - 1]
-    if (deadLettered !== undefined) {
-      if ((last?.attempt ?? 0) < expect.maxAttempts && !receiveFailedBetween(group, 0, deadLettered.at) && !disturbed(0, deadLettered.at)) {
-        report("dead-letter", `${key} reached ${deadLetterTopic(group)} after ${last?.attempt ?? 0} of ${expect.maxAttempts} attempts`, key, group)
-      }
-      if (last !== undefined && last.requestedAt > deadLettered.at) {
-        report("dead-letter", `${key} came to ${group} by a receive made at ${last.requestedAt}, after it was dead-lettered by ${deadLettered.at}`, key, group)
-      }
+    // past its last attempt a message goes to the dead-letter topic, never to its group
+    const beyond = deliveries.find((delivery) => delivery.attempt > expect.maxAttempts)
+    if (beyond !== undefined) {
+      report("dead-letter", `${key} came to ${group} at attempt ${beyond.attempt}, past the last (${expect.maxAttempts})`, key, group)
+    }
+  }
+
+  // dead letters only after the last attempt (of some stored copy of the message)
+  for (const [id, deadLettered] of dead) {
+    const [group, key] = id.split("\u0000") as [string, string]
+    let last = 0
+    for (const [copyId, line] of perMessage) {
+      if (!copyId.startsWith(`${id}\u0000`)) continue
+      for (const event of line) if (event.type === "deliver") last = Math.max(last, event.attempt)
+    }
+    if (last < expect.maxAttempts && !receiveFailedBetween(group, 0, deadLettered.at) && !disturbed(0, deadLettered.at)) {
+      report("dead-letter", `${key} reached ${deadLetterTopic(group)} after ${last} of ${expect.maxAttempts} attempts`, key, group)
     }
   }
 
@@ -322,7 +356,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
         const settledAt = settled?.invokedAt ?? Number.POSITIVE_INFINITY
         // a queue that moved to another broker serves new messages while the old ones wait for theirs
         if (settledAt > later.at && !failoverBetween(earlier.at, later.at)) {
-          report("fifo", `${line[i]!.key} came to ${group} at ${later.at} before ${earlier.key} (sent before it in group ${earlier.messageGroup}) was settled`, earlier.key, group, [
+          report("fifo", `${line[i]!.key} came to ${group} at ${t(later.at)} before ${earlier.key} (sent before it in group ${earlier.messageGroup}) was settled`, earlier.key, group, [
             ...excerptOf(line[i]!.key, group)
           ])
         }
@@ -356,7 +390,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
       reported.add(`${event.broker}\u0000${event.queue}\u0000${event.epoch}`)
       violations.push({
         rule: "fencing",
-        message: `${event.broker} wrote to ${event.queue} at epoch ${event.epoch} at ${event.at}, after ${newer.broker} claimed epoch ${newer.epoch} at ${newer.at}`,
+        message: `${event.broker} wrote to ${event.queue} at epoch ${event.epoch} at ${t(event.at)}, after ${newer.broker} claimed epoch ${newer.epoch} at ${t(newer.at)}`,
         excerpt: [newer, ...faultsBetween(newer.at - 30_000, event.at), event].sort((a, b) => a.at - b.at)
       })
     }
@@ -376,6 +410,8 @@ export const undelivered = (history: History.History, expect: Expectations): Rea
   const reached = new Set<string>()
   for (const event of history.events) {
     if (event.type === "send" && event.outcome === "ok" && event.resolution !== "ROLLBACK" && event.ttlMillis === undefined) sends.set(event.key, event)
+    // a recall that was made may have cancelled it, whatever its answer said
+    if (event.type === "recall") sends.delete(event.key)
     if (event.type === "deliver") {
       const group = event.topic.startsWith("%DLQ%") ? event.topic.slice("%DLQ%".length) : event.group
       reached.add(`${group}\u0000${event.key}`)

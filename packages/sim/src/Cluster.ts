@@ -82,6 +82,8 @@ export interface Cluster {
   readonly cutFromMetadata: (node: string, cut: boolean) => void
   /** Makes the next disk sync of a broker fail (its unsynced writes are lost, as on Linux). */
   readonly failNextSync: (node: string) => Effect.Effect<void>
+  /** Fills a broker's disk (no file may grow: writes fail with `DiskFull`), or frees it. */
+  readonly fillDisk: (node: string, full: boolean) => Effect.Effect<void>
   /** Names a client on the network, so that isolating a node cuts it off from the client too. */
   readonly addClient: (name: string) => void
 }
@@ -299,6 +301,10 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       failNextSync: (name: string) => {
         const disk = nodeOf(name).disk
         return disk === undefined ? Effect.void : Context.get(disk, SimDisk.SimDisk).failNextSync()
+      },
+      fillDisk: (name: string, full: boolean) => {
+        const disk = nodeOf(name).disk
+        return disk === undefined ? Effect.void : Context.get(disk, SimDisk.SimDisk).setCapacity(full ? 0 : undefined)
       },
       addClient: (name: string) => void clientNames.add(name)
     } satisfies Cluster

@@ -85,6 +85,20 @@ export interface Settled {
 }
 
 /**
+ * A producer recalled a delayed message: once a recall succeeded, the message is never delivered.
+ *
+ * @since 0.1.0
+ */
+export interface Recalled {
+  readonly type: "recall"
+  readonly at: number
+  readonly invokedAt: number
+  readonly client: string
+  readonly key: string
+  readonly outcome: "ok" | "fail"
+}
+
+/**
  * A receive that failed: messages it took may have been lost on the way (they come back later,
  * their attempt counted).
  *
@@ -130,7 +144,7 @@ export interface QueueEvent {
  *
  * @since 0.1.0
  */
-export type Event = Sent | Delivered | Settled | ReceiveFailed | Fault | QueueEvent
+export type Event = Sent | Delivered | Settled | Recalled | ReceiveFailed | Fault | QueueEvent
 
 /**
  * The history of one run, appended to as it happens.
@@ -168,6 +182,8 @@ export const format = (event: Event, origin = 0): string => {
     case "ack":
     case "nack":
       return `${at} ${event.client} ${event.type} ${event.key} for ${event.group} ${event.outcome}`
+    case "recall":
+      return `${at} ${event.client} recall ${event.key} ${event.outcome}`
     case "receive-failed":
       return `${at} ${event.client} receive for ${event.group} failed: ${event.reason}`
     case "fault":

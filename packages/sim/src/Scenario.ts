@@ -12,6 +12,8 @@
  *   proxy's routes go stale) while the network between them works;
  * - the network drops and delays messages for a while;
  * - a broker's next disk sync fails;
+ * - a broker's disk fills up for a while;
+ * - a proxy loses the network to some brokers for a while;
  * - a consumer crashes (what it held comes back after its invisibility) and a new one starts.
  *
  * @since 0.1.0
@@ -109,7 +111,7 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
     while ((yield* Clock.currentTimeMillis) < until) {
       yield* pause(1_000, 8_000)
       if ((yield* Clock.currentTimeMillis) >= until) break
-      const roll = yield* Random.nextIntBetween(0, 9)
+      const roll = yield* Random.nextIntBetween(0, 11)
       switch (roll) {
         case 0:
         case 1: {
@@ -164,6 +166,26 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           yield* pause(5_000, 25_000)
           yield* note("metadata back", nodes)
           for (const node of nodes) cluster.cutFromMetadata(node, false)
+          break
+        }
+        case 8: {
+          const node = yield* Workload.pickOne(brokers)
+          yield* note("disk full", [node])
+          yield* cluster.fillDisk(node, true)
+          yield* pause(500, 8_000)
+          yield* note("disk freed", [node])
+          yield* cluster.fillDisk(node, false)
+          break
+        }
+        case 9: {
+          // a proxy loses some brokers (the rest of the network works)
+          const proxy = yield* Workload.pickOne(proxies)
+          const cut = brokers.filter((_, i) => i !== (brokers.length > 1 ? roll % brokers.length : -1))
+          yield* note("partition", [proxy, ...cut])
+          yield* network.partition([proxy], cut)
+          yield* pause(1_000, 15_000)
+          yield* note("partition healed", [proxy, ...cut])
+          yield* network.heal
           break
         }
         default: {
@@ -266,6 +288,7 @@ export const program = (options: ScenarioOptions, history: History.History) =>
       for (const node of [...cluster.brokers, ...cluster.proxies]) {
         cluster.cutFromMetadata(node.name, false)
         yield* cluster.isolate(node.name, false)
+        yield* cluster.fillDisk(node.name, false)
         if (!cluster.isUp(node.name)) yield* cluster.start(node.name)
       }
       history.events.push({ type: "fault", at: yield* Clock.currentTimeMillis, fault: "healed", nodes: [] })

@@ -2,9 +2,10 @@
  * The clients of a simulated run, written with `@strait/client`, recording what they do in the
  * `History`:
  *
- * - producers send normal, FIFO (several message groups each, one send at a time per producer so
- *   each group's order is defined), delayed, time-limited and transactional messages (committed or
- *   rolled back; check-backs answered from what the producer decided);
+ * - producers send normal, FIFO (several message groups each, each group's sends one after another
+ *   so its order is defined), delayed (some recalled before their time), priority, time-limited and
+ *   transactional messages (committed or rolled back; check-backs answered from what the producer
+ *   decided);
  * - consumers receive with an explicit invisibility, then acknowledge most messages, give some back
  *   (`ChangeInvisibility`), and forget some (they come back when their invisibility ends); while the
  *   run drains they acknowledge everything;
@@ -32,12 +33,13 @@ export const topics = [
   { name: "orders", kind: "NORMAL", queues: 4, flush: "sync" },
   { name: "sequenced", kind: "FIFO", queues: 4, flush: "sync" },
   { name: "scheduled", kind: "DELAY", queues: 2, flush: "sync" },
-  { name: "payments", kind: "TRANSACTION", queues: 2, flush: "sync" }
+  { name: "payments", kind: "TRANSACTION", queues: 2, flush: "sync" },
+  { name: "ranked", kind: "PRIORITY", queues: 2, flush: "sync" }
 ] as const
 
 /** @since 0.1.0 */
 export const groups = [
-  { name: "billing", fifo: false, maxDeliveryAttempts: 4, topics: ["orders", "scheduled", "payments"] },
+  { name: "billing", fifo: false, maxDeliveryAttempts: 4, topics: ["orders", "scheduled", "payments", "ranked"] },
   { name: "ledger", fifo: true, maxDeliveryAttempts: 4, topics: ["sequenced"] }
 ] as const
 
@@ -161,8 +163,10 @@ export const producer = (name: string, endpoints: ReadonlyArray<string>, history
             }),
             messageGroup
           )
-        } else if (roll < 0.85) {
+        } else if (roll < 0.8) {
           const delay = yield* Random.nextIntBetween(100, 5_000)
+          // a fifth of them recalled a while after they were sent (a recall that succeeds cancels it)
+          const recallAfter = (yield* Random.next) < 0.2 ? yield* Random.nextIntBetween(0, delay) : undefined
           yield* launch(Effect.gen(function*() {
             const at = yield* Clock.currentTimeMillis
             const deliverAt = at + delay
@@ -171,6 +175,25 @@ export const producer = (name: string, endpoints: ReadonlyArray<string>, history
               topic: "scheduled",
               kind: "DELAY",
               deliverAt,
+              outcome: exit._tag === "Success" ? "ok" : "fail",
+              ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
+            })
+            const recallHandle = exit._tag === "Success" ? exit.value.recallHandle : undefined
+            if (recallAfter === undefined || recallHandle === undefined) return
+            yield* Effect.sleep(Duration.millis(recallAfter))
+            const invokedAt = yield* Clock.currentTimeMillis
+            const recalled = yield* Effect.exit(send.recall("scheduled", recallHandle))
+            history.events.push({ type: "recall", at: yield* Clock.currentTimeMillis, invokedAt, client: name, key, outcome: recalled._tag === "Success" ? "ok" : "fail" })
+          }))
+        } else if (roll < 0.85) {
+          // priority: higher first (no order is checked; every rule else is)
+          const priority = yield* Random.nextIntBetween(0, 9)
+          yield* launch(Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            const exit = yield* Effect.exit(send.send({ topic: "ranked", body: key, priority }))
+            yield* record(at, {
+              topic: "ranked",
+              kind: "PRIORITY",
               outcome: exit._tag === "Success" ? "ok" : "fail",
               ...(exit._tag === "Success" ? { messageId: exit.value.messageId } : {})
             })

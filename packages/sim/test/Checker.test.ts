@@ -115,10 +115,12 @@ describe("the queue-semantics checker", () => {
     expect(rules([fifo("a", 0, 1), fault("crash", 50, ["broker-0"]), fifo("b", 60, 2), got("b", 120), got("a", 300), ack("b", 310), ack("a", 320)])).toEqual([])
   })
 
-  it("dead-letter: only after the last attempt", () => {
+  it("dead-letter: only after the last attempt, and never past it", () => {
     const dead = (key: string, at: number) => deliver(key, at, 1, { group: "dead-letters", topic: "%DLQ%billing", copy: "broker-0/0@dlq", receiptHandle: `${key}-dead` })
     expect(rules([send("a", 0), deliver("a", 100, 1), dead("a", 6_000)])).toEqual(["dead-letter"])
     expect(rules([send("a", 0), deliver("a", 100, 1), deliver("a", 5_200, 2), deliver("a", 10_300, 3), dead("a", 16_000)])).toEqual([])
+    // and never comes to its group past the last attempt
+    expect(rules([send("a", 0), deliver("a", 100, 1), deliver("a", 5_200, 2), deliver("a", 10_300, 3), deliver("a", 15_400, 4)])).toEqual(["dead-letter"])
   })
 
   it("fencing: one broker per queue and epoch, and no write at an epoch after a newer claim", () => {

@@ -26,7 +26,7 @@ describe("a simulated cluster", () => {
     expect(Scenario.run({ seed: 12, duration: "20 seconds" }).traceHash).not.toBe(first.traceHash)
   })
 
-  it("under faults (crashes, stops, isolation, a lossy network, failed syncs, consumer crashes) every rule holds", () => {
+  it("under faults (crashes, stops, isolation, metadata outages, partitions, a lossy network, failed syncs, full disks, consumer crashes) every rule holds", () => {
     for (const seed of [1, 2, 3, 4]) {
       const outcome = Scenario.run({ seed, duration: "40 seconds" })
       expect(outcome.failure, report(outcome)).toBeUndefined()
