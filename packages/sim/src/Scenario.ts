@@ -112,43 +112,37 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
       yield* pause(1_000, 8_000)
       if ((yield* Clock.currentTimeMillis) >= until) break
       const roll = yield* Random.nextIntBetween(0, 11)
+      // a fault in force for a while: noted as it starts and as it ends
+      const during = <E>(fault: string, nodes: ReadonlyArray<string>, begin: Effect.Effect<void, E>, [from, to]: readonly [number, number], ended: string, end: Effect.Effect<void, E>) =>
+        note(fault, nodes).pipe(Effect.andThen(begin), Effect.andThen(pause(from, to)), Effect.andThen(note(ended, nodes)), Effect.andThen(end))
       switch (roll) {
         case 0:
         case 1: {
           const node = yield* Workload.pickOne(roll === 0 ? brokers : proxies)
-          yield* note("crash", [node])
-          yield* cluster.crash(node)
-          yield* pause(500, 15_000)
-          yield* note("restart", [node])
-          yield* cluster.start(node)
+          yield* during("crash", [node], cluster.crash(node), [500, 15_000], "restart", cluster.start(node))
           break
         }
         case 2:
         case 3: {
           const node = yield* Workload.pickOne(roll === 2 ? brokers : proxies)
-          yield* note("stop", [node])
-          yield* cluster.stop(node)
-          yield* pause(500, 10_000)
-          yield* note("restart", [node])
-          yield* cluster.start(node)
+          yield* during("stop", [node], cluster.stop(node), [500, 10_000], "restart", cluster.start(node))
           break
         }
         case 4: {
           const node = yield* Workload.pickOne(brokers)
-          yield* note("isolate", [node])
-          yield* cluster.isolate(node, true)
-          yield* pause(1_000, 25_000)
-          yield* note("rejoin", [node])
-          yield* cluster.isolate(node, false)
+          yield* during("isolate", [node], cluster.isolate(node, true), [1_000, 25_000], "rejoin", cluster.isolate(node, false))
           break
         }
         case 5: {
           const dropRate = (yield* Random.nextIntBetween(1, 5)) / 100
-          yield* note(`lossy network (${dropRate} drops, up to 20 ms delay)`, [])
-          yield* network.setFaults({ dropRate, latency: Duration.millis(1), jitter: Duration.millis(20) })
-          yield* pause(1_000, 10_000)
-          yield* note("network healed", [])
-          yield* network.setFaults({ dropRate: 0, latency: Duration.millis(1), jitter: Duration.millis(1) })
+          yield* during(
+            `lossy network (${dropRate} drops, up to 20 ms delay)`,
+            [],
+            network.setFaults({ dropRate, latency: Duration.millis(1), jitter: Duration.millis(20) }),
+            [1_000, 10_000],
+            "network healed",
+            network.setFaults({ dropRate: 0, latency: Duration.millis(1), jitter: Duration.millis(1) })
+          )
           break
         }
         case 6: {
@@ -161,31 +155,20 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           // a broker and a proxy lose the metadata store (the broker's lease lapses, the proxy's
           // routes go stale) while the network between them works
           const nodes = [yield* Workload.pickOne(brokers), yield* Workload.pickOne(proxies)]
-          yield* note("metadata outage", nodes)
-          for (const node of nodes) cluster.cutFromMetadata(node, true)
-          yield* pause(5_000, 25_000)
-          yield* note("metadata back", nodes)
-          for (const node of nodes) cluster.cutFromMetadata(node, false)
+          const cut = (cut: boolean) => Effect.sync(() => nodes.forEach((node) => cluster.cutFromMetadata(node, cut)))
+          yield* during("metadata outage", nodes, cut(true), [5_000, 25_000], "metadata back", cut(false))
           break
         }
         case 8: {
           const node = yield* Workload.pickOne(brokers)
-          yield* note("disk full", [node])
-          yield* cluster.fillDisk(node, true)
-          yield* pause(500, 8_000)
-          yield* note("disk freed", [node])
-          yield* cluster.fillDisk(node, false)
+          yield* during("disk full", [node], cluster.fillDisk(node, true), [500, 8_000], "disk freed", cluster.fillDisk(node, false))
           break
         }
         case 9: {
           // a proxy loses some brokers (the rest of the network works)
           const proxy = yield* Workload.pickOne(proxies)
           const cut = brokers.filter((_, i) => i !== (brokers.length > 1 ? roll % brokers.length : -1))
-          yield* note("partition", [proxy, ...cut])
-          yield* network.partition([proxy], cut)
-          yield* pause(1_000, 15_000)
-          yield* note("partition healed", [proxy, ...cut])
-          yield* network.heal
+          yield* during("partition", [proxy, ...cut], network.partition([proxy], cut), [1_000, 15_000], "partition healed", network.heal)
           break
         }
         default: {

@@ -338,7 +338,12 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   const writeCheckpoint = Effect.gen(function*() {
     if (failed !== undefined) return
     const position = Math.min(yield* log.synced, indexedUpTo)
-    yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true })
+    // An index whose sync failed may have lost entries that a later sync would call durable: a
+    // checkpoint past them would make recovery trust entries that are not there. The store stops
+    // as for a failed log sync, and the next open rebuilds the indexes from the last checkpoint.
+    yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true }).pipe(
+      Effect.tapError((cause) => Effect.sync(() => fail(cause)))
+    )
     yield* writeAtomically("checkpoint", encodeCheckpoint(position))
   })
   yield* Effect.forEach(byKey.values(), (state) => state.index.sync, { discard: true })
