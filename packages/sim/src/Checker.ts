@@ -187,14 +187,17 @@ export const check = (history: History.History, expect: Expectations): { readonl
         if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: false })
         open.delete("partition")
       }
-    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed" || fault.fault === "disk freed") {
+    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed" || fault.fault === "disk freed" || fault.fault === "scale out") {
       const started = open.get(node)
       if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: started.failover })
       open.delete(node)
     } else if (fault.fault === "healed") {
       for (const started of open.values()) spans.push({ from: started.at, to: fault.at, failover: started.failover })
       open.clear()
-    } else if (fault.fault === "crash" || fault.fault === "stop" || fault.fault === "isolate" || fault.fault === "disk full" || fault.fault.startsWith("lossy")) {
+    } else if (
+      fault.fault === "crash" || fault.fault === "stop" || fault.fault === "scale in" || fault.fault === "isolate" || fault.fault === "disk full" ||
+      fault.fault.startsWith("lossy")
+    ) {
       open.set(node, { at: fault.at, failover: node.startsWith("broker") })
     } else {
       spans.push({ from: fault.at, to: fault.at, failover: fault.fault === "failed sync" })

@@ -25,7 +25,7 @@ import { Server as NativeServer } from "@strait/protocol-native"
 import { Proxy } from "@strait/proxy"
 import { Disk, SimDisk } from "@strait/storage"
 import { SimNetwork } from "@strait/transport"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
 
 /**
  * The shape of a simulated cluster.
@@ -35,6 +35,8 @@ import { Context, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 export interface ClusterOptions {
   readonly brokers: number
   readonly proxies: number
+  /** Brokers that exist (with their disks) but start only when the cluster scales out (`start`). */
+  readonly spareBrokers?: number
   /** Brokers' lease time to live (default 10 s). */
   readonly leaseTtl?: Duration.Input
   /** How long a simulated disk sync takes (default 1 ms). */
@@ -63,6 +65,7 @@ export interface SimNode {
  * @since 0.1.0
  */
 export interface Cluster {
+  /** Every broker, spares included (a spare is down until started). */
   readonly brokers: ReadonlyArray<SimNode>
   readonly proxies: ReadonlyArray<SimNode>
   /** The proxies' addresses, for clients. */
@@ -166,7 +169,8 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
     const metadata = yield* Layer.build(EmbeddedStore.layerMemory)
     const store = Context.get(metadata, MetadataStore.MetadataStore)
     const nodes = new Map<string, NodeState>()
-    for (let i = 0; i < options.brokers; i++) {
+    const spares = options.spareBrokers ?? 0
+    for (let i = 0; i < options.brokers + spares; i++) {
       const disk = yield* Layer.build(SimDisk.layer({ syncLatency: options.syncLatency ?? Duration.millis(1) }))
       nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, isolated: false, metadataCut: false, disk })
     }
@@ -209,7 +213,12 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       )
     }
 
+    // a node that fails to start (a disk fault while it recovers) is started again a second later,
+    // as its supervisor would, a few times
     const start = (name: string): Effect.Effect<void, StartFailed> =>
+      startOnce(name).pipe(Effect.retry({ times: 5, schedule: Schedule.spaced(Duration.seconds(1)) }))
+
+    const startOnce = (name: string): Effect.Effect<void, StartFailed> =>
       Effect.gen(function*() {
         const node = nodeOf(name)
         const previous = node.incarnation
@@ -284,7 +293,10 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         Effect.mapError((error) => new StartFailed(`provisioning the catalog failed: ${String(error)}`))
       )
     }
-    for (const name of nodes.keys()) yield* start(name)
+    // spare brokers start only when the cluster scales out
+    for (const name of nodes.keys()) {
+      if (!name.startsWith("broker-") || Number(name.slice("broker-".length)) < options.brokers) yield* start(name)
+    }
 
     const list = (kind: SimNode["kind"]) => [...nodes.values()].filter((node) => node.kind === kind).map(({ address, kind, name }) => ({ name, kind, address }))
     return {

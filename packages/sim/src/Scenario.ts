@@ -14,7 +14,8 @@
  * - a broker's next disk sync fails;
  * - a broker's disk fills up for a while;
  * - a proxy loses the network to some brokers for a while;
- * - a consumer crashes (what it held comes back after its invisibility) and a new one starts.
+ * - a consumer crashes (what it held comes back after its invisibility) and a new one starts;
+ * - a spare broker joins the cluster, or leaves it gracefully.
  *
  * @since 0.1.0
  */
@@ -111,7 +112,7 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
     while ((yield* Clock.currentTimeMillis) < until) {
       yield* pause(1_000, 8_000)
       if ((yield* Clock.currentTimeMillis) >= until) break
-      const roll = yield* Random.nextIntBetween(0, 11)
+      const roll = yield* Random.nextIntBetween(0, 12)
       // a fault in force for a while: noted as it starts and as it ends
       const during = <E>(fault: string, nodes: ReadonlyArray<string>, begin: Effect.Effect<void, E>, [from, to]: readonly [number, number], ended: string, end: Effect.Effect<void, E>) =>
         note(fault, nodes).pipe(Effect.andThen(begin), Effect.andThen(pause(from, to)), Effect.andThen(note(ended, nodes)), Effect.andThen(end))
@@ -171,6 +172,18 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           yield* during("partition", [proxy, ...cut], network.partition([proxy], cut), [1_000, 15_000], "partition healed", network.heal)
           break
         }
+        case 10: {
+          // the spare broker joins the cluster, or leaves it (gracefully: its queues move away)
+          const spare = brokers[brokers.length - 1]!
+          if (cluster.isUp(spare)) {
+            yield* note("scale in", [spare])
+            yield* cluster.stop(spare)
+          } else {
+            yield* note("scale out", [spare])
+            yield* cluster.start(spare)
+          }
+          break
+        }
         default: {
           yield* note("consumer crash", [])
           yield* consumers.crashOne
@@ -218,6 +231,7 @@ export const program = (options: ScenarioOptions, history: History.History) =>
     return yield* Effect.gen(function*() {
       const cluster = yield* Cluster.make({
         brokers: options.brokers ?? 3,
+        spareBrokers: 1,
         proxies: options.proxies ?? 3,
         leaseTtl: Duration.millis(leaseTtlMillis),
         provision: provisionGroups,
