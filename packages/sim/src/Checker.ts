@@ -22,6 +22,8 @@
  * - `delay`: a delayed message is never delivered before its time.
  * - `ttl`: a message is never delivered after its time to live.
  * - `recall`: a delayed message whose recall succeeded is never delivered.
+ * - `offsets`: a pull consumer's committed offset on a queue never goes back (and what it pulls
+ *   counts for `lost`).
  * - `dead-letter`: a message reaches the dead-letter topic only after its last attempt, and never
  *   comes to its group again.
  * - `fencing`: no two brokers claim one queue at one epoch, and a broker never writes to a queue at an
@@ -217,7 +219,8 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const keyOfId = new Map<string, string>()
       for (const sent of sends.values()) if (sent.messageId !== undefined) keyOfId.set(sent.messageId, sent.key)
       for (const event of events) {
-        const owner = event.type === "send" || event.type === "deliver" || event.type === "ack" || event.type === "nack" || event.type === "recall"
+        const owner = event.type === "send" || event.type === "deliver" || event.type === "pull" || event.type === "ack" || event.type === "nack" ||
+            event.type === "recall"
           ? event.key
           : event.type === "store" && event.messageId !== undefined
           ? keyOfId.get(event.messageId)
@@ -367,6 +370,18 @@ export const check = (history: History.History, expect: Expectations): { readonl
     }
   }
 
+  // offsets: a group's committed offset on a queue never goes back
+  const committedAt = new Map<string, History.Committed>()
+  for (const event of events) {
+    if (event.type !== "commit" || event.outcome !== "ok") continue
+    const id = `${event.group}\u0000${event.queue}`
+    const before = committedAt.get(id)
+    if (before !== undefined && event.offset < before.offset) {
+      violations.push({ rule: "offsets", message: `${event.group} committed ${event.queue} at ${event.offset} after ${before.offset}`, excerpt: [before, event] })
+    }
+    if (before === undefined || event.offset >= before.offset) committedAt.set(id, event)
+  }
+
   // fencing: claims unique per epoch; writes only at the newest claimed epoch
   const claims = new Map<string, Array<History.QueueEvent>>()
   for (const event of events) {
@@ -419,6 +434,7 @@ export const undelivered = (history: History.History, expect: Expectations): Rea
       const group = event.topic.startsWith("%DLQ%") ? event.topic.slice("%DLQ%".length) : event.group
       reached.add(`${group}\u0000${event.key}`)
     }
+    if (event.type === "pull") reached.add(`${event.group}\u0000${event.key}`)
   }
   const missing: Array<{ readonly group: string; readonly sent: History.Sent }> = []
   for (const sent of sends.values()) {

@@ -65,6 +65,37 @@ export interface Delivered {
 }
 
 /**
+ * A message a pull consumer read from a queue at an offset (pulls have no invisibility and no
+ * attempts: the consumer's committed offset is its progress).
+ *
+ * @since 0.1.0
+ */
+export interface Pulled {
+  readonly type: "pull"
+  readonly at: number
+  readonly client: string
+  readonly group: string
+  readonly topic: string
+  readonly key: string
+  readonly copy: string
+}
+
+/**
+ * A pull consumer committed its position on a queue (`broker/queue`) as its group's offset.
+ *
+ * @since 0.1.0
+ */
+export interface Committed {
+  readonly type: "commit"
+  readonly at: number
+  readonly client: string
+  readonly group: string
+  readonly queue: string
+  readonly offset: number
+  readonly outcome: "ok" | "fail"
+}
+
+/**
  * A consumer settled (or tried to settle) a delivery: acknowledged it, or gave it back to come again
  * after `retryAt`.
  *
@@ -144,7 +175,7 @@ export interface QueueEvent {
  *
  * @since 0.1.0
  */
-export type Event = Sent | Delivered | Settled | Recalled | ReceiveFailed | Fault | QueueEvent
+export type Event = Sent | Delivered | Pulled | Committed | Settled | Recalled | ReceiveFailed | Fault | QueueEvent
 
 /**
  * The history of one run, appended to as it happens.
@@ -182,6 +213,10 @@ export const format = (event: Event, origin = 0): string => {
     case "ack":
     case "nack":
       return `${at} ${event.client} ${event.type} ${event.key} for ${event.group} ${event.outcome}`
+    case "pull":
+      return `${at} ${event.client} pulled ${event.key} for ${event.group} from ${event.copy}`
+    case "commit":
+      return `${at} ${event.client} committed ${event.queue} at ${event.offset} for ${event.group} ${event.outcome}`
     case "recall":
       return `${at} ${event.client} recall ${event.key} ${event.outcome}`
     case "receive-failed":

@@ -81,7 +81,10 @@ const leaseTtlMillis = 10_000
  * @since 0.1.0
  */
 export const expectations: Checker.Expectations = {
-  consumers: new Map(Workload.topics.map((topic) => [topic.name, Workload.groups.filter((group) => (group.topics as ReadonlyArray<string>).includes(topic.name)).map((group) => group.name)])),
+  consumers: new Map(Workload.topics.map((topic) => [
+    topic.name,
+    [...Workload.groups.filter((group) => (group.topics as ReadonlyArray<string>).includes(topic.name)).map((group) => group.name), ...(topic.name === "orders" ? ["auditors"] : [])]
+  ])),
   maxAttempts: 4,
   fifoTopics: new Set(Workload.topics.filter((topic) => topic.kind === "FIFO").map((topic) => topic.name)),
   failoverSettles: 2 * leaseTtlMillis
@@ -264,6 +267,8 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         yield* Effect.forkIn(Effect.scoped(Workload.consumer(name, cluster.endpoints, history, control, workload)), own)
       })
       for (let i = 0; i < workload.consumers; i++) yield* startConsumer
+      cluster.addClient("puller")
+      yield* Effect.forkIn(Effect.scoped(Workload.puller("puller", cluster.endpoints, history, { group: "auditors", topic: "orders" })), scope)
       cluster.addClient("dead-letters")
       yield* Effect.forkIn(Effect.scoped(Workload.consumer("dead-letters", cluster.endpoints, history, control, workload, true)), scope)
       const pool: ConsumerPool = {

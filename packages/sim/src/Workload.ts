@@ -9,14 +9,15 @@
  * - consumers receive with an explicit invisibility, then acknowledge most messages, give some back
  *   (`ChangeInvisibility`), and forget some (they come back when their invisibility ends); while the
  *   run drains they acknowledge everything;
- * - a reader of the dead-letter topics notes what reached them.
+ * - a reader of the dead-letter topics notes what reached them;
+ * - a pull consumer reads the normal topic by offset and commits its position.
  *
  * Every message's body is its workload key, so a delivery is matched to its send even when the send's
  * answer was lost.
  *
  * @since 0.1.0
  */
-import { Producer, StraitClient } from "@strait/client"
+import { Producer, PullConsumer, StraitClient } from "@strait/client"
 import { MessageBatch, ReceiptHandle } from "@strait/core"
 import { MemoryTransport, type SimNetwork } from "@strait/transport"
 import { Cause, Clock, Deferred, Duration, Effect, FiberSet, Layer, Random, Result, type Scope, Semaphore } from "effect"
@@ -308,3 +309,46 @@ export const consumer = (
       return yield* Effect.never
     }).pipe(Effect.provide(clientLayer(name, endpoints)))
   })
+
+/**
+ * A pull consumer of `topic` for `group` until interrupted: it reads every queue part of the topic
+ * (one per broker that served the queue) from its group's committed offset, notes each message, and
+ * commits its position after each pull.
+ *
+ * @since 0.1.0
+ */
+export const puller = (
+  name: string,
+  endpoints: ReadonlyArray<string>,
+  history: History.History,
+  target: { readonly group: string; readonly topic: string }
+): Effect.Effect<void, never, Scope.Scope | SimNetwork.SimNetwork> =>
+  Effect.gen(function*() {
+    const consumer = yield* PullConsumer.make(target)
+    const round = Effect.gen(function*() {
+      let pulled = 0
+      for (const queue of yield* consumer.queues) {
+        const messages = yield* consumer.pull(queue, 32)
+        const at = yield* Clock.currentTimeMillis
+        for (const message of messages) {
+          const key = text.decode(message.body)
+          history.events.push({ type: "pull", at, client: name, ...target, key, copy: `${queue.broker}/${queue.queueId}@${message.queueOffset}` })
+        }
+        pulled += messages.length
+        if (messages.length === 0) continue
+        const offset = yield* consumer.position(queue)
+        const committed = yield* Effect.exit(consumer.commit(queue))
+        history.events.push({
+          type: "commit",
+          at: yield* Clock.currentTimeMillis,
+          client: name,
+          group: target.group,
+          queue: `${queue.broker}/${queue.queueId}`,
+          offset,
+          outcome: committed._tag === "Success" ? "ok" : "fail"
+        })
+      }
+      if (pulled === 0) yield* Effect.sleep(Duration.millis(500))
+    })
+    return yield* Effect.forever(round.pipe(Effect.catch(() => Effect.sleep(Duration.millis(500)))))
+  }).pipe(Effect.provide(clientLayer(name, endpoints)))

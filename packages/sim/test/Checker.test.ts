@@ -131,6 +131,16 @@ describe("the queue-semantics checker", () => {
     expect(rules([claim("broker-0", 1, 0), store("broker-0", 1, 50), claim("broker-1", 2, 100), store("broker-1", 2, 150)])).toEqual([])
   })
 
+  it("offsets: a pull consumer's committed offset never goes back; what it pulls reaches its group", () => {
+    const auditors: Checker.Expectations = { ...expect_, consumers: new Map([["orders", ["auditors"]]]) }
+    const commit = (offset: number, at: number): History.Committed => ({ type: "commit", at, client: "puller", group: "auditors", queue: "broker-0/0", offset, outcome: "ok" })
+    const pulled: History.Pulled = { type: "pull", at: 50, client: "puller", group: "auditors", topic: "orders", key: "a", copy: "broker-0/0@0" }
+    const check = (events: ReadonlyArray<History.Event>) => Checker.check({ events: [...events], origin: 0 }, auditors).violations.map((violation) => violation.rule)
+    expect(check([send("a", 0), pulled, commit(1, 60), commit(3, 200)])).toEqual([])
+    expect(check([send("a", 0), pulled, commit(3, 60), commit(1, 200)])).toEqual(["offsets"])
+    expect(check([send("a", 0)])).toEqual(["lost"])
+  })
+
   it("a violation prints its rule and the events that show it", () => {
     const [violation] = Checker.check({ events: [send("a", 0)], origin: 0 }, expect_).violations
     expect(Checker.format(violation!)).toContain("rule lost: a was stored")
