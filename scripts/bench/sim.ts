@@ -1,5 +1,5 @@
-// Simulation bench: a whole simulated cluster (3 brokers, 3 proxies, 8 clients: 4 producers, 3
-// consumers, a dead-letter reader) at 1,000 messages per simulated second with faults from the seed,
+// Simulation bench: a whole simulated cluster (3 brokers, 3 proxies, 9 clients: 4 producers, 3
+// consumers, a dead-letter reader, a pull consumer) at 1,000 messages per simulated second with faults from the seed,
 // on one core, traffic only (no drain); how many simulated seconds pass per real second, and whether
 // every seed run twice gives the same trace hash. Prints the ratio `sim_speed_vs_real_time`
 // (simulated ÷ real time).

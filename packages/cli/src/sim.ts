@@ -47,4 +47,4 @@ export const sim = Command.make("sim", flags, (flags) =>
       return yield* new SimulationFailed({ message: `${failing.length} of ${given.length} seeds broke a rule: ${failing.join(", ")}` })
     }
     if (given.length > 1) yield* Console.log(`all ${given.length} seeds kept every rule`)
-  })).pipe(Command.withDescription("simulate a whole cluster (3 brokers, 3 proxies, 8 clients) under faults drawn from a seed, and check its history"))
+  })).pipe(Command.withDescription("simulate a whole cluster (3 brokers and a spare, 3 proxies, 9 clients) under faults drawn from a seed, and check its history"))
