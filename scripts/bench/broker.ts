@@ -8,7 +8,7 @@ import { Client } from "@strait/broker"
 import { EventLoopScheduler, Message, Transport } from "@strait/core"
 import { TcpTransport } from "@strait/transport"
 import { Deferred, Effect, Fiber, FiberSet, Layer } from "effect"
-import { spawn } from "node:child_process"
+import { startScript, stopProcess } from "./lib/processes.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -49,22 +49,12 @@ const messageOf = (topic: string, seq: number) => {
   })
 }
 
-// STRAIT_BENCH_PROFILE=DIR writes the broker's CPU profile there; STRAIT_BENCH_RUNS=async-256,sync-1
+// STRAIT_BENCH_PROFILE=DIR writes the broker's CPU profile there (lib/processes.ts); STRAIT_BENCH_RUNS=async-256,sync-1
 // runs only those Strait runs and no peers (for profiling and quick comparisons)
-const PROFILE = process.env.STRAIT_BENCH_PROFILE
 const ONLY = process.env.STRAIT_BENCH_RUNS?.split(",")
 
-const startBroker = async (directory: string) => {
-  const flags = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]
-  const child = spawn(process.execPath, [...flags, new URL("./lib/brokerServer.ts", import.meta.url).pathname, directory, String(PORT)], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve())
-    child.on("exit", () => reject(new Error("the broker exited")))
-  })
-  return child
-}
+const startBroker = (directory: string) =>
+  startScript(new URL("./lib/brokerServer.ts", import.meta.url).pathname, [directory, String(PORT)], "listening")
 
 /** `window` producers each keep one message in flight; eight consumers pop, measure, acknowledge. */
 const straitRun = (pid: number, policy: "sync" | "async", window: number) =>
@@ -146,8 +136,7 @@ for (let round = 0; round < ROUNDS; round++) {
       }
     }
   } finally {
-    broker.kill("SIGTERM")
-    await new Promise<void>((resolve) => broker.once("exit", () => resolve()))
+    await stopProcess(broker)
   }
   if (missing !== undefined) continue
   const nats = await startNats(work)

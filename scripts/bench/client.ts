@@ -8,12 +8,12 @@ import { Consumer, Producer, type Protocol, StraitClient } from "@strait/client"
 import { EventLoopScheduler } from "@strait/core"
 import { TcpTransport } from "@strait/transport"
 import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { CONSUMERS, measure, type RunResult } from "./lib/endToEnd.ts"
 import { peerBench, preparePeers, startNats, startRedis } from "./lib/peers.ts"
+import { startScript, stopProcess } from "./lib/processes.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { emit, table } from "./lib/report.ts"
 
@@ -25,20 +25,12 @@ const NATIVE = 17982
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-client-"))
 const bin = new URL("../../packages/cli/src/bin.ts", import.meta.url).pathname
 
-const startNode = async (): Promise<ChildProcess> => {
+const startNode = () => {
   const config = path.join(work, "config.json")
   fs.writeFileSync(config, JSON.stringify({
     topics: [{ name: "via-native", kind: "NORMAL", queues: 8 }, { name: "via-grpc", kind: "NORMAL", queues: 8 }]
   }))
-  const child = spawn(process.execPath, [bin, "dev", "--data-dir", path.join(work, "node"), "--port", String(PORT), "--native-port", String(NATIVE), "--config", config], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  await new Promise<void>((resolve, reject) => {
-    let out = ""
-    child.stdout!.on("data", (chunk: Buffer) => (out += chunk) && out.includes("RocketMQ gRPC on") && resolve())
-    child.on("exit", () => reject(new Error("strait dev exited")))
-  })
-  return child
+  return startScript(bin, ["dev", "--data-dir", path.join(work, "node"), "--port", String(PORT), "--native-port", String(NATIVE), "--config", config], "RocketMQ gRPC on")
 }
 
 // @strait/client as a service uses it: one Producer (concurrent sends travel together), and
@@ -89,13 +81,6 @@ const native = async (pid: number, window: number): Promise<RunResult> => {
 // the official RocketMQ client through the gRPC adapter of the same node
 const grpc = (pid: number, window: number) => rocketmqEndToEnd(`127.0.0.1:${PORT}`, "via-grpc", SECS, { broker: pid }, window)
 
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.removeAllListeners("exit")
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
-
 const node = await startNode()
 const nativeRuns = new Map<number, RunResult>()
 const grpcRuns = new Map<number, RunResult>()
@@ -105,7 +90,7 @@ try {
     grpcRuns.set(window, await grpc(node.pid!, window))
   }
 } finally {
-  await stop(node)
+  await stopProcess(node)
 }
 
 // the peers' clients, same window (client CPU per message from their own process's CPU)

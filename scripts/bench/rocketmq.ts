@@ -8,11 +8,12 @@ import { Client } from "@strait/broker"
 import { EventLoopScheduler, Message, Transport } from "@strait/core"
 import { TcpTransport } from "@strait/transport"
 import { Effect, FiberSet, Layer } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { CONSUMERS, measure, pulling, type RunResult, sending } from "./lib/endToEnd.ts"
+import { startScript, stopProcess } from "./lib/processes.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { emit, table } from "./lib/report.ts"
 
@@ -25,23 +26,8 @@ const PROXY_PORT = 17981
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-rocketmq-"))
 const scheduler = EventLoopScheduler.make()
 
-// STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there
-const PROFILE = process.env.STRAIT_BENCH_PROFILE
-const start = async (script: string, args: ReadonlyArray<string>) => {
-  const flags = PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]
-  const child = spawn(process.execPath, [...flags, new URL(script, import.meta.url).pathname, ...args], { stdio: ["ignore", "pipe", "inherit"] })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("listening") && resolve())
-    child.on("exit", () => reject(new Error(`${script} exited`)))
-  })
-  return child
-}
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    child.removeAllListeners("exit")
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
+// STRAIT_BENCH_PROFILE=DIR writes the proxy's and the broker's CPU profiles there (lib/processes.ts)
+const start = (script: string, args: ReadonlyArray<string>) => startScript(new URL(script, import.meta.url).pathname, args, "listening")
 
 const throughProxy = (pids: { readonly broker: number; readonly proxy: number }, window: number) =>
   rocketmqEndToEnd(`127.0.0.1:${PROXY_PORT}`, "via-proxy", SECS, pids, window)
@@ -101,8 +87,8 @@ try {
     straight.set(window, await direct({ broker: broker.pid! }, window))
   }
 } finally {
-  if (proxy !== undefined) await stop(proxy)
-  await stop(broker)
+  if (proxy !== undefined) await stopProcess(proxy)
+  await stopProcess(broker)
   fs.rmSync(work, { recursive: true, force: true })
 }
 
