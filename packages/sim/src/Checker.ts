@@ -89,12 +89,10 @@ export const deadLetterTopic = (group: string) => `%DLQ%${group}`
 export const check = (history: History.History, expect: Expectations): { readonly violations: ReadonlyArray<Violation>; readonly summary: Summary } => {
   const events = history.events
   // times in messages count from the run's start, as the excerpts do
-  const t = (millis: number) => `${((millis - history.origin) / 1000).toFixed(3)}s`
+  const t = (millis: number) => History.time(millis, history.origin)
   const violations: Array<Violation> = []
   const sends = new Map<string, History.Sent>()
   const faults: Array<History.Fault> = []
-  // when a broker may have lost consumer state: a crash or a failed sync (an instant), a full disk (a span)
-  const crashes: Array<{ from: number; to: number }> = []
   // per (group, key): the deliveries and settlements, in order
   const perMessage = new Map<string, Array<History.Delivered | History.Settled>>()
   const receiveFailures = new Map<string, Array<number>>()
@@ -148,16 +146,6 @@ export const check = (history: History.History, expect: Expectations): { readonl
       }
       case "fault":
         faults.push(event)
-        // a broker's state may lose what it had not synced
-        if ((event.fault === "crash" || event.fault === "failed sync") && event.nodes.some((node) => node.startsWith("broker"))) {
-          crashes.push({ from: event.at, to: event.at })
-        }
-        // its consumer-state records are written asynchronously: a full disk loses them as a crash does
-        if (event.fault === "disk full") crashes.push({ from: event.at, to: Number.POSITIVE_INFINITY })
-        if (event.fault === "disk freed") {
-          const full = crashes.findLast((span) => span.to === Number.POSITIVE_INFINITY)
-          if (full !== undefined) full.to = event.at
-        }
         break
       case "recall":
         if (event.outcome === "ok") recalled.add(event.key)
@@ -168,44 +156,47 @@ export const check = (history: History.History, expect: Expectations): { readonl
     }
   }
 
-  const crashBetween = (from: number, to: number) => crashes.some((span) => span.from <= to && span.to >= from)
-  // when each fault was in force: from its start to its end (a node back, the network healed), or an instant
-  const spans: Array<{ readonly from: number; readonly to: number; readonly failover: boolean }> = []
-  const open = new Map<string, { readonly at: number; readonly failover: boolean }>()
+  // When each fault was in force: from its start to its end (a node back, the network healed; the
+  // final heal ends all), or an instant. A span is a failover when a broker's queues may have moved,
+  // and a loss of state when a broker may have lost consumer-state records, which are written
+  // asynchronously: at a crash or a failed sync (an instant), or while its disk was full.
+  interface Span {
+    readonly from: number
+    readonly to: number
+    readonly failover: boolean
+    readonly stateLoss: boolean
+  }
+  const spans: Array<Span> = []
+  const open = new Map<string, Omit<Span, "to">>()
+  // faults that both nodes of a metadata outage, or all of a partition, share one span
+  const spanKey = (fault: History.Fault) =>
+    fault.fault.startsWith("metadata") ? "metadata" : fault.fault.startsWith("partition") ? "partition" : fault.nodes[0] ?? "network"
+  const starts = new Set(["crash", "stop", "scale in", "isolate", "disk full", "metadata outage", "partition"])
+  const ends = new Set(["restart", "rejoin", "network healed", "disk freed", "scale out", "metadata back", "partition healed"])
   for (const fault of faults) {
-    const node = fault.nodes[0] ?? "network"
-    if (fault.fault === "metadata outage" || fault.fault === "metadata back") {
-      // one span per outage, for both nodes: a failover when a broker's lease lapses
-      if (fault.fault === "metadata outage") open.set("metadata", { at: fault.at, failover: true })
-      else {
-        const started = open.get("metadata")
-        if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: true })
-        open.delete("metadata")
-      }
-    } else if (fault.fault === "partition" || fault.fault === "partition healed") {
-      if (fault.fault === "partition") open.set("partition", { at: fault.at, failover: false })
-      else {
-        const started = open.get("partition")
-        if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: false })
-        open.delete("partition")
-      }
-    } else if (fault.fault === "restart" || fault.fault === "rejoin" || fault.fault === "network healed" || fault.fault === "disk freed" || fault.fault === "scale out") {
-      const started = open.get(node)
-      if (started !== undefined) spans.push({ from: started.at, to: fault.at, failover: started.failover })
-      open.delete(node)
+    const key = spanKey(fault)
+    const broker = fault.nodes.some((node) => node.startsWith("broker"))
+    if (fault.fault === "crash" && broker) spans.push({ from: fault.at, to: fault.at, failover: false, stateLoss: true })
+    if (starts.has(fault.fault) || fault.fault.startsWith("lossy")) {
+      open.set(key, {
+        from: fault.at,
+        failover: key === "metadata" || (key !== "partition" && key.startsWith("broker")),
+        stateLoss: fault.fault === "disk full"
+      })
+    } else if (ends.has(fault.fault)) {
+      const started = open.get(key)
+      if (started !== undefined) spans.push({ ...started, to: fault.at })
+      open.delete(key)
     } else if (fault.fault === "healed") {
-      for (const started of open.values()) spans.push({ from: started.at, to: fault.at, failover: started.failover })
+      for (const started of open.values()) spans.push({ ...started, to: fault.at })
       open.clear()
-    } else if (
-      fault.fault === "crash" || fault.fault === "stop" || fault.fault === "scale in" || fault.fault === "isolate" || fault.fault === "disk full" ||
-      fault.fault.startsWith("lossy")
-    ) {
-      open.set(node, { at: fault.at, failover: node.startsWith("broker") })
     } else {
-      spans.push({ from: fault.at, to: fault.at, failover: fault.fault === "failed sync" })
+      const failedSync = fault.fault === "failed sync"
+      spans.push({ from: fault.at, to: fault.at, failover: failedSync, stateLoss: failedSync && broker })
     }
   }
-  for (const started of open.values()) spans.push({ from: started.at, to: Number.POSITIVE_INFINITY, failover: started.failover })
+  for (const started of open.values()) spans.push({ ...started, to: Number.POSITIVE_INFINITY })
+  const crashBetween = (from: number, to: number) => spans.some((span) => span.stateLoss && span.from <= to && span.to >= from)
   const disturbed = (from: number, to: number) => spans.some((span) => span.from <= to && span.to >= from)
   // a queue moved away from a broker goes back to it after the broker is back: a failover lasts until then
   const failoverBetween = (from: number, to: number) => spans.some((span) => span.failover && span.from <= to && span.to + expect.failoverSettles >= from)

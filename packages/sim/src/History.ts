@@ -196,12 +196,19 @@ export interface History {
 export const make = (): History => ({ events: [], origin: 0 })
 
 /**
+ * A virtual time as reports show it: seconds since the run's start.
+ *
+ * @since 0.1.0
+ */
+export const time = (millis: number, origin: number): string => `${((millis - origin) / 1000).toFixed(3)}s`
+
+/**
  * One line per event, for violation reports.
  *
  * @since 0.1.0
  */
 export const format = (event: Event, origin = 0): string => {
-  const seconds = (millis: number) => `${((millis - origin) / 1000).toFixed(3)}s`
+  const seconds = (millis: number) => time(millis, origin)
   const at = seconds(event.at)
   switch (event.type) {
     case "send":

@@ -83,7 +83,10 @@ const leaseTtlMillis = 10_000
 export const expectations: Checker.Expectations = {
   consumers: new Map(Workload.topics.map((topic) => [
     topic.name,
-    [...Workload.groups.filter((group) => (group.topics as ReadonlyArray<string>).includes(topic.name)).map((group) => group.name), ...(topic.name === "orders" ? ["auditors"] : [])]
+    [
+      ...Workload.groups.filter((group) => (group.topics as ReadonlyArray<string>).includes(topic.name)).map((group) => group.name),
+      ...Workload.pullers.filter((puller) => puller.topic === topic.name).map((puller) => puller.group)
+    ]
   ])),
   maxAttempts: 4,
   fifoTopics: new Set(Workload.topics.filter((topic) => topic.kind === "FIFO").map((topic) => topic.name)),
@@ -267,8 +270,10 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         yield* Effect.forkIn(Effect.scoped(Workload.consumer(name, cluster.endpoints, history, control, workload)), own)
       })
       for (let i = 0; i < workload.consumers; i++) yield* startConsumer
-      cluster.addClient("puller")
-      yield* Effect.forkIn(Effect.scoped(Workload.puller("puller", cluster.endpoints, history, { group: "auditors", topic: "orders" })), scope)
+      for (const { name, ...target } of Workload.pullers) {
+        cluster.addClient(name)
+        yield* Effect.forkIn(Effect.scoped(Workload.puller(name, cluster.endpoints, history, target)), scope)
+      }
       cluster.addClient("dead-letters")
       yield* Effect.forkIn(Effect.scoped(Workload.consumer("dead-letters", cluster.endpoints, history, control, workload, true)), scope)
       const pool: ConsumerPool = {

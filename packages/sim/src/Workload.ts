@@ -45,6 +45,13 @@ export const groups = [
 ] as const
 
 /**
+ * The pull consumers of the workload: each reads its topic by offset for its group.
+ *
+ * @since 0.1.0
+ */
+export const pullers = [{ name: "puller", group: "auditors", topic: "orders" }] as const
+
+/**
  * How hard the workload pushes.
  *
  * @since 0.1.0
