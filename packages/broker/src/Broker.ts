@@ -374,7 +374,8 @@ const make = Effect.fnUntraced(function*(
 ) {
   const settings = yield* BrokerSettings
   const trace = yield* Trace.Trace
-  const bugs = yield* PlantedBugs.PlantedBugs
+  // a planted bug for the simulator's tests (never on otherwise) answers sync sends before their sync
+  const ackBeforeSync = (yield* PlantedBugs.PlantedBugs).has("send-acked-before-sync")
   yield* Disk.makeDurableDirectory(directory)
   const store = yield* Store.open(`${directory}/store`)
   const topics = yield* Topics.open(`${directory}/topics.json`)
@@ -543,8 +544,7 @@ const make = Effect.fnUntraced(function*(
       const groups = (["sync", "async"] as const)
         .map((policy) => ({ policy, group: lines.filter((line) => line[0]!.spec.flush === policy) }))
         .filter(({ group }) => group.length > 0)
-      // (a planted bug for the simulator's tests answers sync sends before their sync)
-      const policyOf = (policy: Store.FlushPolicy): Store.FlushPolicy => bugs.has("send-acked-before-sync") ? "async" : policy
+      const policyOf = (policy: Store.FlushPolicy): Store.FlushPolicy => ackBeforeSync ? "async" : policy
       if (groups.length === 1) yield* appendGroup(groups[0]!.group, policyOf(groups[0]!.policy))
       else yield* Effect.forEach(groups, ({ group, policy }) => appendGroup(group, policyOf(policy)), { concurrency: "unbounded", discard: true })
       yield* Effect.forEach(held, (item) =>

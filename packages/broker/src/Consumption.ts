@@ -198,6 +198,8 @@ class Woken extends Data.Class<{}> {}
 export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   // bugs a test of the simulator may plant (none otherwise)
   const bugs = yield* PlantedBugs.PlantedBugs
+  const fifoHeadSkipped = bugs.has("fifo-head-skipped")
+  const attemptNotIncremented = bugs.has("attempt-not-incremented")
   interface GroupTopicState {
     readonly lock: Semaphore.Semaphore
     readonly queues: Array<QueueState>
@@ -442,7 +444,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               markDone(queue, record.offset)
               return
             }
-            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup)) && !bugs.has("fifo-head-skipped")) {
+            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup)) && !fifoHeadSkipped) {
               // behind its group's head: waits for its turn, in order
               const line = queue.waiting.get(messageGroup)
               if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
@@ -450,7 +452,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               queue.waitingTotal++
               return
             }
-            const attempt = bugs.has("attempt-not-incremented") ? Math.max(1, queue.attempts.get(record.offset) ?? 1) : (queue.attempts.get(record.offset) ?? 0) + 1
+            const attempt = attemptNotIncremented ? Math.max(1, queue.attempts.get(record.offset) ?? 1) : (queue.attempts.get(record.offset) ?? 0) + 1
             if (attempt > group.maxDeliveryAttempts) {
               dead.push({ queue, offset: record.offset, message })
               return

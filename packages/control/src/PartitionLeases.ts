@@ -163,8 +163,8 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
 
   // claims go to the trace: the simulator's checker holds brokers to them
   const trace = yield* Trace.Trace
-  // bugs a test of the simulator may plant (none otherwise)
-  const bugs = yield* PlantedBugs.PlantedBugs
+  // a bug a test of the simulator may plant (never on otherwise): writes whatever the lease
+  const fencingRemoved = (yield* PlantedBugs.PlantedBugs).has("fencing-removed")
 
   // one reconciliation at a time: the loop's and any caller's
   const serial = Semaphore.makeUnsafe(1)
@@ -272,7 +272,7 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
 
   const service: PartitionLeases = {
     brokerId: me,
-    writable: (topic, now) => now < trustedUntil || bugs.has("fencing-removed") ? byTopic.get(topic) ?? [] : [],
+    writable: (topic, now) => now < trustedUntil || fencingRemoved ? byTopic.get(topic) ?? [] : [],
     guard: (topic, queueId) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const queue = now < trustedUntil ? held.get(Catalog.queueKey(topic, queueId)) : undefined
