@@ -10,7 +10,7 @@
  */
 import { ConsumerGroup, Limits, Message, MessageBatch, PlantedBugs, Topic, Trace } from "@strait/core"
 import { Disk, Store } from "@strait/storage"
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Schedule, Schema } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, PubSub, Result, Schedule, Schema, Stream } from "effect"
 import * as ConsumerOffsets from "./ConsumerOffsets.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
@@ -201,6 +201,11 @@ export class Broker extends Context.Service<Broker, {
     readonly queues: ReadonlyArray<{ readonly queueId: number; readonly start: number; readonly end: number }>
   }, Topics.TopicNotFound>
   readonly topics: Effect.Effect<ReadonlyArray<Topics.TopicSpec>>
+  /**
+   * The names of topics this broker creates on its own (a group's dead-letter topic, at its first
+   * dead letter), as it creates them, so that the cluster's catalog can take them in at once.
+   */
+  readonly topicsCreatedHere: Stream.Stream<string>
   /**
    * Sends messages (to one or several topics); receipts in the order given. `transactional` sends
    * half messages: invisible until `endTransaction` commits them.
@@ -569,11 +574,13 @@ const make = Effect.fnUntraced(function*(
   const send = (messages: ReadonlyArray<Message.Message>, options?: { readonly transactional?: boolean }) =>
     Effect.flatMap(sendMany([{ messages, ...options }]), ([outcome]) => Effect.fromResult(outcome!))
 
+  const createdHere = yield* PubSub.unbounded<string>()
   const deadLetter = (group: string, message: Message.Message) =>
     Effect.gen(function*() {
       const name = Topic.deadLetterTopic(group as ConsumerGroup.ConsumerGroupName)
       yield* topics.get(name).pipe(
-        Effect.catchTag("TopicNotFound", () => topics.create({ name, kind: "NORMAL", queues: 1, flush: "sync" })),
+        Effect.catchTag("TopicNotFound", () =>
+          Effect.tap(topics.create({ name, kind: "NORMAL", queues: 1, flush: "sync" }), () => PubSub.publish(createdHere, name))),
         Effect.catchTag("TopicAlreadyExists", () => topics.get(name)),
         Effect.catchTag("IllegalTopicSpec", (error) => Effect.die(error)),
         Effect.catchTag(["DiskFull", "FileNotFound", "DiskIOError"], (error) => Effect.die(error))
@@ -708,6 +715,7 @@ const make = Effect.fnUntraced(function*(
 
   return Broker.of({
     fatal: store.failed,
+    topicsCreatedHere: Stream.fromPubSub(createdHere),
     createTopic: (spec) => topics.create(spec),
     updateTopic: (name, change) => topics.update(name, change),
     deleteTopic: (name) => topics.remove(name),

@@ -6,6 +6,8 @@
  * **Details**
  *
  * The mirror applies the catalog when it starts, on every change it watches, and every few seconds.
+ * A dead-letter topic the broker creates (at a group's first dead letter) is published to the catalog
+ * as soon as it exists, so its route is found right after the dead letter was acknowledged.
  * A topic is deleted here only when a watch reports its deletion: a topic this broker has that the
  * catalog lacks (deleted while the broker was down) stays, unrouted, with its data.
  *
@@ -13,7 +15,7 @@
  */
 import { Catalog, MetadataStore, Reconciler } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Stream } from "effect"
 import { Broker } from "./Broker.ts"
 
 /**
@@ -83,6 +85,13 @@ export const run = Effect.fnUntraced(function*(options: {
     Effect.catch((error) => Effect.logWarning("could not read the catalog", error))
   )
 
+  // a dead-letter topic this broker creates goes into the catalog at once, so that consumers of the
+  // dead letters find its route as soon as the dead letter is acknowledged
+  yield* Effect.forkScoped(Stream.runForEach(broker.topicsCreatedHere, () =>
+    publish(false).pipe(
+      Effect.provideService(MetadataStore.MetadataStore, store),
+      Effect.catch((error) => Effect.logWarning("could not publish a new topic to the catalog; the next reconciliation will", error))
+    )))
   if (options.adopt === true) {
     yield* publish(true).pipe(
       Effect.provideService(MetadataStore.MetadataStore, store),

@@ -102,4 +102,20 @@ describe("Broker in a cluster", () => {
       const [current] = yield* a.broker.sendMany([{ messages: [message("orders", "current")], fence: [{ queueId: 0, epoch: 1 }] }])
       assert.isTrue(Result.isSuccess(current!))
     }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a dead-letter topic the broker creates is in the catalog as soon as the dead letter is stored, without waiting for a reconciliation", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      // the topic exists before the broker starts: no change is left for the mirror to reconcile
+      yield* Catalog.createTopic({ ...orders, queues: 1 })
+      const a = yield* member("a", store)
+      yield* a.leases.reconcile
+      yield* Effect.repeat(Effect.yieldNow, { times: 100 })
+      yield* a.broker.send([message("orders", "poison")])
+      const [received] = yield* a.broker.pop({ group: "g", topic: "orders", maxMessages: 1, invisibleDuration: "30 seconds" })
+      yield* a.broker.forwardToDeadLetter("g", "orders", received!.receiptHandle)
+      // the clock does not move: no interval reconciliation runs
+      yield* Effect.repeat(Effect.andThen(Effect.yieldNow, Catalog.topic("%DLQ%g")), { until: (record) => record !== undefined, times: 100 })
+      expect((yield* Catalog.topic("%DLQ%g"))?.queues).toBe(1)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
 })

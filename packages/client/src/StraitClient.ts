@@ -7,11 +7,12 @@
  *
  * - A call that finds no open connection connects to the next endpoint in turn, backing off between
  *   rounds, until the call's deadline.
- * - A proxy that drains (GOAWAY) lets the calls in flight on its connection finish; new calls go to a
- *   new connection, usually another proxy. A call whose connection ended before it was answered is
- *   made again on the next one, so application code sees no error from a proxy going away. Every
- *   request of the protocol may be made twice: a send carries its message id (the broker stores it
- *   once), and a receive whose answer was lost is released by the proxy.
+ * - A proxy that drains (GOAWAY) lets the calls in flight on its connection finish, and the
+ *   connection closes once they are answered; new calls go to a new connection, usually another
+ *   proxy. A call whose connection ended before it was answered is made again on the next one, so
+ *   application code sees no error from a proxy going away. Every request of the protocol may be made
+ *   twice: a send carries its message id (the broker stores it once), and a receive whose answer was
+ *   lost is released by the proxy.
  *
  * @since 0.1.0
  */
@@ -90,6 +91,7 @@ export const make = Effect.fnUntraced(function*(config: ClientConfig) {
     readonly scope: Scope.Closeable
   }
   let current: Linked | undefined
+  const retired: Array<Linked> = []
 
   const request = (linked: Linked, body: Protocol.Request, extraMillis: number) =>
     linked.requester.request(Frame.Type.Client, Protocol.encodeRequest(body), Duration.millis(timeoutMillis + extraMillis)).pipe(
@@ -127,9 +129,14 @@ export const make = Effect.fnUntraced(function*(config: ClientConfig) {
   // the open connection, or a new one: each endpoint in turn, rounds backing off, until the deadline
   const connected = lock.withPermits(1)(Effect.gen(function*() {
     if (current !== undefined && (yield* current.connection.state) === "open") return current
-    if (current !== undefined) {
-      // a draining connection finishes its calls in flight on its own; it is closed with the client
-      current = undefined
+    // a draining connection finishes its calls in flight, then closes on its own; connections that
+    // ended free what they held
+    if (current !== undefined) retired.push(current)
+    current = undefined
+    for (const linked of retired.splice(0)) {
+      const state = yield* linked.connection.state
+      if (state === "closed" || state === "peer-dead") yield* Scope.close(linked.scope, Exit.void)
+      else retired.push(linked)
     }
     const attempt = Effect.suspend(() => {
       const address = config.endpoints[next % config.endpoints.length]!

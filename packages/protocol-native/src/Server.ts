@@ -17,7 +17,7 @@ import { Protocol } from "@strait/client"
 import { ConsumerGroup, Frame, Message, MessageBatch, Transport } from "@strait/core"
 import { Proxy } from "@strait/proxy"
 import { Multiplex } from "@strait/transport"
-import { Cause, Context, Duration, Effect, Exit, Layer, Queue, Result, Scope, Stream } from "effect"
+import { Cause, Context, Duration, Effect, Exit, FiberSet, Layer, Queue, Result, Scope, Stream } from "effect"
 
 /**
  * The native server's tunables.
@@ -262,16 +262,26 @@ export const layer = (options: NativeServerOptions): Layer.Layer<NativeServer, T
   Layer.effect(NativeServer, Effect.gen(function*() {
     const transport = yield* Transport.Transport
     const proxy = yield* Proxy.Proxy
-    const listener = yield* transport.listen(options.listen)
+    // closing runs these in reverse: every connection drains (GOAWAY: its requests in flight are
+    // answered, then its client closes it, or the deadline does) while a connection arriving meanwhile
+    // is closed at once, so its client goes elsewhere; then accepting stops, what still serves is
+    // interrupted, and last the listener closes, with the connections it accepted
+    const listening = yield* Scope.fork(yield* Effect.scope)
+    const listener = yield* transport.listen(options.listen).pipe(Scope.provide(listening))
+    const serving = yield* FiberSet.make<void>()
     const open = new Set<Transport.Connection>()
     const deadline = options.drainTimeout ?? Duration.seconds(10)
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach([...open], (connection) => connection.drain(deadline), { concurrency: "unbounded", discard: true })
-    )
+    let draining = false
     yield* Effect.forkScoped(Stream.runForEach(listener.connections, (connection) =>
-      Effect.forkScoped(Effect.gen(function*() {
+      draining ? connection.close : FiberSet.run(serving, Effect.gen(function*() {
         open.add(connection)
         yield* serveConnection(proxy, connection, options).pipe(Effect.ensuring(Effect.sync(() => open.delete(connection))))
       }))))
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        draining = true
+        return Effect.forEach([...open], (connection) => connection.drain(deadline), { concurrency: "unbounded", discard: true })
+      })
+    )
     return NativeServer.of({ address: listener.address })
   }))

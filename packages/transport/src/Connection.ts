@@ -151,12 +151,13 @@ export const make = Effect.fnUntraced(function*(pipe: Pipe, remote: string) {
       if (isTerminal()) return Effect.void
       state = next
       closeReason = reason
-      return Effect.all([
+      // whole or not at all: a terminal state always ends the inbox and resolves `terminated`
+      return Effect.uninterruptible(Effect.all([
         SubscriptionRef.set(stateRef, next),
         inboxEnd === undefined ? Queue.end(inbox) : Queue.fail(inbox, inboxEnd),
         teardown,
         Deferred.succeed(terminated, undefined)
-      ], { discard: true })
+      ], { discard: true }))
     })
 
   const peerDead = (reason: string) =>

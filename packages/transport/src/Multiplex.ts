@@ -5,12 +5,14 @@
  * The requesting side owns the correlation ids of its requests; the serving side answers a request
  * of type T with a frame of type `Frame.responseType(T)` and the same correlation. A reply that comes
  * after its request timed out is dropped. When the connection ends, every request still waiting
- * fails with the connection's error, so no caller waits forever.
+ * fails with the connection's error, so no caller waits forever. After the peer's GOAWAY the
+ * requesting side sends nothing new, and closes the connection once no request waits for a reply, so
+ * the peer's drain ends as soon as its answers are out.
  *
  * @since 0.1.0
  */
 import { Frame, MinHeap, Transport } from "@strait/core"
-import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, FiberSet, Semaphore } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, FiberSet, Semaphore, Stream } from "effect"
 
 /**
  * No reply arrived within the request's timeout.
@@ -63,6 +65,22 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
   let nextCorrelation = 1
   let ended: Transport.ConnectionError | undefined
 
+  // after the peer's GOAWAY no request is added: the last reply out lets the connection close
+  let draining = false
+  const idle = Deferred.makeUnsafe<void>()
+  const forget = (correlation: number) => {
+    waiting.delete(correlation)
+    if (draining && waiting.size === 0) Deferred.doneUnsafe(idle, Exit.void)
+  }
+  yield* Effect.forkScoped(Effect.gen(function*() {
+    const state = yield* Stream.runHead(Stream.filter(connection.changes, (state) => state !== "open"))
+    if (state._tag === "None" || state.value !== "draining") return
+    draining = true
+    if (waiting.size === 0) Deferred.doneUnsafe(idle, Exit.void)
+    yield* Deferred.await(idle)
+    yield* Effect.uninterruptible(connection.close)
+  }))
+
   const failAll = (error: Transport.ConnectionError) =>
     Effect.suspend(() => {
       ended = error
@@ -75,14 +93,14 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
     Effect.forEach(frames, (frame) => {
       const entry = waiting.get(frame.correlation)
       if (entry === undefined || !Frame.isResponse(frame.type)) return Effect.void
-      waiting.delete(frame.correlation)
+      forget(frame.correlation)
       return Deferred.succeed(entry.reply, frame)
     }, { discard: true })
+  // however reading ends (the connection's end, or this scope closing), no request is left waiting
   yield* Effect.forkScoped(
     Effect.forever(Effect.flatMap(connection.receive, settle)).pipe(
       Effect.catchIf(Cause.isDone, () => Effect.void),
-      Effect.exit,
-      Effect.flatMap((exit) => failAll(endError(connection, exit)))
+      Effect.onExit((exit) => failAll(endError(connection, exit)))
     )
   )
 
@@ -97,7 +115,7 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
     for (let top = deadlines.peek(); top !== undefined && top.at <= now; top = deadlines.peek()) {
       deadlines.pop()
       if (waiting.get(top.correlation) !== top.entry) continue
-      waiting.delete(top.correlation)
+      forget(top.correlation)
       Deferred.doneUnsafe(top.entry.reply, Exit.fail(new RequestTimeout({ remote: connection.remote, type: top.entry.type, timeout: top.entry.timeout })))
     }
     const next = deadlines.peek()
@@ -130,7 +148,7 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
       schedule(correlation, entry)
       return connection.send([Frame.make(type, correlation, payload)]).pipe(
         Effect.andThen(Deferred.await(entry.reply)),
-        Effect.onExit(() => Effect.sync(() => waiting.get(correlation) === entry && waiting.delete(correlation)))
+        Effect.onExit(() => Effect.sync(() => waiting.get(correlation) === entry && forget(correlation)))
       )
     })
 

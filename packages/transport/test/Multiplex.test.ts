@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Frame, Transport } from "@strait/core"
-import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryTransport, Multiplex } from "../src/index.ts"
 
@@ -70,7 +70,7 @@ describe("Multiplex", () => {
       assert.strictEqual(late._tag, "ConnectionClosed")
     })))
 
-  it.effect("after the server's GOAWAY new requests fail with ConnectionDraining while in-flight ones are answered", () =>
+  it.effect("after the server's GOAWAY new requests fail with ConnectionDraining, in-flight ones are answered, and the requester then closes the connection", () =>
     run(Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       let arrived = 0
@@ -84,7 +84,31 @@ describe("Multiplex", () => {
       assert.strictEqual(refused._tag, "ConnectionDraining")
       yield* Deferred.succeed(gate, undefined)
       assert.strictEqual(text(yield* Fiber.join(inFlight)), "first")
-      yield* requester.connection.close
+      // the server's drain ends with the last answer, long before its deadline (the clock never moves)
       yield* Fiber.join(draining)
+      assert.strictEqual(yield* requester.connection.state, "closed")
+    })))
+
+  it.effect("a requester told GOAWAY with nothing waiting closes the connection at once", () =>
+    run(Effect.gen(function*() {
+      const { requester, server } = yield* setup((request) => Effect.succeed(request.payload))
+      assert.strictEqual(text(yield* requester.request(Frame.Type.Echo, bytes("x"), "1 minute")), "x")
+      yield* server.drain("30 seconds")
+      assert.strictEqual(yield* requester.connection.state, "closed")
+    })))
+
+  it.effect("requests waiting when the requester's scope closes fail with ConnectionClosed rather than wait forever", () =>
+    run(Effect.gen(function*() {
+      const transport = yield* Transport.Transport
+      const listener = yield* transport.listen("mem://server")
+      const connection = yield* transport.connect(listener.address)
+      const server = yield* Stream.runHead(listener.connections).pipe(Effect.map(Option.getOrThrow))
+      yield* Effect.forkScoped(Multiplex.serve(server, () => Effect.never, { concurrency: 16 }).pipe(Effect.ignore))
+      const inner = yield* Scope.make()
+      const requester = yield* Multiplex.requester(connection).pipe(Scope.provide(inner))
+      const fiber = yield* Effect.forkChild(Effect.flip(requester.request(Frame.Type.Echo, bytes("x"), "1 minute")))
+      yield* until(Effect.map(requester.inFlight, (n) => n === 1))
+      yield* Scope.close(inner, Exit.void)
+      assert.strictEqual((yield* Fiber.join(fiber))._tag, "ConnectionClosed")
     })))
 })

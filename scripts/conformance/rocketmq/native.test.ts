@@ -2,7 +2,7 @@
 // dev`, and a cluster whose proxies restart in turn (GOAWAY) under load without an application error.
 import { Consumer, Producer, StraitClient } from "@strait/client"
 import { TcpTransport } from "@strait/transport"
-import { Effect, Fiber, Layer, Ref } from "effect"
+import { Effect, Fiber, Layer, Ref, Schedule } from "effect"
 import { afterAll, describe, expect, test } from "vitest"
 import { eventually, type RunningNode, startCluster, startNode } from "./harness.ts"
 
@@ -10,6 +10,10 @@ const nodes: Array<RunningNode> = []
 afterAll(async () => {
   for (const code of await Promise.all(nodes.map((node) => node.stop("SIGTERM")))) expect(code).toBe(0)
 }, 60_000)
+
+// looks at `ref` every 20 ms until `done` holds, failing after `timeout`
+const until = <A>(ref: Ref.Ref<A>, done: (value: A) => boolean, timeout: `${number} seconds`) =>
+  Effect.repeat(Ref.get(ref), { until: done, schedule: Schedule.spaced("20 millis") }).pipe(Effect.timeout(timeout))
 
 const nativeOf = (output: string) => /native protocol on (tcp:\/\/[\d.]+:\d+)/.exec(output)![1]!
 
@@ -29,7 +33,7 @@ describe.concurrent("the Effect-native client", () => {
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
       const consumer = yield* Effect.forkChild(Consumer.run({ group: "g-native", topic: "native", pollTime: "500 millis" }, ({ message }) =>
         Ref.update(seen, (all) => [...all, new TextDecoder().decode(message.body)])))
-      yield* Effect.repeat(Ref.get(seen), { until: (all) => all.length >= 20 }).pipe(Effect.timeout("20 seconds"))
+      yield* until(seen, (all) => all.length >= 20, "20 seconds")
       yield* Fiber.interrupt(consumer)
       return yield* Ref.get(seen)
     }).pipe(Effect.provide(clientLayer([nativeOf(node.output())])), Effect.scoped))
@@ -57,7 +61,7 @@ describe.concurrent("the Effect-native client", () => {
         })))
         const consuming = yield* Effect.forkChild(Consumer.run({ group: "g-native-rolling", topic: "native-rolling", pollTime: "500 millis" }, ({ message }) =>
           Ref.update(consumed, (all) => new Set([...all, new TextDecoder().decode(message.body)]))))
-        const sent = (n: number) => Effect.repeat(Ref.get(acknowledged), { until: (all) => all.length >= n }).pipe(Effect.timeout("30 seconds"))
+        const sent = (n: number) => until(acknowledged, (all) => all.length >= n, "30 seconds")
         yield* sent(30)
         for (const proxy of cluster.proxies) {
           const before = (yield* Ref.get(acknowledged)).length
@@ -68,7 +72,7 @@ describe.concurrent("the Effect-native client", () => {
         yield* sent((yield* Ref.get(acknowledged)).length + 30)
         yield* Fiber.interrupt(sending)
         const all = yield* Ref.get(acknowledged)
-        yield* Effect.repeat(Ref.get(consumed), { until: (seen) => all.every((body) => seen.has(body)) }).pipe(Effect.timeout("30 seconds"))
+        yield* until(consumed, (seen) => all.every((body) => seen.has(body)), "30 seconds")
         yield* Fiber.interrupt(consuming)
         return { failures: yield* Ref.get(failures), acknowledged: all.length }
       }).pipe(Effect.provide(clientLayer(endpoints)), Effect.scoped))
