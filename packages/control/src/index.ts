@@ -27,3 +27,9 @@ export * as NodeRegistration from "./NodeRegistration.ts"
 
 /** @since 0.1.0 */
 export * as EtcdProcess from "./adapters/EtcdProcess.ts"
+
+/** @since 0.1.0 */
+export * as Cron from "./Cron.ts"
+
+/** @since 0.1.0 */
+export * as Elasticity from "./Elasticity.ts"
