@@ -14,6 +14,9 @@
  * | `nodes/broker/<id>`, `nodes/proxy/<id>` | `NodeRecord` | with the node's lease |
  * | `epochs/<topic>/<queue>` | `EpochRecord`: the last epoch given out, and the queue's home broker | durable |
  * | `owners/<topic>/<queue>` | `OwnerRecord`: the broker serving the queue and its epoch | with that broker's lease |
+ * | `load/<role>/<id>` | the node's last `Elasticity.Load` report | with the node's lease |
+ * | `controller/leader` | the id of the elasticity controller acting now | with its lease |
+ * | `controller/events` | the controller's last decisions and what came of them (JSON) | durable |
  *
  * An owner key exists only while its broker's lease lives, and it is only ever created together with
  * a higher epoch in the same transaction, so no two brokers are ever given one queue at one epoch.
@@ -118,7 +121,11 @@ export const keys = {
   owners: "owners/",
   owner: (topic: string, queueId: number) => `owners/${topic}/${queueId}`,
   epochs: "epochs/",
-  epoch: (topic: string, queueId: number) => `epochs/${topic}/${queueId}`
+  epoch: (topic: string, queueId: number) => `epochs/${topic}/${queueId}`,
+  loads: (role: string) => `load/${role}/`,
+  load: (role: string, id: string) => `load/${role}/${id}`,
+  controller: "controller/leader",
+  controllerEvents: "controller/events"
 } as const
 
 /**

@@ -1,7 +1,7 @@
 /**
- * A node's presence in the control plane: a key under `nodes/<kind>/<id>` bound to a lease the node
- * keeps alive, so that the key goes when the node stops or dies. Proxies register this way (brokers
- * register through their partition leases).
+ * A node's presence in the control plane: keys bound to a lease the node keeps alive, so that they go
+ * when the node stops or dies. Proxies register this way (brokers register through their partition
+ * leases), and every node publishes its load this way.
  *
  * @since 0.1.0
  */
@@ -10,7 +10,44 @@ import * as Catalog from "./Catalog.ts"
 import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
 
 /**
- * Registers the node for as long as the scope lives; a lease the store lost is replaced by a new one.
+ * Keys that live as long as the scope: `put` writes a key under a lease kept alive every third of
+ * its ttl; a lease the store lost is replaced by a new one, and every key put so far is put again
+ * under it. Closing the scope revokes the lease, deleting the keys.
+ *
+ * @since 0.1.0
+ */
+export const leased = (options: { readonly name: string; readonly ttl?: Duration.Input }): Effect.Effect<{
+  readonly put: (key: string, value: string) => Effect.Effect<void, MetadataUnavailable>
+}, MetadataUnavailable, MetadataStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const keys = new Map<string, string>()
+    let lease = ""
+    const grant = Effect.gen(function*() {
+      const granted = yield* store.grantLease(options.ttl ?? Duration.seconds(10))
+      lease = granted.id
+      for (const [key, value] of keys) yield* store.put(key, value, { lease })
+      return granted.ttlMillis
+    })
+    const ttlMillis = yield* grant
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.suspend(() => store.revoke(lease))))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(
+      Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))),
+      Effect.flatMap(Effect.suspend(() => store.keepAlive(lease)), (alive) => alive ? Effect.void : Effect.asVoid(grant)).pipe(
+        Effect.catch((error) => Effect.logWarning(`${options.name} could not keep its lease alive`, error))
+      )
+    )))
+    return {
+      put: (key, value) =>
+        Effect.suspend(() => {
+          keys.set(key, value)
+          return store.put(key, value, { lease })
+        })
+    }
+  })
+
+/**
+ * Registers the node for as long as the scope lives.
  *
  * @since 0.1.0
  */
@@ -21,22 +58,6 @@ export const register = (options: {
   readonly ttl?: Duration.Input
 }): Effect.Effect<void, MetadataUnavailable, MetadataStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const store = yield* MetadataStore
-    const key = Catalog.keys.proxy(options.id)
-    const value = Catalog.encode({ id: options.id, address: options.address })
-    let lease = ""
-    const grant = Effect.gen(function*() {
-      const granted = yield* store.grantLease(options.ttl ?? Duration.seconds(10))
-      yield* store.put(key, value, { lease: granted.id })
-      lease = granted.id
-      return granted.ttlMillis
-    })
-    const ttlMillis = yield* grant
-    yield* Effect.addFinalizer(() => Effect.ignore(Effect.suspend(() => store.revoke(lease))))
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(
-      Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))),
-      Effect.flatMap(Effect.suspend(() => store.keepAlive(lease)), (alive) => alive ? Effect.void : Effect.asVoid(grant)).pipe(
-        Effect.catch((error) => Effect.logWarning(`${options.kind} ${options.id} could not keep its registration alive`, error))
-      )
-    )))
+    const keys = yield* leased({ name: `${options.kind} ${options.id}`, ...(options.ttl === undefined ? {} : { ttl: options.ttl }) })
+    yield* keys.put(Catalog.keys.proxy(options.id), Catalog.encode({ id: options.id, address: options.address }))
   })

@@ -33,3 +33,12 @@ export * as Cron from "./Cron.ts"
 
 /** @since 0.1.0 */
 export * as Elasticity from "./Elasticity.ts"
+
+/** @since 0.1.0 */
+export * as Leadership from "./Leadership.ts"
+
+/** @since 0.1.0 */
+export * as Orchestrator from "./Orchestrator.ts"
+
+/** @since 0.1.0 */
+export * as ElasticityController from "./ElasticityController.ts"
