@@ -10,6 +10,7 @@
  */
 import * as Grpc from "@grpc/grpc-js"
 import { Broker } from "@strait/broker"
+import { Elasticity } from "@strait/control"
 import { Signature } from "@strait/core"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
@@ -94,6 +95,7 @@ const nodeConfig = (flags: {
   readonly brokerListen?: Option.Option<string>
   readonly brokerAdvertise?: Option.Option<string>
   readonly proxyId?: Option.Option<string>
+  readonly standby?: boolean
 }) =>
   Effect.gen(function*() {
     const file = Option.isSome(flags.config) ? yield* readConfig(flags.config.value) : {}
@@ -105,7 +107,8 @@ const nodeConfig = (flags: {
       ...(given(flags.brokerId) === undefined ? {} : { brokerId: given(flags.brokerId) }),
       ...(given(flags.brokerListen) === undefined ? {} : { brokerListen: given(flags.brokerListen) }),
       ...(given(flags.brokerAdvertise) === undefined ? {} : { brokerAdvertise: given(flags.brokerAdvertise) }),
-      ...(given(flags.proxyId) === undefined ? {} : { proxyId: given(flags.proxyId) })
+      ...(given(flags.proxyId) === undefined ? {} : { proxyId: given(flags.proxyId) }),
+      ...(flags.standby === true ? { standby: true } : {})
     }
     return yield* decodeNodeConfig({
       ...file,
@@ -177,13 +180,42 @@ const node = Command.make(
     brokerId: fromEnvironment(Flag.String("broker-id"), Config.String(variables.brokerId), `this broker's id, stable across restarts (default ${Node.clusterDefaults.brokerId}; env STRAIT_BROKER_ID)`),
     brokerListen: fromEnvironment(Flag.String("broker-listen"), Config.String(variables.brokerListen), `where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`),
     brokerAdvertise: fromEnvironment(Flag.String("broker-advertise"), Config.String(variables.brokerAdvertise), "where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)"),
-    proxyId: fromEnvironment(Flag.String("proxy-id"), Config.String(variables.proxyId), "this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)")
+    proxyId: fromEnvironment(Flag.String("proxy-id"), Config.String(variables.proxyId), "this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)"),
+    standby: Flag.Boolean("standby").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("start a proxy warm: serving, but registered (given traffic) only once activated under activate/proxy/<id>")
+    )
   },
   Effect.fn(function*(flags) {
     const config = yield* nodeConfig(flags)
     yield* runNode(config, `strait node (${config.role ?? "all"})`)
   })
 ).pipe(Command.withDescription("run a node of a cluster: a broker, a proxy, or both (--role)"))
+
+// the policy of --policy, or the default one: proxies between --proxies and --max-proxies, each
+// meant to carry 0.8 of a core, 20,000 messages/s or 2,000 clients, kept at 60% of that
+const elasticityPolicy = (file: Option.Option<string>, min: number, max: number) =>
+  Effect.gen(function*() {
+    const read = Option.isSome(file)
+      ? Elasticity.fromJson(yield* Effect.try({
+        try: () => JSON.parse(readFileSync(file.value, "utf8")) as unknown,
+        catch: (error) => new CommandFailed({ message: `cannot read ${file.value}: ${String(error)}` })
+      }))
+      : Elasticity.fromJson({
+        proxy: {
+          min,
+          max,
+          target: 0.6,
+          capacity: { cpu: 0.8, messagesPerSecond: 20_000, connections: 2000 },
+          model: { _tag: "PayAsYouGo" },
+          p99SloMillis: 200,
+          scaleOutCooldown: "3 seconds",
+          scaleInCooldown: "30 seconds"
+        }
+      })
+    if (read instanceof Elasticity.InvalidPolicy) return yield* new CommandFailed({ message: read.message })
+    return read
+  })
 
 const clusterUp = Command.make(
   "up",
@@ -198,10 +230,24 @@ const clusterUp = Command.make(
     brokerPort: Flag.Int("broker-port").pipe(Flag.withDefault(7001), Flag.withDescription("the first broker's data-plane port (default 7001)")),
     proxyPort: Flag.Int("proxy-port").pipe(Flag.withDefault(8091), Flag.withDescription("the first proxy's port (default 8091)")),
     nativePort: Flag.Int("native-port").pipe(Flag.withDefault(8191), Flag.withDescription("the first proxy's port for Strait's own client protocol (default 8191)")),
-    config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a node configuration every node reads (topics, groups, access, tuning)"))
+    config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a node configuration every node reads (topics, groups, access, tuning)")),
+    autoscale: Flag.Boolean("autoscale").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("run an elasticity controller that scales the proxies between --proxies and --max-proxies by their load")
+    ),
+    maxProxies: Flag.Int("max-proxies").pipe(Flag.optional, Flag.withDescription("with --autoscale: the most proxies (default 4 × --proxies)")),
+    warm: Flag.Int("warm").pipe(Flag.withDefault(2), Flag.withDescription("with --autoscale: standby proxies kept started for sub-second scale-out (default 2)")),
+    policy: Flag.String("policy").pipe(
+      Flag.optional,
+      Flag.withDescription("with --autoscale: a JSON elasticity policy ({ proxy: { min, max, target, capacity, model, cooldowns } }) instead of the default")
+    )
   },
   Effect.fn(function*(flags) {
     if (flags.brokers < 1 || flags.proxies < 1) return yield* new CommandFailed({ message: "a cluster needs at least one broker and one proxy" })
+    if (flags.warm < 0) return yield* new CommandFailed({ message: "--warm cannot be negative" })
+    const autoscale = flags.autoscale
+      ? { policy: yield* elasticityPolicy(flags.policy, flags.proxies, Option.getOrElse(flags.maxProxies, () => flags.proxies * 4)), warm: flags.warm }
+      : undefined
     yield* Effect.scoped(Effect.gen(function*() {
       const cluster = yield* LocalCluster.up({
         brokers: flags.brokers,
@@ -214,7 +260,8 @@ const clusterUp = Command.make(
         proxyPort: flags.proxyPort,
         nativePort: flags.nativePort,
         ...(Option.isSome(flags.etcd) ? { etcd: flags.etcd.value } : {}),
-        ...(Option.isSome(flags.config) ? { config: flags.config.value } : {})
+        ...(Option.isSome(flags.config) ? { config: flags.config.value } : {}),
+        ...(autoscale === undefined ? {} : { autoscale })
       }).pipe(Effect.mapError((error) => new CommandFailed({ message: error.message })))
       yield* Console.log([
         `strait cluster: clients connect to ${cluster.address}`,
@@ -380,12 +427,18 @@ const showStatus = (status: Admin.StatusInfo) => {
     `queues (${status.queues.length}, ${unserved.length} unserved):`,
     ...status.queues.map((queue) =>
       `  ${queue.topic}/${queue.queueId}\t${queue.broker === undefined ? "unserved" : `${queue.broker} epoch=${queue.epoch}`}${queue.home === undefined || queue.home === queue.broker ? "" : `\thome=${queue.home}`}`
-    )
+    ),
+    ...(status.elasticity === undefined ? [] : [
+      `elasticity (last ${status.elasticity.length} decisions):`,
+      ...status.elasticity.map((event) =>
+        `  ${new Date(event.at).toISOString()}\t${Elasticity.plural(event.role)} ${event.from} → ${event.to}\t${event.ok ? "" : "FAILED "}${event.outcome}\t${event.reason}`
+      )
+    ])
   ].join("\n")
 }
 
 const status = Command.make("status", connection, (flags) => Effect.flatMap(admin<Admin.StatusInfo>(flags, "Status", {}), (answer) => Console.log(showStatus(answer)))).pipe(
-  Command.withDescription("show the cluster: brokers, proxies, and which broker serves each queue at which epoch")
+  Command.withDescription("show the cluster: brokers, proxies, which broker serves each queue at which epoch, and the elasticity controller's last decisions")
 )
 
 const accessSet = Command.make("set", { ...connection, file: Argument.String("file") }, (flags) =>

@@ -15,6 +15,7 @@
  * | `epochs/<topic>/<queue>` | `EpochRecord`: the last epoch given out, and the queue's home broker | durable |
  * | `owners/<topic>/<queue>` | `OwnerRecord`: the broker serving the queue and its epoch | with that broker's lease |
  * | `load/<role>/<id>` | the node's last `Elasticity.Load` report | with the node's lease |
+ * | `activate/<kind>/<id>` | present: the standby node `id` may register and take traffic | durable, until the node is stopped |
  * | `controller/leader` | the id of the elasticity controller acting now | with its lease |
  * | `controller/events` | the controller's last decisions and what came of them (JSON) | durable |
  *
@@ -124,6 +125,7 @@ export const keys = {
   epoch: (topic: string, queueId: number) => `epochs/${topic}/${queueId}`,
   loads: (role: string) => `load/${role}/`,
   load: (role: string, id: string) => `load/${role}/${id}`,
+  activation: (kind: string, id: string) => `activate/${kind}/${id}`,
   controller: "controller/leader",
   controllerEvents: "controller/events"
 } as const

@@ -6,9 +6,10 @@
  *
  * - A node's water level is the highest of its loads measured against what one node is meant to
  *   carry: CPU (a fraction of a core), messages and bytes per second, connections, Pop messages in
- *   flight, backlog. The role's demand is the sum of its nodes' water levels, and it needs
- *   `ceil(demand / target)` nodes to sit at the target level. Within `tolerance` of the target
- *   nothing changes, so a role does not flap around it.
+ *   flight, backlog. The role's demand is the sum of its nodes' water levels (a node that has not
+ *   reported yet counts as idle). Over `target × (1 + tolerance)` on average, the role scales out to
+ *   `ceil(demand / target)` nodes; it scales in only to a count that would sit at or under
+ *   `target × (1 - tolerance)`, so that it does not flap around the target.
  * - A node whose p99 latency is over the role's SLO asks for one node more, whatever the water level.
  * - The model sets the floor and the ceiling between `min` and `max`: pay-as-you-go uses them as they
  *   are; reserved + burst keeps `reserved` nodes always and adds at most `burst`; timed schedules
@@ -37,6 +38,13 @@ export const Role = Schema.Literals(["proxy", "broker"])
 export type Role = typeof Role.Type
 
 const Count = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * A role's name for many of its nodes, for messages.
+ *
+ * @since 0.1.0
+ */
+export const plural = (role: Role): string => role === "proxy" ? "proxies" : "brokers"
 
 /**
  * What a node reports about itself, every second or so; rates are per second over the last report.
@@ -155,6 +163,14 @@ export interface CheckedPolicy extends RolePolicy {
   readonly schedules: ReadonlyArray<{ readonly start: Cron.Cron; readonly end: Cron.Cron; readonly nodes: number }>
 }
 
+const validDuration = (input: unknown) => {
+  try {
+    return Duration.toMillis(input as Duration.Input) >= 0
+  } catch {
+    return false
+  }
+}
+
 /**
  * Checks a role's policy: counts in order, a target in (0, 1], capacities above 0, cron expressions
  * that parse.
@@ -169,6 +185,9 @@ export const check = (role: Role, policy: RolePolicy): CheckedPolicy | InvalidPo
   if (!(policy.target > 0 && policy.target <= 1)) return invalid(`the target water level ${policy.target} is not in (0, 1]`)
   for (const [name, value] of Object.entries(policy.capacity)) {
     if (value !== undefined && !(value > 0)) return invalid(`the capacity ${name} must be above 0`)
+  }
+  for (const [name, value] of [["scaleOutCooldown", policy.scaleOutCooldown], ["scaleInCooldown", policy.scaleInCooldown]] as const) {
+    if (!validDuration(value)) return invalid(`${name} ${JSON.stringify(value)} is not a duration (milliseconds, or such as "30 seconds")`)
   }
   const tolerance = policy.tolerance ?? 0.1
   if (!(tolerance >= 0 && tolerance < 1)) return invalid(`the tolerance ${tolerance} is not in [0, 1)`)
@@ -294,16 +313,25 @@ export const decide = (policy: CheckedPolicy, observed: Observation): Decision |
       slow = load
     }
   }
-  const mean = observed.loads.length === 0 ? 0 : demand / observed.loads.length
   const tolerance = policy.tolerance ?? 0.1
   let wanted = from
   let reason = ""
-  const detail = busiest === undefined
-    ? "no node reported"
-    : `busiest ${busiest.id} at ${round(busiest.level)} by ${busiest.by}`
-  if (observed.loads.length > 0 && Math.abs(mean / policy.target - 1) > tolerance) {
-    wanted = Math.ceil(demand / policy.target - 1e-9)
-    reason = `mean water level ${round(mean)} against a target of ${policy.target} over ${observed.loads.length} reporting ${policy.role}s (${detail})`
+  const detail = busiest === undefined ? "" : ` (busiest ${busiest.id} at ${round(busiest.level)} by ${busiest.by})`
+  // a node that has not reported yet counts as idle capacity; with no report at all nothing is known
+  if (observed.loads.length > 0 && from > 0) {
+    const mean = demand / from
+    const described = `mean water level ${round(mean)} against a target of ${policy.target} across ${from} ${plural(policy.role)}${detail}`
+    if (mean > policy.target * (1 + tolerance)) {
+      wanted = Math.ceil(demand / policy.target - 1e-9)
+      reason = described
+    } else {
+      // fewer nodes only if they would sit at or under the low edge of the tolerance: no flapping
+      const enough = Math.ceil(demand / (policy.target * (1 - tolerance)) - 1e-9)
+      if (enough < from) {
+        wanted = enough
+        reason = `${described}; ${enough} would carry it at ${round(enough === 0 ? 0 : demand / enough)}`
+      }
+    }
   }
   if (slow !== undefined && wanted <= from) {
     wanted = from + 1
@@ -320,4 +348,67 @@ export const decide = (policy: CheckedPolicy, observed: Observation): Decision |
     return change(Math.max(wanted, from - (policy.maxStepIn ?? 1)), reason)
   }
   return undefined
+}
+
+const Cooldown = Schema.Union([Schema.Number, Schema.String])
+
+/**
+ * A role's policy as JSON (a policy file): cooldowns in milliseconds or as text such as "30 seconds".
+ *
+ * @since 0.1.0
+ */
+export const RolePolicyJson = Schema.Struct({
+  min: Schema.Number,
+  max: Schema.Number,
+  target: Schema.Number,
+  capacity: Schema.Struct({
+    cpu: Schema.optionalKey(Schema.Number),
+    messagesPerSecond: Schema.optionalKey(Schema.Number),
+    bytesPerSecond: Schema.optionalKey(Schema.Number),
+    connections: Schema.optionalKey(Schema.Number),
+    popInFlight: Schema.optionalKey(Schema.Number),
+    backlog: Schema.optionalKey(Schema.Number)
+  }),
+  model: Schema.Union([
+    Schema.Struct({ _tag: Schema.Literal("PayAsYouGo") }),
+    Schema.Struct({ _tag: Schema.Literal("ReservedBurst"), reserved: Schema.Number, burst: Schema.Number }),
+    Schema.Struct({ _tag: Schema.Literal("Timed"), schedules: Schema.Array(Schema.Struct({ start: Schema.String, end: Schema.String, nodes: Schema.Number })) })
+  ]),
+  p99SloMillis: Schema.optionalKey(Schema.Number),
+  tolerance: Schema.optionalKey(Schema.Number),
+  scaleOutCooldown: Cooldown,
+  scaleInCooldown: Cooldown,
+  maxStepIn: Schema.optionalKey(Schema.Number)
+})
+
+/**
+ * Every role's policy as JSON; a role left out is not scaled.
+ *
+ * @since 0.1.0
+ */
+export const PolicyJson = Schema.Struct({ proxy: Schema.optionalKey(RolePolicyJson), broker: Schema.optionalKey(RolePolicyJson) })
+
+/**
+ * Reads a policy from JSON, each role checked as `check` does.
+ *
+ * @since 0.1.0
+ */
+export const fromJson = (json: unknown): Partial<Policy> | InvalidPolicy => {
+  let decoded: typeof PolicyJson.Type
+  try {
+    decoded = Schema.decodeUnknownSync(PolicyJson)(json)
+  } catch (error) {
+    return new InvalidPolicy({ role: "any", reason: error instanceof Error ? error.message : String(error) })
+  }
+  const policy: { -readonly [role in Role]?: RolePolicy } = {}
+  for (const role of Role.literals) {
+    const given = decoded[role]
+    if (given === undefined) continue
+    // the cooldowns' text is checked as a duration by `check`
+    const candidate = given as RolePolicy
+    const checked = check(role, candidate)
+    if (checked instanceof InvalidPolicy) return checked
+    policy[role] = candidate
+  }
+  return policy
 }

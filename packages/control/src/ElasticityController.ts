@@ -125,7 +125,7 @@ export const run = (options: Options): Effect.Effect<Controller, Elasticity.Inva
         if (events.length > keep) events.splice(0, events.length - keep)
         const direction = event.to > event.from ? "out" : "in"
         yield* Metric.update(Metric.withAttributes(decisions, { role: event.role, direction, ok: String(event.ok) }), 1)
-        const line = `scale ${direction} ${event.role}s ${event.from} → ${event.to}: ${event.reason}; ${event.outcome}`
+        const line = `scale ${direction} ${Elasticity.plural(event.role)} ${event.from} → ${event.to}: ${event.reason}; ${event.outcome}`
         yield* event.ok ? Effect.logInfo(line) : Effect.logWarning(line)
         yield* store.put(Catalog.keys.controllerEvents, JSON.stringify(events)).pipe(
           Effect.catch((error) => Effect.logDebug("could not store the elasticity events", error))
@@ -180,7 +180,7 @@ export const run = (options: Options): Effect.Effect<Controller, Elasticity.Inva
           ...(times?.in === undefined ? {} : { lastScaleIn: times.in })
         })
         if (decision !== undefined) yield* Effect.forkScoped(carryOut(policy, decision, ids, loads, now))
-      }).pipe(Effect.catch((error) => Effect.logWarning(`the elasticity controller could not look at the ${policy.role}s`, error)))
+      }).pipe(Effect.catch((error) => Effect.logWarning(`the elasticity controller could not look at the ${Elasticity.plural(policy.role)}`, error)))
 
     const tick = Effect.gen(function*() {
       if (!(yield* candidacy.leading)) return

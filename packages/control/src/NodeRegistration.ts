@@ -3,9 +3,13 @@
  * when the node stops or dies. Proxies register this way (brokers register through their partition
  * leases), and every node publishes its load this way.
  *
+ * A standby node (physical pre-elasticity: started, warm, serving nobody) waits for its activation
+ * key before it registers; the orchestrator puts the key to bring it into service in well under a
+ * second (logical elasticity), and deletes it when it stops the node.
+ *
  * @since 0.1.0
  */
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope, Stream } from "effect"
 import * as Catalog from "./Catalog.ts"
 import { MetadataStore, type MetadataUnavailable } from "./MetadataStore.ts"
 
@@ -61,3 +65,40 @@ export const register = (options: {
     const keys = yield* leased({ name: `${options.kind} ${options.id}`, ...(options.ttl === undefined ? {} : { ttl: options.ttl }) })
     yield* keys.put(Catalog.keys.proxy(options.id), Catalog.encode({ id: options.id, address: options.address }))
   })
+
+/**
+ * Waits until `activate/<kind>/<id>` exists (at once when it does already).
+ *
+ * @since 0.1.0
+ */
+export const awaitActivation = (kind: string, id: string): Effect.Effect<void, never, MetadataStore> =>
+  Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const key = Catalog.keys.activation(kind, id)
+    // the watch starts before the read, so a put between the two is not missed
+    const once = Effect.scoped(Effect.gen(function*() {
+      const changes = yield* store.watch(key)
+      if ((yield* store.get(key)) !== undefined) return true
+      const put = yield* Stream.runHead(Stream.filter(changes, (change) => change.type === "put" && change.key === key))
+      return Option.isSome(put)
+    })).pipe(
+      Effect.catch((error) => Effect.as(Effect.andThen(Effect.logDebug(`${kind} ${id} could not watch for its activation`, error), Effect.sleep(Duration.seconds(1))), false))
+    )
+    yield* Effect.repeat(once, { until: (activated) => activated })
+  })
+
+/**
+ * Brings a standby node into service.
+ *
+ * @since 0.1.0
+ */
+export const activate = (kind: string, id: string): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  Effect.flatMap(MetadataStore, (store) => store.put(Catalog.keys.activation(kind, id), "1"))
+
+/**
+ * Forgets a node's activation (when it is stopped), so that a node started again under the id waits.
+ *
+ * @since 0.1.0
+ */
+export const deactivate = (kind: string, id: string): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  Effect.flatMap(MetadataStore, (store) => store.delete(Catalog.keys.activation(kind, id)))

@@ -42,3 +42,6 @@ export * as Orchestrator from "./Orchestrator.ts"
 
 /** @since 0.1.0 */
 export * as ElasticityController from "./ElasticityController.ts"
+
+/** @since 0.1.0 */
+export * as LoadReports from "./LoadReports.ts"

@@ -56,6 +56,16 @@ describe("Elasticity", () => {
     assert.isUndefined(Elasticity.decide(policy(), { nodes: 2, loads: [load("p1", { cpu: 0.56 }), load("p2", { cpu: 0.56 })], now: noon }))
   })
 
+  it("does not flap: after a scale-out whose new node gets no load yet, the same demand keeps the count", () => {
+    const half = policy({ target: 0.5 })
+    assert.strictEqual(Elasticity.decide(half, { nodes: 1, loads: [load("p1", { cpu: 0.59 })], now: noon })?.to, 2)
+    // p2 has not reported (or carries nothing): 0.59 over 2 is under the target, but 1 would be over its low edge
+    assert.isUndefined(Elasticity.decide(half, { nodes: 2, loads: [load("p1", { cpu: 0.59 })], now: noon }))
+    assert.isUndefined(Elasticity.decide(half, { nodes: 2, loads: [load("p1", { cpu: 0.59 }), load("p2")], now: noon }))
+    // well under: one node is enough
+    assert.strictEqual(Elasticity.decide(half, { nodes: 2, loads: [load("p1", { cpu: 0.3 }), load("p2")], now: noon })?.to, 1)
+  })
+
   it("scales in one node at a time, and only a cooldown after the last change", () => {
     const idle = [load("p1", { cpu: 0.05 }), load("p2", { cpu: 0.05 }), load("p3", { cpu: 0.05 }), load("p4", { cpu: 0.05 })]
     assert.deepStrictEqual(Elasticity.decide(policy(), { nodes: 4, loads: idle, now: noon })?.to, 3)
@@ -127,4 +137,19 @@ describe("Elasticity", () => {
     assert.include(refused({ model: { _tag: "Timed", schedules: [{ start: "0 25 * * *", end: "0 1 * * *", nodes: 2 }] } }), "hour")
     assert.include(refused({ min: 3, max: 2 }), "the broker elasticity policy is invalid")
   })
+
+  it("reads a policy file: roles left out are not scaled, cooldowns in milliseconds or words, and a bad one says what is wrong", () => {
+    const read = Elasticity.fromJson({
+      proxy: { min: 1, max: 4, target: 0.6, capacity: { cpu: 0.8 }, model: { _tag: "PayAsYouGo" }, scaleOutCooldown: 2000, scaleInCooldown: "30 seconds" }
+    })
+    if (read instanceof Elasticity.InvalidPolicy) return assert.fail(read.message)
+    assert.deepStrictEqual(Object.keys(read), ["proxy"])
+    assert.strictEqual(read.proxy?.scaleInCooldown, "30 seconds")
+    const badCooldown = Elasticity.fromJson({ proxy: { ...read.proxy, scaleInCooldown: "soon" } })
+    assert.instanceOf(badCooldown, Elasticity.InvalidPolicy)
+    assert.include((badCooldown as Elasticity.InvalidPolicy).message, "scaleInCooldown \"soon\" is not a duration")
+    const badModel = Elasticity.fromJson({ proxy: { ...read.proxy, model: { _tag: "Spot" } } })
+    assert.instanceOf(badModel, Elasticity.InvalidPolicy)
+  })
 })
+

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Member, Topics, Transactions } from "@strait/broker"
-import { Catalog, EmbeddedStore, EtcdStore, NodeRegistration } from "@strait/control"
+import { Catalog, EmbeddedStore, EtcdStore, LoadReports, NodeRegistration } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as NativeServer } from "@strait/protocol-native"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
@@ -85,6 +85,11 @@ export const ClusterConfig = Schema.Struct({
   brokerAdvertise: Schema.optionalKey(Schema.String),
   /** This proxy's id in the control plane (default `host:port`; set it where every proxy listens on the same address, as pods do). */
   proxyId: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_.:-]{1,128}$/))),
+  /**
+   * A proxy that starts warm (physical pre-elasticity): it serves its ports but registers, and so
+   * gets traffic, only once the orchestrator activates it (`activate/proxy/<proxyId>`).
+   */
+  standby: Schema.optionalKey(Schema.Boolean),
   /** How long a dead broker's queues wait before they move to live brokers (default 10,000 ms). */
   leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000)))
 })
@@ -292,11 +297,39 @@ const nativeServer = (config: NodeConfig) =>
     ...(config.tuning?.drainTimeoutMillis === undefined ? {} : { drainTimeout: Duration.millis(config.tuning.drainTimeoutMillis) })
   }).pipe(Layer.provide(TcpTransport.layer))
 
+// and publishing its load every second; a standby proxy does both once it is activated
 const clusterProxy = (config: NodeConfig) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const { host, port } = yield* RocketMQ.RocketMQServer
-    yield* NodeRegistration.register({ kind: "proxy", id: config.cluster?.proxyId ?? `${host}:${port}`, address: `${host}:${port}` })
+    const proxy = yield* Proxy.Proxy
+    const id = config.cluster?.proxyId ?? `${host}:${port}`
+    const serve = Effect.gen(function*() {
+      yield* NodeRegistration.register({ kind: "proxy", id, address: `${host}:${port}` })
+      yield* LoadReports.publish({ role: "proxy", id, sample: proxySample(proxy) })
+    })
+    if (config.cluster?.standby !== true) return yield* serve
+    yield* Effect.forkScoped(NodeRegistration.awaitActivation("proxy", id).pipe(
+      Effect.andThen(Effect.logInfo(`proxy ${id} activated: registering`)),
+      Effect.andThen(serve),
+      Effect.catch((error) => Effect.logError(`proxy ${id} could not register once activated`, error))
+    ))
   })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options), nativeServer(config))))
+
+// a proxy's load as its report takes it: the process's CPU time, what the proxy carried and holds
+const proxySample = (proxy: Proxy.Proxy["Service"]): Effect.Effect<LoadReports.Sample> =>
+  Effect.map(proxy.meter, (meter) => {
+    const cpu = process.cpuUsage()
+    return {
+      cpuMicros: cpu.user + cpu.system,
+      messages: meter.messages,
+      bytes: meter.bytes,
+      connections: meter.sessions,
+      popInFlight: meter.holding,
+      backlog: 0,
+      lagMillis: 0,
+      p99Millis: meter.p99Millis
+    }
+  })
 
 const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
 

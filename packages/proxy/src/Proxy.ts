@@ -270,6 +270,25 @@ const messageSpan = (name: string, kind: Tracer.SpanKind, message: Message.Messa
 const maxRememberedHalves = 100_000
 
 /**
+ * A proxy's reading of its own load.
+ *
+ * @since 0.1.0
+ */
+export interface Meter {
+  /** Messages sent and received so far. */
+  readonly messages: number
+  /** Bytes of those messages' bodies. */
+  readonly bytes: number
+  /** Client sessions alive now. */
+  readonly sessions: number
+  /** Messages received by clients and not yet acknowledged, that this proxy renews. */
+  readonly holding: number
+  readonly parkedReceives: number
+  /** The p99 latency of the sends since the reading before, in milliseconds (0 without sends). */
+  readonly p99Millis: number
+}
+
+/**
  * The proxy core.
  *
  * @since 0.1.0
@@ -344,6 +363,12 @@ export class Proxy extends Context.Service<Proxy, {
   readonly status: (caller: CallerContext) => Effect.Effect<Routing.ClusterStatus, ProxyError>
   /** Receives long-polling now. */
   readonly parkedReceives: Effect.Effect<number>
+  /**
+   * What this proxy has carried (running totals of messages and body bytes sent and received) and
+   * holds now, for its load report. The p99 is of the sends since the reading before: reading starts
+   * a new window.
+   */
+  readonly meter: Effect.Effect<Meter>
   /** Live sessions, for tests and operators. */
   readonly sessions: Effect.Effect<ReadonlyArray<{ readonly clientId: string; readonly kind?: string; readonly holding: number }>>
 }>()("@strait/proxy/Proxy") {
@@ -401,6 +426,15 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
 
   const sessions = new Map<string, Session>()
   let parkedReceives = 0
+  // what the meter reads: running totals, and the send latencies of the current window (at most the
+  // last 4096 of them)
+  let meteredMessages = 0
+  let meteredBytes = 0
+  const latencies: Array<number> = []
+  const carried = (messages: ReadonlyArray<{ readonly body: Uint8Array }>) => {
+    meteredMessages += messages.length
+    for (const message of messages) meteredBytes += message.body.length
+  }
   // transaction id -> the client that sent the half message, and the broker that holds it (insertion order = age)
   const halfSenders = new Map<string, { readonly clientId: string | undefined; readonly broker: string | undefined }>()
 
@@ -633,6 +667,8 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         for (const message of messages) yield* authorize(caller, "pub", `topic:${message.topic}`)
         const session = yield* touch(caller)
         const transactional = sendOptions.transactional === true
+        const started = yield* Clock.currentTimeMillis
+        carried(messages)
         return yield* Effect.forEach(messages, (message) => {
           const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
           return sendRouted(qualified, transactional, session?.clientId).pipe(
@@ -645,7 +681,11 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
             })),
             Effect.result
           )
-        }, { concurrency: "unbounded" })
+        }, { concurrency: "unbounded" }).pipe(Effect.tap(Effect.flatMap(Clock.currentTimeMillis, (ended) =>
+          Effect.sync(() => {
+            if (latencies.length >= 4096) latencies.shift()
+            latencies.push(ended - started)
+          }))))
       }),
     receive: (caller, request) =>
       Effect.gen(function*() {
@@ -678,6 +718,7 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
               scope
             ))
         )
+        carried(received.map((r) => r.message))
         yield* Effect.annotateCurrentSpan({
           "messaging.message.count": received.length,
           "messaging.message.ids": received.map((r) => r.message.messageId)
@@ -848,6 +889,19 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         return rows.flat().sort((a, b) => a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.broker < b.broker ? -1 : a.broker > b.broker ? 1 : a.queueId - b.queueId)
       }),
     parkedReceives: Effect.sync(() => parkedReceives),
+    meter: Effect.sync(() => {
+      const window = latencies.splice(0).sort((a, b) => a - b)
+      let holding = 0
+      for (const session of sessions.values()) holding += session.leases.size
+      return {
+        messages: meteredMessages,
+        bytes: meteredBytes,
+        sessions: sessions.size,
+        holding,
+        parkedReceives,
+        p99Millis: window.length === 0 ? 0 : window[Math.min(window.length - 1, Math.ceil(window.length * 0.99) - 1)]!
+      }
+    }),
     sessions: Effect.sync(() =>
       [...sessions.values()].map((session) => ({
         clientId: session.clientId,

@@ -18,7 +18,7 @@
  * @since 0.1.0
  */
 import { Client, Topics } from "@strait/broker"
-import { Catalog, MetadataStore, Reconciler } from "@strait/control"
+import { Catalog, ElasticityController, MetadataStore, Reconciler } from "@strait/control"
 import { ConsumerGroup, ReceiptHandle, Topic, Transport } from "@strait/core"
 import { Duration, Effect, Exit, Scope } from "effect"
 import * as BrokerLink from "./BrokerLink.ts"
@@ -80,6 +80,8 @@ export interface ClusterStatus {
     readonly epoch?: number
     readonly home?: string
   }>
+  /** The elasticity controller's last decisions and what came of them, oldest first (when it has made any). */
+  readonly elasticity?: ReadonlyArray<ElasticityController.Event>
 }
 
 /**
@@ -344,7 +346,9 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
     status: provided(Effect.gen(function*() {
       const owned = yield* Catalog.owners
       const epochs = yield* Catalog.epochs
+      const elasticity = yield* ElasticityController.storedEvents
       return {
+        ...(elasticity.length === 0 ? {} : { elasticity }),
         brokers: yield* Catalog.brokers,
         proxies: yield* Catalog.proxies,
         queues: (yield* Catalog.topics).flatMap((topic) =>

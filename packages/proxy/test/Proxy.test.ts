@@ -43,6 +43,27 @@ const withProxy = <A, E>(
 const sent = <A>(results: ReadonlyArray<Result.Result<A, unknown>>) => results.map((result) => Result.getOrThrow(result))
 
 describe("the proxy core", () => {
+  it.effect("its meter counts the messages and bytes sent and received through it, the clients and what they hold, and the p99 of the sends since the last reading", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        const empty = yield* proxy.meter
+        assert.deepStrictEqual(empty, { messages: 0, bytes: 0, sessions: 0, holding: 0, parkedReceives: 0, p99Millis: 0 })
+        sent(yield* proxy.send(caller("p1"), [message("t", "12345"), message("t", "678")]))
+        // a receive with automatic renewal: the proxy holds what it took for its client
+        const received = yield* proxy.receive(caller("c1"), { group: "g", topic: "t", maxMessages: 32, pollMillis: 0 })
+        assert.strictEqual(received.length, 2)
+        const reading = yield* proxy.meter
+        assert.deepStrictEqual(reading, { messages: 4, bytes: 16, sessions: 2, holding: 2, parkedReceives: 0, p99Millis: 0 })
+        // a send during which the clock moves 300 ms: its latency is in the next reading, and only there
+        const slow = yield* Effect.forkChild(proxy.send(caller("p1"), [message("t", "x")]))
+        yield* Effect.yieldNow
+        yield* TestClock.adjust("300 millis")
+        yield* Fiber.join(slow)
+        const after = yield* proxy.meter
+        assert.deepStrictEqual([after.messages, after.p99Millis], [5, 300])
+        assert.strictEqual((yield* proxy.meter).p99Millis, 0)
+      })))
+
   it.effect("a namespace sees only its own topics: the same name in two namespaces is two topics", () =>
     withProxy((proxy) =>
       Effect.gen(function*() {

@@ -1,10 +1,10 @@
 // Conformance of the strait command for people: produce and consume through the official client,
 // a group's lag and messages in flight, the cluster status, and one-line errors.
 import { afterAll, describe, expect, test } from "vitest"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { eventually, freePort, freePorts, type RunningNode, startNode, startStrait, strait } from "./harness.ts"
+import { eventually, freePort, freePorts, type RunningNode, startNode, startStrait, steadyTraffic, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 afterAll(async () => {
@@ -66,4 +66,53 @@ describe.concurrent("the strait command", () => {
       expect(await cluster.stop("SIGINT")).toBe(0)
     }
   }, 120_000)
+
+  test("30b. strait cluster up --autoscale scales the proxies out under a burst (warm standbys first) and back in under light traffic, whose clients move off the stopped proxies with no error", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "strait-autoscale-"))
+    // a proxy is meant to carry 20 messages/s here (sent and received), kept at half that: the burst
+    // of one official client (some 35 a second) needs all three, the light traffic one
+    const policy = join(dataDir, "policy.json")
+    writeFileSync(policy, JSON.stringify({
+      proxy: { min: 1, max: 3, target: 0.5, capacity: { messagesPerSecond: 20 }, model: { _tag: "PayAsYouGo" }, scaleOutCooldown: 1000, scaleInCooldown: 3000 }
+    }))
+    const [port, etcdPort, brokerPort, proxyPort, nativePort] = [await freePort(), await freePorts(2), await freePort(), await freePorts(5), await freePorts(5)]
+    const cluster = await startStrait([
+      "cluster", "up", "--brokers", "1", "--proxies", "1", "--autoscale", "--warm", "1", "--policy", policy, "--data-dir", dataDir, "--port", String(port),
+      "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(nativePort)
+    ], /clients connect to/)
+    const server = ["--server", `127.0.0.1:${port}`]
+    const status = () => strait(["status", ...server])
+    try {
+      expect(cluster.output()).toContain("proxy-2")
+      expect(cluster.output()).toContain("standby")
+      await strait(["topic", "create", "burst", "--queues", "2", ...server])
+      await strait(["topic", "create", "light", "--queues", "2", ...server])
+      expect(await status()).toContain("proxies (1):")
+
+      const burst = await steadyTraffic(`127.0.0.1:${port}`, "burst", "g-burst")
+      await eventually(async () => (await status()).includes("proxies (3):"), 60_000)
+      // light traffic from new clients: the balancer spreads their connections over the three
+      const light = await steadyTraffic(`127.0.0.1:${port}`, "light", "g-light", 500)
+      await burst.finish()
+      expect(burst.failures).toEqual([])
+
+      await eventually(async () => (await status()).includes("proxies (1):"), 90_000)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await light.finish()
+      expect(light.failures).toEqual([])
+      expect(light.acknowledged.length).toBeGreaterThan(0)
+
+      const shown = await status()
+      expect(shown).toMatch(/elasticity \(last \d+ decisions\):/)
+      expect(shown).toMatch(/proxies 1 → [23]\tstarted proxy-2/)
+      expect(shown).toMatch(/proxies 2 → 1\tstopped proxy-\d/)
+      expect(shown).not.toContain("FAILED")
+    } catch (error) {
+      // what the controller decided, and when, says why
+      console.error("strait cluster up said:\n" + cluster.output().split("\n").filter((line) => !line.startsWith("[etcd]")).join("\n"))
+      throw error
+    } finally {
+      expect(await cluster.stop("SIGINT")).toBe(0)
+    }
+  }, 240_000)
 })

@@ -187,7 +187,7 @@ export const freePorts = async (count: number): Promise<number> => {
  * Steady traffic through `endpoints`: a Producer sending to `topic` every 10 ms and a PushConsumer of
  * `group`. Sends that fail are kept apart from the acknowledged ones.
  */
-export const steadyTraffic = async (endpoints: string, topic: string, group: string) => {
+export const steadyTraffic = async (endpoints: string, topic: string, group: string, intervalMillis = 10) => {
   const producer = new Producer({ endpoints, topics: [topic], logger } as any)
   await producer.startup()
   const consumed = new Set<string>()
@@ -215,7 +215,7 @@ export const steadyTraffic = async (endpoints: string, topic: string, group: str
       } catch (error) {
         failures.push(String(error))
       }
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await new Promise((resolve) => setTimeout(resolve, intervalMillis))
     }
   })()
   return {

@@ -9,10 +9,18 @@
  * stops the proxies first (each drains: GOAWAY), then the brokers (each revokes its lease), then
  * etcd, each with SIGTERM and a deadline before SIGKILL.
  *
+ * With `autoscale`, an elasticity controller runs here and scales the proxies through this module's
+ * orchestrator: `warm` proxies are kept started in standby (serving nobody, unregistered); a
+ * scale-out activates warm ones (they register and the balancer sends them new connections, well
+ * under a second) and starts more standbys in the background to refill the pool; a scale-in takes
+ * the chosen proxies out of the balancer first, then stops them (SIGTERM: each deregisters, sends
+ * GOAWAY and drains within its deadline). Proxy `j` listens on `proxyPort + j - 1` (and
+ * `nativePort + j - 1`), `j` the lowest number free.
+ *
  * @since 0.1.0
  */
-import { EtcdProcess } from "@strait/control"
-import { Effect } from "effect"
+import { Catalog, type Elasticity, ElasticityController, EtcdProcess, EtcdStore, MetadataStore, NodeRegistration, Orchestrator } from "@strait/control"
+import { Context, Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import * as net from "node:net"
@@ -44,6 +52,8 @@ export interface ClusterPlan {
   readonly nativePort: number
   /** A node configuration file every node reads (topics, groups, access, tuning). */
   readonly config?: string
+  /** Scale the proxies with an elasticity controller of this policy, keeping `warm` standbys. */
+  readonly autoscale?: { readonly policy: Partial<Elasticity.Policy>; readonly warm: number }
 }
 
 /**
@@ -120,6 +130,17 @@ const accepts = (host: string, port: number) => () =>
 
 const straitBin = fileURLToPath(new URL("../bin.ts", import.meta.url))
 
+// a proxy of the cluster: starting (not yet serving), warm (a standby), activating, active (in the
+// balancer), or stopping (out of it, draining)
+interface ProxyProcess {
+  readonly index: number
+  readonly id: string
+  readonly port: number
+  readonly nativePort: number
+  readonly scope: Scope.Closeable
+  state: "starting" | "warm" | "activating" | "active" | "stopping"
+}
+
 /**
  * Starts the cluster; it runs until the scope closes. Returns the balancer's address and the etcd
  * endpoint.
@@ -156,24 +177,113 @@ export const up = (plan: ClusterPlan) =>
         (child) => ({ name: `broker-${i}`, child, port: plan.brokerPort + i - 1 })
       )
     })
-    const proxies = yield* Effect.forEach(Array.from({ length: plan.proxies }, (_, j) => j + 1), (j) =>
-      Effect.map(
-        node(`proxy-${j}`, [
-          "--role", "proxy", "--host", plan.host, "--port", String(plan.proxyPort + j - 1), "--native-port", String(plan.nativePort + j - 1),
-          "--data-dir", join(plan.dataDir, `proxy-${j}`)
-        ]),
-        (child) => ({ name: `proxy-${j}`, child, port: plan.proxyPort + j - 1 })
-      ))
-    yield* Effect.forEach([...brokers, ...proxies], ({ child, name, port }) => ready(name, child, accepts(plan.host, port)), { concurrency: "unbounded", discard: true })
+    yield* Effect.forEach(brokers, ({ child, name, port }) => ready(name, child, accepts(plan.host, port)), { concurrency: "unbounded", discard: true })
+
+    const store = Context.get(yield* Layer.build(EtcdStore.layer({ endpoints: [etcd] })), MetadataStore.MetadataStore)
+    const withStore = Effect.provideService(MetadataStore.MetadataStore, store)
+    const clusterScope = yield* Effect.scope
+    const pool = new Map<number, ProxyProcess>()
+    const proxyArgs = (proxy: { readonly id: string; readonly port: number; readonly nativePort: number }, j: number) => [
+      "--role", "proxy", "--proxy-id", proxy.id, "--host", plan.host, "--port", String(proxy.port), "--native-port", String(proxy.nativePort),
+      "--data-dir", join(plan.dataDir, `proxy-${j}`)
+    ]
+    // a proxy process in a scope of its own, so that it can be stopped alone; ready once it accepts
+    const startProxy = (standby: boolean) =>
+      Effect.gen(function*() {
+        let j = 1
+        while (pool.has(j)) j++
+        const proxy = { id: `proxy-${j}`, port: plan.proxyPort + j - 1, nativePort: plan.nativePort + j - 1 }
+        const scope = yield* Scope.fork(clusterScope)
+        const entry: ProxyProcess = { ...proxy, index: j, scope, state: "starting" }
+        pool.set(j, entry)
+        const child = yield* node(proxy.id, [...proxyArgs(proxy, j), ...(standby ? ["--standby"] : [])]).pipe(
+          Scope.provide(scope),
+          Effect.tapError(() => Effect.sync(() => pool.delete(j)))
+        )
+        yield* ready(proxy.id, child, accepts(plan.host, proxy.port)).pipe(
+          Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => pool.delete(j))))
+        )
+        entry.state = standby ? "warm" : "active"
+        return entry
+      })
+    // a standby registers once activated: then the balancer gives it connections
+    const activate = (entry: ProxyProcess) =>
+      Effect.gen(function*() {
+        entry.state = "activating"
+        yield* withStore(NodeRegistration.activate("proxy", entry.id))
+        yield* withStore(Effect.orElseSucceed(Catalog.proxies, () => [])).pipe(
+          Effect.repeat({ until: (registered) => registered.some((record) => record.id === entry.id), schedule: Schedule.spaced("20 millis") }),
+          Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.fail(new ClusterStartFailed(`${entry.id} did not register within 10 s of its activation`)) })
+        )
+        entry.state = "active"
+      })
+    // out of the balancer first, then SIGTERM: it deregisters, sends GOAWAY, drains, exits
+    const stopProxy = (entry: ProxyProcess) =>
+      Effect.gen(function*() {
+        entry.state = "stopping"
+        yield* Effect.ignore(withStore(NodeRegistration.deactivate("proxy", entry.id)))
+        yield* Scope.close(entry.scope, Exit.void)
+        pool.delete(entry.index)
+      })
+    const inState = (state: ProxyProcess["state"]) => [...pool.values()].filter((entry) => entry.state === state)
+
+    yield* Effect.forEach(Array.from({ length: plan.proxies }), () => startProxy(false), { concurrency: "unbounded", discard: true })
     const balancer = yield* Balancer.scoped({
       host: plan.host,
       port: plan.port,
-      backends: () => proxies.filter(({ child }) => child.exitCode === null).map(({ port }) => ({ host: plan.host, port }))
+      backends: () => inState("active").map(({ port }) => ({ host: plan.host, port }))
     })
+
+    if (plan.autoscale !== undefined) {
+      const warm = plan.autoscale.warm
+      let refilling = false
+      const refill = Effect.suspend(() => {
+        if (refilling) return Effect.void
+        refilling = true
+        return Effect.whileLoop({
+          while: () => inState("warm").length + inState("starting").length < warm,
+          body: () => Effect.asVoid(startProxy(true)),
+          step: () => undefined
+        }).pipe(
+          Effect.catch((error) => Effect.logWarning("could not start a standby proxy", error)),
+          Effect.ensuring(Effect.sync(() => {
+            refilling = false
+          }))
+        )
+      })
+      yield* Effect.forEach(Array.from({ length: warm }), () => startProxy(true), { concurrency: "unbounded", discard: true })
+      const orchestrator = Orchestrator.Orchestrator.of({
+        describe: "local processes",
+        nodes: (role) => Effect.sync(() => role === "proxy" ? inState("active").map((entry) => entry.id) : brokers.map((broker) => broker.name)),
+        scaleOut: (role, count) =>
+          role === "broker"
+            ? Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
+            : Effect.gen(function*() {
+              const chosen: Array<ProxyProcess> = inState("warm").slice(0, count)
+              for (const entry of chosen) entry.state = "activating"
+              const more = yield* Effect.forEach(Array.from({ length: count - chosen.length }), () => startProxy(true), { concurrency: "unbounded" })
+              yield* Effect.forEach([...chosen, ...more], activate, { concurrency: "unbounded", discard: true })
+              yield* Effect.forkIn(refill, clusterScope)
+              return [...chosen, ...more].map((entry) => entry.id)
+            }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))),
+        scaleIn: (role, ids) =>
+          role === "broker"
+            ? Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
+            : Effect.forEach(inState("active").filter((entry) => ids.includes(entry.id)), stopProxy, { concurrency: "unbounded", discard: true })
+      })
+      yield* ElasticityController.run({ id: `cluster-up-${process.pid}`, policy: plan.autoscale.policy }).pipe(
+        withStore,
+        Effect.provideService(Orchestrator.Orchestrator, orchestrator),
+        Effect.mapError((error) => new ClusterStartFailed(error.message))
+      )
+    }
+
     return {
       address: `${balancer.host}:${balancer.port}`,
       etcd,
       brokers: brokers.map(({ name, port }) => `${name} tcp://${plan.host}:${port}`),
-      proxies: proxies.map(({ name, port }, j) => `${name} ${plan.host}:${port} (native protocol tcp://${plan.host}:${plan.nativePort + j})`)
+      proxies: [...pool.values()].map((entry) =>
+        `${entry.id} ${plan.host}:${entry.port} (native protocol tcp://${plan.host}:${entry.nativePort})${entry.state === "warm" ? ", standby" : ""}`
+      )
     }
   })
