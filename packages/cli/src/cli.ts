@@ -246,7 +246,7 @@ const clusterUp = Command.make(
     if (flags.brokers < 1 || flags.proxies < 1) return yield* new CommandFailed({ message: "a cluster needs at least one broker and one proxy" })
     if (flags.warm < 0) return yield* new CommandFailed({ message: "--warm cannot be negative" })
     const autoscale = flags.autoscale
-      ? { policy: yield* elasticityPolicy(flags.policy, flags.proxies, Option.getOrElse(flags.maxProxies, () => flags.proxies * 4)), warm: flags.warm }
+      ? { policy: yield* elasticityPolicy(flags.policy, flags.proxies, Option.getOrElse(flags.maxProxies, () => flags.proxies * 4)) }
       : undefined
     yield* Effect.scoped(Effect.gen(function*() {
       const cluster = yield* LocalCluster.up({
@@ -261,7 +261,7 @@ const clusterUp = Command.make(
         nativePort: flags.nativePort,
         ...(Option.isSome(flags.etcd) ? { etcd: flags.etcd.value } : {}),
         ...(Option.isSome(flags.config) ? { config: flags.config.value } : {}),
-        ...(autoscale === undefined ? {} : { autoscale })
+        ...(autoscale === undefined ? {} : { autoscale, warm: flags.warm })
       }).pipe(Effect.mapError((error) => new CommandFailed({ message: error.message })))
       yield* Console.log([
         `strait cluster: clients connect to ${cluster.address}`,

@@ -150,7 +150,7 @@ export const run = <E, R>(
     const receiver = Effect.forever(Effect.uninterruptibleMask((restore) =>
       Effect.andThen(restore(Effect.void), receiveOnce.pipe(
         Effect.catch((error) =>
-          error._tag === "Unavailable"
+          error._tag === "Unavailable" || error._tag === "Throttled"
             ? Effect.logDebug("receiving failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1))))
             : Effect.fail(error))
       ))

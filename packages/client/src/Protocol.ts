@@ -225,6 +225,14 @@ export class RecallFailed extends Schema.TaggedError<RecallFailed>()("RecallFail
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", errorFields) {}
 
 /**
+ * The caller's namespace is over its quota (messages or bytes per second at this proxy): the request
+ * was refused whole; `reason` says which limit and when to try again.
+ *
+ * @since 0.1.0
+ */
+export class Throttled extends Schema.TaggedError<Throttled>()("Throttled", errorFields) {}
+
+/**
  * Every error the proxy answers with.
  *
  * @since 0.1.0
@@ -238,7 +246,8 @@ export const Failure = Schema.Union([
   InvalidReceiptHandle,
   TransactionNotFound,
   RecallFailed,
-  Unavailable
+  Unavailable,
+  Throttled
 ])
 
 /**

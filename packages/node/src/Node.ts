@@ -16,7 +16,7 @@ import { Catalog, EmbeddedStore, EtcdStore, LoadReports, NodeRegistration } from
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as NativeServer } from "@strait/protocol-native"
 import { Server as RocketMQ } from "@strait/protocol-rocketmq"
-import { AccessControl, Proxy } from "@strait/proxy"
+import { AccessControl, Proxy, Quotas } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
 import { MemoryTransport, TcpTransport } from "@strait/transport"
 import { Duration, Effect, Layer, Schema } from "effect"
@@ -122,6 +122,8 @@ export const NodeConfig = Schema.Struct({
   topics: Schema.optionalKey(Schema.Array(TopicConfig)),
   groups: Schema.optionalKey(Schema.Array(GroupConfig)),
   access: Schema.optionalKey(AccessControl.AccessSettings),
+  /** Per-namespace limits each proxy of this node enforces: `{ default?, namespaces? }` of `{ messagesPerSecond?, bytesPerSecond? }`. */
+  quotas: Schema.optionalKey(Quotas.QuotaSettings),
   tuning: Schema.optionalKey(TuningConfig),
   /** PEM files of the certificate chain and the private key: RocketMQ gRPC over TLS only. */
   tls: Schema.optionalKey(Schema.Struct({ certFile: Schema.String, keyFile: Schema.String })),
@@ -227,15 +229,19 @@ const proxyRole = <R, A = never, E = never>(
     readonly host: string
     readonly port: number
     readonly access?: AccessControl.AccessSettings
+    readonly quotas?: Quotas.QuotaSettings
     readonly tls?: { readonly certFile: string; readonly keyFile: string }
   },
   tuning: Tuning,
-  proxyLayer: (options: { readonly access?: AccessControl.AccessSettings }) => Layer.Layer<Proxy.Proxy, never, R>,
+  proxyLayer: (options: { readonly access?: AccessControl.AccessSettings; readonly quotas?: Quotas.QuotaSettings }) => Layer.Layer<Proxy.Proxy, never, R>,
   // more servers of the same proxy (the native protocol)
   beside: Layer.Layer<A, E, Proxy.Proxy>
 ) => {
   const settings = tuned(tuning)
-  const proxy = proxyLayer(config.access === undefined ? {} : { access: config.access }).pipe(Layer.provide(settings.proxy))
+  const proxy = proxyLayer({
+    ...(config.access === undefined ? {} : { access: config.access }),
+    ...(config.quotas === undefined ? {} : { quotas: config.quotas })
+  }).pipe(Layer.provide(settings.proxy))
   const tls = config.tls
   const server = Layer.unwrap(Effect.map(
     tls === undefined ? Effect.succeed(undefined) : Effect.all({ certChain: readPem(tls.certFile), privateKey: readPem(tls.keyFile) }),

@@ -11,7 +11,7 @@ import { Member } from "@strait/broker"
 import { StraitClient } from "@strait/client"
 import { EmbeddedStore } from "@strait/control"
 import { Server as NativeServer } from "@strait/protocol-native"
-import { Proxy } from "@strait/proxy"
+import { Proxy, type Quotas } from "@strait/proxy"
 import { RealDisk, SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
 import { Layer } from "effect"
@@ -27,6 +27,8 @@ export interface EmbeddedOptions {
   readonly dataDir?: string
   readonly topics?: ReadonlyArray<typeof TopicConfig.Type>
   readonly groups?: ReadonlyArray<typeof GroupConfig.Type>
+  /** Per-namespace limits the proxy enforces (`Throttled` beyond them). */
+  readonly quotas?: Quotas.QuotaSettings
   /** The client's settings (its id, namespace, the topics whose check-backs come to it). */
   readonly client?: Omit<StraitClient.ClientConfig, "endpoints">
 }
@@ -50,7 +52,7 @@ export const embedded = (options: EmbeddedOptions = {}) => {
     Layer.provide(disk),
     Layer.provide(Layer.effectDiscard(provision({ ...(options.topics === undefined ? {} : { topics: options.topics }), ...(options.groups === undefined ? {} : { groups: options.groups }) })))
   )
-  const proxy = NativeServer.layer({ listen: "mem://strait" }).pipe(Layer.provideMerge(Proxy.Proxy.layerCluster()))
+  const proxy = NativeServer.layer({ listen: "mem://strait" }).pipe(Layer.provideMerge(Proxy.Proxy.layerCluster(options.quotas === undefined ? {} : { quotas: options.quotas })))
   const client = StraitClient.StraitClient.layer({ ...options.client, endpoints: ["mem://strait"] })
   return client.pipe(
     Layer.provideMerge(proxy),

@@ -140,6 +140,29 @@ describe("the client against an embedded node", () => {
       assert.strictEqual(empty.cause, "MessageBodyEmpty")
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 
+  it.effect("a namespace over its quota gets Throttled, saying when to try again; within it, sends pass", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      // one send after another (each takes a few ms of the clock, which refills the bucket a little)
+      let passed = 0
+      let throttled: { readonly _tag: string; readonly reason: string } | undefined
+      while (throttled === undefined && passed < 20) {
+        const result = yield* settle(Effect.result(producer.send({ topic: "orders", body: `m${passed}` })))
+        if (result._tag === "Success") passed++
+        else throttled = result.failure
+      }
+      assert.isAtLeast(passed, 5)
+      assert.isBelow(passed, 10)
+      assert.strictEqual(throttled?._tag, "Throttled")
+      assert.include(throttled?.reason, "over its quota of 5 messages/s")
+      yield* TestClock.adjust("1 second")
+      yield* settle(producer.send({ topic: "orders", body: "a second later" }))
+    }).pipe(Effect.provide(Producer.Producer.layer().pipe(Layer.provideMerge(Strait.embedded({
+      topics: [{ name: "orders", kind: "NORMAL", queues: 2 }],
+      quotas: { default: { messagesPerSecond: 5 } },
+      client: { clientId: "spec" }
+    }))))))
+
   const Order = Schema.Struct({ id: Schema.Int, amount: Schema.Number })
   const orders = Producer.schema(Order)
 

@@ -45,7 +45,8 @@ const kinds: Record<string, (fields: { readonly reason: string; readonly cause: 
   ReceiptHandleExpired: (fields) => new Protocol.InvalidReceiptHandle(fields),
   InvalidReceiptHandle: (fields) => new Protocol.InvalidReceiptHandle(fields),
   TransactionNotFound: (fields) => new Protocol.TransactionNotFound(fields),
-  RecallFailed: (fields) => new Protocol.RecallFailed(fields)
+  RecallFailed: (fields) => new Protocol.RecallFailed(fields),
+  Throttled: (fields) => new Protocol.Throttled(fields)
 }
 // what a retry may cure: everything else the proxy refuses with is the request's own fault
 const transient = new Set([

@@ -111,7 +111,8 @@ const byTag: Record<string, CodeName> = {
   Forbidden: "FORBIDDEN",
   ClientIdRequired: "CLIENT_ID_REQUIRED",
   UnrecognizedClientType: "UNRECOGNIZED_CLIENT_TYPE",
-  TooManyReceives: "TOO_MANY_REQUESTS"
+  TooManyReceives: "TOO_MANY_REQUESTS",
+  Throttled: "TOO_MANY_REQUESTS"
 }
 
 /**

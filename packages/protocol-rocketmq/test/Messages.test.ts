@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Broker, Consumption, Topics } from "@strait/broker"
 import { Message, ReceiptHandle } from "@strait/core"
-import { Proxy } from "@strait/proxy"
+import { Proxy, Quotas } from "@strait/proxy"
 import { crc32 } from "node:zlib"
 import { Codes, Messages } from "../src/index.ts"
 
@@ -89,6 +89,9 @@ describe("RocketMQ status codes", () => {
     assert.strictEqual(Codes.statusOf(new ReceiptHandle.InvalidReceiptHandle({ reason: "tampered" })).code, "INVALID_RECEIPT_HANDLE")
     assert.strictEqual(Codes.statusOf(new Broker.MessageTypeMismatch({ topic: "x", topicKind: "NORMAL", messageKind: "FIFO" })).code, "MESSAGE_PROPERTY_CONFLICT_WITH_TYPE")
     assert.strictEqual(Codes.statusOf(new Proxy.ClientIdRequired()).code, "CLIENT_ID_REQUIRED")
+    const throttled = Codes.statusOf(new Quotas.Throttled({ namespace: "shop", limit: "10 messages/s", retryAfterMillis: 300 }))
+    assert.strictEqual(throttled.code, "TOO_MANY_REQUESTS")
+    assert.include(throttled.message, "try again in 300 ms")
   })
 
   it("an error nobody mapped is an internal error, never OK", () => {

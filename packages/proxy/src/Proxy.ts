@@ -27,6 +27,7 @@ import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, S
 import * as AccessControl from "./AccessControl.ts"
 import * as BrokerLink from "./BrokerLink.ts"
 import * as Namespaces from "./Namespaces.ts"
+import * as Quotas from "./Quotas.ts"
 import * as Routing from "./Routing.ts"
 
 /**
@@ -109,7 +110,7 @@ export type BrokerUnreachable = BrokerLink.BrokerUnreachable
  *
  * @since 0.1.0
  */
-export type ProxyError = Routing.RoutingError | AccessControl.Forbidden | TooManyReceives
+export type ProxyError = Routing.RoutingError | AccessControl.Forbidden | TooManyReceives | Quotas.Throttled
 
 /**
  * Who is calling: the client's id (empty for admin tools), its namespace, and who signed the request.
@@ -379,8 +380,9 @@ export class Proxy extends Context.Service<Proxy, {
   static readonly layer = (options: {
     readonly broker: string
     readonly access?: AccessControl.AccessSettings
+    readonly quotas?: Quotas.QuotaSettings
   }): Layer.Layer<Proxy, never, TransportShape.Transport> =>
-    Layer.effect(Proxy, Effect.flatMap(Routing.single(options.broker), (routing) => make(routing, options.access)))
+    Layer.effect(Proxy, Effect.flatMap(Routing.single(options.broker), (routing) => make(routing, options.access, options.quotas)))
 
   /**
    * A proxy of a cluster: routes from the control plane's catalog in the `MetadataStore`, brokers
@@ -388,8 +390,9 @@ export class Proxy extends Context.Service<Proxy, {
    */
   static readonly layerCluster = (options: {
     readonly access?: AccessControl.AccessSettings
+    readonly quotas?: Quotas.QuotaSettings
   } = {}): Layer.Layer<Proxy, never, TransportShape.Transport | MetadataStore.MetadataStore> =>
-    Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access)))
+    Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access, options.quotas)))
 }
 
 const encodeAccess = Schema.encodeSync(AccessControl.AccessSettingsJson)
@@ -397,8 +400,13 @@ const encodeAccess = Schema.encodeSync(AccessControl.AccessSettingsJson)
 // how many times a send is tried on another broker after a refusal a retry may cure
 const sendAttempts = 3
 
-const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSettings: AccessControl.AccessSettings | undefined) {
+const make = Effect.fnUntraced(function*(
+  routing: Routing.Routing,
+  accessSettings: AccessControl.AccessSettings | undefined,
+  quotaSettings: Quotas.QuotaSettings | undefined
+) {
   const settings = yield* ProxySettings
+  const quotas = Quotas.make(quotaSettings)
   // the control plane's access settings when it holds some (followed as they change), else the proxy's own
   const own = AccessControl.make(accessSettings)
   let stored: { readonly source: unknown; readonly control: AccessControl.AccessControl } | undefined
@@ -585,6 +593,17 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         yield* routing.refresh
       }
     })
+  // a route with no queue served at all (a topic just created) is read again for up to `ownerWait`,
+  // so that a client starting right after the topic's creation does not take an empty route
+  const routeServed = (name: string) =>
+    Effect.gen(function*() {
+      for (let step = 0; ; step++) {
+        const route = yield* routing.route(name)
+        if (route.some((entry) => entry.queues > 0) || step >= ownerWaitSteps) return route
+        yield* Effect.sleep(Duration.millis(100))
+        yield* routing.refresh
+      }
+    })
   const sendRouted = (message: Message.Message, transactional: boolean, clientId: string | undefined) =>
     Effect.gen(function*() {
       const exclude = new Set<string>()
@@ -660,13 +679,17 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         const group = yield* routing.group(qualify(caller.namespace, name))
         return new ConsumerGroup.ConsumerGroup({ ...group, name: name as ConsumerGroup.ConsumerGroupName })
       }),
-    route: (caller, name) => Effect.andThen(touch(caller), routing.route(qualify(caller.namespace, name))),
+    route: (caller, name) => Effect.andThen(touch(caller), routeServed(qualify(caller.namespace, name))),
     owners: (caller, name) => Effect.andThen(touch(caller), routing.owners(qualify(caller.namespace, name))),
     send: (caller, messages, sendOptions = {}) =>
       Effect.gen(function*() {
         for (const message of messages) yield* authorize(caller, "pub", `topic:${message.topic}`)
         const session = yield* touch(caller)
         const transactional = sendOptions.transactional === true
+        let bytes = 0
+        for (const message of messages) bytes += message.body.length
+        const admitted = yield* Effect.result(quotas.admitSend(caller.namespace, messages.length, bytes))
+        if (Result.isFailure(admitted)) return messages.map(() => Result.fail(admitted.failure))
         const started = yield* Clock.currentTimeMillis
         carried(messages)
         return yield* Effect.forEach(messages, (message) => {
@@ -694,6 +717,7 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
         const session = yield* touch(caller)
         const group = qualify(caller.namespace, request.group)
         const topic = qualify(caller.namespace, request.topic)
+        yield* quotas.admitReceive(caller.namespace)
         const autoRenew = request.invisibleMillis === undefined
         const parks = request.pollMillis > 0
         if (parks && parkedReceives >= settings.maxParkedReceives) return yield* new TooManyReceives({ limit: settings.maxParkedReceives })
@@ -718,7 +742,10 @@ const make = Effect.fnUntraced(function*(routing: Routing.Routing, accessSetting
               scope
             ))
         )
+        let bytes = 0
+        for (const { message } of received) bytes += message.body.length
         carried(received.map((r) => r.message))
+        yield* quotas.received(caller.namespace, received.length, bytes)
         yield* Effect.annotateCurrentSpan({
           "messaging.message.count": received.length,
           "messaging.message.ids": received.map((r) => r.message.messageId)

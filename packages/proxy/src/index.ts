@@ -6,5 +6,6 @@
 export * as AccessControl from "./AccessControl.ts"
 export * as BrokerLink from "./BrokerLink.ts"
 export * as Namespaces from "./Namespaces.ts"
+export * as Quotas from "./Quotas.ts"
 export * as Proxy from "./Proxy.ts"
 export * as Routing from "./Routing.ts"

@@ -94,6 +94,17 @@ describe("the proxy of a cluster", () => {
       })
     ))
 
+  it.effect("a route asked for right after the topic's creation waits until brokers serve its queues, instead of answering with none", () =>
+    withCluster(["a"], ({ proxy }) =>
+      Effect.gen(function*() {
+        yield* proxy.createTopic(caller("admin"), { name: "fresh", kind: "NORMAL", queues: 2, flush: "async" })
+        const asked = yield* Effect.forkChild(proxy.route(caller("producer"), "fresh"))
+        for (let i = 0; i < 30 && asked.pollUnsafe() === undefined; i++) yield* TestClock.adjust("100 millis")
+        const route = yield* Fiber.join(asked)
+        assert.deepStrictEqual(route.map((entry) => entry.queues), [2])
+      })
+    ))
+
   it.effect("when a broker stops, sends go on to the others; when it returns, the messages it stored are delivered too", () =>
     withCluster(["a", "b"], ({ ownedBy, proxy, settle, start, stop }) =>
       Effect.gen(function*() {

@@ -10,7 +10,7 @@
  * etcd, each with SIGTERM and a deadline before SIGKILL.
  *
  * With `autoscale`, an elasticity controller runs here and scales the proxies through this module's
- * orchestrator: `warm` proxies are kept started in standby (serving nobody, unregistered); a
+ * orchestrator (returned, for benchmarks to drive): `warm` proxies are kept started in standby (serving nobody, unregistered); a
  * scale-out activates warm ones (they register and the balancer sends them new connections, well
  * under a second) and starts more standbys in the background to refill the pool; a scale-in takes
  * the chosen proxies out of the balancer first, then stops them (SIGTERM: each deregisters, sends
@@ -52,8 +52,10 @@ export interface ClusterPlan {
   readonly nativePort: number
   /** A node configuration file every node reads (topics, groups, access, tuning). */
   readonly config?: string
-  /** Scale the proxies with an elasticity controller of this policy, keeping `warm` standbys. */
-  readonly autoscale?: { readonly policy: Partial<Elasticity.Policy>; readonly warm: number }
+  /** Proxies kept started in standby for the orchestrator's scale-outs (default 0). */
+  readonly warm?: number
+  /** Scale the proxies with an elasticity controller of this policy. */
+  readonly autoscale?: { readonly policy: Partial<Elasticity.Policy> }
 }
 
 /**
@@ -138,6 +140,7 @@ interface ProxyProcess {
   readonly port: number
   readonly nativePort: number
   readonly scope: Scope.Closeable
+  readonly standby: boolean
   state: "starting" | "warm" | "activating" | "active" | "stopping"
 }
 
@@ -190,12 +193,17 @@ export const up = (plan: ClusterPlan) =>
     // a proxy process in a scope of its own, so that it can be stopped alone; ready once it accepts
     const startProxy = (standby: boolean) =>
       Effect.gen(function*() {
-        let j = 1
-        while (pool.has(j)) j++
-        const proxy = { id: `proxy-${j}`, port: plan.proxyPort + j - 1, nativePort: plan.nativePort + j - 1 }
         const scope = yield* Scope.fork(clusterScope)
-        const entry: ProxyProcess = { ...proxy, index: j, scope, state: "starting" }
-        pool.set(j, entry)
+        // the number is taken and reserved in one step, so starts at the same time never share one
+        const entry = yield* Effect.sync((): ProxyProcess => {
+          let j = 1
+          while (pool.has(j)) j++
+          const reserved: ProxyProcess = { id: `proxy-${j}`, port: plan.proxyPort + j - 1, nativePort: plan.nativePort + j - 1, index: j, scope, standby, state: "starting" }
+          pool.set(j, reserved)
+          return reserved
+        })
+        const j = entry.index
+        const proxy = entry
         const child = yield* node(proxy.id, [...proxyArgs(proxy, j), ...(standby ? ["--standby"] : [])]).pipe(
           Scope.provide(scope),
           Effect.tapError(() => Effect.sync(() => pool.delete(j)))
@@ -203,7 +211,8 @@ export const up = (plan: ClusterPlan) =>
         yield* ready(proxy.id, child, accepts(plan.host, proxy.port)).pipe(
           Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => pool.delete(j))))
         )
-        entry.state = standby ? "warm" : "active"
+        // a standby taken while it started is being activated already
+        if (entry.state === "starting") entry.state = standby ? "warm" : "active"
         return entry
       })
     // a standby registers once activated: then the balancer gives it connections
@@ -234,43 +243,36 @@ export const up = (plan: ClusterPlan) =>
       backends: () => inState("active").map(({ port }) => ({ host: plan.host, port }))
     })
 
+    const warm = plan.warm ?? 0
+    // every missing standby starts at once (a start takes seconds; scale-outs may come faster); one
+    // already starting counts, so refills that overlap do not start too many
+    const refill = Effect.suspend(() => {
+      const missing = Math.max(0, warm - inState("warm").length - inState("starting").length)
+      return Effect.forEach(Array.from({ length: missing }), () => startProxy(true), { concurrency: "unbounded", discard: true }).pipe(
+        Effect.catch((error) => Effect.logWarning("could not start a standby proxy", error))
+      )
+    })
+    yield* Effect.forEach(Array.from({ length: warm }), () => startProxy(true), { concurrency: "unbounded", discard: true })
+    const fixedBrokers = () => Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
+    const orchestrator = Orchestrator.Orchestrator.of({
+      describe: "local processes",
+      nodes: (role) => Effect.sync(() => role === "proxy" ? inState("active").map((entry) => entry.id) : brokers.map((broker) => broker.name)),
+      scaleOut: (role, count) =>
+        role === "broker" ? fixedBrokers() : Effect.gen(function*() {
+          // warm standbys first, then standbys still starting (sooner up than a process started now)
+          const chosen: Array<ProxyProcess> = [...inState("warm"), ...inState("starting").filter((entry) => entry.standby)].slice(0, count)
+          for (const entry of chosen) entry.state = "activating"
+          const more = yield* Effect.forEach(Array.from({ length: count - chosen.length }), () => startProxy(true), { concurrency: "unbounded" })
+          yield* Effect.forEach([...chosen, ...more], activate, { concurrency: "unbounded", discard: true })
+          yield* Effect.forkIn(refill, clusterScope)
+          return [...chosen, ...more].map((entry) => entry.id)
+        }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))),
+      scaleIn: (role, ids) =>
+        role === "broker"
+          ? fixedBrokers()
+          : Effect.forEach(inState("active").filter((entry) => ids.includes(entry.id)), stopProxy, { concurrency: "unbounded", discard: true })
+    })
     if (plan.autoscale !== undefined) {
-      const warm = plan.autoscale.warm
-      let refilling = false
-      const refill = Effect.suspend(() => {
-        if (refilling) return Effect.void
-        refilling = true
-        return Effect.whileLoop({
-          while: () => inState("warm").length + inState("starting").length < warm,
-          body: () => Effect.asVoid(startProxy(true)),
-          step: () => undefined
-        }).pipe(
-          Effect.catch((error) => Effect.logWarning("could not start a standby proxy", error)),
-          Effect.ensuring(Effect.sync(() => {
-            refilling = false
-          }))
-        )
-      })
-      yield* Effect.forEach(Array.from({ length: warm }), () => startProxy(true), { concurrency: "unbounded", discard: true })
-      const orchestrator = Orchestrator.Orchestrator.of({
-        describe: "local processes",
-        nodes: (role) => Effect.sync(() => role === "proxy" ? inState("active").map((entry) => entry.id) : brokers.map((broker) => broker.name)),
-        scaleOut: (role, count) =>
-          role === "broker"
-            ? Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
-            : Effect.gen(function*() {
-              const chosen: Array<ProxyProcess> = inState("warm").slice(0, count)
-              for (const entry of chosen) entry.state = "activating"
-              const more = yield* Effect.forEach(Array.from({ length: count - chosen.length }), () => startProxy(true), { concurrency: "unbounded" })
-              yield* Effect.forEach([...chosen, ...more], activate, { concurrency: "unbounded", discard: true })
-              yield* Effect.forkIn(refill, clusterScope)
-              return [...chosen, ...more].map((entry) => entry.id)
-            }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))),
-        scaleIn: (role, ids) =>
-          role === "broker"
-            ? Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
-            : Effect.forEach(inState("active").filter((entry) => ids.includes(entry.id)), stopProxy, { concurrency: "unbounded", discard: true })
-      })
       yield* ElasticityController.run({ id: `cluster-up-${process.pid}`, policy: plan.autoscale.policy }).pipe(
         withStore,
         Effect.provideService(Orchestrator.Orchestrator, orchestrator),
@@ -284,6 +286,13 @@ export const up = (plan: ClusterPlan) =>
       brokers: brokers.map(({ name, port }) => `${name} tcp://${plan.host}:${port}`),
       proxies: [...pool.values()].map((entry) =>
         `${entry.id} ${plan.host}:${entry.port} (native protocol tcp://${plan.host}:${entry.nativePort})${entry.state === "warm" ? ", standby" : ""}`
-      )
+      ),
+      /** Scales the proxies (what the controller of `autoscale` uses; benchmarks drive it directly). */
+      orchestrator,
+      /** Where a proxy of the cluster listens, while it runs. */
+      proxy: (id: string) => {
+        const entry = [...pool.values()].find((candidate) => candidate.id === id)
+        return entry === undefined ? undefined : { host: plan.host, port: entry.port, nativePort: entry.nativePort, state: entry.state }
+      }
     }
   })
