@@ -7,7 +7,8 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, test } from "vitest"
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1"
-import { ConfigMap, Service } from "kubernetes-models/v1"
+import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1"
+import { ConfigMap, Service, ServiceAccount } from "kubernetes-models/v1"
 import { parseAllDocuments } from "yaml"
 
 // the kinds the manifests use, with the API's schemas
@@ -15,7 +16,10 @@ const models: Record<string, (new(object: any) => { validate(): void }) | undefi
   "v1/ConfigMap": ConfigMap,
   "v1/Service": Service,
   "apps/v1/StatefulSet": StatefulSet,
-  "apps/v1/Deployment": Deployment
+  "apps/v1/Deployment": Deployment,
+  "v1/ServiceAccount": ServiceAccount,
+  "rbac.authorization.k8s.io/v1/Role": Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding
 }
 
 const directory = fileURLToPath(new URL("../../deploy/kubernetes/", import.meta.url))
@@ -76,4 +80,23 @@ describe("the Kubernetes manifests", () => {
     expect(service.spec.selector).toEqual(proxy.spec.template.metadata.labels)
     expect(String(envOf(proxy).get("STRAIT_PORT"))).toBe(String(container(proxy).ports.find((port: any) => port.name === service.spec.ports[0].targetPort).containerPort))
   })
+
+  test("the elasticity controller scales the proxies' Deployment by their labels, with a role that allows just what it calls, and campaigns in the same etcd", () => {
+    const controller = find("Deployment", "strait-controller")
+    const args: Array<string> = container(controller).args
+    const flag = (name: string) => args[args.indexOf(name) + 1]
+    expect(args[0]).toBe("controller")
+    expect(flag("--proxy-deployment")).toBe(proxy.metadata.name)
+    expect(flag("--proxy-selector")).toBe(Object.entries(proxy.spec.template.metadata.labels).map(([key, value]) => `${key}=${value}`).join(","))
+    expect(envOf(controller).get("STRAIT_ETCD")).toBe(envOf(proxy).get("STRAIT_ETCD"))
+    const binding = find("RoleBinding", "strait-controller")
+    expect(binding.subjects[0].name).toBe(controller.spec.template.spec.serviceAccountName)
+    const rules: Array<any> = find("Role", binding.roleRef.name).rules
+    const allows = (group: string, resource: string, verb: string) =>
+      rules.some((rule) => rule.apiGroups.includes(group) && rule.resources.includes(resource) && rule.verbs.includes(verb))
+    for (const verb of ["get", "patch"]) expect(allows("apps", "deployments/scale", verb)).toBe(true)
+    for (const verb of ["list", "patch"]) expect(allows("", "pods", verb)).toBe(true)
+    expect(allows("", "pods", "delete")).toBe(false)
+  })
 })
+

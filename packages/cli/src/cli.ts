@@ -10,7 +10,7 @@
  */
 import * as Grpc from "@grpc/grpc-js"
 import { Broker } from "@strait/broker"
-import { Elasticity } from "@strait/control"
+import { Elasticity, ElasticityController, EtcdStore, KubernetesOrchestrator } from "@strait/control"
 import { Signature } from "@strait/core"
 import { Node } from "@strait/node"
 import { AccessControl } from "@strait/proxy"
@@ -19,6 +19,7 @@ import { AdminClient, type Admin, Server as RocketMQ } from "@strait/protocol-ro
 import { Config, Console, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { readFileSync } from "node:fs"
+import { hostname } from "node:os"
 import * as LocalCluster from "./adapters/LocalCluster.ts"
 import * as Messaging from "./adapters/Messaging.ts"
 import { sim } from "./sim.ts"
@@ -216,6 +217,54 @@ const elasticityPolicy = (file: Option.Option<string>, min: number, max: number)
     if (read instanceof Elasticity.InvalidPolicy) return yield* new CommandFailed({ message: read.message })
     return read
   })
+
+// the elasticity controller of a Kubernetes cluster: it campaigns in etcd (one acts at a time) and
+// scales the proxy Deployment (and the broker StatefulSet, when the policy names brokers)
+const controller = Command.make(
+  "controller",
+  {
+    etcd: Flag.String("etcd").pipe(Flag.withFallbackConfig(Config.String(variables.etcd)), Flag.withDescription("the cluster's etcd endpoints, comma-separated (env STRAIT_ETCD)")),
+    prefix: Flag.String("prefix").pipe(Flag.withDefault("/strait/"), Flag.withDescription("the cluster's key prefix in etcd (default /strait/)")),
+    policy: Flag.String("policy").pipe(Flag.optional, Flag.withDescription("a JSON elasticity policy (default: proxies between --min-proxies and --max-proxies)")),
+    minProxies: Flag.Int("min-proxies").pipe(Flag.withDefault(2), Flag.withDescription("without --policy: the fewest proxies (default 2)")),
+    maxProxies: Flag.Int("max-proxies").pipe(Flag.withDefault(10), Flag.withDescription("without --policy: the most proxies (default 10)")),
+    id: Flag.String("id").pipe(Flag.withFallbackConfig(Config.String("POD_NAME")), Flag.optional, Flag.withDescription("this instance's id in the election (default env POD_NAME, else the host name)")),
+    apiServer: Flag.String("api-server").pipe(Flag.optional, Flag.withDescription("the Kubernetes API server (default https://kubernetes.default.svc, with the pod's service account)")),
+    namespace: Flag.String("namespace").pipe(Flag.optional, Flag.withDescription("the namespace of the workloads (default: the service account's)")),
+    proxyDeployment: Flag.String("proxy-deployment").pipe(Flag.withDefault("strait-proxy"), Flag.withDescription("the proxies' Deployment (default strait-proxy)")),
+    proxySelector: Flag.String("proxy-selector").pipe(Flag.withDefault("app.kubernetes.io/name=strait-proxy"), Flag.withDescription("the proxies' pod label selector")),
+    brokerStatefulSet: Flag.String("broker-statefulset").pipe(Flag.withDefault("strait-broker"), Flag.withDescription("the brokers' StatefulSet (default strait-broker)")),
+    brokerSelector: Flag.String("broker-selector").pipe(Flag.withDefault("app.kubernetes.io/name=strait-broker"), Flag.withDescription("the brokers' pod label selector"))
+  },
+  Effect.fn(function*(flags) {
+    const policy = yield* elasticityPolicy(flags.policy, flags.minProxies, flags.maxProxies)
+    const namespace = Option.getOrUndefined(flags.namespace) ?? readServiceAccountNamespace() ?? "default"
+    const id = Option.getOrUndefined(flags.id) ?? hostname()
+    const endpoints = flags.etcd.split(",").map((url) => url.trim()).filter((url) => url !== "")
+    const orchestrator = KubernetesOrchestrator.layer({
+      ...(Option.isSome(flags.apiServer) ? { apiServer: flags.apiServer.value } : {}),
+      namespace,
+      proxies: { deployment: flags.proxyDeployment, selector: flags.proxySelector },
+      brokers: { statefulSet: flags.brokerStatefulSet, selector: flags.brokerSelector }
+    })
+    yield* Effect.scoped(Effect.gen(function*() {
+      yield* ElasticityController.run({ id, policy }).pipe(Effect.mapError((error) => new CommandFailed({ message: error.message })))
+      yield* Console.log(`strait controller ${id}: scaling ${Object.keys(policy).join(" and ")} in namespace ${namespace}. Ctrl-C stops.`)
+      return yield* Effect.never
+    })).pipe(
+      Effect.provide(orchestrator),
+      Effect.provide(EtcdStore.layer({ endpoints, prefix: flags.prefix }))
+    )
+  })
+).pipe(Command.withDescription("run the elasticity controller of a Kubernetes cluster: it scales the proxy Deployment by the load the proxies report"))
+
+const readServiceAccountNamespace = () => {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim()
+  } catch {
+    return undefined
+  }
+}
 
 const clusterUp = Command.make(
   "up",
@@ -534,5 +583,5 @@ const group = Command.make("group").pipe(
  */
 export const strait = Command.make("strait").pipe(
   Command.withDescription("Strait: an actor-model messaging runtime for Node.js"),
-  Command.withSubcommands([dev, node, cluster, status, topic, group, access, produce, consume, sim])
+  Command.withSubcommands([dev, node, cluster, controller, status, topic, group, access, produce, consume, sim])
 )

@@ -55,6 +55,8 @@ export interface Options {
   readonly leaseTtl?: Duration.Input
   /** How many events are kept (default 20). */
   readonly keepEvents?: number
+  /** Told of each event as it happens (the simulator notes them in its history). */
+  readonly onEvent?: (event: Event) => Effect.Effect<void>
 }
 
 /**
@@ -127,6 +129,7 @@ export const run = (options: Options): Effect.Effect<Controller, Elasticity.Inva
         yield* Metric.update(Metric.withAttributes(decisions, { role: event.role, direction, ok: String(event.ok) }), 1)
         const line = `scale ${direction} ${Elasticity.plural(event.role)} ${event.from} → ${event.to}: ${event.reason}; ${event.outcome}`
         yield* event.ok ? Effect.logInfo(line) : Effect.logWarning(line)
+        yield* options.onEvent?.(event) ?? Effect.void
         yield* store.put(Catalog.keys.controllerEvents, JSON.stringify(events)).pipe(
           Effect.catch((error) => Effect.logDebug("could not store the elasticity events", error))
         )

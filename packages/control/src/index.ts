@@ -45,3 +45,6 @@ export * as ElasticityController from "./ElasticityController.ts"
 
 /** @since 0.1.0 */
 export * as LoadReports from "./LoadReports.ts"
+
+/** @since 0.1.0 */
+export * as KubernetesOrchestrator from "./adapters/KubernetesOrchestrator.ts"

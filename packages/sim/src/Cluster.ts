@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Broker, Member } from "@strait/broker"
-import { EmbeddedStore, MetadataStore } from "@strait/control"
+import { EmbeddedStore, LoadReports, MetadataStore, NodeRegistration, Orchestrator } from "@strait/control"
 import { Transport } from "@strait/core"
 import { Server as NativeServer } from "@strait/protocol-native"
 import { Proxy } from "@strait/proxy"
@@ -37,6 +37,10 @@ export interface ClusterOptions {
   readonly proxies: number
   /** Brokers that exist (with their disks) but start only when the cluster scales out (`start`). */
   readonly spareBrokers?: number
+  /** Proxies that exist but start only when the cluster scales out (its `orchestrator`, or `start`). */
+  readonly spareProxies?: number
+  /** Proxies register in the control plane and publish their load every second (for a controller). */
+  readonly reportLoad?: boolean
   /** Brokers' lease time to live (default 10 s). */
   readonly leaseTtl?: Duration.Input
   /** How long a simulated disk sync takes (default 1 ms). */
@@ -89,6 +93,11 @@ export interface Cluster {
   readonly fillDisk: (node: string, full: boolean) => Effect.Effect<void>
   /** Names a client on the network, so that isolating a node cuts it off from the client too. */
   readonly addClient: (name: string) => void
+  /**
+   * Scales the proxies for an elasticity controller: a scale-out starts proxies that are down (the
+   * spares first), a scale-in stops the ones named (gracefully: GOAWAY). Brokers are not scaled by it.
+   */
+  readonly orchestrator: Orchestrator.Orchestrator["Service"]
 }
 
 /**
@@ -174,7 +183,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       const disk = yield* Layer.build(SimDisk.layer({ syncLatency: options.syncLatency ?? Duration.millis(1) }))
       nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, isolated: false, metadataCut: false, disk })
     }
-    for (let i = 0; i < options.proxies; i++) {
+    for (let i = 0; i < options.proxies + (options.spareProxies ?? 0); i++) {
       nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, isolated: false, metadataCut: false })
     }
     const nodeOf = (name: string) => {
@@ -204,8 +213,28 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
           }).pipe(Layer.provide(Layer.succeed(Disk.Disk, gatedDisk(disk, life))), Layer.provide(services))
         )
       }
+      // registered and reporting its load (CPU is not simulated: what it carries is)
+      const reporting = Layer.effectDiscard(Effect.gen(function*() {
+        const proxy = yield* Proxy.Proxy
+        yield* NodeRegistration.register({ kind: "proxy", id: node.name, address: node.address })
+        yield* LoadReports.publish({
+          role: "proxy",
+          id: node.name,
+          sample: Effect.map(proxy.meter, (meter) => ({
+            cpuMicros: 0,
+            messages: meter.messages,
+            bytes: meter.bytes,
+            connections: meter.sessions,
+            popInFlight: meter.holding,
+            backlog: 0,
+            lagMillis: 0,
+            p99Millis: meter.p99Millis
+          }))
+        })
+      }).pipe(Effect.orDie))
       return Layer.fresh(
-        NativeServer.layer({ listen: node.address, drainTimeout: Duration.seconds(5) }).pipe(
+        (options.reportLoad === true ? reporting : Layer.empty).pipe(
+          Layer.provideMerge(NativeServer.layer({ listen: node.address, drainTimeout: Duration.seconds(5) })),
           Layer.provideMerge(Proxy.Proxy.layerCluster()),
           Layer.provide(services),
           Layer.flatMap(() => Layer.empty)
@@ -293,10 +322,26 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         Effect.mapError((error) => new StartFailed(`provisioning the catalog failed: ${String(error)}`))
       )
     }
-    // spare brokers start only when the cluster scales out
-    for (const name of nodes.keys()) {
-      if (!name.startsWith("broker-") || Number(name.slice("broker-".length)) < options.brokers) yield* start(name)
+    // spare brokers and proxies start only when the cluster scales out
+    for (const node of nodes.values()) {
+      const index = Number(node.name.slice(node.kind.length + 1))
+      if (index < (node.kind === "broker" ? options.brokers : options.proxies)) yield* start(node.name)
     }
+    const proxyNames = [...nodes.values()].filter((node) => node.kind === "proxy").map((node) => node.name)
+    const up = (name: string) => nodeOf(name).incarnation?.alive === true
+    const brokersFixed = () => Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "the simulated orchestrator scales proxies only" }))
+    const orchestrator = Orchestrator.Orchestrator.of({
+      describe: "the simulated cluster",
+      nodes: (role) => Effect.sync(() => role === "proxy" ? proxyNames.filter(up) : []),
+      scaleOut: (role, count) =>
+        role === "broker" ? brokersFixed() : Effect.gen(function*() {
+          const down = proxyNames.filter((name) => !up(name)).slice(0, count)
+          if (down.length < count) return yield* new Orchestrator.OrchestratorFailed({ reason: `only ${down.length} more proxies exist` })
+          yield* Effect.forEach(down, (name) => Effect.mapError(start(name), (error) => new Orchestrator.OrchestratorFailed({ reason: error.message })), { discard: true })
+          return down
+        }),
+      scaleIn: (role, ids) => role === "broker" ? brokersFixed() : Effect.forEach(ids, stop, { discard: true })
+    })
 
     const list = (kind: SimNode["kind"]) => [...nodes.values()].filter((node) => node.kind === kind).map(({ address, kind, name }) => ({ name, kind, address }))
     return {
@@ -318,6 +363,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         const disk = nodeOf(name).disk
         return disk === undefined ? Effect.void : Context.get(disk, SimDisk.SimDisk).setCapacity(full ? 0 : undefined)
       },
-      addClient: (name: string) => void clientNames.add(name)
+      addClient: (name: string) => void clientNames.add(name),
+      orchestrator
     } satisfies Cluster
   })

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Catalog } from "@strait/control"
+import { Catalog, Elasticity, ElasticityController, Orchestrator } from "@strait/control"
 import { ConsumerGroup, PlantedBugs, Trace } from "@strait/core"
 import { SimNetwork } from "@strait/transport"
 import { Clock, Duration, Effect, Exit, Fiber, Layer, type LogLevel, Random, References, Scope } from "effect"
@@ -54,6 +54,30 @@ export interface ScenarioOptions {
   readonly plantedBugs?: ReadonlyArray<PlantedBugs.PlantedBug>
   /** The nodes' log output from this level up (default none: a run is silent). */
   readonly logLevel?: LogLevel.LogLevel
+  /**
+   * An elasticity controller scales the proxies, from `proxies` up to `proxies + spareProxies`,
+   * while the rate ramps to `peak` times `rate` and back (up over the second fifth of the duration,
+   * held over the third, down over the fourth); its decisions go to the history as instants.
+   */
+  readonly elasticity?: {
+    readonly spareProxies: number
+    readonly peak: number
+    /** Default: each proxy meant to carry twice the base rate (sent and received), kept at 60 %. */
+    readonly policy?: Elasticity.RolePolicy
+  }
+}
+
+/**
+ * The rate multiple of the elasticity ramp at `elapsed` of `duration`.
+ *
+ * @since 0.1.0
+ */
+export const ramp = (peak: number, duration: number) => (elapsed: number) => {
+  const at = elapsed / duration
+  if (at < 0.2 || at >= 0.8) return 1
+  if (at < 0.4) return 1 + (peak - 1) * (at - 0.2) / 0.2
+  if (at < 0.6) return peak
+  return peak - (peak - 1) * (at - 0.6) / 0.2
 }
 
 /**
@@ -235,10 +259,13 @@ export const program = (options: ScenarioOptions, history: History.History) =>
     const now = () => clock.currentTimeMillisUnsafe()
     history.origin = now()
     return yield* Effect.gen(function*() {
+      const proxies = options.proxies ?? 3
+      const elastic = options.elasticity
       const cluster = yield* Cluster.make({
         brokers: options.brokers ?? 3,
         spareBrokers: 1,
-        proxies: options.proxies ?? 3,
+        proxies,
+        ...(elastic === undefined ? {} : { spareProxies: elastic.spareProxies, reportLoad: true }),
         leaseTtl: Duration.millis(leaseTtlMillis),
         provision: provisionGroups,
         onEvent: (fault, node) => Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
@@ -247,10 +274,40 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         producers: options.producers ?? 4,
         consumers: options.consumers ?? 3,
         rate: options.rate ?? 50,
-        invisibleMillis: 5_000
+        invisibleMillis: 5_000,
+        ...(elastic === undefined ? {} : { ramp: ramp(elastic.peak, duration) })
       }
       const control: Workload.Control = { producing: true, draining: false }
       yield* provisionTopics.pipe(Effect.provide(cluster.metadata))
+      if (elastic !== undefined) {
+        yield* ElasticityController.run({
+          id: "controller",
+          policy: {
+            proxy: elastic.policy ?? {
+              min: proxies,
+              max: proxies + elastic.spareProxies,
+              target: 0.6,
+              capacity: { messagesPerSecond: 2 * workload.rate },
+              model: { _tag: "PayAsYouGo" },
+              scaleOutCooldown: Duration.seconds(3),
+              scaleInCooldown: Duration.seconds(10)
+            }
+          },
+          onEvent: (event) =>
+            Effect.sync(() =>
+              void history.events.push({
+                type: "fault",
+                at: event.at,
+                fault: `elasticity: ${Elasticity.plural(event.role)} ${event.from} → ${event.to}${event.ok ? "" : " (failed)"}`,
+                nodes: []
+              })
+            )
+        }).pipe(
+          Effect.provide(cluster.metadata),
+          Effect.provideService(Orchestrator.Orchestrator, cluster.orchestrator),
+          Effect.orDie
+        )
+      }
       // every queue served before traffic starts
       yield* Effect.sleep(Duration.seconds(1))
       const start = yield* Clock.currentTimeMillis

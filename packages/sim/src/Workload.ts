@@ -61,6 +61,8 @@ export interface WorkloadOptions {
   readonly consumers: number
   /** Messages per simulated second, all producers together. */
   readonly rate: number
+  /** The rate as a multiple of `rate`, by the milliseconds since the workload started (default 1). */
+  readonly ramp?: (elapsedMillis: number) => number
   /** How long a received message stays invisible. */
   readonly invisibleMillis: number
 }
@@ -114,6 +116,7 @@ export const producer = (name: string, endpoints: ReadonlyArray<string>, history
       checker: (message) => Effect.succeed(committed.has(text.decode(message.body)) ? "COMMIT" : "ROLLBACK")
     }).pipe(Layer.provideMerge(clientLayer(name, endpoints, ["payments"])))
     const meanGapMillis = (1000 * options.producers) / options.rate
+    const began = yield* Clock.currentTimeMillis
     const sequences = new Map<string, number>()
     let n = 0
     yield* Effect.gen(function*() {
@@ -132,7 +135,8 @@ export const producer = (name: string, endpoints: ReadonlyArray<string>, history
           yield* FiberSet.run(sending, ordered.pipe(Effect.ensuring(Effect.andThen(Deferred.succeed(done, undefined), inFlight.release(1)))))
         })
       while (control.producing) {
-        yield* Effect.sleep(Duration.millis(Math.max(1, Math.round(-Math.log(1 - (yield* Random.next)) * meanGapMillis))))
+        const scale = options.ramp === undefined ? 1 : Math.max(0.01, options.ramp((yield* Clock.currentTimeMillis) - began))
+        yield* Effect.sleep(Duration.millis(Math.max(1, Math.round(-Math.log(1 - (yield* Random.next)) * meanGapMillis / scale))))
         if (!control.producing) break
         const key = `${name}-${++n}`
         const roll = yield* Random.next

@@ -1,0 +1,31 @@
+// The elasticity controller inside the simulator: a 10× load ramp with faults, proxies scaled out and
+// back in through the simulated orchestrator, and every rule of the checker holding throughout.
+import { assert, describe, it } from "@effect/vitest"
+import { Scenario } from "../src/index.ts"
+
+describe("elasticity in a simulated cluster", () => {
+  it("the ramp rises over the second fifth of the run, holds at its peak over the third, and falls over the fourth", () => {
+    const ramp = Scenario.ramp(10, 100_000)
+    assert.deepStrictEqual([0, 19_999, 30_000, 40_000, 50_000, 70_000, 80_000, 99_999].map((elapsed) => Math.round(ramp(elapsed) * 100) / 100), [1, 1, 5.5, 10, 10, 5.5, 1, 1])
+  })
+
+  it("under a 10× load ramp with faults the controller scales the proxies out while it rises and in once it falls; no rule is broken", () => {
+    const outcome = Scenario.run({ seed: 1, duration: "60 seconds", rate: 20, elasticity: { spareProxies: 3, peak: 10 } })
+    assert.isUndefined(outcome.failure)
+    assert.deepStrictEqual(outcome.violations, [])
+    const at = (event: { readonly at: number }) => (event.at - outcome.history.origin) / 1000
+    const decisions = outcome.history.events.flatMap((event) => {
+      const counts = event.type === "fault" ? /^elasticity: proxies (\d+) → (\d+)$/.exec(event.fault) : null
+      return counts === null ? [] : [{ at: at(event), from: Number(counts[1]), to: Number(counts[2]) }]
+    })
+    const healed = outcome.history.events.find((event) => event.type === "fault" && event.fault === "healed")!
+    // the ramp rises from 12 s to 24 s of the traffic (which starts a second or two in)
+    const out = decisions.filter((decision) => decision.to > decision.from)
+    assert.isNotEmpty(out)
+    assert.isTrue(out.every((decision) => decision.at >= 12 && decision.at <= 30), JSON.stringify(decisions))
+    assert.strictEqual(Math.max(...out.map((decision) => decision.to)), 6)
+    // and falls from 36 s to 48 s: proxies go before the faults heal, and after it back down to 3
+    assert.isTrue(decisions.some((decision) => decision.to < decision.from && decision.at > 36 && decision.at < at(healed)), JSON.stringify(decisions))
+    assert.strictEqual(decisions.at(-1)?.to, 3)
+  }, 120_000)
+})
