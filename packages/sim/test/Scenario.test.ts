@@ -15,7 +15,7 @@ describe("a simulated cluster", () => {
     expect(outcome.summary.deliveries).toBeGreaterThanOrEqual(outcome.summary.sends * 0.9)
     // consumers give back and forget some messages: they come again
     expect(outcome.summary.redeliveries).toBeGreaterThan(0)
-  })
+  }, 120_000)
 
   it("the same seed gives the same run: the same trace hash and the same history", () => {
     const first = Scenario.run({ seed: 11, duration: "20 seconds" })
@@ -24,7 +24,7 @@ describe("a simulated cluster", () => {
     expect(again.steps).toBe(first.steps)
     expect(again.history.events.length).toBe(first.history.events.length)
     expect(Scenario.run({ seed: 12, duration: "20 seconds" }).traceHash).not.toBe(first.traceHash)
-  })
+  }, 120_000)
 
   it("under faults (crashes, stops, isolation, metadata outages, partitions, a lossy network, failed syncs, full disks, consumer crashes) every rule holds", () => {
     for (const seed of [1, 2, 3, 4]) {
@@ -33,5 +33,5 @@ describe("a simulated cluster", () => {
       expect(outcome.violations, report(outcome)).toEqual([])
       expect(outcome.summary.faults).toBeGreaterThan(0)
     }
-  })
+  }, 120_000)
 })
