@@ -311,7 +311,7 @@ const clusterProxy = (config: NodeConfig) =>
     const id = config.cluster?.proxyId ?? `${host}:${port}`
     const serve = Effect.gen(function*() {
       yield* NodeRegistration.register({ kind: "proxy", id, address: `${host}:${port}` })
-      yield* LoadReports.publish({ role: "proxy", id, sample: proxySample(proxy) })
+      yield* LoadReports.publish({ role: "proxy", id, sample: Proxy.loadSample(proxy, processCpuMicros) })
     })
     if (config.cluster?.standby !== true) return yield* serve
     yield* Effect.forkScoped(NodeRegistration.awaitActivation("proxy", id).pipe(
@@ -321,21 +321,11 @@ const clusterProxy = (config: NodeConfig) =>
     ))
   })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options), nativeServer(config))))
 
-// a proxy's load as its report takes it: the process's CPU time, what the proxy carried and holds
-const proxySample = (proxy: Proxy.Proxy["Service"]): Effect.Effect<LoadReports.Sample> =>
-  Effect.map(proxy.meter, (meter) => {
-    const cpu = process.cpuUsage()
-    return {
-      cpuMicros: cpu.user + cpu.system,
-      messages: meter.messages,
-      bytes: meter.bytes,
-      connections: meter.sessions,
-      popInFlight: meter.holding,
-      backlog: 0,
-      lagMillis: 0,
-      p99Millis: meter.p99Millis
-    }
-  })
+// the process's CPU time so far, for the proxy's load report
+const processCpuMicros = () => {
+  const cpu = process.cpuUsage()
+  return cpu.user + cpu.system
+}
 
 const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length > 0
 

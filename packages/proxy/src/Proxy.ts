@@ -22,7 +22,7 @@
 import { ConsumerGroup, Message, Topic } from "@strait/core"
 import type { Transport as TransportShape } from "@strait/core"
 import type { Client, Transactions } from "@strait/broker"
-import type { MetadataStore } from "@strait/control"
+import type { LoadReports, MetadataStore } from "@strait/control"
 import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Result, Schema, Scope, Tracer } from "effect"
 import * as AccessControl from "./AccessControl.ts"
 import * as BrokerLink from "./BrokerLink.ts"
@@ -394,6 +394,24 @@ export class Proxy extends Context.Service<Proxy, {
   } = {}): Layer.Layer<Proxy, never, TransportShape.Transport | MetadataStore.MetadataStore> =>
     Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access, options.quotas)))
 }
+
+/**
+ * A proxy's load report sample: what it carried and holds (its meter), and the CPU time `cpuMicros`
+ * gives (the process's, or 0 where CPU is not measured, as in the simulator).
+ *
+ * @since 0.1.0
+ */
+export const loadSample = (proxy: Proxy["Service"], cpuMicros: () => number): Effect.Effect<LoadReports.Sample> =>
+  Effect.map(proxy.meter, (meter) => ({
+    cpuMicros: cpuMicros(),
+    messages: meter.messages,
+    bytes: meter.bytes,
+    connections: meter.sessions,
+    popInFlight: meter.holding,
+    backlog: 0,
+    lagMillis: 0,
+    p99Millis: meter.p99Millis
+  }))
 
 const encodeAccess = Schema.encodeSync(AccessControl.AccessSettingsJson)
 

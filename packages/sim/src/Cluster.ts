@@ -220,16 +220,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         yield* LoadReports.publish({
           role: "proxy",
           id: node.name,
-          sample: Effect.map(proxy.meter, (meter) => ({
-            cpuMicros: 0,
-            messages: meter.messages,
-            bytes: meter.bytes,
-            connections: meter.sessions,
-            popInFlight: meter.holding,
-            backlog: 0,
-            lagMillis: 0,
-            p99Millis: meter.p99Millis
-          }))
+          sample: Proxy.loadSample(proxy, () => 0)
         })
       }).pipe(Effect.orDie))
       return Layer.fresh(
