@@ -456,11 +456,9 @@ const make = Effect.fnUntraced(function*(
   // last 4096 of them)
   let meteredMessages = 0
   let meteredBytes = 0
-  const latencies: Array<number> = []
-  const carried = (messages: ReadonlyArray<{ readonly body: Uint8Array }>) => {
-    meteredMessages += messages.length
-    for (const message of messages) meteredBytes += message.body.length
-  }
+  // a ring: once full, each send overwrites the oldest
+  const latencies = new Float64Array(4096)
+  let sendsInWindow = 0
   // transaction id -> the client that sent the half message, and the broker that holds it (insertion order = age)
   const halfSenders = new Map<string, { readonly clientId: string | undefined; readonly broker: string | undefined }>()
 
@@ -709,7 +707,8 @@ const make = Effect.fnUntraced(function*(
         const admitted = yield* Effect.result(quotas.admitSend(caller.namespace, messages.length, bytes))
         if (Result.isFailure(admitted)) return messages.map(() => Result.fail(admitted.failure))
         const started = yield* Clock.currentTimeMillis
-        carried(messages)
+        meteredMessages += messages.length
+        meteredBytes += bytes
         return yield* Effect.forEach(messages, (message) => {
           const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
           return sendRouted(qualified, transactional, session?.clientId).pipe(
@@ -724,8 +723,7 @@ const make = Effect.fnUntraced(function*(
           )
         }, { concurrency: "unbounded" }).pipe(Effect.tap(Effect.flatMap(Clock.currentTimeMillis, (ended) =>
           Effect.sync(() => {
-            if (latencies.length >= 4096) latencies.shift()
-            latencies.push(ended - started)
+            latencies[sendsInWindow++ % latencies.length] = ended - started
           }))))
       }),
     receive: (caller, request) =>
@@ -762,7 +760,8 @@ const make = Effect.fnUntraced(function*(
         )
         let bytes = 0
         for (const { message } of received) bytes += message.body.length
-        carried(received.map((r) => r.message))
+        meteredMessages += received.length
+        meteredBytes += bytes
         yield* quotas.received(caller.namespace, received.length, bytes)
         yield* Effect.annotateCurrentSpan({
           "messaging.message.count": received.length,
@@ -935,7 +934,8 @@ const make = Effect.fnUntraced(function*(
       }),
     parkedReceives: Effect.sync(() => parkedReceives),
     meter: Effect.sync(() => {
-      const window = latencies.splice(0).sort((a, b) => a - b)
+      const window = latencies.slice(0, Math.min(sendsInWindow, latencies.length)).sort()
+      sendsInWindow = 0
       let holding = 0
       for (const session of sessions.values()) holding += session.leases.size
       return {

@@ -186,9 +186,9 @@ export const up = (plan: ClusterPlan) =>
     const withStore = Effect.provideService(MetadataStore.MetadataStore, store)
     const clusterScope = yield* Effect.scope
     const pool = new Map<number, ProxyProcess>()
-    const proxyArgs = (proxy: { readonly id: string; readonly port: number; readonly nativePort: number }, j: number) => [
+    const proxyArgs = (proxy: ProxyProcess) => [
       "--role", "proxy", "--proxy-id", proxy.id, "--host", plan.host, "--port", String(proxy.port), "--native-port", String(proxy.nativePort),
-      "--data-dir", join(plan.dataDir, `proxy-${j}`)
+      "--data-dir", join(plan.dataDir, proxy.id)
     ]
     // a proxy process in a scope of its own, so that it can be stopped alone; ready once it accepts
     const startProxy = (standby: boolean) =>
@@ -202,14 +202,12 @@ export const up = (plan: ClusterPlan) =>
           pool.set(j, reserved)
           return reserved
         })
-        const j = entry.index
-        const proxy = entry
-        const child = yield* node(proxy.id, [...proxyArgs(proxy, j), ...(standby ? ["--standby"] : [])]).pipe(
+        const child = yield* node(entry.id, [...proxyArgs(entry), ...(standby ? ["--standby"] : [])]).pipe(
           Scope.provide(scope),
-          Effect.tapError(() => Effect.sync(() => pool.delete(j)))
+          Effect.tapError(() => Effect.sync(() => pool.delete(entry.index)))
         )
-        yield* ready(proxy.id, child, accepts(plan.host, proxy.port)).pipe(
-          Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => pool.delete(j))))
+        yield* ready(entry.id, child, accepts(plan.host, entry.port)).pipe(
+          Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => pool.delete(entry.index))))
         )
         // a standby taken while it started is being activated already
         if (entry.state === "starting") entry.state = standby ? "warm" : "active"
