@@ -323,6 +323,14 @@ export class Broker extends Context.Service<Broker, {
   /** Counters: messages never delivered because their time to live ran out. */
   readonly stats: Effect.Effect<{ readonly expiredMessages: number }>
   /**
+   * What the broker carries and holds, for its load reports and for leaving a cluster: messages and
+   * body bytes stored so far (running totals); messages stored and not yet consumed by the consumer
+   * groups that consume their topic here (`unconsumed`, in flight ones included), those in flight,
+   * the oldest unconsumed one's wait; and messages held for later (delayed, or half of a transaction).
+   * A broker that leaves may go once all of these but the totals are 0.
+   */
+  readonly holdings: Effect.Effect<Holdings, Store.ReadError>
+  /**
    * Where a consumer group stands on every queue of this broker: the queue's end, the group's
    * consumed offset (its committed one until it receives here), and how many messages it holds in
    * flight.
@@ -353,6 +361,20 @@ export class Broker extends Context.Service<Broker, {
     readonly transactionChecker?: Transactions.TransactionChecker
     readonly ownership?: PartitionLeases.PartitionLeases
   }) => make(options.directory, options.transactionChecker, options.ownership)
+}
+
+/**
+ * What a broker carries and holds (`Broker.holdings`).
+ *
+ * @since 0.1.0
+ */
+export interface Holdings {
+  readonly storedMessages: number
+  readonly storedBytes: number
+  readonly unconsumed: number
+  readonly inFlight: number
+  readonly lagMillis: number
+  readonly held: number
 }
 
 // A message id sent within the window: its receipt once stored; until then, the duplicates waiting
@@ -397,6 +419,8 @@ const make = Effect.fnUntraced(function*(
     }
   }
   const roundRobin = new Map<string, number>()
+  let storedMessages = 0
+  let storedBytes = 0
   // the queue a message goes to; in a cluster, only a queue this broker holds now
   const queueFor = (
     spec: Topics.TopicSpec,
@@ -444,6 +468,8 @@ const make = Effect.fnUntraced(function*(
   const settle = (item: Pending, outcome: Exit.Exit<SendReceipt, SendError>) => {
     if (Exit.isSuccess(outcome)) {
       item.slot.receipt = item.entry.receipt = outcome.value
+      storedMessages++
+      storedBytes += item.message.body.length
     } else {
       remembered.delete(item.key)
       item.slot.failure = outcome.cause
@@ -601,7 +627,45 @@ const make = Effect.fnUntraced(function*(
     topic: (name) => topics.get(name),
     group: groups.get,
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
-    deadLetter
+    deadLetter,
+    groupNames: groups.names,
+    ...(ownership === undefined ? {} : { heldElsewhere: ownership.heldElsewhere })
+  })
+  ownership?.attach({
+    pending: (topic, queueId) =>
+      consumption.pendingGroups(topic, queueId).pipe(
+        Effect.catch((error) => Effect.as(Effect.logWarning(`could not read what ${topic}/${queueId} holds`, error), undefined))
+      ),
+    handoffsChanged: () => {
+      for (const spec of topics.names()) consumption.appended(spec)
+    }
+  })
+
+  const holdings = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    let unconsumed = 0
+    let inFlight = 0
+    let oldest = now
+    const names = groups.names()
+    for (const spec of yield* topics.list) {
+      for (const group of names) {
+        const live = consumption.progress(group, spec.name)
+        for (let queueId = 0; queueId < spec.queues; queueId++) {
+          const consumed = live[queueId]?.consumed ?? (yield* offsets.get(group, spec.name, queueId))
+          // a group that has never consumed the topic here is not waited for
+          if (consumed === undefined) continue
+          const ref = { topic: spec.name, queueId }
+          const bounds = yield* store.bounds(ref)
+          const behind = Math.max(0, bounds.end - Math.max(consumed, bounds.start))
+          if (behind === 0) continue
+          unconsumed += behind
+          inFlight += live[queueId]?.inFlight ?? 0
+          const [first] = yield* store.read(ref, Math.max(consumed, bounds.start), { maxCount: 1, maxBytes: 1 })
+          if (first !== undefined) oldest = Math.min(oldest, first.storeTime)
+        }
+      }
+    }
+    return { storedMessages, storedBytes, unconsumed, inFlight, lagMillis: now - oldest, held: timers.pending() + transactions.open() }
   })
 
   // a held message (delayed, or a committed half) reaching its queue
@@ -745,6 +809,7 @@ const make = Effect.fnUntraced(function*(
     changeInvisibility: consumption.changeInvisibility,
     renewInvisibility: consumption.renew,
     stats: Effect.map(consumption.expired, (expiredMessages) => ({ expiredMessages })),
+    holdings,
     groupProgress: (group) =>
       Effect.gen(function*() {
         const progress: Array<QueueProgress> = []

@@ -155,6 +155,13 @@ export interface Dependencies {
   readonly committedOffset: (group: string, topic: string, queueId: number) => Effect.Effect<number | undefined>
   /** Stores a message in the group's dead-letter topic. */
   readonly deadLetter: (group: string, message: Message.Message) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
+  /** Every consumer group used here. */
+  readonly groupNames: () => ReadonlyArray<string>
+  /**
+   * FIFO: whether another broker that wrote the queue before still holds earlier messages of the
+   * message group for the consumer group (they go first).
+   */
+  readonly heldElsewhere?: (group: string, topic: string, queueId: number, messageGroup: string) => boolean
 }
 
 // The consumer-state log: one record per window given or acknowledgement, durable with the async
@@ -414,6 +421,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         }
         const out: Array<Received> = []
         // what a step needs to deliver from one queue
+        const elsewhere = (consumerGroup: string, queueId: number, messageGroup: string) =>
+          deps.heldElsewhere?.(consumerGroup, spec.name, queueId, messageGroup) === true
         const queueContext = (queueId: number): QueueContext => {
           const queue = state.queues[queueId]!
           const ref = { topic: spec.name, queueId }
@@ -444,7 +453,10 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               markDone(queue, record.offset)
               return
             }
-            if (messageGroup !== undefined && !head && (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup)) && !fifoHeadSkipped) {
+            if (
+              messageGroup !== undefined && !head && !fifoHeadSkipped &&
+              (queue.blocked.has(messageGroup) || queue.waiting.has(messageGroup) || elsewhere(group.name, queueId, messageGroup))
+            ) {
               // behind its group's head: waits for its turn, in order
               const line = queue.waiting.get(messageGroup)
               if (line === undefined) queue.waiting.set(messageGroup, [record.offset])
@@ -487,7 +499,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
           // each receive of the group starts at the next queue
           const first = state.rotation++
           for (let i = 0; i < spec.queues && out.length < max; i++) {
-            const { queue, ref, take, readOne } = queueContext((first + i) % spec.queues)
+            const queueId = (first + i) % spec.queues
+            const { queue, ref, take, readOne } = queueContext(queueId)
             expire(queue, now)
             // messages whose window ended come first, oldest first
             for (const offset of [...queue.visibleAgain].sort((a, b) => a - b)) {
@@ -497,7 +510,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             }
             // FIFO: each unblocked message group's next in line
             for (const [messageGroup, line] of queue.waiting) {
-              while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup)) {
+              while (out.length < max && line.length > 0 && !queue.blocked.has(messageGroup) && !elsewhere(group.name, queueId, messageGroup)) {
                 queue.waitingTotal--
                 const record = yield* readOne(line.shift()!)
                 if (record !== undefined) take(record, true)
@@ -738,9 +751,45 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         return invisibleUntil
       }))
 
+  /**
+   * Per consumer group that has consumed `topic` here (FIFO groups only), the message groups of the
+   * queue's messages not yet acknowledged, in flight ones included.
+   */
+  const pendingGroups = (topic: string, queueId: number) =>
+    Effect.gen(function*() {
+      const spec = yield* Effect.option(deps.topic(topic))
+      const pending: Record<string, Array<string>> = {}
+      if (spec._tag === "None" || queueId >= spec.value.queues) return pending
+      const ref = { topic, queueId }
+      for (const name of deps.groupNames()) {
+        const key = `${name}\u0000${topic}`
+        if (!states.has(key) && !recovered.has(queueKey(key, queueId)) && (yield* deps.committedOffset(name, topic, queueId)) === undefined) continue
+        const group = yield* deps.group(name)
+        if (!group.fifo) continue
+        const queue = (yield* stateOf(name, spec.value)).queues[queueId]!
+        const found = new Set<string>()
+        let offset = queue.consumed
+        while (true) {
+          const { end } = yield* deps.store.bounds(ref)
+          if (offset >= end) break
+          const records = yield* deps.store.read(ref, offset, { maxCount: 256, maxBytes: 4 * 1024 * 1024 })
+          if (records.length === 0) break
+          for (const record of records) {
+            offset = record.offset + 1
+            if (queue.done.has(record.offset) || record.offset < queue.consumed) continue
+            const decoded = MessageBatch.decode(record.body)
+            if (Result.isSuccess(decoded) && decoded.success[0]!.messageGroup !== undefined) found.add(decoded.success[0]!.messageGroup)
+          }
+        }
+        if (found.size > 0) pending[name] = [...found]
+      }
+      return pending
+    })
+
   return {
     pop,
     ack,
+    pendingGroups,
     renew,
     ackMany,
     changeInvisibility,

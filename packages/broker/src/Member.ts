@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { type MetadataStore, PartitionLeases } from "@strait/control"
+import { LoadReports, type MetadataStore, PartitionLeases } from "@strait/control"
 import type { Transport } from "@strait/core"
 import type { Disk, Store } from "@strait/storage"
 import { type Duration, Effect, Layer } from "effect"
@@ -38,7 +38,31 @@ export interface MemberOptions {
   readonly transactionChecker?: Transactions.TransactionChecker
   /** Publish the broker's own topics the catalog lacks at start (a single node's older data directory). */
   readonly adoptTopics?: boolean
+  /**
+   * Publish the broker's load every second under `load/broker/<id>` (for the elasticity controller,
+   * which also waits on it for a leaving broker to be drained), with the CPU time `cpuMicros` gives
+   * (the process's, or 0 where CPU is not measured).
+   */
+  readonly reportLoad?: { readonly cpuMicros: () => number }
 }
+
+/**
+ * A broker's load report sample (`LoadReports`) from its holdings.
+ *
+ * @since 0.1.0
+ */
+export const loadSample = (broker: Broker["Service"], cpuMicros: () => number): Effect.Effect<LoadReports.Sample, Store.ReadError> =>
+  Effect.map(broker.holdings, (holdings) => ({
+    cpuMicros: cpuMicros(),
+    messages: holdings.storedMessages,
+    bytes: holdings.storedBytes,
+    connections: 0,
+    popInFlight: holdings.inFlight,
+    backlog: holdings.unconsumed,
+    lagMillis: holdings.lagMillis,
+    p99Millis: 0,
+    held: holdings.held
+  }))
 
 /**
  * A cluster broker for as long as the layer lives; closing it stops the data plane, then revokes the
@@ -68,6 +92,10 @@ export const layer = (
         ...(options.transactionChecker === undefined ? {} : { transactionChecker: options.transactionChecker })
       }).pipe(Effect.provideService(BrokerSettings, { ...settings, brokerName: options.brokerId }))
       yield* CatalogMirror.run({ adopt: options.adoptTopics === true }).pipe(Effect.provideService(Broker, broker))
+      const reportLoad = options.reportLoad
+      if (reportLoad !== undefined) {
+        yield* LoadReports.publish({ role: "broker", id: options.brokerId, sample: loadSample(broker, reportLoad.cpuMicros) })
+      }
       return broker
     })
   )

@@ -81,6 +81,8 @@ export const make = Effect.fnUntraced(function*(deps: {
   })))
 
   return {
+    /** How many delayed messages wait for their time. */
+    pending: () => timers.held.size,
     /** Holds a message until its `deliveryTimestamp`, for `queueId`; returns its place and recall handle. */
     schedule: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(timers.hold(queueId, message, flush), (timer) => {

@@ -163,6 +163,8 @@ export const open = Effect.fnUntraced(function*(path: string) {
         const spec = topics.get(name)
         return spec === undefined ? Effect.fail(new TopicNotFound({ topic: name })) : Effect.succeed(spec)
       }),
-    list: Effect.sync(() => [...topics.values()])
+    list: Effect.sync(() => [...topics.values()]),
+    /** Every topic's name, read synchronously. */
+    names: (): ReadonlyArray<string> => [...topics.keys()]
   }
 })

@@ -215,6 +215,8 @@ export const make = Effect.fnUntraced(function*(deps: {
   })))
 
   return {
+    /** How many half messages wait for their transaction's end. */
+    open: () => halves.held.size,
     /** Holds a half message for `queueId` of its topic. */
     prepare: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(halves.hold(queueId, message, flush), (half) => {

@@ -1,12 +1,12 @@
 // A broker in a cluster: it writes only the queues it holds a lease on, and mirrors the catalog.
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Catalog, EmbeddedStore, MetadataStore, PartitionLeases } from "@strait/control"
-import { Topic } from "@strait/core"
+import { ConsumerGroup, Topic } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { Context, Effect, Latch, Layer, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, CatalogMirror } from "../src/index.ts"
-import { message } from "./fixtures.ts"
+import { message, text } from "./fixtures.ts"
 
 type Store = MetadataStore.MetadataStore["Service"]
 
@@ -117,5 +117,46 @@ describe("Broker in a cluster", () => {
       // the clock does not move: no interval reconciliation runs
       yield* Effect.repeat(Effect.andThen(Effect.yieldNow, Catalog.topic("%DLQ%g")), { until: (record) => record !== undefined, times: 100 })
       expect((yield* Catalog.topic("%DLQ%g"))?.queues).toBe(1)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a FIFO queue moved to another broker: a message group's messages there wait until the old broker's of that group are consumed, other groups go at once", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      yield* Catalog.putGroup({ ...new ConsumerGroup.ConsumerGroup({ name: "g" as ConsumerGroup.ConsumerGroupName, fifo: true }) })
+      yield* Catalog.createTopic({ ...fifo, queues: 1 })
+      const a = yield* member("a", store)
+      yield* a.mirror.apply
+      yield* a.leases.reconcile
+      const b = yield* member("b", store)
+      yield* b.mirror.apply
+      const receive = (broker: Broker.Broker["Service"]) =>
+        Effect.map(broker.pop({ group: "g", topic: "fifo", maxMessages: 32, invisibleDuration: "30 seconds" }), (received) =>
+          received.map((r) => ({ body: text(r.message), handle: r.receiptHandle })))
+      yield* a.broker.send([message("fifo", "x1", { messageGroup: "x" }), message("fifo", "x2", { messageGroup: "x" })])
+      // g's first receive at a: x1 in flight, x2 behind it
+      const [x1] = yield* receive(a.broker)
+      expect(x1?.body).toBe("x1")
+      yield* Catalog.moveQueue("fifo", 0, "b")
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      expect((yield* b.leases.held).map((queue) => `${queue.topic}/${queue.queueId}@${queue.epoch}`)).toEqual(["fifo/0@2"])
+      yield* b.broker.send([message("fifo", "x3", { messageGroup: "x" }), message("fifo", "y1", { messageGroup: "y" })])
+      // at b, y goes at once; x waits for a's x1 and x2
+      expect((yield* receive(b.broker)).map((r) => r.body)).toEqual(["y1"])
+      expect([(yield* a.broker.holdings).unconsumed, (yield* a.broker.holdings).inFlight, (yield* a.broker.holdings).held]).toEqual([2, 1, 0])
+      yield* a.broker.ack("g", "fifo", x1!.handle)
+      const [x2] = yield* receive(a.broker)
+      expect(x2?.body).toBe("x2")
+      // x2 is still a's: x3 keeps waiting
+      yield* TestClock.adjust("1 second")
+      yield* b.leases.reconcile
+      expect(yield* receive(b.broker)).toEqual([])
+      yield* a.broker.ack("g", "fifo", x2!.handle)
+      // a's handoff record empties at its next update; then x3 goes
+      yield* TestClock.adjust("1 second")
+      yield* b.leases.reconcile
+      expect(yield* Catalog.handoffs).toEqual([])
+      expect((yield* receive(b.broker)).map((r) => r.body)).toEqual(["x3"])
+      expect([(yield* a.broker.holdings).unconsumed, (yield* a.broker.holdings).inFlight]).toEqual([0, 0])
     }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
 })

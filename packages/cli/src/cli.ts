@@ -194,8 +194,9 @@ const node = Command.make(
 ).pipe(Command.withDescription("run a node of a cluster: a broker, a proxy, or both (--role)"))
 
 // the policy of --policy, or the default one: proxies between --proxies and --max-proxies, each
-// meant to carry 0.8 of a core, 20,000 messages/s or 2,000 clients, kept at 60% of that
-const elasticityPolicy = (file: Option.Option<string>, min: number, max: number) =>
+// meant to carry 0.8 of a core, 20,000 messages/s or 2,000 clients, kept at 60% of that; with a
+// broker range, brokers too, each meant to carry 0.8 of a core or to store 20,000 messages/s
+const elasticityPolicy = (file: Option.Option<string>, min: number, max: number, brokers?: { readonly min: number; readonly max: number }) =>
   Effect.gen(function*() {
     const read = Option.isSome(file)
       ? Elasticity.fromJson(yield* Effect.try({
@@ -212,7 +213,19 @@ const elasticityPolicy = (file: Option.Option<string>, min: number, max: number)
           p99SloMillis: 200,
           scaleOutCooldown: "3 seconds",
           scaleInCooldown: "30 seconds"
-        }
+        },
+        ...(brokers === undefined ? {} : {
+          broker: {
+            min: brokers.min,
+            max: brokers.max,
+            target: 0.6,
+            capacity: { cpu: 0.8, messagesPerSecond: 20_000 },
+            model: { _tag: "PayAsYouGo" },
+            scaleOutCooldown: "10 seconds",
+            scaleInCooldown: "60 seconds",
+            maxStepIn: 1
+          }
+        })
       })
     if (read instanceof Elasticity.InvalidPolicy) return yield* new CommandFailed({ message: read.message })
     return read
@@ -228,6 +241,8 @@ const controller = Command.make(
     policy: Flag.String("policy").pipe(Flag.optional, Flag.withDescription("a JSON elasticity policy (default: proxies between --min-proxies and --max-proxies)")),
     minProxies: Flag.Int("min-proxies").pipe(Flag.withDefault(2), Flag.withDescription("without --policy: the fewest proxies (default 2)")),
     maxProxies: Flag.Int("max-proxies").pipe(Flag.withDefault(10), Flag.withDescription("without --policy: the most proxies (default 10)")),
+    minBrokers: Flag.Int("min-brokers").pipe(Flag.optional, Flag.withDescription("without --policy: scale the brokers too, from this many (with --max-brokers)")),
+    maxBrokers: Flag.Int("max-brokers").pipe(Flag.optional, Flag.withDescription("without --policy: scale the brokers too, up to this many (with --min-brokers)")),
     id: Flag.String("id").pipe(Flag.withFallbackConfig(Config.String("POD_NAME")), Flag.optional, Flag.withDescription("this instance's id in the election (default env POD_NAME, else the host name)")),
     apiServer: Flag.String("api-server").pipe(Flag.optional, Flag.withDescription("the Kubernetes API server (default https://kubernetes.default.svc, with the pod's service account)")),
     namespace: Flag.String("namespace").pipe(Flag.optional, Flag.withDescription("the namespace of the workloads (default: the service account's)")),
@@ -237,7 +252,11 @@ const controller = Command.make(
     brokerSelector: Flag.String("broker-selector").pipe(Flag.withDefault("app.kubernetes.io/name=strait-broker"), Flag.withDescription("the brokers' pod label selector"))
   },
   Effect.fn(function*(flags) {
-    const policy = yield* elasticityPolicy(flags.policy, flags.minProxies, flags.maxProxies)
+    if (Option.isSome(flags.minBrokers) !== Option.isSome(flags.maxBrokers)) {
+      return yield* new CommandFailed({ message: "--min-brokers and --max-brokers go together" })
+    }
+    const brokerRange = Option.isSome(flags.minBrokers) && Option.isSome(flags.maxBrokers) ? { min: flags.minBrokers.value, max: flags.maxBrokers.value } : undefined
+    const policy = yield* elasticityPolicy(flags.policy, flags.minProxies, flags.maxProxies, brokerRange)
     const namespace = Option.getOrUndefined(flags.namespace) ?? readServiceAccountNamespace() ?? "default"
     const id = Option.getOrUndefined(flags.id) ?? hostname()
     const endpoints = flags.etcd.split(",").map((url) => url.trim()).filter((url) => url !== "")
@@ -282,9 +301,13 @@ const clusterUp = Command.make(
     config: Flag.String("config").pipe(Flag.optional, Flag.withDescription("a node configuration every node reads (topics, groups, access, tuning)")),
     autoscale: Flag.Boolean("autoscale").pipe(
       Flag.withDefault(false),
-      Flag.withDescription("run an elasticity controller that scales the proxies between --proxies and --max-proxies by their load")
+      Flag.withDescription("run an elasticity controller that scales the proxies between --proxies and --max-proxies by their load (and the brokers, with --max-brokers)")
     ),
     maxProxies: Flag.Int("max-proxies").pipe(Flag.optional, Flag.withDescription("with --autoscale: the most proxies (default 4 × --proxies)")),
+    maxBrokers: Flag.Int("max-brokers").pipe(
+      Flag.optional,
+      Flag.withDescription("with --autoscale: scale the brokers too, between --brokers and this many (queues move without copying data; a broker leaves once drained)")
+    ),
     warm: Flag.Int("warm").pipe(Flag.withDefault(2), Flag.withDescription("with --autoscale: standby proxies kept started for sub-second scale-out (default 2)")),
     policy: Flag.String("policy").pipe(
       Flag.optional,
@@ -294,8 +317,12 @@ const clusterUp = Command.make(
   Effect.fn(function*(flags) {
     if (flags.brokers < 1 || flags.proxies < 1) return yield* new CommandFailed({ message: "a cluster needs at least one broker and one proxy" })
     if (flags.warm < 0) return yield* new CommandFailed({ message: "--warm cannot be negative" })
+    if (Option.isSome(flags.maxBrokers) && flags.maxBrokers.value < flags.brokers) {
+      return yield* new CommandFailed({ message: `--max-brokers ${flags.maxBrokers.value} is below --brokers ${flags.brokers}` })
+    }
+    const brokerRange = Option.isSome(flags.maxBrokers) ? { min: flags.brokers, max: flags.maxBrokers.value } : undefined
     const autoscale = flags.autoscale
-      ? { policy: yield* elasticityPolicy(flags.policy, flags.proxies, Option.getOrElse(flags.maxProxies, () => flags.proxies * 4)) }
+      ? { policy: yield* elasticityPolicy(flags.policy, flags.proxies, Option.getOrElse(flags.maxProxies, () => flags.proxies * 4), brokerRange) }
       : undefined
     yield* Effect.scoped(Effect.gen(function*() {
       const cluster = yield* LocalCluster.up({
@@ -470,7 +497,7 @@ const showStatus = (status: Admin.StatusInfo) => {
   const unserved = status.queues.filter((queue) => queue.broker === undefined)
   return [
     `brokers (${status.brokers.length}):`,
-    ...status.brokers.map((broker) => `  ${broker.id}\t${broker.address}\tqueues=${owned.get(broker.id) ?? 0}`),
+    ...status.brokers.map((broker) => `  ${broker.id}\t${broker.address}\tqueues=${owned.get(broker.id) ?? 0}${broker.leaving === true ? "\tleaving (draining)" : ""}`),
     `proxies (${status.proxies.length}):`,
     ...status.proxies.map((proxy) => `  ${proxy.id}`),
     `queues (${status.queues.length}, ${unserved.length} unserved):`,

@@ -18,6 +18,8 @@
  * | `activate/<kind>/<id>` | present: the standby node `id` may register and take traffic | durable, until the node is stopped |
  * | `controller/leader` | the id of the elasticity controller acting now | with its lease |
  * | `controller/events` | the controller's last decisions and what came of them (JSON) | durable |
+ * | `retiring/broker/<id>` | present: the broker is leaving; its queues move away and it takes no new ones | durable, until it has left or stays after all |
+ * | `handoff/<topic>/<queue>/<broker>` | `HandoffRecord`: of a FIFO queue that broker gave up, the message groups it still holds unconsumed per consumer group | with that broker's lease, until they are consumed |
  *
  * An owner key exists only while its broker's lease lives, and it is only ever created together with
  * a higher epoch in the same transaction, so no two brokers are ever given one queue at one epoch.
@@ -105,6 +107,27 @@ export const EpochRecord = Schema.Struct({ epoch: Schema.Int, home: Schema.Strin
 export type EpochRecord = typeof EpochRecord.Type
 
 /**
+ * What a broker that gave up a FIFO queue still holds of it: per consumer group, the message groups
+ * with messages there not yet consumed. The queue's new owner holds those groups back for that
+ * consumer group until they are gone from the record, so each message group stays in order across
+ * the move.
+ *
+ * @since 0.1.0
+ */
+export const HandoffRecord = Schema.Struct({
+  /** The epoch the broker held the queue at. */
+  epoch: Schema.Int,
+  pending: Schema.Record(Schema.String, Schema.Array(Schema.String))
+})
+
+/**
+ * What a broker that gave up a FIFO queue still holds of it.
+ *
+ * @since 0.1.0
+ */
+export type HandoffRecord = typeof HandoffRecord.Type
+
+/**
  * Key prefixes and keys.
  *
  * @since 0.1.0
@@ -126,6 +149,10 @@ export const keys = {
   loads: (role: string) => `load/${role}/`,
   load: (role: string, id: string) => `load/${role}/${id}`,
   activation: (kind: string, id: string) => `activate/${kind}/${id}`,
+  retiring: "retiring/broker/",
+  retire: (id: string) => `retiring/broker/${id}`,
+  handoffs: "handoff/",
+  handoff: (topic: string, queueId: number, broker: string) => `handoff/${topic}/${queueId}/${broker}`,
   controller: "controller/leader",
   controllerEvents: "controller/events"
 } as const
@@ -317,3 +344,68 @@ export const owners: Effect.Effect<ReadonlyMap<string, OwnerRecord>, MetadataUna
  * @since 0.1.0
  */
 export const epochs: Effect.Effect<ReadonlyMap<string, EpochRecord>, MetadataUnavailable, MetadataStore> = byQueue(EpochRecord, keys.epochs)
+
+/**
+ * The brokers that are leaving the cluster.
+ *
+ * @since 0.1.0
+ */
+export const retiring: Effect.Effect<ReadonlySet<string>, MetadataUnavailable, MetadataStore> = withStore((store) =>
+  Effect.map(store.list(keys.retiring), ({ entries }) => new Set(entries.map((entry) => entry.key.slice(keys.retiring.length)))))
+
+/**
+ * Marks a broker as leaving (its queues move away, it takes no new ones) or as staying after all.
+ *
+ * @since 0.1.0
+ */
+export const setRetiring = (id: string, leaving: boolean): Effect.Effect<void, MetadataUnavailable, MetadataStore> =>
+  withStore((store) => leaving ? store.put(keys.retire(id), encode({ id })) : Effect.asVoid(store.delete(keys.retire(id))))
+
+/**
+ * A handoff as stored: the queue, the broker that gave it up, and what it still holds.
+ *
+ * @since 0.1.0
+ */
+export interface Handoff extends HandoffRecord {
+  readonly topic: string
+  readonly queueId: number
+  readonly broker: string
+}
+
+/**
+ * Every handoff under way.
+ *
+ * @since 0.1.0
+ */
+export const handoffs: Effect.Effect<ReadonlyArray<Handoff>, MetadataUnavailable, MetadataStore> = withStore((store) =>
+  Effect.map(store.list(keys.handoffs), ({ entries }) => {
+    const found: Array<Handoff> = []
+    for (const entry of entries) {
+      const rest = entry.key.slice(keys.handoffs.length)
+      const slash = rest.lastIndexOf("/")
+      const queue = slash <= 0 ? undefined : parseQueueKey(rest.slice(0, slash))
+      const record = decode(HandoffRecord, entry)
+      if (queue !== undefined && record !== undefined) found.push({ ...queue, broker: rest.slice(slash + 1), ...record })
+    }
+    return found
+  }))
+
+/**
+ * Gives a queue a new home: its owner stops writing it and the new home claims it at the next epoch
+ * (the data written so far stays where it is, read by consumers there). False when the queue's
+ * record changed meanwhile.
+ *
+ * @since 0.1.0
+ */
+export const moveQueue = (topic: string, queueId: number, to: string): Effect.Effect<boolean, MetadataUnavailable, MetadataStore> =>
+  Effect.gen(function*() {
+    const store = yield* MetadataStore
+    const key = keys.epoch(topic, queueId)
+    const entry = yield* store.get(key)
+    const current = decode(EpochRecord, entry)
+    if (current?.home === to) return true
+    return yield* store.transact({
+      when: [entry === undefined ? { key, version: 0 } : { key, modRevision: entry.modRevision }],
+      then: [{ _tag: "Put", key, value: encode({ epoch: current?.epoch ?? 0, home: to }) }]
+    })
+  })

@@ -67,7 +67,9 @@ export const Load = Schema.Struct({
   backlog: Count,
   /** How long the oldest unconsumed message has waited, in milliseconds. */
   lagMillis: Count,
-  p99Millis: Count
+  p99Millis: Count,
+  /** Brokers: messages held for later (delayed, or half of a transaction). */
+  held: Schema.optionalKey(Count)
 })
 
 /**

@@ -14,6 +14,14 @@
  * - Each decision is an event: logged, counted in the `strait_elasticity_decisions` metric (by role
  *   and direction), and kept with what came of it, the last ones under `controller/events`, which
  *   `strait status` shows.
+ * - Brokers (with a broker policy): every tick the leader spreads each topic's queues over the
+ *   brokers that take writes, by their `weights` (`Placement.plan`, at most `maxMoves` a tick): a new
+ *   broker gets its share of every topic's write traffic without any data copied. A broker scale-in
+ *   stops the highest-numbered brokers (a StatefulSet's highest ordinals), and only once they have
+ *   left without a message stranded: their queues move away first, they are marked leaving, and the
+ *   leader waits until each owns no queue and reports nothing unconsumed, in flight or held for later
+ *   (its consumers keep receiving from it meanwhile). One not drained within `retireTimeout` stays,
+ *   the decision failing with what it still holds.
  *
  * @since 0.1.0
  */
@@ -22,7 +30,8 @@ import * as Catalog from "./Catalog.ts"
 import * as Elasticity from "./Elasticity.ts"
 import * as Leadership from "./Leadership.ts"
 import { MetadataStore } from "./MetadataStore.ts"
-import { Orchestrator } from "./Orchestrator.ts"
+import { Orchestrator, OrchestratorFailed } from "./Orchestrator.ts"
+import * as Placement from "./Placement.ts"
 
 /**
  * A decision and what came of it.
@@ -57,6 +66,12 @@ export interface Options {
   readonly keepEvents?: number
   /** Told of each event as it happens (the simulator notes them in its history). */
   readonly onEvent?: (event: Event) => Effect.Effect<void>
+  /** Brokers: each one's share of every topic's queues relative to the others' (default 1). */
+  readonly weights?: Readonly<Record<string, number>>
+  /** Brokers: at most this many queues move a tick (default 8). */
+  readonly maxMoves?: number
+  /** Brokers: how long a leaving broker may take to be drained before it stays after all (default 10 min). */
+  readonly retireTimeout?: Duration.Input
 }
 
 /**
@@ -75,6 +90,12 @@ const decisions = Metric.counter("strait_elasticity_decisions", {
   description: "scaling decisions of the elasticity controller, by role and direction",
   incremental: true
 })
+
+// ids by their trailing number (broker-2 before broker-10), then as text
+const byOrdinal = (a: string, b: string) => {
+  const number = (id: string) => Number(/(\d+)$/.exec(id)?.[1] ?? -1)
+  return number(a) - number(b) || (a < b ? -1 : a > b ? 1 : 0)
+}
 
 /**
  * The events the controller keeps in the store, oldest first.
@@ -135,21 +156,103 @@ export const run = (options: Options): Effect.Effect<Controller, Elasticity.Inva
         )
       })
 
-    // the nodes to stop: the least loaded first, those that have not reported before all
+    // the nodes to stop: proxies the least loaded first (those that have not reported before all),
+    // brokers the highest-numbered first
     const victims = (ids: ReadonlyArray<string>, loads: ReadonlyArray<Elasticity.Load>, policy: Elasticity.CheckedPolicy, count: number) => {
+      if (policy.role === "broker") return [...ids].sort(byOrdinal).reverse().slice(0, count)
       const levels = new Map(loads.map((load) => [load.id, Elasticity.level(load, policy.capacity).level]))
       return [...ids]
         .sort((a, b) => (levels.get(a) ?? -1) - (levels.get(b) ?? -1) || (a < b ? 1 : a > b ? -1 : 0))
         .slice(0, count)
     }
 
+    const maxMoves = options.maxMoves ?? 8
+    const retireTimeout = Duration.toMillis(options.retireTimeout ?? Duration.minutes(10))
+    const interval = options.interval ?? Duration.seconds(1)
+
+    // Spreads the queues over the brokers taking writes; `leaving` brokers' queues all move. A queue
+    // in a move (its owner not yet its home) or with a handoff under way stays until that is done.
+    const rebalance = (leaving: ReadonlySet<string>, limit: number) =>
+      Effect.gen(function*() {
+        const retiring = yield* Catalog.retiring
+        const live = (yield* Catalog.brokers).map((broker) => broker.id)
+        const epochs = yield* Catalog.epochs
+        const owners = yield* Catalog.owners
+        const frozen = new Set<string>()
+        for (const [key, owner] of owners) if (epochs.get(key)?.home !== owner.broker) frozen.add(key)
+        for (const handoff of yield* Catalog.handoffs) frozen.add(Catalog.queueKey(handoff.topic, handoff.queueId))
+        const queues = (yield* Catalog.topics).flatMap((topic) =>
+          Array.from({ length: topic.queues }, (_, queueId) => ({
+            topic: topic.name,
+            queueId,
+            home: epochs.get(Catalog.queueKey(topic.name, queueId))?.home
+          })))
+        const out = new Set([...leaving, ...[...retiring].filter((id) => live.includes(id))])
+        const moves = Placement.plan({
+          queues,
+          active: live.filter((id) => !out.has(id)),
+          leaving: out,
+          frozen,
+          maxMoves: limit,
+          ...(options.weights === undefined ? {} : { weights: options.weights })
+        })
+        let moved = 0
+        for (const move of moves) {
+          if (yield* Catalog.moveQueue(move.topic, move.queueId, move.to)) moved++
+        }
+        if (moved > 0) yield* Effect.logInfo(`moved the writes of ${moved} queues: ${moves.map((move) => `${move.topic}/${move.queueId} ${move.from} → ${move.to}`).join(", ")}`)
+        return moved
+      }).pipe(Effect.provideService(MetadataStore, store))
+
+    // what a leaving broker still holds, or `undefined` once it holds nothing
+    const holding = (id: string, since: number) =>
+      Effect.gen(function*() {
+        const owned = [...(yield* Catalog.owners).values()].filter((owner) => owner.broker === id).length
+        if (owned > 0) return `${owned} queues still owned`
+        const handoffs = (yield* Catalog.handoffs).filter((handoff) => handoff.broker === id).length
+        if (handoffs > 0) return `${handoffs} FIFO queues still handing off`
+        const load = Catalog.decode(Elasticity.Load, yield* store.get(Catalog.keys.load("broker", id)))
+        if (load === undefined || load.at < since) return "no load report since it began leaving"
+        const left = load.backlog + load.popInFlight + (load.held ?? 0)
+        return left === 0 ? undefined : `${load.backlog} messages unconsumed (${load.popInFlight} in flight), ${load.held ?? 0} held for later`
+      }).pipe(Effect.provideService(MetadataStore, store))
+
+    // Brokers leave without a message stranded: their queues move, they are marked leaving, and they
+    // stop once drained; one not drained in time stays.
+    const retire = (stopping: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const since = yield* Clock.currentTimeMillis
+        const leaving = new Set(stopping)
+        yield* rebalance(leaving, Number.POSITIVE_INFINITY)
+        const mark = (on: boolean) =>
+          Effect.forEach(stopping, (id) => Catalog.setRetiring(id, on), { discard: true }).pipe(Effect.provideService(MetadataStore, store))
+        yield* mark(true)
+        while (true) {
+          yield* Effect.sleep(interval)
+          yield* rebalance(leaving, Number.POSITIVE_INFINITY)
+          const left = yield* Effect.forEach(stopping, (id) => Effect.map(holding(id, since), (what) => what === undefined ? undefined : `${id}: ${what}`))
+          const still = left.filter((what): what is string => what !== undefined)
+          if (still.length === 0) break
+          if ((yield* Clock.currentTimeMillis) - since > retireTimeout) {
+            yield* mark(false)
+            return yield* new OrchestratorFailed({ reason: `not drained in time, so they stay (${still.join("; ")})` })
+          }
+        }
+        yield* orchestrator.scaleIn("broker", stopping)
+        yield* mark(false)
+        return `stopped ${stopping.join(", ")} once drained (their queues moved, everything consumed)`
+      }).pipe(Effect.mapError((error) => error._tag === "OrchestratorFailed" ? error : new OrchestratorFailed({ reason: error.message })))
+
     const carryOut = (policy: Elasticity.CheckedPolicy, decision: Elasticity.Decision, ids: ReadonlyArray<string>, loads: ReadonlyArray<Elasticity.Load>, at: number) => {
       const times = last.get(policy.role) ?? {}
       const action = decision.to > decision.from
-        ? Effect.map(orchestrator.scaleOut(policy.role, decision.to - decision.from), (started) => `started ${started.join(", ")}`)
+        ? Effect.flatMap(orchestrator.scaleOut(policy.role, decision.to - decision.from), (started) =>
+          policy.role === "broker"
+            ? Effect.map(Effect.orElseSucceed(rebalance(new Set(), Number.POSITIVE_INFINITY), () => 0), (moved) => `started ${started.join(", ")}; ${moved} queues moved to take writes there`)
+            : Effect.succeed(`started ${started.join(", ")}`))
         : Effect.suspend(() => {
           const stopping = victims(ids, loads, policy, decision.from - decision.to)
-          return Effect.as(orchestrator.scaleIn(policy.role, stopping), `stopped ${stopping.join(", ")}`)
+          return policy.role === "broker" ? retire(stopping) : Effect.as(orchestrator.scaleIn(policy.role, stopping), `stopped ${stopping.join(", ")}`)
         })
       last.set(policy.role, decision.to > decision.from ? { ...times, out: at } : { ...times, in: at })
       busy.add(policy.role)
@@ -185,11 +288,15 @@ export const run = (options: Options): Effect.Effect<Controller, Elasticity.Inva
         if (decision !== undefined) yield* Effect.forkScoped(carryOut(policy, decision, ids, loads, now))
       }).pipe(Effect.catch((error) => Effect.logWarning(`the elasticity controller could not look at the ${Elasticity.plural(policy.role)}`, error)))
 
+    const brokersScaled = policies.some((policy) => policy.role === "broker")
     const tick = Effect.gen(function*() {
       if (!(yield* candidacy.leading)) return
       for (const policy of policies) yield* decideRole(policy)
+      if (brokersScaled && !busy.has("broker")) {
+        yield* rebalance(new Set(), maxMoves).pipe(Effect.catch((error) => Effect.logWarning("the elasticity controller could not place the queues", error)))
+      }
     })
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(options.interval ?? Duration.seconds(1)), tick)))
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(interval), tick)))
 
     return {
       leading: candidacy.leading,

@@ -33,6 +33,8 @@ export interface Sample {
   readonly backlog: number
   readonly lagMillis: number
   readonly p99Millis: number
+  /** Brokers: messages held for later (delayed, or half of a transaction). */
+  readonly held?: number
 }
 
 /**
@@ -59,7 +61,8 @@ export const report = (
     popInFlight: sample.popInFlight,
     backlog: sample.backlog,
     lagMillis: sample.lagMillis,
-    p99Millis: sample.p99Millis
+    p99Millis: sample.p99Millis,
+    ...(sample.held === undefined ? {} : { held: sample.held })
   }
 }
 
@@ -68,10 +71,11 @@ export const report = (
  *
  * @since 0.1.0
  */
-export const publish = (options: {
+export const publish = <E>(options: {
   readonly role: Elasticity.Role
   readonly id: string
-  readonly sample: Effect.Effect<Sample>
+  /** The node's sample; one that fails is not reported (and logged). */
+  readonly sample: Effect.Effect<Sample, E>
   readonly interval?: Duration.Input
   readonly ttl?: Duration.Input
 }): Effect.Effect<void, MetadataUnavailable, MetadataStore | Scope.Scope> =>

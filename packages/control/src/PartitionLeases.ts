@@ -17,6 +17,17 @@
  * - When the store says the lease is gone, every queue is dropped and the broker registers again
  *   under a new lease; it then claims what it should, at new epochs.
  * - Closing the scope revokes the lease, so the queues move at once instead of after the ttl.
+ * - A leaving broker (`retiring/broker/<id>`) claims nothing and hands back every queue it holds;
+ *   the others leave it out of rendezvous hashing. It keeps serving what it stored until that is
+ *   consumed.
+ * - A FIFO queue given up while its broker still holds messages of it leaves a handoff record
+ *   (`Catalog.HandoffRecord`, bound to the lease, written in the same transaction that gives the
+ *   queue up): per consumer group, the message groups not yet consumed there. The record is kept
+ *   current while the broker lives and deleted once empty; the queue's new owner holds those message
+ *   groups back (`heldElsewhere`), so each group is consumed in order across the move. A broker
+ *   holding such a record waits only on records of lower epochs (written before its own tenure),
+ *   and does not take the queue again until its record is gone, so no two brokers ever wait on each
+ *   other.
  *
  * @since 0.1.0
  */
@@ -73,6 +84,31 @@ export interface PartitionLeases {
   readonly held: Effect.Effect<ReadonlyArray<HeldQueue>>
   /** Reads the store and claims or hands back queues now (it also happens on every change seen). */
   readonly reconcile: Effect.Effect<void, MetadataUnavailable>
+  /**
+   * Whether messages of `messageGroup` in `topic`/`queueId` must wait for consumer group `group`:
+   * another broker that served the queue still holds earlier ones of that message group. Plain code:
+   * called on the receive path.
+   */
+  readonly heldElsewhere: (group: string, topic: string, queueId: number, messageGroup: string) => boolean
+  /** Whether this broker is leaving the cluster (it takes no queues). */
+  readonly retiring: Effect.Effect<boolean>
+  /** Connects the broker: what it still holds of a queue, and what to do when handoffs change. */
+  readonly attach: (hooks: Hooks) => void
+}
+
+/**
+ * What the broker tells its leases.
+ *
+ * @since 0.1.0
+ */
+export interface Hooks {
+  /**
+   * Per consumer group, the message groups of a FIFO queue's messages stored here and not yet
+   * consumed; `undefined` when the broker cannot tell now (its store failed a read).
+   */
+  readonly pending: (topic: string, queueId: number) => Effect.Effect<Readonly<Record<string, ReadonlyArray<string>>> | undefined>
+  /** Handoffs from other brokers changed: receives waiting on a held-back message group may look again. */
+  readonly handoffsChanged: () => void
 }
 
 /**
@@ -88,6 +124,8 @@ export interface LeaseOptions {
   readonly ttl?: Duration.Input
   /** How often the store is read again even when no change was seen (default 2 s). */
   readonly reconcileInterval?: Duration.Input
+  /** How often this broker's handoff records are brought up to date while it has any (default 1 s). */
+  readonly handoffInterval?: Duration.Input
 }
 
 /**
@@ -151,9 +189,25 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
     yield* Effect.logInfo(`broker ${me} registered (lease ttl ${granted.ttlMillis} ms)`)
   })
 
+  // handoffs per queue: what other brokers still hold of FIFO queues (consumer group → message
+  // groups) at the epoch they gave the queue up; the epoch of this broker's own record; every broker
+  // with a record; and this broker's records as last written
+  interface Elsewhere {
+    readonly epoch: number
+    readonly pending: ReadonlyMap<string, ReadonlySet<string>>
+  }
+  let elsewhere = new Map<string, ReadonlyArray<Elsewhere>>()
+  let ownEpochs = new Map<string, number>()
+  let holders = new Map<string, ReadonlySet<string>>()
+  let elsewhereSeen = ""
+  const mine = new Map<string, string>()
+  let hooks: Hooks | undefined
+  let leaving = false
+
   const dropAll = (why: string) =>
     Effect.suspend(() => {
       const count = held.size
+      mine.clear()
       held.clear()
       indexHeld()
       trustedUntil = 0
@@ -166,6 +220,105 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
   // a bug a test of the simulator may plant (never on otherwise): writes whatever the lease
   const fencingRemoved = (yield* PlantedBugs.PlantedBugs).has("fencing-removed")
 
+  const followHandoffs = (records: ReadonlyArray<Catalog.Handoff>) =>
+    Effect.sync(() => {
+      const next = new Map<string, Array<Elsewhere>>()
+      const own = new Map<string, number>()
+      const withRecords = new Map<string, Set<string>>()
+      for (const record of records) {
+        const key = Catalog.queueKey(record.topic, record.queueId)
+        const brokers = withRecords.get(key)
+        if (brokers === undefined) withRecords.set(key, new Set([record.broker]))
+        else brokers.add(record.broker)
+        if (record.broker === me) {
+          const handoffKey = Catalog.keys.handoff(record.topic, record.queueId, record.broker)
+          if (!mine.has(handoffKey)) mine.set(handoffKey, "")
+          own.set(key, record.epoch)
+          continue
+        }
+        const pending = new Map(Object.entries(record.pending).map(([group, messageGroups]) => [group, new Set(messageGroups)]))
+        const list = next.get(key)
+        if (list === undefined) next.set(key, [{ epoch: record.epoch, pending }])
+        else list.push({ epoch: record.epoch, pending })
+      }
+      const seen = JSON.stringify(records.map((record) => [record.topic, record.queueId, record.broker, record.epoch, record.pending]).sort())
+      elsewhere = next
+      ownEpochs = own
+      holders = withRecords
+      if (seen !== elsewhereSeen) {
+        elsewhereSeen = seen
+        hooks?.handoffsChanged()
+      }
+    })
+
+  const nothingPending: Readonly<Record<string, ReadonlyArray<string>>> = {}
+  // what this broker still holds of a FIFO queue, per consumer group (empty groups left out)
+  const pendingOf = (topic: string, queueId: number) =>
+    Effect.map(hooks === undefined ? Effect.succeed(nothingPending) : hooks.pending(topic, queueId), (pending) => {
+      if (pending === undefined) return undefined
+      const kept: Record<string, Array<string>> = {}
+      for (const [group, messageGroups] of Object.entries(pending)) if (messageGroups.length > 0) kept[group] = [...messageGroups].sort()
+      return kept
+    })
+
+  // Stops writing the queue at once, then gives it up; a FIFO queue with messages still to consume
+  // here leaves its handoff record in the same transaction.
+  const handBack = (topic: Catalog.TopicRecord, queueId: number, owner: Catalog.OwnerRecord, leaseId: string) =>
+    Effect.gen(function*() {
+      const key = Catalog.queueKey(topic.name, queueId)
+      const holding = held.get(key)
+      held.delete(key)
+      indexHeld()
+      const pending = topic.kind === "FIFO" ? yield* pendingOf(topic.name, queueId) : {}
+      if (pending === undefined) {
+        // what it holds is unknown now: keep the queue until the next reconciliation
+        if (holding !== undefined) held.set(key, holding)
+        return
+      }
+      const handoffKey = Catalog.keys.handoff(topic.name, queueId, me)
+      const record = Object.keys(pending).length === 0 ? undefined : Catalog.encode({ epoch: owner.epoch, pending })
+      const given = yield* store.transact({
+        when: [{ key: Catalog.keys.owner(topic.name, queueId), value: Catalog.encode(owner) }],
+        then: [
+          { _tag: "Delete", key: Catalog.keys.owner(topic.name, queueId) },
+          ...(record === undefined ? [] : [{ _tag: "Put" as const, key: handoffKey, value: record, lease: leaseId }])
+        ]
+      })
+      if (given && record !== undefined) mine.set(handoffKey, record)
+    })
+
+  // this broker's handoff records, brought up to date: deleted once nothing is left to consume
+  const refreshHandoffs = Effect.gen(function*() {
+    const current = lease
+    if (current === undefined) return
+    for (const [handoffKey, written] of [...mine]) {
+      const rest = handoffKey.slice(Catalog.keys.handoffs.length, handoffKey.length - me.length - 1)
+      const queue = Catalog.parseQueueKey(rest)
+      if (queue === undefined) {
+        mine.delete(handoffKey)
+        continue
+      }
+      const pending = yield* pendingOf(queue.topic, queue.queueId)
+      if (pending === undefined) continue
+      if (Object.keys(pending).length === 0) {
+        yield* store.delete(handoffKey)
+        mine.delete(handoffKey)
+        continue
+      }
+      const entry = yield* store.get(handoffKey)
+      const record = Catalog.decode(Catalog.HandoffRecord, entry)
+      if (record === undefined) {
+        // gone with an earlier lease: nothing waits on it any more
+        mine.delete(handoffKey)
+        continue
+      }
+      const next = Catalog.encode({ epoch: record.epoch, pending })
+      if (next === written && entry?.value === next) continue
+      yield* store.put(handoffKey, next, { lease: current.id })
+      mine.set(handoffKey, next)
+    }
+  })
+
   // one reconciliation at a time: the loop's and any caller's
   const serial = Semaphore.makeUnsafe(1)
   const reconcile = serial.withPermits(1)(Effect.gen(function*() {
@@ -174,8 +327,15 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
     const leaseId = lease.id
     const topics = yield* Catalog.topics
     const live = (yield* Catalog.brokers).map((broker) => broker.id)
+    const retiring = yield* Catalog.retiring
     const owners = yield* Catalog.owners
+    // read after the owners: a queue given up with a handoff lost its owner in the same transaction
+    yield* followHandoffs(yield* Catalog.handoffs)
     const epochs = new Map((yield* store.list(Catalog.keys.epochs)).entries.map((entry) => [entry.key.slice(Catalog.keys.epochs.length), entry]))
+    leaving = retiring.has(me)
+    // the brokers that take queues: the live ones not leaving (all live ones when every one leaves)
+    const eligible = live.filter((broker) => !retiring.has(broker))
+    const candidates = eligible.length > 0 ? eligible : live
     const wanted = new Set<string>()
     let changed = false
     for (const topic of topics) {
@@ -185,28 +345,31 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
         const owner = owners.get(key)
         const epochEntry = epochs.get(key)
         const epoch = Catalog.decode(Catalog.EpochRecord, epochEntry)
+        // a broker still holding unconsumed messages of a FIFO queue it gave up does not take it
+        // again until they are consumed (unless every broker does): so the brokers holding a
+        // queue's messages are ordered by the epochs they gave it up at, and none waits on a later one
+        const withRecord = holders.get(key)
+        const takers = withRecord === undefined ? candidates : candidates.filter((broker) => !withRecord.has(broker))
+        const pool = takers.length > 0 ? takers : candidates
+        const homeTakes = epoch !== undefined && eligible.includes(epoch.home) && pool.includes(epoch.home)
         if (owner?.broker === me) {
           if (!held.has(key)) {
             // ours in the store (a claim whose answer was lost): hold it
             held.set(key, { topic: topic.name, queueId, epoch: owner.epoch })
             changed = true
           }
-          if (epoch !== undefined && epoch.home !== me && live.includes(epoch.home)) {
-            // the home is back: stop writing first, then let the queue go
-            held.delete(key)
+          const homeElsewhere = homeTakes && epoch.home !== me
+          if (homeElsewhere || (leaving && pool.some((broker) => broker !== me))) {
+            yield* handBack(topic, queueId, owner, leaseId)
             changed = true
-            yield* store.transact({
-              when: [{ key: Catalog.keys.owner(topic.name, queueId), value: Catalog.encode(owner) }],
-              then: [{ _tag: "Delete", key: Catalog.keys.owner(topic.name, queueId) }]
-            })
-            yield* Effect.logInfo(`broker ${me} handed ${key} back to its home ${epoch.home}`)
+            yield* Effect.logInfo(homeElsewhere ? `broker ${me} handed ${key} to its home ${epoch.home}` : `broker ${me} let ${key} go: it is leaving`)
           }
           continue
         }
         if (held.delete(key)) changed = true
         if (owner !== undefined) continue
-        const home = epoch !== undefined && live.includes(epoch.home) ? epoch.home : undefined
-        if ((home ?? rendezvous(key, live)) !== me) continue
+        const home = homeTakes ? epoch.home : undefined
+        if ((home ?? rendezvous(key, pool)) !== me) continue
         const next = { broker: me, epoch: (epoch?.epoch ?? 0) + 1 }
         const claimed = yield* store.transact({
           when: [
@@ -264,8 +427,13 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
   const ttlMillis = lease!.ttlMillis
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))), keepAlive)))
 
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(
+    Effect.sleep(options.handoffInterval ?? Duration.seconds(1)),
+    serial.withPermits(1)(refreshHandoffs).pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not update its handoffs`, error)))
+  )))
+
   yield* Reconciler.run({
-    prefixes: [Catalog.keys.topics, Catalog.keys.brokers, Catalog.keys.owners],
+    prefixes: [Catalog.keys.topics, Catalog.keys.brokers, Catalog.keys.owners, Catalog.keys.retiring, Catalog.keys.handoffs],
     interval: reconcileInterval,
     reconcile: reconcile.pipe(Effect.catch((error) => Effect.logWarning(`broker ${me} could not read the queue owners`, error)))
   }).pipe(Effect.provideService(MetadataStore, store))
@@ -279,7 +447,20 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
         return queue === undefined ? Effect.fail(new NotQueueOwner({ broker: me, topic, queueId })) : Effect.succeed(queue.epoch)
       }),
     held: Effect.sync(() => [...held.values()]),
-    reconcile
+    reconcile,
+    heldElsewhere: (group, topic, queueId, messageGroup) => {
+      if (elsewhere.size === 0) return false
+      const key = Catalog.queueKey(topic, queueId)
+      const records = elsewhere.get(key)
+      if (records === undefined) return false
+      // what this broker holds of a queue it gave up waits only on what was written before it had it
+      const own = ownEpochs.get(key) ?? Number.POSITIVE_INFINITY
+      return records.some((record) => record.epoch < own && record.pending.get(group)?.has(messageGroup) === true)
+    },
+    retiring: Effect.sync(() => leaving),
+    attach: (attached) => {
+      hooks = attached
+    }
   }
   return service
 })

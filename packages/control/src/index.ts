@@ -47,4 +47,7 @@ export * as ElasticityController from "./ElasticityController.ts"
 export * as LoadReports from "./LoadReports.ts"
 
 /** @since 0.1.0 */
+export * as Placement from "./Placement.ts"
+
+/** @since 0.1.0 */
 export * as KubernetesOrchestrator from "./adapters/KubernetesOrchestrator.ts"

@@ -1,9 +1,9 @@
 // The elasticity controller: one leader decides from the nodes' load reports and scales through the
 // orchestrator; each decision is an event with what came of it.
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { Catalog, Elasticity, ElasticityController, EmbeddedStore, MetadataStore, Orchestrator } from "../src/index.ts"
+import { Catalog, Elasticity, ElasticityController, EmbeddedStore, MetadataStore, Orchestrator, PartitionLeases } from "../src/index.ts"
 
 // an orchestrator that runs nodes in name only; `stopGate` holds every scale-in until it opens
 const recording = (options: { readonly proxies: number; readonly stopGate?: Deferred.Deferred<void>; readonly failOut?: boolean }) => {
@@ -162,4 +162,134 @@ describe("ElasticityController", () => {
       assert.strictEqual(refused._tag, "InvalidPolicy")
       assert.include(refused.message, "broker")
     }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  describe("brokers", () => {
+    // brokers as their partition leases (real ones, in the shared store); each started by the
+    // orchestrator reports the backlog `backlog` gives it
+    const brokerFleet = (initial: number) =>
+      Effect.gen(function*() {
+        const store = yield* MetadataStore.MetadataStore
+        const running = new Map<string, Scope.Closeable>()
+        const backlog = new Map<string, number>()
+        const calls: Array<string> = []
+        let started = 0
+        const startOne = Effect.gen(function*() {
+          const id = `broker-${started++}`
+          const scope = yield* Scope.make()
+          yield* PartitionLeases.make({ brokerId: id, address: `mem://${id}`, ttl: "3 seconds", reconcileInterval: "1 second" }).pipe(
+            Effect.provideService(MetadataStore.MetadataStore, store),
+            Scope.provide(scope)
+          )
+          running.set(id, scope)
+          return id
+        })
+        for (let i = 0; i < initial; i++) yield* startOne
+        const service = Orchestrator.Orchestrator.of({
+          describe: "leases",
+          nodes: (role) => Effect.succeed(role === "broker" ? [...running.keys()] : []),
+          scaleOut: (role, count) =>
+            Effect.gen(function*() {
+              calls.push(`out ${role} ${count}`)
+              const ids: Array<string> = []
+              for (let i = 0; i < count; i++) ids.push(yield* startOne)
+              return ids
+            }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))),
+          scaleIn: (role, ids) =>
+            Effect.gen(function*() {
+              calls.push(`in ${role} ${ids.join(",")}`)
+              for (const id of ids) {
+                yield* Scope.close(running.get(id)!, Exit.void)
+                running.delete(id)
+              }
+            })
+        })
+        const reportAll = (messagesPerSecond: number) =>
+          Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            for (const id of running.keys()) {
+              yield* store.put(Catalog.keys.load("broker", id), Catalog.encode({
+                id, role: "broker", at, cpu: 0, messagesPerSecond, bytesPerSecond: 0, connections: 0, popInFlight: 0,
+                backlog: backlog.get(id) ?? 0, lagMillis: 0, p99Millis: 0, held: 0
+              } satisfies Elasticity.Load))
+            }
+          })
+        return { service, running, backlog, calls, reportAll }
+      })
+
+    const brokerPolicy: Partial<Elasticity.Policy> = {
+      broker: { ...policy.proxy!, min: 2, max: 4, capacity: { messagesPerSecond: 1_000 }, scaleInCooldown: "5 seconds", maxStepIn: 1 }
+    }
+    const homes = Effect.map(Catalog.epochs, (epochs) => {
+      const counts: Record<string, number> = {}
+      for (const record of epochs.values()) counts[record.home] = (counts[record.home] ?? 0) + 1
+      return counts
+    })
+    const owners = Effect.map(Catalog.owners, (owners) => {
+      const counts: Record<string, number> = {}
+      for (const record of owners.values()) counts[record.broker] = (counts[record.broker] ?? 0) + 1
+      return counts
+    })
+
+    it.effect("a new broker takes its share of every topic's writes; a leaving one stops only once it owns nothing and holds nothing", () =>
+      Effect.gen(function*() {
+        const fleet = yield* brokerFleet(2)
+        yield* Catalog.createTopic({ name: "orders", kind: "NORMAL", queues: 6, flush: "async" })
+        yield* second
+        const controller = yield* ElasticityController.run({ id: "c1", policy: brokerPolicy }).pipe(Effect.provideService(Orchestrator.Orchestrator, fleet.service))
+        // busy: 2 brokers at 600 msg/s each against 500 → 3 brokers
+        yield* fleet.reportAll(600)
+        yield* second
+        assert.deepStrictEqual(fleet.calls, ["out broker 1"])
+        yield* TestClock.adjust("2 seconds")
+        assert.deepStrictEqual(yield* homes, { "broker-0": 2, "broker-1": 2, "broker-2": 2 })
+        assert.deepStrictEqual(yield* owners, { "broker-0": 2, "broker-1": 2, "broker-2": 2 })
+        const [out] = yield* controller.events
+        assert.strictEqual(out?.outcome, "started broker-2; 2 queues moved to take writes there")
+
+        // quiet, but broker-2 (the highest) still holds 5 messages its consumers have not taken
+        fleet.backlog.set("broker-2", 5)
+        for (let i = 0; i < 8; i++) {
+          yield* fleet.reportAll(10)
+          yield* second
+        }
+        assert.deepStrictEqual(fleet.calls, ["out broker 1"])
+        assert.deepStrictEqual(yield* homes, { "broker-0": 3, "broker-1": 3 })
+        assert.deepStrictEqual(yield* owners, { "broker-0": 3, "broker-1": 3 })
+        assert.deepStrictEqual([...(yield* Catalog.retiring)], ["broker-2"])
+        // consumed: it goes, and is no longer marked leaving
+        fleet.backlog.set("broker-2", 0)
+        yield* fleet.reportAll(10)
+        yield* second
+        yield* second
+        assert.deepStrictEqual(fleet.calls, ["out broker 1", "in broker broker-2"])
+        assert.deepStrictEqual([...(yield* Catalog.retiring)], [])
+        const stored = yield* ElasticityController.storedEvents
+        assert.deepStrictEqual(stored.map((event) => [event.from, event.to, event.ok]), [[2, 3, true], [3, 2, true]])
+        assert.include(stored[1]!.outcome, "stopped broker-2 once drained")
+      }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+    it.effect("a leaving broker not drained in time stays, takes writes again, and the decision fails with what it holds", () =>
+      Effect.gen(function*() {
+        const fleet = yield* brokerFleet(3)
+        yield* Catalog.createTopic({ name: "orders", kind: "NORMAL", queues: 6, flush: "async" })
+        yield* second
+        // the next try comes only after the 30 s cooldown
+        const policy: Partial<Elasticity.Policy> = { broker: { ...brokerPolicy.broker!, scaleInCooldown: Duration.seconds(30) } }
+        const controller = yield* ElasticityController.run({ id: "c1", policy, retireTimeout: "5 seconds" }).pipe(
+          Effect.provideService(Orchestrator.Orchestrator, fleet.service)
+        )
+        fleet.backlog.set("broker-2", 7)
+        for (let i = 0; i < 9; i++) {
+          yield* fleet.reportAll(10)
+          yield* second
+        }
+        const [failed] = yield* controller.events
+        assert.strictEqual(failed?.ok, false)
+        assert.include(failed?.outcome ?? "", "broker-2: 7 messages unconsumed")
+        assert.deepStrictEqual(fleet.calls, [])
+        assert.deepStrictEqual([...(yield* Catalog.retiring)], [])
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual((yield* owners)["broker-2"], 2)
+      }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+  })
 })

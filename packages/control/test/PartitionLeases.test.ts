@@ -40,6 +40,16 @@ const heldKeys = (leases: PartitionLeases.PartitionLeases) =>
 
 const createOrders = Catalog.createTopic({ name: "orders", kind: "NORMAL", queues: 8, flush: "async" })
 
+// a FIFO topic of one queue, served by a; b starts after it
+const fifoOnA = Effect.gen(function*() {
+  const store = yield* MetadataStore.MetadataStore
+  const a = yield* start("a", store)
+  yield* Catalog.createTopic({ name: "fifo", kind: "FIFO", queues: 1, flush: "async" })
+  yield* a.leases.reconcile
+  const b = yield* start("b", store)
+  return { a, b, store }
+})
+
 // brokers a and b, then the topic: each claims its share
 const twoBrokers = (store: Store, a: Store = store) =>
   Effect.gen(function*() {
@@ -154,4 +164,137 @@ describe("PartitionLeases", () => {
       if (before[i] !== "b") expect(after[i]).toBe(before[i])
     })
   })
+
+  it.effect("a queue given a new home moves there at the next epoch; the old home keeps its other queues", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* twoBrokers(yield* MetadataStore.MetadataStore)
+      const moved = queuesOf(yield* heldKeys(a.leases))[0]!
+      const queueId = Number(moved.split("/")[1])
+      expect(yield* Catalog.moveQueue("orders", queueId, "b")).toBe(true)
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      expect(queuesOf(yield* heldKeys(a.leases))).not.toContain(moved)
+      expect(yield* heldKeys(b.leases)).toContain(`${moved}@2`)
+      expect((yield* Catalog.epochs).get(moved)).toEqual({ epoch: 2, home: "b" })
+      expect((yield* heldKeys(a.leases)).length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a leaving broker hands back every queue it holds and takes none, not even a dead broker's", () =>
+    Effect.gen(function*() {
+      const store = yield* MetadataStore.MetadataStore
+      const { a, b } = yield* twoBrokers(store)
+      const c = yield* start("c", store)
+      yield* Catalog.setRetiring("b", true)
+      yield* b.leases.reconcile
+      expect(yield* b.leases.held).toEqual([])
+      expect(yield* b.leases.retiring).toBe(true)
+      yield* a.leases.reconcile
+      yield* c.leases.reconcile
+      yield* a.stop
+      yield* b.leases.reconcile
+      yield* c.leases.reconcile
+      // with a gone, c serves everything; b, still live but leaving, nothing
+      expect(queuesOf(yield* heldKeys(c.leases)).sort()).toEqual(allQueues)
+      expect(yield* b.leases.held).toEqual([])
+      // staying after all, b takes its own queues back
+      yield* Catalog.setRetiring("b", false)
+      yield* c.leases.reconcile
+      yield* b.leases.reconcile
+      expect((yield* b.leases.held).length).toBeGreaterThan(0)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a FIFO queue given up with messages unconsumed leaves a handoff: the new owner holds those message groups back until the old owner has none left", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* fifoOnA
+      // what a still holds of fifo/0: consumer group g has m1 and m2 to consume, h nothing
+      let pending: Record<string, ReadonlyArray<string>> = { g: ["m2", "m1"], h: [] }
+      let changes = 0
+      a.leases.attach({ pending: () => Effect.succeed(pending), handoffsChanged: () => undefined })
+      b.leases.attach({ pending: () => Effect.succeed({}), handoffsChanged: () => void changes++ })
+      yield* Catalog.moveQueue("fifo", 0, "b")
+      yield* a.leases.reconcile
+      expect((yield* Catalog.handoffs).map(({ broker, epoch, pending, queueId, topic }) => ({ broker, epoch, pending, queueId, topic }))).toEqual([
+        { topic: "fifo", queueId: 0, broker: "a", epoch: 1, pending: { g: ["m1", "m2"] } }
+      ])
+      yield* b.leases.reconcile
+      expect(yield* heldKeys(b.leases)).toEqual(["fifo/0@2"])
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(true)
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m3")).toBe(false)
+      expect(b.leases.heldElsewhere("h", "fifo", 0, "m1")).toBe(false)
+      // a's own record does not hold a back
+      expect(a.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(false)
+      expect(changes).toBe(1)
+      // g consumes m1 at a: the record shrinks, and b lets m1 go
+      pending = { g: ["m2"] }
+      yield* TestClock.adjust("1 second")
+      yield* b.leases.reconcile
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(false)
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m2")).toBe(true)
+      // nothing left: the record goes
+      pending = {}
+      yield* TestClock.adjust("1 second")
+      expect(yield* Catalog.handoffs).toEqual([])
+      yield* b.leases.reconcile
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m2")).toBe(false)
+      expect(changes).toBe(3)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a handoff goes with its broker's lease: a dead old owner holds nothing back", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* fifoOnA
+      a.leases.attach({ pending: () => Effect.succeed({ g: ["m1"] }), handoffsChanged: () => undefined })
+      yield* Catalog.moveQueue("fifo", 0, "b")
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(true)
+      yield* a.stop
+      yield* b.leases.reconcile
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(false)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a broker that cannot tell what it holds of a FIFO queue keeps the queue until it can", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* fifoOnA
+      let known = false
+      a.leases.attach({ pending: () => Effect.succeed(known ? {} : undefined), handoffsChanged: () => undefined })
+      yield* Catalog.moveQueue("fifo", 0, "b")
+      yield* a.leases.reconcile
+      expect(yield* heldKeys(a.leases)).toEqual(["fifo/0@1"])
+      known = true
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      expect(yield* heldKeys(a.leases)).toEqual([])
+      expect(yield* heldKeys(b.leases)).toEqual(["fifo/0@2"])
+      expect(yield* Catalog.handoffs).toEqual([])
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
+  it.effect("a FIFO queue moved twice before its first holder drained: each holder waits only on those before it, and a holder with messages left does not take the queue back", () =>
+    Effect.gen(function*() {
+      const { a, b, store } = yield* fifoOnA
+      const c = yield* start("c", store)
+      a.leases.attach({ pending: () => Effect.succeed({ g: ["m1"] }), handoffsChanged: () => undefined })
+      b.leases.attach({ pending: () => Effect.succeed({ g: ["m1"] }), handoffsChanged: () => undefined })
+      yield* Catalog.moveQueue("fifo", 0, "b")
+      yield* a.leases.reconcile
+      yield* b.leases.reconcile
+      expect(yield* heldKeys(b.leases)).toEqual(["fifo/0@2"])
+      // b leaves: a, home of nothing but still holding m1 of the queue, is passed over for c
+      yield* Catalog.setRetiring("b", true)
+      yield* b.leases.reconcile
+      yield* a.leases.reconcile
+      yield* c.leases.reconcile
+      expect(yield* heldKeys(a.leases)).toEqual([])
+      expect(yield* heldKeys(c.leases)).toEqual(["fifo/0@3"])
+      expect((yield* Catalog.handoffs).map((handoff) => `${handoff.broker}@${handoff.epoch}`).sort()).toEqual(["a@1", "b@2"])
+      // a goes first, then b, then c
+      expect(a.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(false)
+      expect(b.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(true)
+      expect(c.leases.heldElsewhere("g", "fifo", 0, "m1")).toBe(true)
+      // even as the queue's home again, a waits until its own messages are gone
+      yield* Catalog.moveQueue("fifo", 0, "a")
+      yield* c.leases.reconcile
+      yield* a.leases.reconcile
+      expect(yield* heldKeys(c.leases)).toEqual(["fifo/0@3"])
+      expect(yield* heldKeys(a.leases)).toEqual([])
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
 })

@@ -288,7 +288,8 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
     listen,
     ...(cluster.brokerAdvertise === undefined ? {} : { advertise: cluster.brokerAdvertise }),
     ...(cluster.leaseTtlMillis === undefined ? {} : { leaseTtl: Duration.millis(cluster.leaseTtlMillis) }),
-    adoptTopics
+    adoptTopics,
+    reportLoad: { cpuMicros: processCpuMicros }
   }).pipe(Layer.provide(RealDisk.layer), Layer.provide(tuned(config.tuning ?? {}).transactions))
 }
 
@@ -321,7 +322,7 @@ const clusterProxy = (config: NodeConfig) =>
     ))
   })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options), nativeServer(config))))
 
-// the process's CPU time so far, for the proxy's load report
+// the process's CPU time so far, for the node's load report
 const processCpuMicros = () => {
   const cpu = process.cpuUsage()
   return cpu.user + cpu.system

@@ -268,11 +268,16 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
       const topic = yield* proxy.topic(caller, nameOf(request.topic))
       const group = yield* proxy.group(caller, nameOf(request.group))
       const endpoints = endpointsFor(request.endpoints)
-      // a FIFO group polls each queue on its own, at the broker serving it; any other group polls
-      // each broker once for all of its queues
+      // a FIFO group polls each queue on its own, at the broker serving it, and once each live broker
+      // serving none (a queue moved away, or a leaving broker, still holds messages to receive); any
+      // other group polls each broker once for all of its queues
+      const route = yield* proxy.route(caller, nameOf(request.topic))
       const assigned: ReadonlyArray<{ readonly id: number; readonly broker: string | undefined }> = group.fifo
-        ? (yield* proxy.owners(caller, nameOf(request.topic))).map((broker, id) => ({ id, broker }))
-        : (yield* proxy.route(caller, nameOf(request.topic))).map(({ broker }) => ({ id: -1, broker }))
+        ? [
+          ...(yield* proxy.owners(caller, nameOf(request.topic))).map((broker, id) => ({ id, broker })),
+          ...route.filter(({ queues }) => queues === 0).map(({ broker }) => ({ id: -1, broker }))
+        ]
+        : route.map(({ broker }) => ({ id: -1, broker }))
       return {
         status: Codes.ok,
         assignments: assigned.map(({ broker, id }) => ({

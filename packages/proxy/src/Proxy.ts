@@ -236,6 +236,7 @@ interface Registered {
 
 interface Session {
   readonly clientId: string
+  readonly namespace: string
   lastSeen: number
   /** Telemetry streams open: a client with one is alive however long it stays silent. */
   streams: number
@@ -297,14 +298,14 @@ export interface Meter {
 export class Proxy extends Context.Service<Proxy, {
   /** Checks a request's signature headers. */
   readonly authenticate: AccessControl.AccessControl["authenticate"]
-  /** Notes that the client is alive (a heartbeat). */
-  readonly heartbeat: (caller: CallerContext) => Effect.Effect<void>
+  /** Notes that the client is alive (a heartbeat); a new client over its namespace's connections is `Throttled`. */
+  readonly heartbeat: (caller: CallerContext) => Effect.Effect<void, Quotas.Throttled>
   /**
    * Registers what the client is and where its check-backs go, for as long as the scope lives
    * (a telemetry stream). While a stream is open the client is alive; after the last one closes its
    * session lives on until it terminates or times out.
    */
-  readonly register: (caller: CallerContext, registration: Registration) => Effect.Effect<void, never, Scope.Scope>
+  readonly register: (caller: CallerContext, registration: Registration) => Effect.Effect<void, Quotas.Throttled, Scope.Scope>
   /** The client is leaving: what it holds under automatic renewal is released now. */
   readonly terminate: (caller: CallerContext) => Effect.Effect<void>
   /** A topic's kind and queues, for routing. */
@@ -483,14 +484,34 @@ const make = Effect.fnUntraced(function*(
       return yield* Effect.fail(last ?? new BrokerLink.BrokerUnreachable({ broker: "none", reason: "no broker is registered" }))
     })
 
-  const sessionOf = (clientId: string, now: number) => {
-    if (clientId === "") return undefined
-    let session = sessions.get(clientId)
-    if (session === undefined) sessions.set(clientId, session = { clientId, lastSeen: now, streams: 0, registration: undefined, leases: new Map() })
+  // clients connected per namespace, for its connections quota
+  const connected = new Map<string, number>()
+  const forget = (session: Session) => {
+    if (sessions.get(session.clientId) !== session) return
+    sessions.delete(session.clientId)
+    const left = (connected.get(session.namespace) ?? 1) - 1
+    if (left <= 0) connected.delete(session.namespace)
+    else connected.set(session.namespace, left)
+  }
+  // the caller's session, opened on its first call unless its namespace has all the clients it may
+  const sessionOf = (caller: CallerContext, now: number): Session | undefined | Quotas.Throttled => {
+    if (caller.clientId === "") return undefined
+    let session = sessions.get(caller.clientId)
+    if (session === undefined) {
+      const open = connected.get(caller.namespace) ?? 0
+      const refused = quotas.admitConnection(caller.namespace, open)
+      if (refused !== undefined) return refused
+      connected.set(caller.namespace, open + 1)
+      sessions.set(caller.clientId, session = { clientId: caller.clientId, namespace: caller.namespace, lastSeen: now, streams: 0, registration: undefined, leases: new Map() })
+    }
     session.lastSeen = now
     return session
   }
-  const touch = (caller: CallerContext) => Effect.map(Clock.currentTimeMillis, (now) => sessionOf(caller.clientId, now))
+  const touch = (caller: CallerContext) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const session = sessionOf(caller, now)
+      return session instanceof Quotas.Throttled ? Effect.fail(session) : Effect.succeed(session)
+    })
 
   // the client settles a message it holds: automatic renewal of it ends
   const takeLease = (session: Session | undefined, handle: string) => {
@@ -529,7 +550,7 @@ const make = Effect.fnUntraced(function*(
     const now = yield* Clock.currentTimeMillis
     for (const session of [...sessions.values()]) {
       if (session.streams === 0 && now - session.lastSeen > clientTimeoutMillis) {
-        sessions.delete(session.clientId)
+        forget(session)
         yield* Effect.logInfo(`client ${session.clientId} timed out; releasing ${session.leases.size} held messages`)
         yield* releaseLeases(session)
         continue
@@ -653,8 +674,7 @@ const make = Effect.fnUntraced(function*(
     heartbeat: (caller) => Effect.asVoid(touch(caller)),
     register: (caller, registration) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const session = sessionOf(caller.clientId, now)
+        const session = yield* touch(caller)
         if (session === undefined) return
         const qualified: Registered = {
           kind: registration.kind,
@@ -680,7 +700,7 @@ const make = Effect.fnUntraced(function*(
       Effect.suspend(() => {
         const session = sessions.get(caller.clientId)
         if (session === undefined) return Effect.void
-        sessions.delete(caller.clientId)
+        forget(session)
         return releaseLeases(session)
       }),
     topic: (caller, name) =>
@@ -700,7 +720,9 @@ const make = Effect.fnUntraced(function*(
     send: (caller, messages, sendOptions = {}) =>
       Effect.gen(function*() {
         for (const message of messages) yield* authorize(caller, "pub", `topic:${message.topic}`)
-        const session = yield* touch(caller)
+        const touched = yield* Effect.result(touch(caller))
+        if (Result.isFailure(touched)) return messages.map(() => Result.fail(touched.failure))
+        const session = touched.success
         const transactional = sendOptions.transactional === true
         let bytes = 0
         for (const message of messages) bytes += message.body.length
@@ -787,7 +809,9 @@ const make = Effect.fnUntraced(function*(
     ack: (caller, group, topic, receiptHandles) =>
       Effect.gen(function*() {
         yield* authorize(caller, "sub", `group:${group}`)
-        const session = yield* touch(caller)
+        const touched = yield* Effect.result(touch(caller))
+        if (Result.isFailure(touched)) return receiptHandles.map((): ProxyError | undefined => touched.failure)
+        const session = touched.success
         const current = receiptHandles.map((handle) => takeLease(session, handle))
         const qualifiedGroup = qualify(caller.namespace, group)
         const qualifiedTopic = qualify(caller.namespace, topic)

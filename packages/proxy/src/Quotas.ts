@@ -1,6 +1,6 @@
 /**
- * Tenant water levels: per-namespace quotas of messages and body bytes per second, enforced by each
- * proxy, so that a noisy tenant is throttled instead of slowing the others.
+ * Tenant water levels: per-namespace quotas of messages and body bytes per second and of connected
+ * clients, enforced by each proxy, so that a noisy tenant is throttled instead of slowing the others.
  *
  * **Details**
  *
@@ -12,6 +12,8 @@
  *   forever.
  * - A receive is refused while a bucket is empty; what it received is taken afterwards (a bucket may
  *   then go below zero, and the next requests wait until it refills).
+ * - A client beyond the namespace's `connections` is refused as it first calls (its session is not
+ *   opened); the clients already connected go on.
  * - Limits are per proxy: a cluster of N proxies lets a namespace through N times its limits.
  *
  * @since 0.1.0
@@ -29,7 +31,9 @@ export const Quota = Schema.Struct({
   /** Messages sent and received per second. */
   messagesPerSecond: Schema.optionalKey(Rate),
   /** Bytes of message bodies sent and received per second. */
-  bytesPerSecond: Schema.optionalKey(Rate)
+  bytesPerSecond: Schema.optionalKey(Rate),
+  /** Clients (sessions, by client id) connected through one proxy at once. */
+  connections: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 
 /**
@@ -91,6 +95,8 @@ export interface Quotas {
   readonly admitReceive: (namespace: string) => Effect.Effect<void, Throttled>
   /** Takes what a receive got. */
   readonly received: (namespace: string, messages: number, bytes: number) => Effect.Effect<void>
+  /** Whether the namespace, with `open` clients connected now, may have one more; plain code. */
+  readonly admitConnection: (namespace: string, open: number) => Throttled | undefined
 }
 
 /**
@@ -124,6 +130,7 @@ export const make = (settings: QuotaSettings = {}): Quotas => {
   const throttled = (namespace: string, bucket: Bucket, wanted: number) =>
     new Throttled({ namespace, limit: bucket.name, retryAfterMillis: Math.max(1, Math.ceil((wanted - bucket.tokens) / bucket.rate * 1000)) })
   const limited = settings.default !== undefined || Object.keys(settings.namespaces ?? {}).length > 0
+  const connectionsOf = (namespace: string) => (settings.namespaces?.[namespace] ?? settings.default)?.connections
 
   return {
     admitSend: (namespace, messages, bytes) =>
@@ -147,6 +154,11 @@ export const make = (settings: QuotaSettings = {}): Quotas => {
     received: (namespace, messages, bytes) =>
       !limited ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
         for (const { bucket, of } of bucketsOf(namespace, now)) bucket.tokens -= of === "messages" ? messages : bytes
-      })
+      }),
+    admitConnection: (namespace, open) => {
+      const most = limited ? connectionsOf(namespace) : undefined
+      // a client may try again once another leaves: a second is a fair guess
+      return most === undefined || open < most ? undefined : new Throttled({ namespace, limit: `${most} connections`, retryAfterMillis: 1000 })
+    }
   }
 }

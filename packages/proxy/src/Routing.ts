@@ -71,7 +71,8 @@ export type Route = ReadonlyArray<{ readonly broker: string | undefined; readonl
  * @since 0.1.0
  */
 export interface ClusterStatus {
-  readonly brokers: ReadonlyArray<{ readonly id: string; readonly address: string }>
+  /** The live brokers; `leaving`: it takes no writes and stops once its consumers have taken what it holds. */
+  readonly brokers: ReadonlyArray<{ readonly id: string; readonly address: string; readonly leaving?: boolean }>
   readonly proxies: ReadonlyArray<{ readonly id: string; readonly address: string }>
   readonly queues: ReadonlyArray<{
     readonly topic: string
@@ -347,9 +348,10 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
       const owned = yield* Catalog.owners
       const epochs = yield* Catalog.epochs
       const elasticity = yield* ElasticityController.storedEvents
+      const retiring = yield* Catalog.retiring
       return {
         ...(elasticity.length === 0 ? {} : { elasticity }),
-        brokers: yield* Catalog.brokers,
+        brokers: (yield* Catalog.brokers).map((broker) => retiring.has(broker.id) ? { ...broker, leaving: true } : broker),
         proxies: yield* Catalog.proxies,
         queues: (yield* Catalog.topics).flatMap((topic) =>
           Array.from({ length: topic.queues }, (_, queueId) => {

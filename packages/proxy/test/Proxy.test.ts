@@ -4,7 +4,7 @@ import { SimDisk } from "@strait/storage"
 import { MemoryTransport } from "@strait/transport"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Redacted, Result, Scope, Tracer } from "effect"
 import { TestClock } from "effect/testing"
-import { AccessControl, Proxy } from "../src/index.ts"
+import { AccessControl, Proxy, Quotas } from "../src/index.ts"
 import { caller, message, text } from "./fixtures.ts"
 
 
@@ -15,7 +15,7 @@ const withProxy = <A, E>(
     broker: Broker.Broker["Service"],
     restartProxy: () => Effect.Effect<Proxy.Proxy["Service"], never, Scope.Scope>
   ) => Effect.Effect<A, E, Scope.Scope>,
-  options: { readonly access?: AccessControl.AccessSettings } = {}
+  options: { readonly access?: AccessControl.AccessSettings; readonly quotas?: Quotas.QuotaSettings } = {}
 ) =>
   Effect.gen(function*() {
     const disk = yield* Layer.build(Layer.fresh(SimDisk.layer()))
@@ -43,6 +43,25 @@ const withProxy = <A, E>(
 const sent = <A>(results: ReadonlyArray<Result.Result<A, unknown>>) => results.map((result) => Result.getOrThrow(result))
 
 describe("the proxy core", () => {
+  it.effect("a namespace with all the clients it may have refuses one more at its first call; once one leaves, the next gets in; other namespaces are not counted", () =>
+    withProxy((proxy) =>
+      Effect.gen(function*() {
+        yield* proxy.heartbeat(caller("a1", "shop"))
+        yield* proxy.heartbeat(caller("a2", "shop"))
+        const refused = yield* Effect.flip(proxy.heartbeat(caller("a3", "shop")))
+        assert.deepStrictEqual([refused._tag, refused.limit, refused.namespace], ["Throttled", "2 connections", "shop"])
+        const [send] = yield* proxy.send(caller("a3", "shop"), [message("t", "y")]).pipe(Effect.orElseSucceed(() => []))
+        assert.isTrue(send !== undefined && Result.isFailure(send) && send.failure._tag === "Throttled")
+        // the clients already in go on, and another namespace has its own count
+        yield* proxy.heartbeat(caller("a1", "shop"))
+        yield* proxy.heartbeat(caller("b1"))
+        yield* proxy.heartbeat(caller("b2"))
+        yield* proxy.terminate(caller("a1", "shop"))
+        yield* proxy.heartbeat(caller("a3", "shop"))
+        assert.strictEqual((yield* proxy.meter).sessions, 4)
+      }), { quotas: { namespaces: { shop: { connections: 2 } } } }))
+
+
   it.effect("its meter counts the messages and bytes sent and received through it, the clients and what they hold, and the p99 of the sends since the last reading", () =>
     withProxy((proxy) =>
       Effect.gen(function*() {

@@ -67,4 +67,12 @@ describe("Quotas", () => {
     Effect.gen(function*() {
       assert.strictEqual((yield* burst(Quotas.make(), "any", 10_000, 1_000_000)).passed, 10_000)
     }))
+
+  it("a namespace may have as many clients as its connections quota, and the default applies to any other", () => {
+    const quotas = Quotas.make({ default: { connections: 3 }, namespaces: { big: { connections: 100 } } })
+    assert.isUndefined(quotas.admitConnection("shop", 2))
+    assert.strictEqual(quotas.admitConnection("shop", 3)?.limit, "3 connections")
+    assert.isUndefined(quotas.admitConnection("big", 99))
+    assert.isUndefined(Quotas.make().admitConnection("any", 1_000_000))
+  })
 })

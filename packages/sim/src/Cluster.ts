@@ -41,6 +41,8 @@ export interface ClusterOptions {
   readonly spareProxies?: number
   /** Proxies register in the control plane and publish their load every second (for a controller). */
   readonly reportLoad?: boolean
+  /** Brokers publish their load every second (for a controller that scales them). */
+  readonly reportBrokerLoad?: boolean
   /** Brokers' lease time to live (default 10 s). */
   readonly leaseTtl?: Duration.Input
   /** How long a simulated disk sync takes (default 1 ms). */
@@ -94,8 +96,9 @@ export interface Cluster {
   /** Names a client on the network, so that isolating a node cuts it off from the client too. */
   readonly addClient: (name: string) => void
   /**
-   * Scales the proxies for an elasticity controller: a scale-out starts proxies that are down (the
-   * spares first), a scale-in stops the ones named (gracefully: GOAWAY). Brokers are not scaled by it.
+   * Scales the cluster for an elasticity controller: a scale-out starts nodes of the role that are
+   * down (the spares first), a scale-in stops the ones named (gracefully: proxies send GOAWAY,
+   * brokers revoke their lease).
    */
   readonly orchestrator: Orchestrator.Orchestrator["Service"]
 }
@@ -209,7 +212,8 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
             brokerId: node.name,
             directory: "/strait/broker",
             listen: node.address,
-            ...(options.leaseTtl === undefined ? {} : { leaseTtl: options.leaseTtl })
+            ...(options.leaseTtl === undefined ? {} : { leaseTtl: options.leaseTtl }),
+            ...(options.reportBrokerLoad === true ? { reportLoad: { cpuMicros: () => 0 } } : {})
           }).pipe(Layer.provide(Layer.succeed(Disk.Disk, gatedDisk(disk, life))), Layer.provide(services))
         )
       }
@@ -318,20 +322,19 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       const index = Number(node.name.slice(node.kind.length + 1))
       if (index < (node.kind === "broker" ? options.brokers : options.proxies)) yield* start(node.name)
     }
-    const proxyNames = [...nodes.values()].filter((node) => node.kind === "proxy").map((node) => node.name)
+    const namesOf = (kind: SimNode["kind"]) => [...nodes.values()].filter((node) => node.kind === kind).map((node) => node.name)
     const up = (name: string) => nodeOf(name).incarnation?.alive === true
-    const brokersFixed = () => Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "the simulated orchestrator scales proxies only" }))
     const orchestrator = Orchestrator.Orchestrator.of({
       describe: "the simulated cluster",
-      nodes: (role) => Effect.sync(() => role === "proxy" ? proxyNames.filter(up) : []),
+      nodes: (role) => Effect.sync(() => namesOf(role).filter(up)),
       scaleOut: (role, count) =>
-        role === "broker" ? brokersFixed() : Effect.gen(function*() {
-          const down = proxyNames.filter((name) => !up(name)).slice(0, count)
-          if (down.length < count) return yield* new Orchestrator.OrchestratorFailed({ reason: `only ${down.length} more proxies exist` })
+        Effect.gen(function*() {
+          const down = namesOf(role).filter((name) => !up(name)).slice(0, count)
+          if (down.length < count) return yield* new Orchestrator.OrchestratorFailed({ reason: `only ${down.length} more ${role}s exist` })
           yield* Effect.forEach(down, (name) => Effect.mapError(start(name), (error) => new Orchestrator.OrchestratorFailed({ reason: error.message })), { discard: true })
           return down
         }),
-      scaleIn: (role, ids) => role === "broker" ? brokersFixed() : Effect.forEach(ids, stop, { discard: true })
+      scaleIn: (_role, ids) => Effect.forEach(ids, stop, { discard: true })
     })
 
     const list = (kind: SimNode["kind"]) => [...nodes.values()].filter((node) => node.kind === kind).map(({ address, kind, name }) => ({ name, kind, address }))

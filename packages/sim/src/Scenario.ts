@@ -64,6 +64,14 @@ export interface ScenarioOptions {
     readonly peak: number
     /** Default: each proxy meant to carry twice the base rate (sent and received), kept at 60 %. */
     readonly policy?: Elasticity.RolePolicy
+    /**
+     * The controller scales the brokers too, from `brokers` up to `brokers + spareBrokers` (their
+     * queues' writes move without copying data; a broker leaves once drained). The fault plan then
+     * leaves the spare brokers to the controller.
+     */
+    readonly spareBrokers?: number
+    /** Default: each broker meant to store twice the base rate, kept at 60 %. */
+    readonly brokerPolicy?: Elasticity.RolePolicy
   }
 }
 
@@ -131,13 +139,15 @@ const provisionGroups = Effect.gen(function*() {
 })
 
 // the fault plan: one fault at a time until the faults stop
-const faults = (cluster: Cluster.Cluster, history: History.History, consumers: ConsumerPool, until: number) =>
+// (with `scaledBrokers`, the brokers past that many are the elasticity controller's: faults strike
+// the first ones only, and no spare joins or leaves by the plan)
+const faults = (cluster: Cluster.Cluster, history: History.History, consumers: ConsumerPool, until: number, scaledBrokers?: number) =>
   Effect.gen(function*() {
     const network = yield* SimNetwork.SimNetwork
     const note = (fault: string, nodes: ReadonlyArray<string>) =>
       Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes }))
     const pause = (from: number, to: number) => Effect.flatMap(Random.nextIntBetween(from, to), (millis) => Effect.sleep(Duration.millis(millis)))
-    const brokers = cluster.brokers.map((node) => node.name)
+    const brokers = cluster.brokers.map((node) => node.name).slice(0, scaledBrokers)
     const proxies = cluster.proxies.map((node) => node.name)
     while ((yield* Clock.currentTimeMillis) < until) {
       yield* pause(1_000, 8_000)
@@ -203,6 +213,7 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           break
         }
         case 10: {
+          if (scaledBrokers !== undefined) break
           // the spare broker joins the cluster, or leaves it (gracefully: its queues move away)
           const spare = brokers[brokers.length - 1]!
           if (cluster.isUp(spare)) {
@@ -260,12 +271,14 @@ export const program = (options: ScenarioOptions, history: History.History) =>
     history.origin = now()
     return yield* Effect.gen(function*() {
       const proxies = options.proxies ?? 3
+      const brokers = options.brokers ?? 3
       const elastic = options.elasticity
+      const elasticBrokers = elastic?.spareBrokers !== undefined && elastic.spareBrokers > 0
       const cluster = yield* Cluster.make({
-        brokers: options.brokers ?? 3,
-        spareBrokers: 1,
+        brokers,
+        spareBrokers: elasticBrokers ? elastic.spareBrokers! : 1,
         proxies,
-        ...(elastic === undefined ? {} : { spareProxies: elastic.spareProxies, reportLoad: true }),
+        ...(elastic === undefined ? {} : { spareProxies: elastic.spareProxies, reportLoad: true, reportBrokerLoad: elasticBrokers }),
         leaseTtl: Duration.millis(leaseTtlMillis),
         provision: provisionGroups,
         onEvent: (fault, node) => Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
@@ -291,7 +304,21 @@ export const program = (options: ScenarioOptions, history: History.History) =>
               model: { _tag: "PayAsYouGo" },
               scaleOutCooldown: Duration.seconds(3),
               scaleInCooldown: Duration.seconds(10)
-            }
+            },
+            ...(elasticBrokers
+              ? {
+                broker: elastic.brokerPolicy ?? {
+                  min: brokers,
+                  max: brokers + elastic.spareBrokers!,
+                  target: 0.6,
+                  capacity: { messagesPerSecond: 2 * workload.rate },
+                  model: { _tag: "PayAsYouGo" },
+                  scaleOutCooldown: Duration.seconds(3),
+                  scaleInCooldown: Duration.seconds(10),
+                  maxStepIn: 1
+                }
+              }
+              : {})
           },
           onEvent: (event) =>
             Effect.sync(() =>
@@ -343,7 +370,7 @@ export const program = (options: ScenarioOptions, history: History.History) =>
           yield* startConsumer
         })
       }
-      if (options.faults !== false) yield* faults(cluster, history, pool, start + duration)
+      if (options.faults !== false) yield* faults(cluster, history, pool, start + duration, elasticBrokers ? brokers : undefined)
       else yield* Effect.sleep(Duration.millis(duration))
       // heal: everything back, then drain
       const network = yield* SimNetwork.SimNetwork
@@ -353,7 +380,8 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         cluster.cutFromMetadata(node.name, false)
         yield* cluster.isolate(node.name, false)
         yield* cluster.fillDisk(node.name, false)
-        if (!cluster.isUp(node.name)) yield* cluster.start(node.name)
+        // brokers the controller scales are its own to start (a broker it retired stays down)
+        if (!cluster.isUp(node.name) && !(elasticBrokers && node.kind === "broker")) yield* cluster.start(node.name)
       }
       history.events.push({ type: "fault", at: yield* Clock.currentTimeMillis, fault: "healed", nodes: [] })
       control.producing = false

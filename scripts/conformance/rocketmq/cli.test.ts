@@ -115,4 +115,47 @@ describe.concurrent("the strait command", () => {
       expect(await cluster.stop("SIGINT")).toBe(0)
     }
   }, 240_000)
+
+  test("30c. strait cluster up --autoscale --max-brokers adds a broker under a burst, whose queues take writes there, and retires it once drained under light traffic, with no client error and nothing lost", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "strait-autoscale-brokers-"))
+    // a broker is meant to store 10 messages/s here, kept at half that: the burst of one official
+    // client needs two, the light traffic one; the proxies stay at one
+    const policy = join(dataDir, "policy.json")
+    writeFileSync(policy, JSON.stringify({
+      proxy: { min: 1, max: 1, target: 0.5, capacity: { messagesPerSecond: 1_000_000 }, model: { _tag: "PayAsYouGo" }, scaleOutCooldown: 1000, scaleInCooldown: 3000 },
+      broker: { min: 1, max: 2, target: 0.5, capacity: { messagesPerSecond: 10 }, model: { _tag: "PayAsYouGo" }, scaleOutCooldown: 1000, scaleInCooldown: 3000 }
+    }))
+    const [port, etcdPort, brokerPort, proxyPort, nativePort] = [await freePort(), await freePorts(2), await freePorts(2), await freePorts(2), await freePorts(2)]
+    const cluster = await startStrait([
+      "cluster", "up", "--brokers", "1", "--max-brokers", "2", "--proxies", "1", "--autoscale", "--warm", "0", "--policy", policy, "--data-dir", dataDir,
+      "--port", String(port), "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(nativePort)
+    ], /clients connect to/)
+    const server = ["--server", `127.0.0.1:${port}`]
+    const status = () => strait(["status", ...server])
+    try {
+      await strait(["topic", "create", "grow", "--queues", "4", ...server])
+      expect(await status()).toContain("brokers (1):")
+      const burst = await steadyTraffic(`127.0.0.1:${port}`, "grow", "g-grow")
+      // the new broker writes its share of the topic's queues
+      await eventually(async () => /grow\/\d\tbroker-2 epoch=2/.test(await status()), 90_000)
+      expect(await status()).toContain("brokers (2):")
+      await burst.finish()
+      expect(burst.failures).toEqual([])
+      // light traffic (the same topic and group, so that what broker-2 still holds is consumed)
+      const light = await steadyTraffic(`127.0.0.1:${port}`, "grow", "g-grow", 500)
+      await eventually(async () => (await status()).includes("brokers (1):"), 120_000)
+      await light.finish()
+      expect(light.failures).toEqual([])
+      const shown = await status()
+      expect(shown).toMatch(/brokers 1 → 2\tstarted broker-2; \d+ queues moved/)
+      expect(shown).toMatch(/brokers 2 → 1\tstopped broker-2 once drained/)
+      expect(shown).not.toContain("FAILED")
+      expect(shown).not.toContain("broker-2 epoch")
+    } catch (error) {
+      console.error("strait cluster up said:\n" + cluster.output().split("\n").filter((line) => !line.startsWith("[etcd]")).join("\n"))
+      throw error
+    } finally {
+      expect(await cluster.stop("SIGINT")).toBe(0)
+    }
+  }, 300_000)
 })

@@ -17,6 +17,11 @@
  * GOAWAY and drains within its deadline). Proxy `j` listens on `proxyPort + j - 1` (and
  * `nativePort + j - 1`), `j` the lowest number free.
  *
+ * When the policy names brokers, the orchestrator scales them too: a scale-out starts broker `i`
+ * (the lowest number free, on `brokerPort + i - 1`, with its data in `<dataDir>/broker-<i>`) and
+ * returns once it has registered, so that queues can move to it; a scale-in stops the brokers named
+ * (the controller names them only once they are drained), each keeping its data directory.
+ *
  * @since 0.1.0
  */
 import { Catalog, type Elasticity, ElasticityController, EtcdProcess, EtcdStore, MetadataStore, NodeRegistration, Orchestrator } from "@strait/control"
@@ -54,7 +59,7 @@ export interface ClusterPlan {
   readonly config?: string
   /** Proxies kept started in standby for the orchestrator's scale-outs (default 0). */
   readonly warm?: number
-  /** Scale the proxies with an elasticity controller of this policy. */
+  /** Scale the proxies (and the brokers, when it names them) with an elasticity controller of this policy. */
   readonly autoscale?: { readonly policy: Partial<Elasticity.Policy> }
 }
 
@@ -132,6 +137,14 @@ const accepts = (host: string, port: number) => () =>
 
 const straitBin = fileURLToPath(new URL("../bin.ts", import.meta.url))
 
+// a broker of the cluster
+interface BrokerProcess {
+  readonly index: number
+  readonly name: string
+  readonly port: number
+  readonly scope: Scope.Closeable
+}
+
 // a proxy of the cluster: starting (not yet serving), warm (a standby), activating, active (in the
 // balancer), or stopping (out of it, draining)
 interface ProxyProcess {
@@ -173,18 +186,38 @@ export const up = (plan: ClusterPlan) =>
     }
     const common = ["--etcd", etcd, ...(plan.config === undefined ? [] : ["--config", plan.config])]
     const node = (name: string, args: ReadonlyArray<string>) => process_(name, process.execPath, [straitBin, "node", ...args, ...common])
-    const brokers = yield* Effect.forEach(Array.from({ length: plan.brokers }, (_, i) => i + 1), (i) => {
-      const listen = `tcp://${plan.host}:${plan.brokerPort + i - 1}`
-      return Effect.map(
-        node(`broker-${i}`, ["--role", "broker", "--broker-id", `broker-${i}`, "--broker-listen", listen, "--data-dir", join(plan.dataDir, `broker-${i}`)]),
-        (child) => ({ name: `broker-${i}`, child, port: plan.brokerPort + i - 1 })
+    const clusterScope = yield* Effect.scope
+    // a broker process in a scope of its own (so that it can be stopped alone), ready once it accepts
+    const brokers = new Map<number, BrokerProcess>()
+    const startBroker = Effect.gen(function*() {
+      const scope = yield* Scope.fork(clusterScope)
+      const entry = yield* Effect.sync((): BrokerProcess => {
+        let i = 1
+        while (brokers.has(i)) i++
+        const reserved = { index: i, name: `broker-${i}`, port: plan.brokerPort + i - 1, scope }
+        brokers.set(i, reserved)
+        return reserved
+      })
+      const listen = `tcp://${plan.host}:${entry.port}`
+      const child = yield* node(entry.name, ["--role", "broker", "--broker-id", entry.name, "--broker-listen", listen, "--data-dir", join(plan.dataDir, entry.name)]).pipe(
+        Scope.provide(scope),
+        Effect.tapError(() => Effect.sync(() => brokers.delete(entry.index)))
       )
+      yield* ready(entry.name, child, accepts(plan.host, entry.port)).pipe(
+        Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => brokers.delete(entry.index))))
+      )
+      return entry
     })
-    yield* Effect.forEach(brokers, ({ child, name, port }) => ready(name, child, accepts(plan.host, port)), { concurrency: "unbounded", discard: true })
+    yield* Effect.forEach(Array.from({ length: plan.brokers }), () => startBroker, { concurrency: "unbounded", discard: true })
 
     const store = Context.get(yield* Layer.build(EtcdStore.layer({ endpoints: [etcd] })), MetadataStore.MetadataStore)
     const withStore = Effect.provideService(MetadataStore.MetadataStore, store)
-    const clusterScope = yield* Effect.scope
+    // a broker started by a scale-out counts once it has registered: queues can move to it then
+    const registered = (name: string) =>
+      withStore(Effect.orElseSucceed(Catalog.brokers, () => [])).pipe(
+        Effect.repeat({ until: (live) => live.some((record) => record.id === name), schedule: Schedule.spaced("50 millis") }),
+        Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail(new ClusterStartFailed(`${name} did not register within 30 s of its start`)) })
+      )
     const pool = new Map<number, ProxyProcess>()
     const proxyArgs = (proxy: ProxyProcess) => [
       "--role", "proxy", "--proxy-id", proxy.id, "--host", plan.host, "--port", String(proxy.port), "--native-port", String(proxy.nativePort),
@@ -251,12 +284,15 @@ export const up = (plan: ClusterPlan) =>
       )
     })
     yield* Effect.forEach(Array.from({ length: warm }), () => startProxy(true), { concurrency: "unbounded", discard: true })
-    const fixedBrokers = () => Effect.fail(new Orchestrator.OrchestratorFailed({ reason: "a local cluster scales its proxies; its brokers are fixed by --brokers" }))
     const orchestrator = Orchestrator.Orchestrator.of({
       describe: "local processes",
-      nodes: (role) => Effect.sync(() => role === "proxy" ? inState("active").map((entry) => entry.id) : brokers.map((broker) => broker.name)),
+      nodes: (role) => Effect.sync(() => role === "proxy" ? inState("active").map((entry) => entry.id) : [...brokers.values()].map((broker) => broker.name)),
       scaleOut: (role, count) =>
-        role === "broker" ? fixedBrokers() : Effect.gen(function*() {
+        role === "broker" ? Effect.gen(function*() {
+          const started = yield* Effect.forEach(Array.from({ length: count }), () => startBroker, { concurrency: "unbounded" })
+          yield* Effect.forEach(started, (entry) => registered(entry.name), { concurrency: "unbounded", discard: true })
+          return started.map((entry) => entry.name)
+        }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))) : Effect.gen(function*() {
           // warm standbys first, then standbys still starting (sooner up than a process started now)
           const chosen: Array<ProxyProcess> = [...inState("warm"), ...inState("starting").filter((entry) => entry.standby)].slice(0, count)
           for (const entry of chosen) entry.state = "activating"
@@ -267,7 +303,8 @@ export const up = (plan: ClusterPlan) =>
         }).pipe(Effect.mapError((error) => new Orchestrator.OrchestratorFailed({ reason: error.message }))),
       scaleIn: (role, ids) =>
         role === "broker"
-          ? fixedBrokers()
+          ? Effect.forEach([...brokers.values()].filter((entry) => ids.includes(entry.name)), (entry) =>
+            Effect.andThen(Scope.close(entry.scope, Exit.void), Effect.sync(() => brokers.delete(entry.index))), { concurrency: "unbounded", discard: true })
           : Effect.forEach(inState("active").filter((entry) => ids.includes(entry.id)), stopProxy, { concurrency: "unbounded", discard: true })
     })
     if (plan.autoscale !== undefined) {
@@ -281,7 +318,7 @@ export const up = (plan: ClusterPlan) =>
     return {
       address: `${balancer.host}:${balancer.port}`,
       etcd,
-      brokers: brokers.map(({ name, port }) => `${name} tcp://${plan.host}:${port}`),
+      brokers: [...brokers.values()].map(({ name, port }) => `${name} tcp://${plan.host}:${port}`),
       proxies: [...pool.values()].map((entry) =>
         `${entry.id} ${plan.host}:${entry.port} (native protocol tcp://${plan.host}:${entry.nativePort})${entry.state === "warm" ? ", standby" : ""}`
       ),
