@@ -113,6 +113,18 @@ export type BrokerUnreachable = BrokerLink.BrokerUnreachable
 export type ProxyError = Routing.RoutingError | AccessControl.Forbidden | TooManyReceives | Quotas.Throttled
 
 /**
+ * Where a message sent through the proxy was stored.
+ *
+ * @since 0.1.0
+ */
+export interface SentReceipt {
+  readonly messageId: string
+  readonly queueId: number
+  readonly offset: number
+  readonly recallHandle?: string
+}
+
+/**
  * Who is calling: the client's id (empty for admin tools), its namespace, and who signed the request.
  *
  * @since 0.1.0
@@ -321,7 +333,7 @@ export class Proxy extends Context.Service<Proxy, {
     caller: CallerContext,
     messages: ReadonlyArray<Message.Message>,
     options?: { readonly transactional?: boolean }
-  ) => Effect.Effect<ReadonlyArray<Result.Result<{ readonly messageId: string; readonly queueId: number; readonly offset: number; readonly recallHandle?: string }, ProxyError>>, AccessControl.Forbidden>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<SentReceipt, ProxyError>>, AccessControl.Forbidden>
   /** Receives (long polling up to `pollMillis`). */
   readonly receive: (caller: CallerContext, request: ReceiveRequest) => Effect.Effect<ReadonlyArray<Client.Received>, ProxyError>
   /** Gives back messages received but never handed to the client: visible again after `releaseAfter`. */
@@ -724,14 +736,13 @@ const make = Effect.fnUntraced(function*(
         if (Result.isFailure(touched)) return messages.map(() => Result.fail(touched.failure))
         const session = touched.success
         const transactional = sendOptions.transactional === true
-        let bytes = 0
-        for (const message of messages) bytes += message.body.length
-        const admitted = yield* Effect.result(quotas.admitSend(caller.namespace, messages.length, bytes))
-        if (Result.isFailure(admitted)) return messages.map(() => Result.fail(admitted.failure))
+        // the messages over the namespace's quota are refused, each on its own
+        const { admitted, refusal } = yield* quotas.admitSend(caller.namespace, messages.map((message) => message.body.length))
         const started = yield* Clock.currentTimeMillis
-        meteredMessages += messages.length
-        meteredBytes += bytes
-        return yield* Effect.forEach(messages, (message) => {
+        for (let i = 0; i < admitted; i++) meteredBytes += messages[i]!.body.length
+        meteredMessages += admitted
+        return yield* Effect.forEach(messages, (message, i): Effect.Effect<Result.Result<SentReceipt, ProxyError>> => {
+          if (i >= admitted) return Effect.succeed(Result.fail(refusal!))
           const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
           return sendRouted(qualified, transactional, session?.clientId).pipe(
             messageSpan("strait.proxy.send", "producer", message),

@@ -6,10 +6,12 @@
  *
  * - Each namespace (the default one `""` included) has a token bucket per limit, holding at most one
  *   second of its rate and refilled continuously from the `Clock`.
- * - A send takes its messages and bytes from the buckets as a whole, or is refused with `Throttled`
- *   (RocketMQ `TOO_MANY_REQUESTS`, the native protocol's `Throttled`) saying when to try again; a
- *   send larger than a full bucket goes through when the bucket is full, so it is never refused
- *   forever.
+ * - A send's messages are taken in order while the buckets hold enough for each; the rest of the
+ *   send is refused with `Throttled` (RocketMQ `TOO_MANY_REQUESTS`, the native protocol's
+ *   `Throttled`) saying when to try again. So a client that batches many sends into one request gets
+ *   through at the namespace's rate, not in bursts of whole batches that would crowd the links the
+ *   tenants share. A message larger than a full bucket goes through when the bucket is full, so it is
+ *   never refused forever.
  * - A receive is refused while a bucket is empty; what it received is taken afterwards (a bucket may
  *   then go below zero, and the next requests wait until it refills).
  * - A client beyond the namespace's `connections` is refused as it first calls (its session is not
@@ -76,6 +78,16 @@ export class Throttled extends Schema.TaggedError<Throttled>()("Throttled", {
   }
 }
 
+/**
+ * How much of a send the quotas let through: its first `admitted` messages; the rest for `refusal`.
+ *
+ * @since 0.1.0
+ */
+export interface Admission {
+  readonly admitted: number
+  readonly refusal?: Throttled
+}
+
 interface Bucket {
   readonly name: string
   readonly rate: number
@@ -89,8 +101,11 @@ interface Bucket {
  * @since 0.1.0
  */
 export interface Quotas {
-  /** Takes a send's messages and bytes, or refuses it. */
-  readonly admitSend: (namespace: string, messages: number, bytes: number) => Effect.Effect<void, Throttled>
+  /**
+   * Takes a send's messages (their body sizes, in order) while the buckets hold enough: how many were
+   * taken, and why the rest were refused.
+   */
+  readonly admitSend: (namespace: string, sizes: ReadonlyArray<number>) => Effect.Effect<Admission>
   /** Refuses a receive while the namespace has nothing left. */
   readonly admitReceive: (namespace: string) => Effect.Effect<void, Throttled>
   /** Takes what a receive got. */
@@ -133,16 +148,19 @@ export const make = (settings: QuotaSettings = {}): Quotas => {
   const connectionsOf = (namespace: string) => (settings.namespaces?.[namespace] ?? settings.default)?.connections
 
   return {
-    admitSend: (namespace, messages, bytes) =>
-      !limited ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    admitSend: (namespace, sizes) =>
+      !limited ? Effect.succeed({ admitted: sizes.length }) : Effect.map(Clock.currentTimeMillis, (now): Admission => {
         const found = bucketsOf(namespace, now)
-        for (const { bucket, of } of found) {
-          // more than a full bucket passes only when the bucket is full
-          const wanted = Math.min(of === "messages" ? messages : bytes, bucket.rate)
-          if (bucket.tokens < wanted) return Effect.fail(throttled(namespace, bucket, wanted))
+        for (let admitted = 0; admitted < sizes.length; admitted++) {
+          const size = sizes[admitted]!
+          for (const { bucket, of } of found) {
+            // a message larger than a full bucket passes only when the bucket is full
+            const wanted = Math.min(of === "messages" ? 1 : size, bucket.rate)
+            if (bucket.tokens < wanted) return { admitted, refusal: throttled(namespace, bucket, wanted) }
+          }
+          for (const { bucket, of } of found) bucket.tokens -= of === "messages" ? 1 : size
         }
-        for (const { bucket, of } of found) bucket.tokens -= of === "messages" ? messages : bytes
-        return Effect.void
+        return { admitted: sizes.length }
       }),
     admitReceive: (namespace) =>
       !limited ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => {

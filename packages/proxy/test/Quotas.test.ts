@@ -10,9 +10,9 @@ const burst = (quotas: Quotas.Quotas, namespace: string, count: number, bytes = 
     let passed = 0
     let refusal: Quotas.Throttled | undefined
     for (let i = 0; i < count; i++) {
-      const result = yield* Effect.result(quotas.admitSend(namespace, 1, bytes))
-      if (result._tag === "Success") passed++
-      else refusal = result.failure
+      const admission = yield* quotas.admitSend(namespace, [bytes])
+      if (admission.admitted === 1) passed++
+      else refusal = admission.refusal
     }
     return { passed, refusal }
   })
@@ -41,15 +41,26 @@ describe("Quotas", () => {
       assert.strictEqual((yield* burst(quotas, "other", 10, 300)).passed, 10)
     }))
 
-  it.effect("a send larger than a full bucket passes when the bucket is full, and the next ones wait for the refill", () =>
+  it.effect("a batch of sends is taken in order while the bucket holds enough: the rest is refused, each message on its own", () =>
     Effect.gen(function*() {
       const quotas = Quotas.make({ default: { messagesPerSecond: 10 } })
-      yield* quotas.admitSend("", 25, 0)
-      const refused = yield* Effect.flip(quotas.admitSend("", 1, 0))
-      // 15 below zero: 1.6 s until one token
-      assert.strictEqual(refused.retryAfterMillis, 1600)
-      yield* TestClock.adjust("1600 millis")
-      yield* quotas.admitSend("", 1, 0)
+      const first = yield* quotas.admitSend("", Array.from({ length: 25 }, () => 0))
+      assert.strictEqual(first.admitted, 10)
+      assert.strictEqual(first.refusal?.retryAfterMillis, 100)
+      // the bucket refills with the clock: 300 ms is three more
+      yield* TestClock.adjust("300 millis")
+      assert.strictEqual((yield* quotas.admitSend("", Array.from({ length: 15 }, () => 0))).admitted, 3)
+    }))
+
+  it.effect("a message larger than a full bytes bucket passes when the bucket is full, and the next ones wait for the refill", () =>
+    Effect.gen(function*() {
+      const quotas = Quotas.make({ default: { bytesPerSecond: 1000 } })
+      assert.strictEqual((yield* quotas.admitSend("", [2500])).admitted, 1)
+      const refused = yield* quotas.admitSend("", [1])
+      // 1500 below zero: 1.501 s until one byte
+      assert.deepStrictEqual([refused.admitted, refused.refusal?.retryAfterMillis], [0, 1501])
+      yield* TestClock.adjust("1501 millis")
+      assert.strictEqual((yield* quotas.admitSend("", [1])).admitted, 1)
     }))
 
   it.effect("a receive is refused while the namespace has nothing left, and what it got is taken afterwards", () =>
@@ -58,7 +69,7 @@ describe("Quotas", () => {
       yield* quotas.admitReceive("shop")
       yield* quotas.received("shop", 32, 0)
       assert.strictEqual((yield* Effect.flip(quotas.admitReceive("shop")))._tag, "Throttled")
-      assert.strictEqual((yield* Effect.flip(quotas.admitSend("shop", 1, 0)))._tag, "Throttled")
+      assert.strictEqual((yield* quotas.admitSend("shop", [0])).refusal?._tag, "Throttled")
       yield* TestClock.adjust("3 seconds")
       yield* quotas.admitReceive("shop")
     }))

@@ -22,7 +22,7 @@ import { Broker, Member } from "@strait/broker"
 import { EmbeddedStore, LoadReports, MetadataStore, NodeRegistration, Orchestrator } from "@strait/control"
 import { Transport } from "@strait/core"
 import { Server as NativeServer } from "@strait/protocol-native"
-import { Proxy } from "@strait/proxy"
+import { Proxy, type Quotas } from "@strait/proxy"
 import { Disk, SimDisk } from "@strait/storage"
 import { SimNetwork } from "@strait/transport"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
@@ -43,6 +43,8 @@ export interface ClusterOptions {
   readonly reportLoad?: boolean
   /** Brokers publish their load every second (for a controller that scales them). */
   readonly reportBrokerLoad?: boolean
+  /** The proxies' tenant quotas. */
+  readonly quotas?: Quotas.QuotaSettings
   /** Brokers' lease time to live (default 10 s). */
   readonly leaseTtl?: Duration.Input
   /** How long a simulated disk sync takes (default 1 ms). */
@@ -230,7 +232,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       return Layer.fresh(
         (options.reportLoad === true ? reporting : Layer.empty).pipe(
           Layer.provideMerge(NativeServer.layer({ listen: node.address, drainTimeout: Duration.seconds(5) })),
-          Layer.provideMerge(Proxy.Proxy.layerCluster()),
+          Layer.provideMerge(Proxy.Proxy.layerCluster(options.quotas === undefined ? {} : { quotas: options.quotas })),
           Layer.provide(services),
           Layer.flatMap(() => Layer.empty)
         )

@@ -24,6 +24,12 @@ export interface Faults {
   /** Every batch waits `latency` plus a uniform jitter in [0, `jitter`]; order per wire is kept. */
   readonly latency: Duration.Input
   readonly jitter: Duration.Input
+  /**
+   * Bytes a wire (one direction of a connection) carries per millisecond, one batch after another:
+   * a batch waits its size over this on top of its latency, so traffic queues behind a busy wire.
+   * 0 (the default) is unlimited.
+   */
+  readonly bandwidth?: number
 }
 
 /**
@@ -137,9 +143,15 @@ const make = (initial: Partial<Faults>) =>
           const batch = yield* Queue.take(wire.transit)
           const latency = Duration.toMillis(faults.latency)
           const jitter = Duration.toMillis(faults.jitter)
-          if (latency > 0 || jitter > 0) {
+          const bandwidth = faults.bandwidth ?? 0
+          let transmit = 0
+          if (bandwidth > 0 && batch !== "end") {
+            for (const chunk of batch) transmit += chunk.length
+            transmit /= bandwidth
+          }
+          if (latency > 0 || jitter > 0 || transmit > 0) {
             const now = yield* Clock.currentTimeMillis
-            const delay = latency + (jitter > 0 ? yield* Random.nextIntBetween(0, jitter, { halfOpen: false }) : 0)
+            const delay = transmit + latency + (jitter > 0 ? yield* Random.nextIntBetween(0, jitter, { halfOpen: false }) : 0)
             const at = Math.max(lastDelivery, now + delay)
             lastDelivery = at
             if (at > now) yield* Effect.sleep(Duration.millis(at - now))

@@ -44,7 +44,11 @@ describe.concurrent("the strait command", () => {
     const invalid = await failure(["node", "--role", "broker", "--broker-id", "no spaces allowed", "--etcd", "http://127.0.0.1:1"])
     expect(invalid).toContain("invalid configuration")
   }, 60_000)
+})
 
+// each starts a whole cluster of processes: one at a time, so that none starves the others (or the
+// timing-free tests above) of this machine's CPU
+describe("strait cluster up", () => {
   test("30. strait cluster up starts etcd, brokers and proxies behind one address, which serves admin, produce and consume; an interrupt stops them all", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "strait-cluster-up-"))
     // the command numbers each node's ports up from the bases given
