@@ -1,0 +1,332 @@
+// Node binding of the shared-memory link (N-API through node-addon-api, so one build loads on every
+// Node from 18 on). Everything runs on the JS thread: no native threads, no locks. Wake-ups are not
+// this module's: the JS side rings a doorbell (a byte on the Unix socket the link was set up over)
+// when `write` says the reader sleeps, or `read` says the writer waits.
+//
+// Functions:
+//   createMemfd(capacity) -> fd           a sealed memfd for two rings of `capacity` bytes
+//   checkMemfd(fd, capacity) -> boolean   the peer's memfd is sealed and of the right size
+//   sendFd(socketFd, fd, capacity)        passes the memfd over a connected Unix socket (SCM_RIGHTS)
+//   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
+//   closeFd(fd)
+//   new Link(fd, side, capacity)          maps the memfd; side 0 writes ring 0, side 1 ring 1
+//     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
+//     wakeReader() -> boolean             the reader slept: ring the doorbell
+//     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
+//     read(maxBytes) -> Buffer | null     the published bytes (copied), released; throws on corruption
+//     armReadable() -> boolean            true when data appeared meanwhile (do not wait)
+//     wakeWriter() -> boolean             the writer waited for room: ring the doorbell
+//     endWrite()                          no more records from this side
+//     ended() -> boolean                  the peer ended its side and everything was read
+//     unmap()
+#include <napi.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "ring.h"
+
+namespace {
+
+using namespace strait_shm;
+
+constexpr uint32_t kHandoverMagic = 0x53484d31;  // "SHM1"
+
+Napi::Error systemError(Napi::Env env, const char* what, int code) {
+  auto error = Napi::Error::New(env, std::string(what) + ": " + std::strerror(code));
+  error.Set("code", Napi::Number::New(env, code));
+  return error;
+}
+
+uint32_t capacityArg(const Napi::CallbackInfo& info, size_t index) {
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= 0) || !validCapacity(static_cast<uint64_t>(value)) || static_cast<double>(static_cast<uint64_t>(value)) != value) {
+    throw Napi::RangeError::New(info.Env(), "the capacity must be a power of two from 4 KiB to 1 GiB");
+  }
+  return static_cast<uint32_t>(value);
+}
+
+Napi::Value CreateMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t capacity = capacityArg(info, 0);
+  int fd = memfd_create("strait-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) throw systemError(env, "memfd_create", errno);
+  size_t bytes = fileBytes(capacity);
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    int code = errno;
+    close(fd);
+    throw systemError(env, "ftruncate", code);
+  }
+  void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    int code = errno;
+    close(fd);
+    throw systemError(env, "mmap", code);
+  }
+  auto* base = static_cast<uint8_t*>(map);
+  initRing(base, capacity);
+  initRing(base + kHeaderBytes + capacity, capacity);
+  munmap(map, bytes);
+  // a peer can neither shrink the file under our mapping (SIGBUS) nor change the seals
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    int code = errno;
+    close(fd);
+    throw systemError(env, "fcntl(F_ADD_SEALS)", code);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+bool sealedAndSized(int fd, uint32_t capacity) {
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) return false;
+  int wanted = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+  if ((seals & wanted) != wanted) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  return static_cast<uint64_t>(st.st_size) == fileBytes(capacity);
+}
+
+Napi::Value CheckMemfd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t capacity = capacityArg(info, 1);
+  return Napi::Boolean::New(info.Env(), sealedAndSized(fd, capacity));
+}
+
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int socketFd = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  uint32_t capacity = capacityArg(info, 2);
+  uint32_t payload[2] = {kHandoverMagic, capacity};
+  struct iovec iov = {payload, sizeof(payload)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  std::memset(control, 0, sizeof(control));
+  struct msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  struct cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  ssize_t sent;
+  do {
+    sent = sendmsg(socketFd, &message, MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) throw systemError(env, "sendmsg", errno);
+  if (sent != static_cast<ssize_t>(sizeof(payload))) throw Napi::Error::New(env, "sendmsg: the hand-over was cut short");
+  return env.Undefined();
+}
+
+Napi::Value RecvFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int socketFd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t payload[2] = {0, 0};
+  struct iovec iov = {payload, sizeof(payload)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  struct msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  ssize_t got;
+  do {
+    got = recvmsg(socketFd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
+  if (got < 0) throw systemError(env, "recvmsg", errno);
+  // every fd that came is ours to close, whatever else is wrong
+  int fd = -1;
+  int extra = 0;
+  for (struct cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr; header = CMSG_NXTHDR(&message, header)) {
+    if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+      if (fd < 0) fd = received;
+      else {
+        close(received);
+        extra++;
+      }
+    }
+  }
+  bool valid = got == static_cast<ssize_t>(sizeof(payload)) && (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
+    payload[0] == kHandoverMagic && validCapacity(payload[1]) && fd >= 0 && extra == 0;
+  if (!valid) {
+    if (fd >= 0) close(fd);
+    throw Napi::Error::New(env, got == 0 ? "the peer closed before handing over its memory" : "a malformed shared-memory hand-over");
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", Napi::Number::New(env, fd));
+  result.Set("capacity", Napi::Number::New(env, payload[1]));
+  return result;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0) close(fd);
+  return info.Env().Undefined();
+}
+
+class Link : public Napi::ObjectWrap<Link> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Link", {
+      InstanceMethod<&Link::Write>("write"),
+      InstanceMethod<&Link::WakeReader>("wakeReader"),
+      InstanceMethod<&Link::ArmWritable>("armWritable"),
+      InstanceMethod<&Link::Read>("read"),
+      InstanceMethod<&Link::ArmReadable>("armReadable"),
+      InstanceMethod<&Link::WakeWriter>("wakeWriter"),
+      InstanceMethod<&Link::EndWrite>("endWrite"),
+      InstanceMethod<&Link::Ended>("ended"),
+      InstanceMethod<&Link::Unmap>("unmap"),
+    });
+  }
+
+  explicit Link(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link>(info) {
+    Napi::Env env = info.Env();
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    int side = info[1].As<Napi::Number>().Int32Value();
+    uint32_t capacity = capacityArg(info, 2);
+    if (side != 0 && side != 1) throw Napi::RangeError::New(env, "the side is 0 or 1");
+    if (!sealedAndSized(fd, capacity)) throw Napi::Error::New(env, "the shared memory is not sealed, or not of the size announced");
+    bytes_ = fileBytes(capacity);
+    void* map = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) throw systemError(env, "mmap", errno);
+    map_ = static_cast<uint8_t*>(map);
+    RingView first{map_, capacity};
+    RingView second{map_ + kHeaderBytes + capacity, capacity};
+    if (!checkRing(first.base, capacity) || !checkRing(second.base, capacity)) {
+      munmap(map_, bytes_);
+      map_ = nullptr;
+      throw Napi::Error::New(env, "the shared memory does not hold this version's rings");
+    }
+    writer_ = new Writer(side == 0 ? first : second);
+    reader_ = new Reader(side == 0 ? second : first);
+    maxPayload_ = first.maxPayload();
+  }
+
+  ~Link() override { release(); }
+
+ private:
+  void release() {
+    delete writer_;
+    delete reader_;
+    writer_ = nullptr;
+    reader_ = nullptr;
+    if (map_ != nullptr) munmap(map_, bytes_);
+    map_ = nullptr;
+  }
+
+  void mapped(Napi::Env env) const {
+    if (map_ == nullptr) throw Napi::Error::New(env, "the link is closed");
+  }
+
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    mapped(env);
+    Napi::Array chunks = info[0].As<Napi::Array>();
+    size_t skip = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    uint32_t count = chunks.Length();
+    std::vector<const uint8_t*> data(count);
+    std::vector<size_t> lengths(count);
+    for (uint32_t i = 0; i < count; i++) {
+      Napi::Value value = chunks[i];
+      if (!value.IsTypedArray()) throw Napi::TypeError::New(env, "chunks are Uint8Arrays");
+      auto array = value.As<Napi::Uint8Array>();
+      data[i] = array.Data();
+      lengths[i] = array.ByteLength();
+    }
+    size_t taken = writer_->write(data.data(), lengths.data(), count, skip);
+    return Napi::Number::New(env, static_cast<double>(taken));
+  }
+
+  Napi::Value WakeReader(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    return Napi::Boolean::New(info.Env(), writer_->takeReaderSleeping());
+  }
+
+  Napi::Value ArmWritable(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    size_t wanted = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+    return Napi::Boolean::New(info.Env(), writer_->armWritable(std::min<size_t>(wanted, maxPayload_)));
+  }
+
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    mapped(env);
+    size_t limit = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+    size_t bytes = 0;
+    if (reader_->available(limit, &bytes) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
+    if (bytes == 0) {
+      // pads only: consume them
+      size_t copied = 0;
+      if (reader_->read(nullptr, 0, &copied) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
+      return env.Null();
+    }
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
+    size_t copied = 0;
+    if (reader_->read(out.Data(), bytes, &copied) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
+    if (copied != bytes) return Napi::Buffer<uint8_t>::Copy(env, out.Data(), copied);
+    return out;
+  }
+
+  Napi::Value ArmReadable(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    return Napi::Boolean::New(info.Env(), reader_->armReadable());
+  }
+
+  Napi::Value WakeWriter(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    return Napi::Boolean::New(info.Env(), reader_->takeWriterWaiting());
+  }
+
+  Napi::Value EndWrite(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    writer_->close();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ended(const Napi::CallbackInfo& info) {
+    mapped(info.Env());
+    return Napi::Boolean::New(info.Env(), reader_->ended());
+  }
+
+  Napi::Value Unmap(const Napi::CallbackInfo& info) {
+    release();
+    return info.Env().Undefined();
+  }
+
+  uint8_t* map_ = nullptr;
+  size_t bytes_ = 0;
+  uint32_t maxPayload_ = 0;
+  Writer* writer_ = nullptr;
+  Reader* reader_ = nullptr;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("createMemfd", Napi::Function::New<CreateMemfd>(env, "createMemfd"));
+  exports.Set("checkMemfd", Napi::Function::New<CheckMemfd>(env, "checkMemfd"));
+  exports.Set("sendFd", Napi::Function::New<SendFd>(env, "sendFd"));
+  exports.Set("recvFd", Napi::Function::New<RecvFd>(env, "recvFd"));
+  exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
+  exports.Set("Link", Link::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(strait_shm, Init)

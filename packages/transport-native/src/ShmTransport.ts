@@ -1,0 +1,114 @@
+/**
+ * The shared-memory `Transport` Layer: `shm:///path/to.sock` between processes of one host. The
+ * bytes go through two single-producer single-consumer rings in a sealed memfd (the C++ addon of
+ * `native/shm`); a Unix domain socket at the path sets the link up and carries the doorbells and
+ * the peer's death. Over the rings runs the same connection engine as TCP and memory (framing,
+ * back-pressure, heartbeats, GOAWAY), so it passes the same contract.
+ *
+ * `available()` says whether the addon loaded here; without it `layer` fails to build with the
+ * reason, and callers use TCP.
+ *
+ * @since 0.1.0
+ */
+import { Transport } from "@strait/core"
+import { Connection } from "@strait/transport"
+import { Cause, Context, Duration, Effect, Layer, Queue, Stream } from "effect"
+import * as Addon from "./adapters/Addon.ts"
+import * as ShmNet from "./adapters/ShmNet.ts"
+
+/**
+ * Shared-memory tunables.
+ *
+ * @since 0.1.0
+ */
+export const ShmSettings = Context.Reference<{
+  /** Bytes of each ring (one per direction): a power of two from 4 KiB to 1 GiB. */
+  readonly capacity: number
+  readonly connectTimeout: Duration.Input
+  /** Accepted connections waiting for the server to take them. */
+  readonly acceptBacklog: number
+}>("@strait/transport-native/ShmTransport/ShmSettings", {
+  defaultValue: () => ({ capacity: 4 * 1024 * 1024, connectTimeout: Duration.seconds(5), acceptBacklog: 1024 })
+})
+
+/**
+ * The shared-memory Layer cannot run here: the addon is not built, or did not load.
+ *
+ * @since 0.1.0
+ */
+export class ShmUnavailable extends Error {
+  override readonly name = "ShmUnavailable"
+}
+
+/**
+ * Whether shared memory is available here, and why not.
+ *
+ * @since 0.1.0
+ */
+export const available = (): { readonly available: true } | { readonly available: false; readonly reason: string } => {
+  const loaded = Addon.addon()
+  return typeof loaded === "string" ? { available: false, reason: loaded } : { available: true }
+}
+
+const pathOf = (address: string) => {
+  const parsed = Transport.parseAddress(address, ["shm"])
+  if (parsed instanceof Transport.InvalidAddress) return parsed
+  if (!parsed.rest.startsWith("/") || parsed.rest.length > 100) {
+    return new Transport.InvalidAddress({ address, reason: "expected shm:///absolute/path (at most 100 bytes)" })
+  }
+  return parsed.rest
+}
+
+const make = (addon: Addon.Addon) =>
+  Effect.gen(function*() {
+    const settings = yield* ShmSettings
+    const handoverMillis = Duration.toMillis(settings.connectTimeout)
+    return Transport.Transport.of({
+      schemes: ["shm"],
+      listen: (address) =>
+        Effect.gen(function*() {
+          const path = pathOf(address)
+          if (path instanceof Transport.InvalidAddress) return yield* path
+          const scope = yield* Effect.scope
+          const context = yield* Effect.context<never>()
+          const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
+          const server = yield* ShmNet.listen(path, (socket) => {
+            Effect.runForkWith(context)(
+              ShmNet.acceptLink(addon, socket, handoverMillis).pipe(
+                Effect.flatMap((pipe) => Connection.accept(scope, accepted, pipe, `shm://${path}#peer`)),
+                Effect.catch((reason) => Effect.logDebug(`a shared-memory link at ${path} was not set up: ${reason}`))
+              )
+            )
+          }).pipe(
+            Effect.mapError((code) =>
+              code === "EADDRINUSE" ? new Transport.AddressInUse({ address }) : new Transport.InvalidAddress({ address, reason: code }))
+          )
+          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), ShmNet.close(server)))
+          return { address: `shm://${path}`, connections: Stream.fromQueue(accepted) }
+        }),
+      connect: (address) =>
+        Effect.gen(function*() {
+          const path = pathOf(address)
+          if (path instanceof Transport.InvalidAddress) return yield* path
+          const pipe = yield* ShmNet.connect(addon, path, settings.capacity).pipe(
+            Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("timed out") }),
+            Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
+          )
+          return yield* Connection.make(pipe, address)
+        })
+    })
+  })
+
+/**
+ * The shared-memory Transport; fails to build with `ShmUnavailable` (and why) where the addon is not
+ * available.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Transport.Transport, ShmUnavailable> = Layer.effect(
+  Transport.Transport,
+  Effect.suspend(() => {
+    const loaded = Addon.addon()
+    return typeof loaded === "string" ? Effect.fail(new ShmUnavailable(loaded)) : make(loaded)
+  })
+)

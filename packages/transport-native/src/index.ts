@@ -1,0 +1,8 @@
+/**
+ * `@strait/transport-native`: Transport Layers over native code. `ShmTransport` links processes of
+ * one host through shared-memory rings (the C++ addon of `native/shm`); where the addon is not
+ * available it says why, and TCP serves instead.
+ *
+ * @since 0.1.0
+ */
+export * as ShmTransport from "./ShmTransport.ts"
