@@ -33,6 +33,11 @@ export interface MemberOptions {
   readonly listen: string
   /** Where proxies reach it, when not `listen` (a wildcard host, a NAT). */
   readonly advertise?: string
+  /**
+   * It also serves the data plane over shared memory at `listen` (a `shm://` address; the Transport
+   * given must offer it), for proxies on the host `host` (`hostId`).
+   */
+  readonly shm?: { readonly listen: string; readonly host: string }
   /** The lease ttl: how long a dead broker's queues wait before they move (default 10 s). */
   readonly leaseTtl?: Duration.Input
   readonly transactionChecker?: Transactions.TransactionChecker
@@ -83,6 +88,7 @@ export const layer = (
       const leases = yield* PartitionLeases.make({
         brokerId: options.brokerId,
         address: options.advertise ?? options.listen,
+        ...(options.shm === undefined ? {} : { shm: { address: options.shm.listen, host: options.shm.host } }),
         ...(options.leaseTtl === undefined ? {} : { ttl: options.leaseTtl })
       })
       const settings = yield* BrokerSettings
@@ -99,5 +105,6 @@ export const layer = (
       return broker
     })
   )
-  return Layer.provideMerge(Server.layer(options.listen), member)
+  const servers = options.shm === undefined ? Server.layer(options.listen) : Layer.merge(Server.layer(options.listen), Server.layer(options.shm.listen))
+  return Layer.provideMerge(servers, member)
 }

@@ -68,7 +68,12 @@ export type GroupRecord = typeof GroupRecord.Type
  *
  * @since 0.1.0
  */
-export const NodeRecord = Schema.Struct({ id: Schema.String, address: Schema.String })
+export const NodeRecord = Schema.Struct({
+  id: Schema.String,
+  address: Schema.String,
+  /** A broker that also serves over shared memory: where, and on which host (`hostId`). */
+  shm: Schema.optionalKey(Schema.Struct({ address: Schema.String, host: Schema.String }))
+})
 
 /**
  * A live node.

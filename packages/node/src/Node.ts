@@ -19,8 +19,12 @@ import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy, Quotas } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
 import { MemoryTransport, TcpTransport } from "@strait/transport"
+import { hostId, NativeTransport, ShmTransport } from "@strait/transport-native"
 import { Duration, Effect, Layer, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { resolve } from "node:path"
 
 /**
  * A topic the configuration asks for.
@@ -91,7 +95,12 @@ export const ClusterConfig = Schema.Struct({
    */
   standby: Schema.optionalKey(Schema.Boolean),
   /** How long a dead broker's queues wait before they move to live brokers (default 10,000 ms). */
-  leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000)))
+  leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000))),
+  /**
+   * Brokers also serve, and proxies link to brokers on their host, over shared memory where the
+   * addon is available (default true; false keeps every link on TCP).
+   */
+  sharedMemory: Schema.optionalKey(Schema.Boolean)
 })
 
 /**
@@ -279,13 +288,27 @@ const metadataOf = (config: NodeConfig) => {
     : EmbeddedStore.layer(`${config.dataDir}/metadata`).pipe(Layer.provide(RealDisk.layer))
 }
 
+// shared memory for this node's links: its host id, when the addon is here and the config allows it
+const sharedMemoryHost = (config: NodeConfig) =>
+  config.cluster?.sharedMemory !== false && isClustered(config) && ShmTransport.available().available ? hostId() : undefined
+
+// where a cluster broker also serves over shared memory: a socket in its data directory, or (a path
+// too long for a Unix socket) one in the temporary directory named after it
+const shmListenOf = (config: NodeConfig) => {
+  const directory = resolve(config.dataDir, "broker")
+  const inData = `${directory}/shm.sock`
+  return `shm://${inData.length <= 100 ? inData : `${tmpdir()}/strait-${createHash("sha256").update(directory).digest("hex").slice(0, 16)}.sock`}`
+}
+
 // a cluster broker of this node, listening at `listen`
 const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) => {
   const cluster = config.cluster ?? {}
+  const host = sharedMemoryHost(config)
   return Member.layer({
     brokerId: cluster.brokerId ?? clusterDefaults.brokerId,
     directory: `${config.dataDir}/broker`,
     listen,
+    ...(host === undefined ? {} : { shm: { listen: shmListenOf(config), host } }),
     ...(cluster.brokerAdvertise === undefined ? {} : { advertise: cluster.brokerAdvertise }),
     ...(cluster.leaseTtlMillis === undefined ? {} : { leaseTtl: Duration.millis(cluster.leaseTtlMillis) }),
     adoptTopics,
@@ -320,7 +343,10 @@ const clusterProxy = (config: NodeConfig) =>
       Effect.andThen(serve),
       Effect.catch((error) => Effect.logError(`proxy ${id} could not register once activated`, error))
     ))
-  })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layerCluster(options), nativeServer(config))))
+  })).pipe(Layer.provideMerge(proxyRole(config, config.tuning ?? {}, (options) => {
+    const host = sharedMemoryHost(config)
+    return Proxy.Proxy.layerCluster({ ...options, ...(host === undefined ? {} : { hostId: host }) })
+  }, nativeServer(config))))
 
 // the process's CPU time so far, for the node's load report
 const processCpuMicros = () => {
@@ -342,7 +368,7 @@ const isClustered = (config: NodeConfig) => (config.cluster?.etcd ?? []).length 
 export const allInOne = (config: NodeConfig) => {
   const clustered = isClustered(config)
   const listen = clustered ? config.cluster?.brokerListen ?? clusterDefaults.brokerListen : "mem://broker"
-  const transport = clustered ? TcpTransport.layer : MemoryTransport.layerLocal
+  const transport = clustered ? NativeTransport.layer : MemoryTransport.layerLocal
   const broker = brokerRole(config, listen, !clustered).pipe(Layer.provide(provisioned(config)))
   return clusterProxy(config).pipe(Layer.provideMerge(broker), Layer.provideMerge(transport), Layer.provideMerge(metadataOf(config)))
 }
@@ -360,7 +386,7 @@ const needsEtcd = (config: NodeConfig, role: Role) =>
 export const brokerNode = (config: NodeConfig) =>
   brokerRole(config, config.cluster?.brokerListen ?? clusterDefaults.brokerListen, false).pipe(
     Layer.provide(provisioned(config)),
-    Layer.provide(TcpTransport.layer),
+    Layer.provide(NativeTransport.layer),
     Layer.provideMerge(metadataOf(config)),
     Layer.provide(Layer.effectDiscard(needsEtcd(config, "broker")))
   )
@@ -373,7 +399,7 @@ export const brokerNode = (config: NodeConfig) =>
  */
 export const proxyNode = (config: NodeConfig) =>
   clusterProxy(config).pipe(
-    Layer.provide(TcpTransport.layer),
+    Layer.provide(NativeTransport.layer),
     Layer.provideMerge(metadataOf(config)),
     Layer.provide(Layer.effectDiscard(needsEtcd(config, "proxy")))
   )
@@ -391,4 +417,4 @@ export const proxyOnly = (config: {
   readonly access?: AccessControl.AccessSettings
   readonly tuning?: Tuning
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
-}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options }), Layer.empty).pipe(Layer.provide(TcpTransport.layer))
+}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options }), Layer.empty).pipe(Layer.provide(NativeTransport.layer))

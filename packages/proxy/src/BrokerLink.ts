@@ -37,11 +37,14 @@ export interface BrokerLink {
 }
 
 /**
- * Links to the broker at `address` for as long as the current scope lives.
+ * Links to the broker at `address` for as long as the current scope lives. With several addresses
+ * (shared memory first, then TCP), each connect takes the first that answers.
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function*(address: string) {
+export const make = Effect.fnUntraced(function*(addresses: string | ReadonlyArray<string>) {
+  const tried = typeof addresses === "string" ? [addresses] : addresses
+  const address = tried[tried.length - 1]!
   const transport = yield* Transport.Transport
   const scope = yield* Effect.scope
   const lock = yield* Semaphore.make(1)
@@ -53,7 +56,12 @@ export const make = Effect.fnUntraced(function*(address: string) {
       current = undefined
     }
     const child = yield* Scope.fork(scope)
-    const connection = yield* transport.connect(address).pipe(
+    let attempt = transport.connect(tried[0]!)
+    for (const next of tried.slice(1)) {
+      attempt = attempt.pipe(Effect.catch((error) =>
+        Effect.andThen(Effect.logDebug(`could not link to ${tried[0]} (${error._tag}); using ${next}`), transport.connect(next))))
+    }
+    const connection = yield* attempt.pipe(
       Scope.provide(child),
       Effect.tapError(() => Scope.close(child, Exit.void))
     )

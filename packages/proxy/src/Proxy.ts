@@ -404,8 +404,10 @@ export class Proxy extends Context.Service<Proxy, {
   static readonly layerCluster = (options: {
     readonly access?: AccessControl.AccessSettings
     readonly quotas?: Quotas.QuotaSettings
+    /** This host's id: brokers on it that serve shared memory are linked through it. */
+    readonly hostId?: string
   } = {}): Layer.Layer<Proxy, never, TransportShape.Transport | MetadataStore.MetadataStore> =>
-    Layer.effect(Proxy, Effect.flatMap(Routing.cluster(), (routing) => make(routing, options.access, options.quotas)))
+    Layer.effect(Proxy, Effect.flatMap(Routing.cluster(options.hostId === undefined ? {} : { hostId: options.hostId }), (routing) => make(routing, options.access, options.quotas)))
 }
 
 /**

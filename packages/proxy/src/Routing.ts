@@ -13,7 +13,8 @@
  *   broker holding a queue of the topic, in turn); a receive polls the broker it names (the RocketMQ
  *   route lists each live broker), a handle goes back to the broker that issued it; topics and
  *   groups are records in the store, which the brokers mirror. Links to brokers are opened when
- *   first used and closed when the broker leaves.
+ *   first used and closed when the broker leaves; a broker on this host that serves shared memory
+ *   is linked through it (`hostId`), falling back to TCP for that link if shared memory fails.
  *
  * @since 0.1.0
  */
@@ -186,7 +187,11 @@ interface Linked {
  *
  * @since 0.1.0
  */
-export const cluster = Effect.fnUntraced(function*(options: { readonly refreshInterval?: Duration.Input } = {}) {
+export const cluster = Effect.fnUntraced(function*(options: {
+  readonly refreshInterval?: Duration.Input
+  /** This host's id (`hostId` of `@strait/transport-native`): brokers on it that serve shared memory are linked through it. */
+  readonly hostId?: string
+} = {}) {
   const store = yield* MetadataStore.MetadataStore
   const transport = yield* Transport.Transport
   const scope = yield* Effect.scope
@@ -200,13 +205,19 @@ export const cluster = Effect.fnUntraced(function*(options: { readonly refreshIn
   const links = new Map<string, Linked>()
   let live: ReadonlyArray<string> = []
 
+  // a broker on this host that serves shared memory is linked through it (TCP if that fails)
+  const addressesOf = (broker: Catalog.NodeRecord) =>
+    broker.shm !== undefined && options.hostId !== undefined && broker.shm.host === options.hostId && transport.schemes.includes("shm")
+      ? [broker.shm.address, broker.address]
+      : [broker.address]
   const linkTo = Effect.fnUntraced(function*(broker: Catalog.NodeRecord) {
+    const addresses = addressesOf(broker)
     const current = links.get(broker.id)
-    if (current?.address === broker.address) return
+    if (current?.address === addresses.join(" ")) return
     if (current !== undefined) yield* Scope.close(current.scope, Exit.void)
     const child = yield* Scope.fork(scope)
-    const link = yield* BrokerLink.make(broker.address).pipe(Scope.provide(child), Effect.provideService(Transport.Transport, transport))
-    links.set(broker.id, { address: broker.address, link, scope: child, ref: { id: broker.id, client: link.client } })
+    const link = yield* BrokerLink.make(addresses).pipe(Scope.provide(child), Effect.provideService(Transport.Transport, transport))
+    links.set(broker.id, { address: addresses.join(" "), link, scope: child, ref: { id: broker.id, client: link.client } })
   })
 
   const refresh = provided(Effect.gen(function*() {

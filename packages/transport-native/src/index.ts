@@ -6,3 +6,7 @@
  * @since 0.1.0
  */
 export * as ShmTransport from "./ShmTransport.ts"
+export * as NativeTransport from "./NativeTransport.ts"
+
+/** @since 0.1.0 */
+export { hostId } from "./adapters/HostId.ts"

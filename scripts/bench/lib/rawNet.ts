@@ -28,7 +28,7 @@ const connect = (port: number) =>
   })
 
 /** Calls `onFrame` for every whole length-prefixed frame; the minimal parser any TCP protocol needs. */
-const framer = (onFrame: (frame: Buffer) => void) => {
+export const framer = (onFrame: (frame: Buffer) => void) => {
   let pending: Buffer | undefined
   return (chunk: Buffer) => {
     let buffer = pending === undefined ? chunk : Buffer.concat([pending, chunk])
@@ -45,7 +45,8 @@ const framer = (onFrame: (frame: Buffer) => void) => {
   }
 }
 
-const frameOf = (payload: Uint8Array) => {
+/** A length-prefixed frame of `payload`. */
+export const frameOf = (payload: Uint8Array) => {
   const frame = Buffer.allocUnsafe(4 + payload.length)
   frame.writeUInt32BE(payload.length, 0)
   frame.set(payload, 4)

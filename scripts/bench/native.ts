@@ -1,0 +1,205 @@
+// Native transport bench (issue 11), between two Node processes on this host, 1 KiB frames, in one
+// run: ping-pong RTT (p50, p99) and one-way streaming (throughput, CPU per message on each side) for
+// Strait's shared-memory Transport and Strait's TCP Transport (the same connection engine over each),
+// next to raw node:net over TCP and over a Unix domain socket (length-prefixed frames, no engine).
+import { EventLoopScheduler, Frame, Transport } from "@strait/core"
+import { NativeTransport, ShmTransport } from "@strait/transport-native"
+import { Effect, Layer, type Scope } from "effect"
+import { tmpdir } from "node:os"
+import * as net from "node:net"
+import { fileURLToPath } from "node:url"
+import { cpuSeconds } from "./lib/peers.ts"
+import { startScript, stopProcess } from "./lib/processes.ts"
+import { emit, table } from "./lib/report.ts"
+
+const ROUNDS = 10_000
+const STREAM = 300_000
+const BATCH = 64
+const RUNS = 3
+const now = () => performance.now()
+const scheduler = EventLoopScheduler.make()
+const payload = new Uint8Array(1024).map((_, i) => i & 0xff)
+const serverScript = fileURLToPath(new URL("./lib/transportServer.ts", import.meta.url))
+const rawScript = fileURLToPath(new URL("./lib/rawServer.ts", import.meta.url))
+
+const shm = ShmTransport.available()
+if (!shm.available) {
+  console.error(`the shared-memory transport is not available here: ${shm.reason}`)
+  process.exit(1)
+}
+
+interface Result {
+  readonly rttP50: number
+  readonly rttP99: number
+  readonly perSecond: number
+  readonly clientCpu: number // µs per message
+  readonly serverCpu: number
+}
+
+const percentile = (samples: Float64Array, p: number) => {
+  const sorted = Float64Array.from(samples).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! * 1000
+}
+
+// a run's figures, once its stream has arrived: the ping-pong samples, and the stream's time and CPU
+const resultOf = (samples: Float64Array, began: number, clientBefore: NodeJS.CpuUsage, serverPid: number, serverBefore: number): Result => {
+  const seconds = (now() - began) / 1000
+  const client = process.cpuUsage(clientBefore)
+  const server = cpuSeconds(serverPid) - serverBefore
+  return {
+    rttP50: percentile(samples, 0.5),
+    rttP99: percentile(samples, 0.99),
+    perSecond: STREAM / seconds,
+    clientCpu: (client.user + client.system) / STREAM,
+    serverCpu: (server * 1e6) / STREAM
+  }
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+// Strait's Transport to a transportServer process at `address`
+const straitRun = async (address: string): Promise<Result> => {
+  const child = await startScript(serverScript, [address], "listening")
+  try {
+    return await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const transport = yield* Transport.Transport
+      const connection = yield* transport.connect(address)
+      const echo = (correlation: number) =>
+        Effect.andThen(connection.send([Frame.make(Frame.Type.Echo, correlation, payload)]), connection.receive)
+      for (let i = 0; i < 1000; i++) yield* echo(i)
+      const samples = new Float64Array(ROUNDS)
+      for (let i = 0; i < ROUNDS; i++) {
+        const start = now()
+        yield* echo(i)
+        samples[i] = now() - start
+      }
+      // streaming: response frames the server only takes in, then one request whose answer says all arrived
+      const batch = Array.from({ length: BATCH }, (_, i) => Frame.make(Frame.responseType(Frame.Type.Echo), i, payload))
+      const serverBefore = cpuSeconds(child.pid!)
+      const clientBefore = process.cpuUsage()
+      const began = now()
+      for (let sent = 0; sent < STREAM; sent += BATCH) yield* connection.send(batch)
+      yield* echo(-1 >>> 0)
+      return resultOf(samples, began, clientBefore, child.pid!, serverBefore)
+    }) as Effect.Effect<Result, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
+  } finally {
+    await stopProcess(child)
+  }
+}
+
+// raw node:net to a rawServer process (TCP port or Unix socket path)
+const rawRun = async (where: string): Promise<Result> => {
+  const child = await startScript(rawScript, [where], "listening")
+  try {
+    const socket = await new Promise<net.Socket>((resolve) => {
+      const port = Number(where)
+      const s = Number.isInteger(port) ? net.connect({ port, host: "127.0.0.1", noDelay: true }) : net.connect({ path: where })
+      s.once("connect", () => resolve(s))
+    })
+    const frame = (echoed: boolean) => {
+      const bytes = Buffer.allocUnsafe(4 + payload.length)
+      bytes.writeUInt32BE(payload.length, 0)
+      bytes.set(payload, 4)
+      bytes[4] = echoed ? 1 : 0
+      return bytes
+    }
+    const request = frame(true)
+    const quiet = frame(false)
+    let pending = 0
+    let answered: (() => void) | undefined
+    socket.on("data", (chunk: Buffer) => {
+      pending += chunk.length
+      while (pending >= request.length) {
+        pending -= request.length
+        answered?.()
+      }
+    })
+    const echo = () =>
+      new Promise<void>((resolve) => {
+        answered = resolve
+        socket.write(request)
+      })
+    for (let i = 0; i < 1000; i++) await echo()
+    const samples = new Float64Array(ROUNDS)
+    for (let i = 0; i < ROUNDS; i++) {
+      const start = now()
+      await echo()
+      samples[i] = now() - start
+    }
+    const serverBefore = cpuSeconds(child.pid!)
+    const clientBefore = process.cpuUsage()
+    const began = now()
+    for (let sent = 0; sent < STREAM; sent += BATCH) {
+      socket.cork()
+      for (let i = 0; i < BATCH; i++) socket.write(quiet)
+      socket.uncork()
+      if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve))
+    }
+    await echo()
+    const result = resultOf(samples, began, clientBefore, child.pid!, serverBefore)
+    socket.destroy()
+    return result
+  } finally {
+    await stopProcess(child)
+  }
+}
+
+// the median of RUNS runs of each, interleaved, by total CPU per message
+const median = (results: ReadonlyArray<Result>) => [...results].sort((a, b) => (a.clientCpu + a.serverCpu) - (b.clientCpu + b.serverCpu))[Math.floor(results.length / 2)]!
+const runs: Record<string, Array<Result>> = { shm: [], tcp: [], rawTcp: [], rawUds: [] }
+for (let i = 0; i < RUNS; i++) {
+  runs.shm!.push(await straitRun(`shm://${tmpdir()}/strait-bench-${process.pid}.sock`))
+  runs.tcp!.push(await straitRun(`tcp://127.0.0.1:${await freePort()}`))
+  runs.rawTcp!.push(await rawRun(String(await freePort())))
+  runs.rawUds!.push(await rawRun(`${tmpdir()}/strait-bench-raw-${process.pid}-${i}.sock`))
+}
+const shmResult = median(runs.shm!)
+const tcpResult = median(runs.tcp!)
+const rawTcp = median(runs.rawTcp!)
+const rawUds = median(runs.rawUds!)
+
+const row = (name: string, r: Result) => ({
+  link: name,
+  "RTT p50 µs": r.rttP50,
+  "RTT p99 µs": r.rttP99,
+  "msgs/s": r.perSecond,
+  "client CPU µs/msg": r.clientCpu,
+  "server CPU µs/msg": r.serverCpu,
+  "total CPU µs/msg": r.clientCpu + r.serverCpu
+})
+table(`two processes, 1 KiB frames: ${ROUNDS.toLocaleString("en-US")} ping-pongs, ${STREAM.toLocaleString("en-US")} streamed in batches of ${BATCH} (median of ${RUNS})`, [
+  row("Strait shared memory", shmResult),
+  row("Strait TCP", tcpResult),
+  row("raw node:net TCP", rawTcp),
+  row("raw node:net Unix socket", rawUds)
+])
+
+const total = (r: Result) => r.clientCpu + r.serverCpu
+emit("native", {
+  shm_cpu_vs_tcp: total(shmResult) / total(tcpResult),
+  shm_cpu_vs_node_tcp: total(shmResult) / total(rawTcp),
+  shm_rtt_vs_tcp: shmResult.rttP50 / tcpResult.rttP50
+}, {
+  node: process.version,
+  shm_rtt_p50_us: shmResult.rttP50,
+  shm_rtt_p99_us: shmResult.rttP99,
+  tcp_rtt_p50_us: tcpResult.rttP50,
+  tcp_rtt_p99_us: tcpResult.rttP99,
+  raw_tcp_rtt_p50_us: rawTcp.rttP50,
+  raw_uds_rtt_p50_us: rawUds.rttP50,
+  shm_msgs_per_s: shmResult.perSecond,
+  tcp_msgs_per_s: tcpResult.perSecond,
+  raw_tcp_msgs_per_s: rawTcp.perSecond,
+  raw_uds_msgs_per_s: rawUds.perSecond,
+  shm_cpu_us_per_msg: total(shmResult),
+  tcp_cpu_us_per_msg: total(tcpResult),
+  raw_tcp_cpu_us_per_msg: total(rawTcp),
+  raw_uds_cpu_us_per_msg: total(rawUds)
+})
