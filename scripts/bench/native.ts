@@ -1,14 +1,22 @@
-// Native transport bench (issue 11), between two Node processes on this host, 1 KiB frames, in one
-// run: ping-pong RTT (p50, p99) and one-way streaming (throughput, CPU per message on each side) for
-// Strait's shared-memory Transport and Strait's TCP Transport (the same connection engine over each),
-// next to raw node:net over TCP and over a Unix domain socket (length-prefixed frames, no engine).
+// Native transport bench (issue 11), in one run. First, between two Node processes on this host,
+// 1 KiB frames: ping-pong RTT (p50, p99) and one-way streaming (throughput, CPU per message on each
+// side) for Strait's shared-memory Transport and Strait's TCP Transport (the same connection engine
+// over each), next to raw node:net over TCP and over a Unix domain socket (length-prefixed frames,
+// no engine). Then end to end: the official RocketMQ client through a proxy process to a broker
+// process, the proxy's link to the broker on shared memory or on TCP (interleaved runs): broker and
+// proxy CPU per message, and the proxy→broker round trip (a broker request from this process).
+import { Client } from "@strait/broker"
 import { EventLoopScheduler, Frame, Transport } from "@strait/core"
 import { NativeTransport, ShmTransport } from "@strait/transport-native"
 import { Effect, Layer, type Scope } from "effect"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
+import * as path from "node:path"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
+import type { RunResult } from "./lib/endToEnd.ts"
 import { cpuSeconds } from "./lib/peers.ts"
+import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { startScript, stopProcess } from "./lib/processes.ts"
 import { emit, table } from "./lib/report.ts"
 
@@ -181,12 +189,84 @@ table(`two processes, 1 KiB frames: ${ROUNDS.toLocaleString("en-US")} ping-pongs
   row("raw node:net Unix socket", rawUds)
 ])
 
+// end to end: a broker serving TCP and shared memory; a proxy per run, its link on one of them
+const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
+const WINDOW = 64
+const work = mkdtempSync(path.join(tmpdir(), "strait-bench-native-"))
+const brokerScript = fileURLToPath(new URL("./lib/brokerServer.ts", import.meta.url))
+const proxyScript = fileURLToPath(new URL("./lib/proxyServer.ts", import.meta.url))
+const brokerPort = await freePort()
+const brokerLinks = { tcp: `tcp://127.0.0.1:${brokerPort}`, shm: `shm://${work}/broker.sock` } as const
+const broker = await startScript(brokerScript, [path.join(work, "broker"), String(brokerPort), `${work}/broker.sock`], "listening")
+
+// the proxy→broker round trip on a link: a cheap broker request from this process, sequentially
+const linkRtt = (address: string) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const client = yield* Client.make(yield* (yield* Transport.Transport).connect(address))
+    for (let i = 0; i < 500; i++) yield* client.describeTopic("e2e")
+    const samples = new Float64Array(5000)
+    for (let i = 0; i < samples.length; i++) {
+      const start = now()
+      yield* client.describeTopic("e2e")
+      samples[i] = now() - start
+    }
+    return percentile(samples, 0.5)
+  }) as Effect.Effect<number, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
+
+const endToEnd: Record<"tcp" | "shm", Array<RunResult & { readonly rtt: number }>> = { tcp: [], shm: [] }
+try {
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const client = yield* Client.make(yield* (yield* Transport.Transport).connect(brokerLinks.tcp))
+    yield* client.createTopic({ name: "e2e", kind: "NORMAL", queues: 8 })
+  }) as Effect.Effect<void, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
+  for (let i = 0; i < RUNS; i++) {
+    for (const link of ["shm", "tcp"] as const) {
+      const proxyPort = await freePort()
+      const proxy = await startScript(proxyScript, [brokerLinks[link], String(proxyPort)], "listening")
+      try {
+        const run = await rocketmqEndToEnd(`127.0.0.1:${proxyPort}`, "e2e", SECS, { broker: broker.pid!, proxy: proxy.pid! }, WINDOW)
+        endToEnd[link].push({ ...run, rtt: await linkRtt(brokerLinks[link]) })
+      } finally {
+        await stopProcess(proxy)
+      }
+    }
+  }
+} finally {
+  await stopProcess(broker)
+}
+const byBrokerCpu = (runs: ReadonlyArray<RunResult & { readonly rtt: number }>) => [...runs].sort((a, b) => a.brokerCpu - b.brokerCpu)[Math.floor(runs.length / 2)]!
+const shmEnd = byBrokerCpu(endToEnd.shm)
+const tcpEnd = byBrokerCpu(endToEnd.tcp)
+const endRow = (name: string, r: RunResult & { readonly rtt: number }) => ({
+  "proxy→broker link": name,
+  "msgs/s": r.perSecond,
+  "e2e p50 µs": r.p50,
+  "broker CPU µs/msg": r.brokerCpu,
+  "proxy CPU µs/msg": r.proxyCpu,
+  "link RTT p50 µs": r.rtt
+})
+table(`end to end: the official RocketMQ client, 1 KiB, window ${WINDOW}, ${SECS} s a run (median of ${RUNS} by broker CPU)`, [
+  endRow("shared memory", shmEnd),
+  endRow("TCP", tcpEnd)
+])
+
 const total = (r: Result) => r.clientCpu + r.serverCpu
 emit("native", {
   shm_cpu_vs_tcp: total(shmResult) / total(tcpResult),
   shm_cpu_vs_node_tcp: total(shmResult) / total(rawTcp),
-  shm_rtt_vs_tcp: shmResult.rttP50 / tcpResult.rttP50
+  shm_rtt_vs_tcp: shmResult.rttP50 / tcpResult.rttP50,
+  broker_cpu_cut: 1 - shmEnd.brokerCpu / tcpEnd.brokerCpu,
+  proxy_cpu_cut: 1 - shmEnd.proxyCpu / tcpEnd.proxyCpu,
+  rtt_cut: 1 - shmEnd.rtt / tcpEnd.rtt
 }, {
+  e2e_shm_msgs_per_s: shmEnd.perSecond,
+  e2e_tcp_msgs_per_s: tcpEnd.perSecond,
+  e2e_shm_broker_cpu_us: shmEnd.brokerCpu,
+  e2e_tcp_broker_cpu_us: tcpEnd.brokerCpu,
+  e2e_shm_proxy_cpu_us: shmEnd.proxyCpu,
+  e2e_tcp_proxy_cpu_us: tcpEnd.proxyCpu,
+  link_shm_rtt_p50_us: shmEnd.rtt,
+  link_tcp_rtt_p50_us: tcpEnd.rtt,
   node: process.version,
   shm_rtt_p50_us: shmResult.rttP50,
   shm_rtt_p99_us: shmResult.rttP99,

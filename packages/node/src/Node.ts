@@ -98,7 +98,9 @@ export const ClusterConfig = Schema.Struct({
   leaseTtlMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1000))),
   /**
    * Brokers also serve, and proxies link to brokers on their host, over shared memory where the
-   * addon is available (default true; false keeps every link on TCP).
+   * addon is available (default false: on the 2-vCPU machines measured so far a shared-memory link
+   * costs the broker and the proxy about a third more CPU per message than TCP, see
+   * `packages/transport-native/README.md`).
    */
   sharedMemory: Schema.optionalKey(Schema.Boolean)
 })
@@ -288,9 +290,9 @@ const metadataOf = (config: NodeConfig) => {
     : EmbeddedStore.layer(`${config.dataDir}/metadata`).pipe(Layer.provide(RealDisk.layer))
 }
 
-// shared memory for this node's links: its host id, when the addon is here and the config allows it
+// shared memory for this node's links: its host id, when the config asks for it and the addon is here
 const sharedMemoryHost = (config: NodeConfig) =>
-  config.cluster?.sharedMemory !== false && isClustered(config) && ShmTransport.available().available ? hostId() : undefined
+  config.cluster?.sharedMemory === true && isClustered(config) && ShmTransport.available().available ? hostId() : undefined
 
 // where a cluster broker also serves over shared memory: a socket in its data directory, or (a path
 // too long for a Unix socket) one in the temporary directory named after it

@@ -1,9 +1,10 @@
 // Conformance of the strait command for people: produce and consume through the official client,
 // a group's lag and messages in flight, the cluster status, and one-line errors.
 import { afterAll, describe, expect, test } from "vitest"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { ShmTransport } from "@strait/transport-native"
 import { eventually, freePort, freePorts, type RunningNode, startNode, startStrait, steadyTraffic, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
@@ -51,10 +52,13 @@ describe.concurrent("the strait command", () => {
 describe("strait cluster up", () => {
   test("30. strait cluster up starts etcd, brokers and proxies behind one address, which serves admin, produce and consume; an interrupt stops them all", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "strait-cluster-up-"))
+    // the proxies link to the brokers through shared memory where the addon is built (TCP otherwise)
+    const config = join(dataDir, "config.json")
+    writeFileSync(config, JSON.stringify({ cluster: { sharedMemory: true } }))
     // the command numbers each node's ports up from the bases given
     const [port, etcdPort, brokerPort, proxyPort] = [await freePort(), await freePorts(2), await freePorts(2), await freePorts(2)]
     const cluster = await startStrait([
-      "cluster", "up", "--brokers", "2", "--proxies", "2", "--data-dir", dataDir, "--port", String(port),
+      "cluster", "up", "--brokers", "2", "--proxies", "2", "--data-dir", dataDir, "--port", String(port), "--config", config,
       "--etcd-port", String(etcdPort), "--broker-port", String(brokerPort), "--proxy-port", String(proxyPort), "--native-port", String(await freePorts(2))
     ], /clients connect to/)
     try {
@@ -66,6 +70,7 @@ describe("strait cluster up", () => {
       expect(status).toContain("proxies (2):")
       expect(await strait(["produce", "up", "--count", "25", ...server])).toContain("sent 25 of 25")
       expect(await strait(["consume", "up", "--group", "g-up", "--count", "25", "--quiet", ...server])).toContain("received 25")
+      expect(existsSync(join(dataDir, "broker-1", "broker", "shm.sock"))).toBe(ShmTransport.available().available)
     } finally {
       expect(await cluster.stop("SIGINT")).toBe(0)
     }
