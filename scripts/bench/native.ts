@@ -23,7 +23,7 @@ import { emit, table } from "./lib/report.ts"
 const ROUNDS = 10_000
 const STREAM = 300_000
 const BATCH = 64
-const RUNS = 3
+const RUNS = Number(process.env.STRAIT_BENCH_RUNS ?? 3)
 const now = () => performance.now()
 const scheduler = EventLoopScheduler.make()
 const payload = new Uint8Array(1024).map((_, i) => i & 0xff)

@@ -19,6 +19,8 @@
 //     endWrite()                          no more records from this side
 //     ended() -> boolean                  the peer ended its side and everything was read
 //     unmap()
+//     send(chunks[], skip) -> bytes taken, negated when the reader must be woken (write + wakeReader)
+//     take(maxBytes, state) -> Buffer | null, with state [wake the writer, 0 asleep | 1 data came | 2 ended]
 #include <napi.h>
 
 #include <algorithm>
@@ -192,6 +194,8 @@ class Link : public Napi::ObjectWrap<Link> {
       InstanceMethod<&Link::EndWrite>("endWrite"),
       InstanceMethod<&Link::Ended>("ended"),
       InstanceMethod<&Link::Unmap>("unmap"),
+      InstanceMethod<&Link::Send>("send"),
+      InstanceMethod<&Link::Take>("take"),
     });
   }
 
@@ -302,6 +306,31 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value Ended(const Napi::CallbackInfo& info) {
     mapped(info.Env());
     return Napi::Boolean::New(info.Env(), reader_->ended());
+  }
+
+  // write, then wakeReader, in one call: returns the bytes taken, negated when the reader must be woken
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Value taken = Write(info);
+    double bytes = taken.As<Napi::Number>().DoubleValue();
+    bool wake = bytes > 0 && writer_->takeReaderSleeping();
+    return Napi::Number::New(info.Env(), wake ? -bytes : bytes);
+  }
+
+  // read, wakeWriter, and (when nothing was there) ended and armReadable, in one call. `state` (an
+  // Int32Array of 2) gets [wake the writer, what an empty ring means: 0 sleeping, 1 data arrived
+  // meanwhile, 2 the peer ended].
+  Napi::Value Take(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto state = info[1].As<Napi::Int32Array>();
+    if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
+    Napi::Value data = Read(info);
+    state[0] = reader_->takeWriterWaiting() ? 1 : 0;
+    state[1] = 0;
+    if (data.IsNull()) {
+      if (reader_->ended()) state[1] = 2;
+      else if (reader_->armReadable()) state[1] = 1;
+    }
+    return data;
   }
 
   Napi::Value Unmap(const Napi::CallbackInfo& info) {

@@ -31,6 +31,13 @@ export interface Link {
   /** The peer ended its side and everything it wrote was read. */
   ended(): boolean
   unmap(): void
+  /** `write` then `wakeReader` in one call: the bytes taken, negated when the reader must be woken. */
+  send(chunks: ReadonlyArray<Uint8Array>, skip: number): number
+  /**
+   * `read`, `wakeWriter` and, when nothing was there, `ended` and `armReadable`, in one call; `state`
+   * gets [1 when the writer must be woken, then 0 asleep, 1 data came meanwhile, 2 the peer ended].
+   */
+  take(maxBytes: number, state: Int32Array): Uint8Array | null
 }
 
 /**

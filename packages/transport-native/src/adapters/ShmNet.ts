@@ -27,6 +27,13 @@ type Pipe = Connection.Pipe
 type PipeReceiver = Connection.PipeReceiver
 const PipeClosed = Connection.PipeClosed
 
+/**
+ * What this process's links have done so far: doorbells rung and heard, bytes written and read.
+ *
+ * @since 0.1.0
+ */
+export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
+
 const bell = new Uint8Array([1])
 const accepted = new Uint8Array([0x41])
 // the most bytes one read hands the receiver
@@ -34,6 +41,20 @@ const readLimit = 256 * 1024
 
 // the socket's file descriptor (a Unix domain socket's handle has one)
 const fdOf = (socket: net.Socket): number | undefined => (socket as unknown as { readonly _handle?: { readonly fd?: number } })._handle?.fd
+
+// moves a position in `chunks` (a chunk and a byte in it) past `taken` bytes, and past empty chunks
+const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: number }, taken: number) => {
+  while (at.index < chunks.length) {
+    const left = chunks[at.index]!.length - at.skip
+    if (taken < left) {
+      at.skip += taken
+      return
+    }
+    taken -= left
+    at.index++
+    at.skip = 0
+  }
+}
 
 /**
  * A connected link as a pipe.
@@ -52,6 +73,7 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
   const waiting = new Set<() => void>()
 
   const ring = () => {
+    stats.rung++
     if (!socket.destroyed && socket.writable) socket.write(bell)
   }
   const wakeWriters = () => {
@@ -71,6 +93,7 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
 
   // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
   // or the peer's end is reached
+  const state = new Int32Array(2)
   const drain = () => {
     if (receiver === undefined || paused || draining || reported || unmapped) return
     draining = true
@@ -78,20 +101,22 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
       while (true) {
         let data: Uint8Array | null
         try {
-          data = link.read(readLimit)
+          data = link.take(readLimit, state)
         } catch (error) {
           poison(error instanceof Error ? error.message : String(error))
           return
         }
-        if (link.wakeWriter()) ring()
+        if (state[0] === 1) ring()
         if (data !== null) {
+          stats.reads++
+          stats.bytesRead += data.length
           if (!receiver.data(data)) {
             paused = true
             return
           }
           continue
         }
-        if (link.ended()) {
+        if (state[1] === 2) {
           report(new PipeClosed({ orderly: true, reason: "end of stream" }))
           return
         }
@@ -99,14 +124,16 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
           report(peerGone)
           return
         }
-        if (!link.armReadable()) return
+        // asleep until a doorbell, unless data came while arming
+        if (state[1] !== 1) return
       }
     } finally {
       draining = false
     }
   }
 
-  const onDoorbell = () => {
+  const onDoorbell = (chunk: Uint8Array) => {
+    stats.heard += chunk.length
     drain()
     wakeWriters()
   }
@@ -132,35 +159,33 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
     })
   })
 
-  const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, Connection.PipeClosed> =>
+  // the common case in one synchronous step: everything fits
+  const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, Connection.PipeClosed> => {
+    if (failure !== undefined) return Effect.fail(failure)
+    if (unmapped) return Effect.fail(new PipeClosed({ orderly: false, reason: "the link is closed" }))
+    let total = 0
+    for (const chunk of chunks) total += chunk.length
+    const sent = link.send(chunks, 0)
+    stats.writes++
+    stats.bytesWritten += Math.abs(sent)
+    if (sent < 0) ring()
+    const taken = Math.abs(sent)
+    return taken === total ? Effect.void : writeRest(chunks, taken)
+  }
+
+  // the rest of a write that did not fit: waits for room as often as needed
+  const writeRest = (chunks: ReadonlyArray<Uint8Array>, done: number): Effect.Effect<void, Connection.PipeClosed> =>
     Effect.gen(function*() {
-      let index = 0
-      let skip = 0
-      while (index < chunks.length) {
+      const at = { index: 0, skip: 0 }
+      advance(chunks, at, done)
+      while (at.index < chunks.length) {
+        // full: wait for the reader to make room, unless it did meanwhile
+        if (!link.armWritable(chunks[at.index]!.length - at.skip)) yield* roomOrFailure
         if (failure !== undefined) return yield* failure
         if (unmapped) return yield* new PipeClosed({ orderly: false, reason: "the link is closed" })
-        const rest = index === 0 ? chunks : chunks.slice(index)
-        let taken = link.write(rest, skip)
-        if (taken > 0 && link.wakeReader()) ring()
-        // where the write stopped
-        while (taken > 0 && index < chunks.length) {
-          const left = chunks[index]!.length - skip
-          if (taken >= left) {
-            taken -= left
-            index++
-            skip = 0
-          } else {
-            skip += taken
-            taken = 0
-          }
-        }
-        while (index < chunks.length && chunks[index]!.length === skip) {
-          index++
-          skip = 0
-        }
-        if (index >= chunks.length) return
-        // full: wait for the reader to make room, unless it did meanwhile
-        if (!link.armWritable(chunks[index]!.length - skip)) yield* roomOrFailure
+        const sent = link.send(at.index === 0 ? chunks : chunks.slice(at.index), at.skip)
+        if (sent < 0) ring()
+        advance(chunks, at, Math.abs(sent))
       }
     })
 
