@@ -9,6 +9,7 @@
 //   sendFd(socketFd, fd, capacity)        passes the memfd over a connected Unix socket (SCM_RIGHTS)
 //   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
 //   closeFd(fd)
+//   probeVerbs() -> {available: false, reason, errno?, devices?}   RDMA verbs here, and why not
 //   new Link(fd, side, capacity)          maps the memfd; side 0 writes ring 0, side 1 ring 1
 //     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
 //     wakeReader() -> boolean             the reader slept: ring the doorbell
@@ -25,6 +26,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <dlfcn.h>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
@@ -345,7 +347,52 @@ class Link : public Napi::ObjectWrap<Link> {
   Reader* reader_ = nullptr;
 };
 
+// Whether RDMA verbs could be used here, and why not: libibverbs is loaded at run time (so this
+// addon needs neither its headers nor the library), and its device list asked for. No NULL, ENOSYS
+// (the kernel has no ib_uverbs), or no device: unavailable, with the reason. Devices found: still
+// unavailable, since this build has no verbs backend, but named.
+Napi::Value ProbeVerbs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("available", Napi::Boolean::New(env, false));
+  void* library = dlopen("libibverbs.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* why = dlerror();
+    result.Set("reason", Napi::String::New(env, std::string("libibverbs is not installed: ") + (why == nullptr ? "dlopen failed" : why)));
+    return result;
+  }
+  using GetList = void** (*)(int*);
+  using FreeList = void (*)(void**);
+  using GetName = const char* (*)(void*);
+  auto getList = reinterpret_cast<GetList>(dlsym(library, "ibv_get_device_list"));
+  auto freeList = reinterpret_cast<FreeList>(dlsym(library, "ibv_free_device_list"));
+  auto getName = reinterpret_cast<GetName>(dlsym(library, "ibv_get_device_name"));
+  if (getList == nullptr || freeList == nullptr || getName == nullptr) {
+    dlclose(library);
+    result.Set("reason", Napi::String::New(env, "libibverbs lacks ibv_get_device_list"));
+    return result;
+  }
+  errno = 0;
+  int count = 0;
+  void** list = getList(&count);
+  if (list == nullptr) {
+    int code = errno;
+    dlclose(library);
+    result.Set("reason", Napi::String::New(env, std::string("ibv_get_device_list: ") + (code == 0 ? "failed" : std::strerror(code))));
+    result.Set("errno", Napi::Number::New(env, code));
+    return result;
+  }
+  Napi::Array devices = Napi::Array::New(env);
+  for (int i = 0; i < count; i++) devices.Set(static_cast<uint32_t>(i), Napi::String::New(env, getName(list[i])));
+  freeList(list);
+  dlclose(library);
+  result.Set("devices", devices);
+  result.Set("reason", Napi::String::New(env, count == 0 ? "no RDMA device" : "RDMA devices are present, but this build has no verbs backend"));
+  return result;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("probeVerbs", Napi::Function::New<ProbeVerbs>(env, "probeVerbs"));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   exports.Set("createMemfd", Napi::Function::New<CreateMemfd>(env, "createMemfd"));
   exports.Set("checkMemfd", Napi::Function::New<CheckMemfd>(env, "checkMemfd"));

@@ -10,3 +10,6 @@ export * as NativeTransport from "./NativeTransport.ts"
 
 /** @since 0.1.0 */
 export { hostId } from "./adapters/HostId.ts"
+
+/** @since 0.1.0 */
+export * as Probe from "./Probe.ts"
