@@ -4,16 +4,13 @@
 // against Redis Streams (../shared/bench/peers, same run, same window). Prints msgs/s, p50/p99 and the
 // client's CPU per message; the ratios: native against gRPC throughput, and the native client's CPU per
 // message against nats.js's and ioredis's.
-import { Consumer, Producer, type Protocol, StraitClient } from "@strait/client"
-import { EventLoopScheduler } from "@strait/core"
-import { TcpTransport } from "@strait/transport"
-import { Effect, Fiber, Layer, ManagedRuntime } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { CONSUMERS, measure, type RunResult } from "./lib/endToEnd.ts"
+import { CONSUMERS, type RunResult } from "./lib/endToEnd.ts"
 import { peerBench, preparePeers, startNats, startRedis } from "./lib/peers.ts"
 import { startScript, stopProcess } from "./lib/processes.ts"
+import { nativeEndToEnd } from "./lib/nativeClient.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { emit, table } from "./lib/report.ts"
 
@@ -33,50 +30,7 @@ const startNode = () => {
   return startScript(bin, ["dev", "--data-dir", path.join(work, "node"), "--port", String(PORT), "--native-port", String(NATIVE), "--config", config], "RocketMQ gRPC on")
 }
 
-// @strait/client as a service uses it: one Producer (concurrent sends travel together), and
-// CONSUMERS consumers (Consumer.run) whose handlers' acknowledgements travel together
-const native = async (pid: number, window: number): Promise<RunResult> => {
-  const runtime = ManagedRuntime.make(
-    Producer.Producer.layer().pipe(
-      Layer.provideMerge(StraitClient.StraitClient.layer({ endpoints: [`tcp://127.0.0.1:${NATIVE}`] })),
-      Layer.provide(TcpTransport.layer)
-    )
-  )
-  const scheduler = EventLoopScheduler.make()
-  const producer = await runtime.runPromise(Effect.gen(function*() {
-    return yield* Producer.Producer
-  }))
-  try {
-    return await measure(
-      SECS,
-      { broker: pid },
-      window,
-      // the producers are fibers, as in an Effect service
-      (window, next) => {
-        const producing: Effect.Effect<void, Protocol.Failure> = Effect.suspend(() => {
-          const message = next()
-          return message === undefined
-            ? Effect.void
-            : producer.send({ topic: "via-native", body: message.bytes }).pipe(Effect.andThen(Effect.promise(() => message.consumed)), Effect.andThen(producing))
-        })
-        return runtime.runPromise(Effect.forEach(Array.from({ length: window }), () => producing, { concurrency: "unbounded", discard: true }), { scheduler })
-      },
-      (onBody) => {
-        const consumers = Array.from({ length: CONSUMERS }, () =>
-          runtime.runFork(
-            Consumer.run(
-              { group: "bench", topic: "via-native", concurrency: Math.ceil(window / CONSUMERS), prefetch: 32, pollTime: "1 second" },
-              ({ message }) => Effect.sync(() => onBody(message.body))
-            ),
-            { scheduler }
-          ))
-        return () => runtime.runPromise(Fiber.interruptAll(consumers))
-      }
-    )
-  } finally {
-    await runtime.dispose()
-  }
-}
+const native = (pid: number, window: number) => nativeEndToEnd(`tcp://127.0.0.1:${NATIVE}`, "via-native", SECS, { broker: pid }, window)
 
 // the official RocketMQ client through the gRPC adapter of the same node
 const grpc = (pid: number, window: number) => rocketmqEndToEnd(`127.0.0.1:${PORT}`, "via-grpc", SECS, { broker: pid }, window)

@@ -2,7 +2,8 @@
 // 1 KiB frames: ping-pong RTT (p50, p99) and one-way streaming (throughput, CPU per message on each
 // side) for Strait's shared-memory Transport and Strait's TCP Transport (the same connection engine
 // over each), next to raw node:net over TCP and over a Unix domain socket (length-prefixed frames,
-// no engine). Then end to end: the official RocketMQ client through a proxy process to a broker
+// no engine). Then end to end: a client (@strait/client on the proxy's native port, or with
+// STRAIT_BENCH_DRIVER=rocketmq the official RocketMQ client) through a proxy process to a broker
 // process, the proxy's link to the broker on shared memory or on TCP (interleaved runs): broker and
 // proxy CPU per message, and the proxy→broker round trip (a broker request from this process).
 import { Client } from "@strait/broker"
@@ -16,6 +17,7 @@ import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import type { RunResult } from "./lib/endToEnd.ts"
 import { cpuSeconds } from "./lib/peers.ts"
+import { nativeEndToEnd } from "./lib/nativeClient.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { startScript, stopProcess } from "./lib/processes.ts"
 import { emit, table } from "./lib/report.ts"
@@ -192,6 +194,9 @@ table(`two processes, 1 KiB frames: ${ROUNDS.toLocaleString("en-US")} ping-pongs
 // end to end: a broker serving TCP and shared memory; a proxy per run, its link on one of them
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const WINDOW = 64
+// who drives the traffic: @strait/client through the proxy's native port (default: it costs least
+// per request, so the links' difference shows), or the official RocketMQ client through gRPC
+const DRIVER = process.env.STRAIT_BENCH_DRIVER === "rocketmq" ? "rocketmq" : "native"
 const work = mkdtempSync(path.join(tmpdir(), "strait-bench-native-"))
 const brokerScript = fileURLToPath(new URL("./lib/brokerServer.ts", import.meta.url))
 const proxyScript = fileURLToPath(new URL("./lib/proxyServer.ts", import.meta.url))
@@ -222,9 +227,13 @@ try {
   for (let i = 0; i < RUNS; i++) {
     for (const link of ["shm", "tcp"] as const) {
       const proxyPort = await freePort()
-      const proxy = await startScript(proxyScript, [brokerLinks[link], String(proxyPort)], "listening")
+      const nativePort = await freePort()
+      const proxy = await startScript(proxyScript, [brokerLinks[link], String(proxyPort), "0", String(nativePort)], "listening")
       try {
-        const run = await rocketmqEndToEnd(`127.0.0.1:${proxyPort}`, "e2e", SECS, { broker: broker.pid!, proxy: proxy.pid! }, WINDOW)
+        const pids = { broker: broker.pid!, proxy: proxy.pid! }
+        const run = DRIVER === "rocketmq"
+          ? await rocketmqEndToEnd(`127.0.0.1:${proxyPort}`, "e2e", SECS, pids, WINDOW)
+          : await nativeEndToEnd(`tcp://127.0.0.1:${nativePort}`, "e2e", SECS, pids, WINDOW)
         endToEnd[link].push({ ...run, rtt: await linkRtt(brokerLinks[link]) })
       } finally {
         await stopProcess(proxy)
@@ -245,7 +254,7 @@ const endRow = (name: string, r: RunResult & { readonly rtt: number }) => ({
   "proxy CPU µs/msg": r.proxyCpu,
   "link RTT p50 µs": r.rtt
 })
-table(`end to end: the official RocketMQ client, 1 KiB, window ${WINDOW}, ${SECS} s a run (median of ${RUNS} by broker CPU)`, [
+table(`end to end: ${DRIVER === "rocketmq" ? "the official RocketMQ client" : "@strait/client"} through a proxy to a broker, 1 KiB, window ${WINDOW}, ${SECS} s a run (median of ${RUNS} by broker CPU)`, [
   endRow("shared memory", shmEnd),
   endRow("TCP", tcpEnd)
 ])

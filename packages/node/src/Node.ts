@@ -419,4 +419,14 @@ export const proxyOnly = (config: {
   readonly access?: AccessControl.AccessSettings
   readonly tuning?: Tuning
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
-}) => proxyRole(config, config.tuning ?? {}, (options) => Proxy.Proxy.layer({ broker: config.broker, ...options }), Layer.empty).pipe(Layer.provide(NativeTransport.layer))
+  /** Also serve Strait's own client protocol on TCP at this port. */
+  readonly nativePort?: number
+}) =>
+  proxyRole(
+    config,
+    config.tuning ?? {},
+    (options) => Proxy.Proxy.layer({ broker: config.broker, ...options }),
+    config.nativePort === undefined
+      ? Layer.empty
+      : NativeServer.layer({ listen: `tcp://${config.host}:${config.nativePort}` }).pipe(Layer.provide(TcpTransport.layer))
+  ).pipe(Layer.provide(NativeTransport.layer))

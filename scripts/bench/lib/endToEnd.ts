@@ -7,6 +7,15 @@ import { percentile } from "./report.ts"
 export const SIZE = 1024
 export const CONSUMERS = 4
 
+/** A client driving 1 KiB messages end to end through `endpoint` for `seconds`, `window` in flight. */
+export type EndToEnd = (
+  endpoint: string,
+  topic: string,
+  seconds: number,
+  pids: { readonly broker: number; readonly proxy?: number },
+  window: number
+) => Promise<RunResult>
+
 export interface RunResult {
   readonly perSecond: number
   readonly p50: number

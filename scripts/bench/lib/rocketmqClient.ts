@@ -2,17 +2,11 @@
 // SimpleConsumers each with one receive of up to 32 out at a time, acknowledging without holding up
 // the next receive. What the rocketmq and client benches share.
 import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
-import { CONSUMERS, measure, pulling, type RunResult, sending } from "./endToEnd.ts"
+import { CONSUMERS, type EndToEnd, measure, pulling, sending } from "./endToEnd.ts"
 
 const quiet = { info() {}, debug() {}, warn() {}, error() {}, log() {} } as any
 
-export const rocketmqEndToEnd = async (
-  endpoints: string,
-  topic: string,
-  seconds: number,
-  pids: { readonly broker: number; readonly proxy?: number },
-  window: number
-): Promise<RunResult> => {
+export const rocketmqEndToEnd: EndToEnd = async (endpoints, topic, seconds, pids, window) => {
   const producer = new Producer({ endpoints, topics: [topic], logger: quiet, maxAttempts: 1 } as any)
   await producer.startup()
   const consumers = await Promise.all(Array.from({ length: CONSUMERS }, async () => {
