@@ -9,6 +9,7 @@
 //   sendFd(socketFd, fd, capacity)        passes the memfd over a connected Unix socket (SCM_RIGHTS)
 //   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
 //   closeFd(fd)
+//   ring(socketFd) -> boolean             one doorbell byte, written directly (EAGAIN counts as rung)
 //   probeVerbs() -> {available: false, reason, errno?, devices?}   RDMA verbs here, and why not
 //   new Link(fd, side, capacity)          maps the memfd; side 0 writes ring 0, side 1 ring 1
 //     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
@@ -175,6 +176,19 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   result.Set("fd", Napi::Number::New(env, fd));
   result.Set("capacity", Napi::Number::New(env, payload[1]));
   return result;
+}
+
+// One byte on a connected, non-blocking socket: a doorbell, written straight to the kernel instead of
+// through Node's stream machinery. A full socket already holds doorbells the peer has not read, so
+// EAGAIN is as good as sent; a closed one is the peer's death, which the socket's reader reports.
+Napi::Value Ring(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  const char bell = 1;
+  ssize_t written;
+  do {
+    written = send(fd, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (written < 0 && errno == EINTR);
+  return Napi::Boolean::New(info.Env(), written == 1 || errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
@@ -399,6 +413,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFd", Napi::Function::New<SendFd>(env, "sendFd"));
   exports.Set("recvFd", Napi::Function::New<RecvFd>(env, "recvFd"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
+  exports.Set("ring", Napi::Function::New<Ring>(env, "ring"));
   exports.Set("Link", Link::Define(env));
   return exports;
 }

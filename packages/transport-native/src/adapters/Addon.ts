@@ -52,6 +52,8 @@ export interface Addon {
   sendFd(socketFd: number, fd: number, capacity: number): void
   recvFd(socketFd: number): { readonly fd: number; readonly capacity: number } | null
   closeFd(fd: number): void
+  /** One doorbell byte on a connected socket, written directly; false when the socket is gone. */
+  ring(socketFd: number): boolean
   /** RDMA verbs here: never available in this build, with the reason (and the devices, if any). */
   probeVerbs(): { readonly available: false; readonly reason: string; readonly errno?: number; readonly devices?: ReadonlyArray<string> }
   readonly Link: new(fd: number, side: 0 | 1, capacity: number) => Link

@@ -61,7 +61,10 @@ const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: n
  *
  * @since 0.1.0
  */
-export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
+export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket): Pipe => {
+  // the doorbell goes straight to the socket's descriptor: a byte does not need Node's stream
+  // machinery (a write request, callbacks), only one system call
+  const fd = fdOf(socket)
   let receiver: PipeReceiver | undefined
   let paused = false
   let draining = false
@@ -74,7 +77,9 @@ export const linkPipe = (link: Addon.Link, socket: net.Socket): Pipe => {
 
   const ring = () => {
     stats.rung++
-    if (!socket.destroyed && socket.writable) socket.write(bell)
+    if (socket.destroyed || !socket.writable) return
+    if (fd === undefined) socket.write(bell)
+    else addon.ring(fd)
   }
   const wakeWriters = () => {
     for (const wake of [...waiting]) wake()
@@ -259,7 +264,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
     const onAnswer = (chunk: Uint8Array) => {
       if (link === undefined || chunk[0] !== accepted[0]) return fail("the listener refused the shared memory")
       socket.pause()
-      const pipe = linkPipe(link, socket)
+      const pipe = linkPipe(addon, link, socket)
       socket.resume()
       finish(Effect.succeed(pipe))
     }
@@ -309,7 +314,7 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis
         try: () => new addon.Link(handover.fd, 1, handover.capacity),
         catch: (error) => error instanceof Error ? error.message : String(error)
       }).pipe(Effect.ensuring(Effect.sync(() => addon.closeFd(handover.fd))))
-      const pipe = linkPipe(link, socket)
+      const pipe = linkPipe(addon, link, socket)
       socket.write(accepted)
       socket.resume()
       return pipe
