@@ -33,20 +33,34 @@ const freePort = (host: string) =>
     })
   })
 
-/**
- * Starts etcd and waits until it is healthy. Without `dataDir` it keeps its data in a temporary
- * directory; without ports it takes free ones.
- *
- * @since 0.1.0
- */
-export const start = async (options: {
+interface StartOptions {
   readonly host?: string
   readonly dataDir?: string
   readonly clientPort?: number
   readonly peerPort?: number
   /** Where its log lines go (default: dropped). */
   readonly onOutput?: (chunk: string) => void
-} = {}): Promise<RunningEtcd> => {
+}
+
+/**
+ * Starts etcd and waits until it is healthy. Without `dataDir` it keeps its data in a temporary
+ * directory; without ports it takes free ones, and takes others when one was taken before etcd
+ * bound it (another process may take a port between its probe and etcd's bind).
+ *
+ * @since 0.1.0
+ */
+export const start = async (options: StartOptions = {}): Promise<RunningEtcd> => {
+  const chosen = options.clientPort === undefined || options.peerPort === undefined
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options)
+    } catch (error) {
+      if (!chosen || attempt >= 5 || !String(error).includes("address already in use")) throw error
+    }
+  }
+}
+
+const startOnce = async (options: StartOptions): Promise<RunningEtcd> => {
   const host = options.host ?? "127.0.0.1"
   const temporary = options.dataDir === undefined
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "strait-etcd-"))
@@ -80,6 +94,8 @@ export const start = async (options: {
     if (healthy) break
     if (child.exitCode !== null || tries > 600) {
       child.kill("SIGKILL")
+      await exited
+      if (temporary) fs.rmSync(dataDir, { recursive: true, force: true })
       throw new Error(`etcd did not become healthy: ${output}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
