@@ -192,17 +192,22 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
   })
 
   // handoffs per queue: what other brokers still hold of FIFO queues (consumer group → message
-  // groups) at the epoch they gave the queue up; the epoch of this broker's own record; every broker
-  // with a record; and this broker's records as last written
+  // groups) at the epoch they gave the queue up; every broker with a record; and this broker's own
+  // records (their queue, epoch and value as last written), by `queueKey`
   interface Elsewhere {
     readonly epoch: number
     readonly pending: ReadonlyMap<string, ReadonlySet<string>>
   }
+  interface Mine {
+    readonly topic: string
+    readonly queueId: number
+    readonly epoch: number
+    readonly written: string
+  }
   let elsewhere = new Map<string, ReadonlyArray<Elsewhere>>()
-  let ownEpochs = new Map<string, number>()
   let holders = new Map<string, ReadonlySet<string>>()
   let elsewhereSeen = ""
-  const mine = new Map<string, string>()
+  const mine = new Map<string, Mine>()
   let hooks: Hooks | undefined
   let leaving = false
 
@@ -225,7 +230,6 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
   const followHandoffs = (records: ReadonlyArray<Catalog.Handoff>) =>
     Effect.sync(() => {
       const next = new Map<string, Array<Elsewhere>>()
-      const own = new Map<string, number>()
       const withRecords = new Map<string, Set<string>>()
       for (const record of records) {
         const key = Catalog.queueKey(record.topic, record.queueId)
@@ -233,9 +237,8 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
         if (brokers === undefined) withRecords.set(key, new Set([record.broker]))
         else brokers.add(record.broker)
         if (record.broker === me) {
-          const handoffKey = Catalog.keys.handoff(record.topic, record.queueId, record.broker)
-          if (!mine.has(handoffKey)) mine.set(handoffKey, "")
-          own.set(key, record.epoch)
+          // ours, though this map lacks it (the answer to its write was lost): kept current from now on
+          if (!mine.has(key)) mine.set(key, { topic: record.topic, queueId: record.queueId, epoch: record.epoch, written: "" })
           continue
         }
         const pending = new Map(Object.entries(record.pending).map(([group, messageGroups]) => [group, new Set(messageGroups)]))
@@ -245,7 +248,6 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
       }
       const seen = JSON.stringify(records.map((record) => [record.topic, record.queueId, record.broker, record.epoch, record.pending]).sort())
       elsewhere = next
-      ownEpochs = own
       holders = withRecords
       if (seen !== elsewhereSeen) {
         elsewhereSeen = seen
@@ -277,47 +279,35 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
         if (holding !== undefined) held.set(key, holding)
         return
       }
-      const handoffKey = Catalog.keys.handoff(topic.name, queueId, me)
       const record = Object.keys(pending).length === 0 ? undefined : Catalog.encode({ epoch: owner.epoch, pending })
       const given = yield* store.transact({
         when: [{ key: Catalog.keys.owner(topic.name, queueId), value: Catalog.encode(owner) }],
         then: [
           { _tag: "Delete", key: Catalog.keys.owner(topic.name, queueId) },
-          ...(record === undefined ? [] : [{ _tag: "Put" as const, key: handoffKey, value: record, lease: leaseId }])
+          ...(record === undefined ? [] : [{ _tag: "Put" as const, key: Catalog.keys.handoff(topic.name, queueId, me), value: record, lease: leaseId }])
         ]
       })
-      if (given && record !== undefined) mine.set(handoffKey, record)
+      if (given && record !== undefined) mine.set(key, { topic: topic.name, queueId, epoch: owner.epoch, written: record })
     })
 
-  // this broker's handoff records, brought up to date: deleted once nothing is left to consume
+  // this broker's handoff records, brought up to date: deleted once nothing is left to consume (a
+  // record lost with an earlier lease is forgotten with it, in `dropAll`)
   const refreshHandoffs = Effect.gen(function*() {
     const current = lease
     if (current === undefined) return
-    for (const [handoffKey, written] of [...mine]) {
-      const rest = handoffKey.slice(Catalog.keys.handoffs.length, handoffKey.length - me.length - 1)
-      const queue = Catalog.parseQueueKey(rest)
-      if (queue === undefined) {
-        mine.delete(handoffKey)
-        continue
-      }
-      const pending = yield* pendingOf(queue.topic, queue.queueId)
+    for (const [key, record] of [...mine]) {
+      const pending = yield* pendingOf(record.topic, record.queueId)
       if (pending === undefined) continue
+      const handoffKey = Catalog.keys.handoff(record.topic, record.queueId, me)
       if (Object.keys(pending).length === 0) {
         yield* store.delete(handoffKey)
-        mine.delete(handoffKey)
-        continue
-      }
-      const entry = yield* store.get(handoffKey)
-      const record = Catalog.decode(Catalog.HandoffRecord, entry)
-      if (record === undefined) {
-        // gone with an earlier lease: nothing waits on it any more
-        mine.delete(handoffKey)
+        mine.delete(key)
         continue
       }
       const next = Catalog.encode({ epoch: record.epoch, pending })
-      if (next === written && entry?.value === next) continue
+      if (next === record.written) continue
       yield* store.put(handoffKey, next, { lease: current.id })
-      mine.set(handoffKey, next)
+      mine.set(key, { ...record, written: next })
     }
   })
 
@@ -456,7 +446,7 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
       const records = elsewhere.get(key)
       if (records === undefined) return false
       // what this broker holds of a queue it gave up waits only on what was written before it had it
-      const own = ownEpochs.get(key) ?? Number.POSITIVE_INFINITY
+      const own = mine.get(key)?.epoch ?? Number.POSITIVE_INFINITY
       return records.some((record) => record.epoch < own && record.pending.get(group)?.has(messageGroup) === true)
     },
     retiring: Effect.sync(() => leaving),

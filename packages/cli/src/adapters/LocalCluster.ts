@@ -187,27 +187,43 @@ export const up = (plan: ClusterPlan) =>
     const common = ["--etcd", etcd, ...(plan.config === undefined ? [] : ["--config", plan.config])]
     const node = (name: string, args: ReadonlyArray<string>) => process_(name, process.execPath, [straitBin, "node", ...args, ...common])
     const clusterScope = yield* Effect.scope
-    // a broker process in a scope of its own (so that it can be stopped alone), ready once it accepts
-    const brokers = new Map<number, BrokerProcess>()
-    const startBroker = Effect.gen(function*() {
-      const scope = yield* Scope.fork(clusterScope)
-      const entry = yield* Effect.sync((): BrokerProcess => {
-        let i = 1
-        while (brokers.has(i)) i++
-        const reserved = { index: i, name: `broker-${i}`, port: plan.brokerPort + i - 1, scope }
-        brokers.set(i, reserved)
-        return reserved
+    // a node process in a scope of its own (so that it can be stopped alone), numbered with the
+    // lowest number free in `taken`: taken and reserved in one step, so starts at the same time
+    // never share one, and given back if the start fails; ready once it accepts on its port
+    const startNumbered = <E extends { readonly index: number }>(
+      taken: Map<number, E>,
+      make: (index: number, scope: Scope.Closeable) => E,
+      describe: (entry: E) => { readonly name: string; readonly port: number; readonly args: ReadonlyArray<string> }
+    ) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(clusterScope)
+        const entry = yield* Effect.sync(() => {
+          let index = 1
+          while (taken.has(index)) index++
+          const reserved = make(index, scope)
+          taken.set(index, reserved)
+          return reserved
+        })
+        const { args, name, port } = describe(entry)
+        const child = yield* node(name, args).pipe(
+          Scope.provide(scope),
+          Effect.tapError(() => Effect.sync(() => taken.delete(entry.index)))
+        )
+        yield* ready(name, child, accepts(plan.host, port)).pipe(
+          Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => taken.delete(entry.index))))
+        )
+        return entry
       })
-      const listen = `tcp://${plan.host}:${entry.port}`
-      const child = yield* node(entry.name, ["--role", "broker", "--broker-id", entry.name, "--broker-listen", listen, "--data-dir", join(plan.dataDir, entry.name)]).pipe(
-        Scope.provide(scope),
-        Effect.tapError(() => Effect.sync(() => brokers.delete(entry.index)))
-      )
-      yield* ready(entry.name, child, accepts(plan.host, entry.port)).pipe(
-        Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => brokers.delete(entry.index))))
-      )
-      return entry
-    })
+    const brokers = new Map<number, BrokerProcess>()
+    const startBroker = startNumbered(
+      brokers,
+      (index, scope): BrokerProcess => ({ index, name: `broker-${index}`, port: plan.brokerPort + index - 1, scope }),
+      (entry) => ({
+        name: entry.name,
+        port: entry.port,
+        args: ["--role", "broker", "--broker-id", entry.name, "--broker-listen", `tcp://${plan.host}:${entry.port}`, "--data-dir", join(plan.dataDir, entry.name)]
+      })
+    )
     yield* Effect.forEach(Array.from({ length: plan.brokers }), () => startBroker, { concurrency: "unbounded", discard: true })
 
     const store = Context.get(yield* Layer.build(EtcdStore.layer({ endpoints: [etcd] })), MetadataStore.MetadataStore)
@@ -223,29 +239,25 @@ export const up = (plan: ClusterPlan) =>
       "--role", "proxy", "--proxy-id", proxy.id, "--host", plan.host, "--port", String(proxy.port), "--native-port", String(proxy.nativePort),
       "--data-dir", join(plan.dataDir, proxy.id)
     ]
-    // a proxy process in a scope of its own, so that it can be stopped alone; ready once it accepts
     const startProxy = (standby: boolean) =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.fork(clusterScope)
-        // the number is taken and reserved in one step, so starts at the same time never share one
-        const entry = yield* Effect.sync((): ProxyProcess => {
-          let j = 1
-          while (pool.has(j)) j++
-          const reserved: ProxyProcess = { id: `proxy-${j}`, port: plan.proxyPort + j - 1, nativePort: plan.nativePort + j - 1, index: j, scope, standby, state: "starting" }
-          pool.set(j, reserved)
-          return reserved
+      startNumbered(
+        pool,
+        (index, scope): ProxyProcess => ({
+          id: `proxy-${index}`,
+          port: plan.proxyPort + index - 1,
+          nativePort: plan.nativePort + index - 1,
+          index,
+          scope,
+          standby,
+          state: "starting"
+        }),
+        (entry) => ({ name: entry.id, port: entry.port, args: [...proxyArgs(entry), ...(standby ? ["--standby"] : [])] })
+      ).pipe(Effect.tap((entry) =>
+        Effect.sync(() => {
+          // a standby taken while it started is being activated already
+          if (entry.state === "starting") entry.state = standby ? "warm" : "active"
         })
-        const child = yield* node(entry.id, [...proxyArgs(entry), ...(standby ? ["--standby"] : [])]).pipe(
-          Scope.provide(scope),
-          Effect.tapError(() => Effect.sync(() => pool.delete(entry.index)))
-        )
-        yield* ready(entry.id, child, accepts(plan.host, entry.port)).pipe(
-          Effect.tapError(() => Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => pool.delete(entry.index))))
-        )
-        // a standby taken while it started is being activated already
-        if (entry.state === "starting") entry.state = standby ? "warm" : "active"
-        return entry
-      })
+      ))
     // a standby registers once activated: then the balancer gives it connections
     const activate = (entry: ProxyProcess) =>
       Effect.gen(function*() {

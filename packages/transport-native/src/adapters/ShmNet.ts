@@ -34,7 +34,6 @@ const PipeClosed = Connection.PipeClosed
  */
 export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
 
-const bell = new Uint8Array([1])
 const accepted = new Uint8Array([0x41])
 // the most bytes one read hands the receiver
 const readLimit = 256 * 1024
@@ -61,10 +60,7 @@ const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: n
  *
  * @since 0.1.0
  */
-export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket): Pipe => {
-  // the doorbell goes straight to the socket's descriptor: a byte does not need Node's stream
-  // machinery (a write request, callbacks), only one system call
-  const fd = fdOf(socket)
+export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket, fd: number): Pipe => {
   let receiver: PipeReceiver | undefined
   let paused = false
   let draining = false
@@ -75,11 +71,11 @@ export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socke
   // writers waiting for room (or for the link to fail)
   const waiting = new Set<() => void>()
 
+  // the doorbell goes straight to the socket's descriptor (`fd`): a byte needs no write request or
+  // callback of Node's streams, only one system call
   const ring = () => {
     stats.rung++
-    if (socket.destroyed || !socket.writable) return
-    if (fd === undefined) socket.write(bell)
-    else addon.ring(fd)
+    if (!socket.destroyed && socket.writable) addon.ring(fd)
   }
   const wakeWriters = () => {
     for (const wake of [...waiting]) wake()
@@ -230,7 +226,7 @@ export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socke
 export const connect = (addon: Addon.Addon, path: string, capacity: number): Effect.Effect<Pipe, string> =>
   Effect.callback<Pipe, string>((resume) => {
     const socket = net.connect({ path })
-    let link: Addon.Link | undefined
+    let link: { readonly rings: Addon.Link; readonly fd: number } | undefined
     let done = false
     const finish = (outcome: Effect.Effect<Pipe, string>) => {
       if (done) return
@@ -243,7 +239,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
     }
     const fail = (reason: string) => {
       socket.destroy()
-      link?.unmap()
+      link?.rings.unmap()
       finish(Effect.fail(reason))
     }
     const onConnect = () => {
@@ -253,7 +249,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
       try {
         memfd = addon.createMemfd(capacity)
         addon.sendFd(fd, memfd, capacity)
-        link = new addon.Link(memfd, 0, capacity)
+        link = { rings: new addon.Link(memfd, 0, capacity), fd }
       } catch (error) {
         return fail(error instanceof Error ? error.message : String(error))
       } finally {
@@ -264,7 +260,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
     const onAnswer = (chunk: Uint8Array) => {
       if (link === undefined || chunk[0] !== accepted[0]) return fail("the listener refused the shared memory")
       socket.pause()
-      const pipe = linkPipe(addon, link, socket)
+      const pipe = linkPipe(addon, link.rings, socket, link.fd)
       socket.resume()
       finish(Effect.succeed(pipe))
     }
@@ -278,7 +274,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
       if (done) return
       done = true
       socket.destroy()
-      link?.unmap()
+      link?.rings.unmap()
     })
   })
 
@@ -314,7 +310,7 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis
         try: () => new addon.Link(handover.fd, 1, handover.capacity),
         catch: (error) => error instanceof Error ? error.message : String(error)
       }).pipe(Effect.ensuring(Effect.sync(() => addon.closeFd(handover.fd))))
-      const pipe = linkPipe(addon, link, socket)
+      const pipe = linkPipe(addon, link, socket, fd)
       socket.write(accepted)
       socket.resume()
       return pipe
