@@ -1,5 +1,6 @@
-// Builds the shared-memory addon (native/shm) with this machine's g++, against the Node-API headers
-// of the node-api-headers and node-addon-api packages: no header download, no node-gyp. Without
+// Builds the native addon (native/shm: shared-memory rings, and the RDMA verbs backend where the
+// libibverbs headers exist) with this machine's g++, against the Node-API headers of the
+// node-api-headers and node-addon-api packages: no header download, no node-gyp. Without
 // g++, or off Linux, it says why and exits 0: the runtime then uses TCP, and the shared-memory
 // specifications say they were skipped. Rebuilds only when a source is newer than the addon.
 // `npm install` runs it with --optional (a failed compile is then a warning, so the install still
@@ -38,6 +39,8 @@ const args = [
   "-DNAPI_CPP_EXCEPTIONS", "-DNAPI_VERSION=8", "-DNODE_ADDON_API_DISABLE_DEPRECATED",
   `-I${root}node_modules/node-api-headers/include`,
   `-I${root}node_modules/node-addon-api`,
+  // extra flags from the environment (-DSTRAIT_NO_VERBS builds without the RDMA backend)
+  ...(process.env.CXXFLAGS ?? "").split(/\s+/).filter((flag) => flag.length > 0),
   "-o", temporary,
   ...files.filter((file) => file.endsWith(".cc")),
   // dlopen, for the verbs probe (in libc since glibc 2.34, a separate library before)

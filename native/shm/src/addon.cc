@@ -10,7 +10,10 @@
 //   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
 //   closeFd(fd)
 //   ring(socketFd) -> boolean             one doorbell byte, written directly (EAGAIN counts as rung)
-//   probeVerbs() -> {available: false, reason, errno?, devices?}   RDMA verbs here, and why not
+//   probeVerbs() -> {available, reason?, errno?, devices?}   RDMA verbs here, and why not
+//   verbsCompiled                       this build has the libibverbs backend (its headers existed)
+//   new VerbsLink(device, capacity, psn, port, gidIndex)   an RDMA link (verbs.cc); "loopback" is
+//                                       the in-process test fabric
 //   new Link(fd, side, capacity)          maps the memfd; side 0 writes ring 0, side 1 ring 1
 //     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
 //     wakeReader() -> boolean             the reader slept: ring the doorbell
@@ -37,7 +40,12 @@
 #include <unistd.h>
 #include <vector>
 
+#include "fabric.h"
 #include "ring.h"
+
+namespace strait_verbs {
+void initVerbs(Napi::Env env, Napi::Object exports);
+}
 
 namespace {
 
@@ -361,10 +369,10 @@ class Link : public Napi::ObjectWrap<Link> {
   Reader* reader_ = nullptr;
 };
 
-// Whether RDMA verbs could be used here, and why not: libibverbs is loaded at run time (so this
-// addon needs neither its headers nor the library), and its device list asked for. No NULL, ENOSYS
-// (the kernel has no ib_uverbs), or no device: unavailable, with the reason. Devices found: still
-// unavailable, since this build has no verbs backend, but named.
+// Whether RDMA verbs can be used here, and why not: libibverbs is loaded at run time (so this addon
+// loads without the library), and its device list asked for. NULL (ENOSYS: the kernel has no
+// ib_uverbs), no device, or a build without the verbs backend (no headers at compile time):
+// unavailable, with the reason. Devices and the backend: available, with the devices' names.
 Napi::Value ProbeVerbs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
@@ -401,7 +409,11 @@ Napi::Value ProbeVerbs(const Napi::CallbackInfo& info) {
   freeList(list);
   dlclose(library);
   result.Set("devices", devices);
-  result.Set("reason", Napi::String::New(env, count == 0 ? "no RDMA device" : "RDMA devices are present, but this build has no verbs backend"));
+  if (count > 0 && strait_verbs::ibvCompiled()) {
+    result.Set("available", Napi::Boolean::New(env, true));
+    return result;
+  }
+  result.Set("reason", Napi::String::New(env, count == 0 ? "no RDMA device" : "RDMA devices are present, but this build has no verbs backend (no libibverbs headers when it was compiled)"));
   return result;
 }
 
@@ -415,6 +427,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("ring", Napi::Function::New<Ring>(env, "ring"));
   exports.Set("Link", Link::Define(env));
+  strait_verbs::initVerbs(env, exports);
   return exports;
 }
 

@@ -163,6 +163,9 @@ class Writer {
     return false;
   }
 
+  // Bytes published so far (the tail), counted from the ring's start.
+  uint64_t position() const { return tail_; }
+
   // Ends this direction; the caller then wakes a sleeping reader (`takeReaderSleeping`).
   void close() { ring_.closed()->store(1, std::memory_order_seq_cst); }
 
@@ -243,6 +246,9 @@ class Reader {
     if (ring_.writerWaiting()->load(std::memory_order_relaxed) == 0) return false;
     return ring_.writerWaiting()->exchange(0, std::memory_order_seq_cst) != 0;
   }
+
+  // Bytes released so far (the head), counted from the ring's start.
+  uint64_t position() const { return head_; }
 
   // The writer ended this direction and everything it published has been read.
   bool ended() const {

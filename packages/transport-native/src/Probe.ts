@@ -1,7 +1,7 @@
 /**
  * What native transports this process can use, and why not: shared memory (the addon loaded) and
- * RDMA verbs (libibverbs and a device; this build has no verbs backend, so verbs are never offered,
- * but the probe says what the machine has).
+ * RDMA verbs (the addon was built with the libibverbs headers, libibverbs loads, and a device
+ * answers).
  *
  * @since 0.1.0
  */
@@ -29,6 +29,8 @@ export const probe = (): { readonly shm: Availability; readonly verbs: Availabil
   const verbs = loaded.probeVerbs()
   return {
     shm: { available: true },
-    verbs: { available: false, reason: verbs.reason, ...(verbs.devices === undefined ? {} : { devices: verbs.devices }) }
+    verbs: verbs.available
+      ? { available: true }
+      : { available: false, reason: verbs.reason ?? "unavailable", ...(verbs.devices === undefined ? {} : { devices: verbs.devices }) }
   }
 }

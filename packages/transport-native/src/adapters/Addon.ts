@@ -9,35 +9,78 @@ import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
 
 /**
+ * What every link of two rings offers its pipe (`RingPipe`): the shared-memory `Link` and the RDMA
+ * `VerbsLink`.
+ *
+ * @since 0.1.0
+ */
+export interface RingLink {
+  /** Copies bytes of `chunks` (from byte `skip` of the first) into the outgoing ring: the bytes taken, negated when the reader must be woken. */
+  send(chunks: ReadonlyArray<Uint8Array>, skip: number): number
+  /**
+   * The bytes published and not yet read (a copy), released; `state` gets [1 when the writer must
+   * be woken, then 0 asleep, 1 data came meanwhile, 2 the peer ended]. Throws when the link is
+   * poisoned (a corrupt record, a failed RDMA operation).
+   */
+  take(maxBytes: number, state: Int32Array): Uint8Array | null
+  /** Before waiting for room: true when room for `wanted` bytes appeared meanwhile. */
+  armWritable(wanted: number): boolean
+  /** After ending: whether the reader sleeps and must be woken. */
+  wakeReader(): boolean
+  /** No more bytes from this side. */
+  endWrite(): void
+  unmap(): void
+}
+
+/**
+ * What one side of an RDMA link tells the other (over the TCP side channel) to connect: its queue
+ * pair, and where the peer writes (its receive ring, its credit word) with the keys.
+ *
+ * @since 0.1.0
+ */
+export interface VerbsHello {
+  readonly qpn: number
+  readonly psn: number
+  readonly lid: number
+  readonly gid: Uint8Array
+  readonly mtu: number
+  readonly ringAddr: bigint
+  readonly ringKey: number
+  readonly capacity: number
+  readonly creditAddr: bigint
+  readonly creditKey: number
+}
+
+/**
+ * One RDMA link (see `native/shm/src/verbs.cc`): the ring format of shared memory carried by RDMA
+ * WRITE with immediate data.
+ *
+ * @since 0.1.0
+ */
+export interface VerbsLink extends RingLink {
+  hello(): VerbsHello
+  /** Moves the queue pair to ready-to-send against the peer's hello. */
+  connect(peer: VerbsHello): void
+  /** Runs `handler` whenever completions arrived (taken first: data, credit, the peer's end, a failure). */
+  onEvent(handler: () => void): void
+}
+
+/**
  * One link's two rings in a mapped memfd, as the addon exposes them (see `native/shm/src/addon.cc`).
  *
  * @since 0.1.0
  */
-export interface Link {
+export interface Link extends RingLink {
   /** Copies bytes of `chunks` (from byte `skip` of the first) into the ring; how many it took (0: full). */
   write(chunks: ReadonlyArray<Uint8Array>, skip: number): number
-  /** After a write: whether the reader sleeps (the flag is taken): ring its doorbell. */
-  wakeReader(): boolean
-  /** Before waiting for room: true when room for `wanted` bytes appeared meanwhile. */
-  armWritable(wanted: number): boolean
   /** The bytes published and not yet read (a copy, at most about `maxBytes`), released; null when none. Throws on a corrupt record. */
   read(maxBytes: number): Uint8Array | null
   /** Before waiting for data: true when data (or the peer's end) appeared meanwhile. */
   armReadable(): boolean
   /** After a read: whether the writer waits for room (the flag is taken): ring its doorbell. */
   wakeWriter(): boolean
-  /** No more bytes from this side. */
-  endWrite(): void
   /** The peer ended its side and everything it wrote was read. */
   ended(): boolean
-  unmap(): void
-  /** `write` then `wakeReader` in one call: the bytes taken, negated when the reader must be woken. */
-  send(chunks: ReadonlyArray<Uint8Array>, skip: number): number
-  /**
-   * `read`, `wakeWriter` and, when nothing was there, `ended` and `armReadable`, in one call; `state`
-   * gets [1 when the writer must be woken, then 0 asleep, 1 data came meanwhile, 2 the peer ended].
-   */
-  take(maxBytes: number, state: Int32Array): Uint8Array | null
 }
 
 /**
@@ -54,9 +97,13 @@ export interface Addon {
   closeFd(fd: number): void
   /** One doorbell byte on a connected socket, written directly; false when the socket is gone. */
   ring(socketFd: number): boolean
-  /** RDMA verbs here: never available in this build, with the reason (and the devices, if any). */
-  probeVerbs(): { readonly available: false; readonly reason: string; readonly errno?: number; readonly devices?: ReadonlyArray<string> }
+  /** RDMA verbs here: available with the devices, or the reason not (and the devices, if any). */
+  probeVerbs(): { readonly available: boolean; readonly reason?: string; readonly errno?: number; readonly devices?: ReadonlyArray<string> }
+  /** Whether this build has the libibverbs backend (its headers existed when it was compiled). */
+  readonly verbsCompiled: boolean
   readonly Link: new(fd: number, side: 0 | 1, capacity: number) => Link
+  /** An RDMA link on `device` ("loopback": the in-process test fabric), `port` from 1, `gidIndex` for RoCE. */
+  readonly VerbsLink: new(device: string, capacity: number, psn: number, port: number, gidIndex: number) => VerbsLink
 }
 
 /**

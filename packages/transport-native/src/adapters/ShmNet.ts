@@ -22,200 +22,35 @@ import { Effect } from "effect"
 import { chmodSync, existsSync, unlinkSync } from "node:fs"
 import * as net from "node:net"
 import type * as Addon from "./Addon.ts"
+import * as RingPipe from "./RingPipe.ts"
 
 type Pipe = Connection.Pipe
-type PipeReceiver = Connection.PipeReceiver
-const PipeClosed = Connection.PipeClosed
 
 /**
- * What this process's links have done so far: doorbells rung and heard, bytes written and read.
+ * What this process's links have done so far.
  *
  * @since 0.1.0
  */
-export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
+export const stats = RingPipe.stats
 
 const accepted = new Uint8Array([0x41])
-// the most bytes one read hands the receiver
-const readLimit = 256 * 1024
 
 // the socket's file descriptor (a Unix domain socket's handle has one)
 const fdOf = (socket: net.Socket): number | undefined => (socket as unknown as { readonly _handle?: { readonly fd?: number } })._handle?.fd
 
-// moves a position in `chunks` (a chunk and a byte in it) past `taken` bytes, and past empty chunks
-const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: number }, taken: number) => {
-  while (at.index < chunks.length) {
-    const left = chunks[at.index]!.length - at.skip
-    if (taken < left) {
-      at.skip += taken
-      return
-    }
-    taken -= left
-    at.index++
-    at.skip = 0
-  }
-}
-
 /**
- * A connected link as a pipe.
+ * A connected shared-memory link as a pipe: doorbells are bytes on the Unix socket, written straight
+ * to its descriptor `fd` (one system call, none of Node's stream machinery).
  *
  * @since 0.1.0
  */
-export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket, fd: number): Pipe => {
-  let receiver: PipeReceiver | undefined
-  let paused = false
-  let draining = false
-  let peerGone: Connection.PipeClosed | undefined
-  let failure: Connection.PipeClosed | undefined
-  let reported = false
-  let unmapped = false
-  // writers waiting for room (or for the link to fail)
-  const waiting = new Set<() => void>()
-
-  // the doorbell goes straight to the socket's descriptor (`fd`): a byte needs no write request or
-  // callback of Node's streams, only one system call
-  const ring = () => {
-    stats.rung++
-    if (!socket.destroyed && socket.writable) addon.ring(fd)
-  }
-  const wakeWriters = () => {
-    for (const wake of [...waiting]) wake()
-  }
-  const report = (reason: Connection.PipeClosed) => {
-    if (reported) return
-    reported = true
-    receiver?.closed(reason)
-  }
-  const poison = (reason: string) => {
-    failure ??= new PipeClosed({ orderly: false, reason })
-    report(failure)
-    socket.destroy()
-    wakeWriters()
-  }
-
-  // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
-  // or the peer's end is reached
-  const state = new Int32Array(2)
-  const drain = () => {
-    if (receiver === undefined || paused || draining || reported || unmapped) return
-    draining = true
-    try {
-      while (true) {
-        let data: Uint8Array | null
-        try {
-          data = link.take(readLimit, state)
-        } catch (error) {
-          poison(error instanceof Error ? error.message : String(error))
-          return
-        }
-        if (state[0] === 1) ring()
-        if (data !== null) {
-          stats.reads++
-          stats.bytesRead += data.length
-          if (!receiver.data(data)) {
-            paused = true
-            return
-          }
-          continue
-        }
-        if (state[1] === 2) {
-          report(new PipeClosed({ orderly: true, reason: "end of stream" }))
-          return
-        }
-        if (peerGone !== undefined) {
-          report(peerGone)
-          return
-        }
-        // asleep until a doorbell, unless data came while arming
-        if (state[1] !== 1) return
-      }
-    } finally {
-      draining = false
-    }
-  }
-
-  const onDoorbell = (chunk: Uint8Array) => {
-    stats.heard += chunk.length
-    drain()
-    wakeWriters()
-  }
-  socket.on("data", onDoorbell)
-  socket.on("error", (error) => {
-    peerGone ??= new PipeClosed({ orderly: false, reason: error.message })
-  })
-  socket.on("close", () => {
-    peerGone ??= new PipeClosed({ orderly: false, reason: "the peer went away" })
-    failure ??= peerGone
-    drain()
-    wakeWriters()
-  })
-
-  const roomOrFailure = Effect.callback<void>((resume) => {
-    const wake = () => {
-      waiting.delete(wake)
-      resume(Effect.void)
-    }
-    waiting.add(wake)
-    return Effect.sync(() => {
-      waiting.delete(wake)
-    })
-  })
-
-  // the common case in one synchronous step: everything fits
-  const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, Connection.PipeClosed> => {
-    if (failure !== undefined) return Effect.fail(failure)
-    if (unmapped) return Effect.fail(new PipeClosed({ orderly: false, reason: "the link is closed" }))
-    let total = 0
-    for (const chunk of chunks) total += chunk.length
-    const sent = link.send(chunks, 0)
-    stats.writes++
-    stats.bytesWritten += Math.abs(sent)
-    if (sent < 0) ring()
-    const taken = Math.abs(sent)
-    return taken === total ? Effect.void : writeRest(chunks, taken)
-  }
-
-  // the rest of a write that did not fit: waits for room as often as needed
-  const writeRest = (chunks: ReadonlyArray<Uint8Array>, done: number): Effect.Effect<void, Connection.PipeClosed> =>
-    Effect.gen(function*() {
-      const at = { index: 0, skip: 0 }
-      advance(chunks, at, done)
-      while (at.index < chunks.length) {
-        // full: wait for the reader to make room, unless it did meanwhile
-        if (!link.armWritable(chunks[at.index]!.length - at.skip)) yield* roomOrFailure
-        if (failure !== undefined) return yield* failure
-        if (unmapped) return yield* new PipeClosed({ orderly: false, reason: "the link is closed" })
-        const sent = link.send(at.index === 0 ? chunks : chunks.slice(at.index), at.skip)
-        if (sent < 0) ring()
-        advance(chunks, at, Math.abs(sent))
-      }
-    })
-
-  return {
-    write,
-    deliver: (attached) => {
-      receiver = attached
-      drain()
+export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket, fd: number): Pipe =>
+  RingPipe.ringPipe(link, socket, {
+    ring: () => {
+      if (!socket.destroyed && socket.writable) addon.ring(fd)
     },
-    resume: () => {
-      paused = false
-      drain()
-    },
-    end: Effect.sync(() => {
-      if (unmapped) return
-      link.endWrite()
-      if (link.wakeReader()) ring()
-    }),
-    destroy: Effect.sync(() => {
-      failure ??= new PipeClosed({ orderly: false, reason: "the link was closed" })
-      socket.destroy()
-      wakeWriters()
-      if (!unmapped) {
-        unmapped = true
-        link.unmap()
-      }
-    })
-  }
-}
+    onWake: (wake) => socket.on("data", wake)
+  })
 
 /**
  * Connects to a listener at `path` and hands it a fresh memfd of two rings of `capacity` bytes;

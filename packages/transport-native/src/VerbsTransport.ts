@@ -1,0 +1,147 @@
+/**
+ * The RDMA `Transport` Layer: `rdma://host:port` between hosts whose RDMA devices reach each other.
+ * The address is a TCP side channel: it sets each link up (queue pairs, registered rings, keys) and
+ * stays open to report the peer's death. The bytes go as RDMA WRITE with immediate data into the
+ * peer's ring (the addon's `VerbsLink`: the ring format of shared memory, credit words written back
+ * by the reader, completions on the Node event loop). Over it runs the same connection engine as
+ * TCP and shared memory, so it passes the same contract.
+ *
+ * `available()` says whether verbs can run here (the addon has the backend and a device answers);
+ * otherwise `layer` fails to build with the reason, and callers use TCP. The settings' `device`
+ * `"loopback"` selects the addon's in-process fabric, which checks keys, bounds and rights as a
+ * device does but only links queue pairs of one process: the specifications use it to run
+ * everything above the device on machines without one.
+ *
+ * @since 0.1.0
+ */
+import { Transport } from "@strait/core"
+import { Connection } from "@strait/transport"
+import * as NodeNet from "@strait/transport/adapters/NodeNet"
+import { Cause, Context, Duration, Effect, Layer, Queue, Random, Stream } from "effect"
+import * as Addon from "./adapters/Addon.ts"
+import * as VerbsNet from "./adapters/VerbsNet.ts"
+
+/**
+ * RDMA tunables.
+ *
+ * @since 0.1.0
+ */
+export const VerbsSettings = Context.Reference<{
+  /** The device by name (`mlx5_0`, …); empty: the first one; `loopback`: the in-process test fabric. */
+  readonly device: string
+  /** The device port, from 1. */
+  readonly port: number
+  /** The GID table entry (RoCE v2 is often 1 or 3). */
+  readonly gidIndex: number
+  /** Bytes of each ring (one per direction): a power of two from 4 KiB to 256 MiB. Registered (pinned) memory. */
+  readonly capacity: number
+  readonly connectTimeout: Duration.Input
+  /** Accepted connections waiting for the server to take them. */
+  readonly acceptBacklog: number
+}>("@strait/transport-native/VerbsTransport/VerbsSettings", {
+  defaultValue: () => ({ device: "", port: 1, gidIndex: 0, capacity: 4 * 1024 * 1024, connectTimeout: Duration.seconds(5), acceptBacklog: 1024 })
+})
+
+/**
+ * The RDMA Layer cannot run here: no addon, no verbs backend in it, no libibverbs, or no device.
+ *
+ * @since 0.1.0
+ */
+export class VerbsUnavailable extends Error {
+  override readonly name = "VerbsUnavailable"
+}
+
+/**
+ * Whether RDMA verbs can run here (a device answered and the addon has the backend), and why not.
+ *
+ * @since 0.1.0
+ */
+export const available = (): { readonly available: true } | { readonly available: false; readonly reason: string } => {
+  const loaded = Addon.addon()
+  if (typeof loaded === "string") return { available: false, reason: `the native addon is not available: ${loaded}` }
+  const probed = loaded.probeVerbs()
+  return probed.available ? { available: true } : { available: false, reason: probed.reason ?? "unavailable" }
+}
+
+const hostPort = (address: string) => {
+  const parsed = Transport.parseAddress(address, ["rdma"])
+  if (parsed instanceof Transport.InvalidAddress) return parsed
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(parsed.rest)
+  const port = match === null ? -1 : Number(match[2])
+  if (match === null || port > 65535) return new Transport.InvalidAddress({ address, reason: "expected rdma://host:port" })
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port }
+}
+
+const make = (addon: Addon.Addon) =>
+  Effect.gen(function*() {
+    const settings = yield* VerbsSettings
+    // each side starts its queue pair at a random packet sequence number (24 bits)
+    const linkOptions = Effect.map(Random.nextIntBetween(0, 0xffffff), (psn): VerbsNet.LinkOptions => ({
+      device: settings.device,
+      port: settings.port,
+      gidIndex: settings.gidIndex,
+      capacity: settings.capacity,
+      psn
+    }))
+    return Transport.Transport.of({
+      schemes: ["rdma"],
+      listen: (address) =>
+        Effect.gen(function*() {
+          const target = hostPort(address)
+          if (target instanceof Transport.InvalidAddress) return yield* target
+          const scope = yield* Effect.scope
+          const context = yield* Effect.context<never>()
+          const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
+          const server = yield* NodeNet.listen(target.host, target.port, (socket) => {
+            const remote = `rdma://${socket.remoteAddress}:${socket.remotePort}`
+            socket.pause()
+            Effect.runForkWith(context)(
+              linkOptions.pipe(
+                Effect.flatMap((options) => VerbsNet.acceptLink(addon, socket, options)),
+                Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("the setup timed out") }),
+                Effect.flatMap((pipe) => Connection.accept(scope, accepted, pipe, remote)),
+                Effect.catch((reason) => Effect.logDebug(`an RDMA link from ${remote} was not set up: ${reason}`))
+              )
+            )
+          }).pipe(
+            Effect.mapError((code) =>
+              code === "EADDRINUSE" ? new Transport.AddressInUse({ address }) : new Transport.InvalidAddress({ address, reason: code }))
+          )
+          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
+          const host = target.host.includes(":") ? `[${target.host}]` : target.host
+          return { address: `rdma://${host}:${NodeNet.boundPort(server)}`, connections: Stream.fromQueue(accepted) }
+        }),
+      connect: (address) =>
+        Effect.gen(function*() {
+          const target = hostPort(address)
+          if (target instanceof Transport.InvalidAddress) return yield* target
+          const options = yield* linkOptions
+          const pipe = yield* NodeNet.connect(target.host, target.port).pipe(
+            Effect.flatMap((socket) => VerbsNet.connectLink(addon, socket, options)),
+            Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("timed out") }),
+            Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
+          )
+          return yield* Connection.make(pipe, address)
+        })
+    })
+  })
+
+/**
+ * The RDMA Transport; fails to build with `VerbsUnavailable` (and why) where verbs cannot run, unless
+ * the settings ask for the in-process `loopback` fabric.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Transport.Transport, VerbsUnavailable> = Layer.effect(
+  Transport.Transport,
+  Effect.gen(function*() {
+    const loaded = Addon.addon()
+    if (typeof loaded === "string") return yield* Effect.fail(new VerbsUnavailable(`the native addon is not available: ${loaded}`))
+    const settings = yield* VerbsSettings
+    if (settings.device !== "loopback") {
+      const state = available()
+      if (!state.available) return yield* Effect.fail(new VerbsUnavailable(state.reason))
+    }
+    return yield* make(loaded)
+  })
+)

@@ -1,0 +1,212 @@
+/**
+ * A link between two processes as a `Pipe`, for every link made of two rings (the addon's
+ * shared-memory `Link` and its RDMA `VerbsLink`): writes go into the outgoing ring in one call when
+ * they fit, reads take what the peer published, and each side sleeps until the other wakes it. How
+ * sides wake each other is the link's (`Signals`); a side channel socket (Unix or TCP) reports the
+ * peer's death.
+ *
+ * @since 0.1.0
+ */
+import { Connection } from "@strait/transport"
+import { Effect } from "effect"
+import type * as net from "node:net"
+import type * as Addon from "./Addon.ts"
+
+type Pipe = Connection.Pipe
+type PipeReceiver = Connection.PipeReceiver
+const PipeClosed = Connection.PipeClosed
+
+/**
+ * What this process's links have done so far: wake-ups sent and heard, bytes written and read.
+ *
+ * @since 0.1.0
+ */
+export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
+
+// the most bytes one read hands the receiver
+const readLimit = 256 * 1024
+
+// moves a position in `chunks` (a chunk and a byte in it) past `taken` bytes, and past empty chunks
+const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: number }, taken: number) => {
+  while (at.index < chunks.length) {
+    const left = chunks[at.index]!.length - at.skip
+    if (taken < left) {
+      at.skip += taken
+      return
+    }
+    taken -= left
+    at.index++
+    at.skip = 0
+  }
+}
+
+/**
+ * How a link's sides wake each other: `ring` wakes the peer (a doorbell), and `onWake` runs a
+ * handler whenever the peer woke this side (the link has news).
+ *
+ * @since 0.1.0
+ */
+export interface Signals {
+  readonly ring: () => void
+  readonly onWake: (wake: () => void) => void
+}
+
+/**
+ * A connected link as a pipe; `socket` is the link's side channel, whose end is the peer's death.
+ *
+ * @since 0.1.0
+ */
+export const ringPipe = (link: Addon.RingLink, socket: net.Socket, signals: Signals): Pipe => {
+  let receiver: PipeReceiver | undefined
+  let paused = false
+  let draining = false
+  let peerGone: Connection.PipeClosed | undefined
+  let failure: Connection.PipeClosed | undefined
+  let reported = false
+  let unmapped = false
+  // writers waiting for room (or for the link to fail)
+  const waiting = new Set<() => void>()
+
+  const ring = () => {
+    stats.rung++
+    signals.ring()
+  }
+  const wakeWriters = () => {
+    for (const wake of [...waiting]) wake()
+  }
+  const report = (reason: Connection.PipeClosed) => {
+    if (reported) return
+    reported = true
+    receiver?.closed(reason)
+  }
+  const poison = (reason: string) => {
+    failure ??= new PipeClosed({ orderly: false, reason })
+    report(failure)
+    socket.destroy()
+    wakeWriters()
+  }
+
+  // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
+  // or the peer's end is reached
+  const state = new Int32Array(2)
+  const drain = () => {
+    if (receiver === undefined || paused || draining || reported || unmapped) return
+    draining = true
+    try {
+      while (true) {
+        let data: Uint8Array | null
+        try {
+          data = link.take(readLimit, state)
+        } catch (error) {
+          poison(error instanceof Error ? error.message : String(error))
+          return
+        }
+        if (state[0] === 1) ring()
+        if (data !== null) {
+          stats.reads++
+          stats.bytesRead += data.length
+          if (!receiver.data(data)) {
+            paused = true
+            return
+          }
+          continue
+        }
+        if (state[1] === 2) {
+          report(new PipeClosed({ orderly: true, reason: "end of stream" }))
+          return
+        }
+        if (peerGone !== undefined) {
+          report(peerGone)
+          return
+        }
+        // asleep until a doorbell, unless data came while arming
+        if (state[1] !== 1) return
+      }
+    } finally {
+      draining = false
+    }
+  }
+
+  signals.onWake(() => {
+    stats.heard++
+    drain()
+    wakeWriters()
+  })
+  socket.on("error", (error) => {
+    peerGone ??= new PipeClosed({ orderly: false, reason: error.message })
+  })
+  socket.on("close", () => {
+    peerGone ??= new PipeClosed({ orderly: false, reason: "the peer went away" })
+    failure ??= peerGone
+    drain()
+    wakeWriters()
+  })
+
+  const roomOrFailure = Effect.callback<void>((resume) => {
+    const wake = () => {
+      waiting.delete(wake)
+      resume(Effect.void)
+    }
+    waiting.add(wake)
+    return Effect.sync(() => {
+      waiting.delete(wake)
+    })
+  })
+
+  // the common case in one synchronous step: everything fits
+  const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, Connection.PipeClosed> => {
+    if (failure !== undefined) return Effect.fail(failure)
+    if (unmapped) return Effect.fail(new PipeClosed({ orderly: false, reason: "the link is closed" }))
+    let total = 0
+    for (const chunk of chunks) total += chunk.length
+    const sent = link.send(chunks, 0)
+    stats.writes++
+    stats.bytesWritten += Math.abs(sent)
+    if (sent < 0) ring()
+    const taken = Math.abs(sent)
+    return taken === total ? Effect.void : writeRest(chunks, taken)
+  }
+
+  // the rest of a write that did not fit: waits for room as often as needed
+  const writeRest = (chunks: ReadonlyArray<Uint8Array>, done: number): Effect.Effect<void, Connection.PipeClosed> =>
+    Effect.gen(function*() {
+      const at = { index: 0, skip: 0 }
+      advance(chunks, at, done)
+      while (at.index < chunks.length) {
+        // full: wait for the reader to make room, unless it did meanwhile
+        if (!link.armWritable(chunks[at.index]!.length - at.skip)) yield* roomOrFailure
+        if (failure !== undefined) return yield* failure
+        if (unmapped) return yield* new PipeClosed({ orderly: false, reason: "the link is closed" })
+        const sent = link.send(at.index === 0 ? chunks : chunks.slice(at.index), at.skip)
+        if (sent < 0) ring()
+        advance(chunks, at, Math.abs(sent))
+      }
+    })
+
+  return {
+    write,
+    deliver: (attached) => {
+      receiver = attached
+      drain()
+    },
+    resume: () => {
+      paused = false
+      drain()
+    },
+    end: Effect.sync(() => {
+      if (unmapped) return
+      link.endWrite()
+      if (link.wakeReader()) ring()
+    }),
+    destroy: Effect.sync(() => {
+      failure ??= new PipeClosed({ orderly: false, reason: "the link was closed" })
+      socket.destroy()
+      wakeWriters()
+      if (!unmapped) {
+        unmapped = true
+        link.unmap()
+      }
+    })
+  }
+}
+
