@@ -38,6 +38,11 @@ export interface MemberOptions {
    * given must offer it), for proxies on the host `host` (`hostId`).
    */
   readonly shm?: { readonly listen: string; readonly host: string }
+  /**
+   * It also serves the data plane over RDMA at `listen` (an `rdma://` address; the Transport given
+   * must offer it), reached at `advertise` when that is given.
+   */
+  readonly rdma?: { readonly listen: string; readonly advertise?: string }
   /** The lease ttl: how long a dead broker's queues wait before they move (default 10 s). */
   readonly leaseTtl?: Duration.Input
   readonly transactionChecker?: Transactions.TransactionChecker
@@ -89,6 +94,7 @@ export const layer = (
         brokerId: options.brokerId,
         address: options.advertise ?? options.listen,
         ...(options.shm === undefined ? {} : { shm: { address: options.shm.listen, host: options.shm.host } }),
+        ...(options.rdma === undefined ? {} : { rdma: options.rdma.advertise ?? options.rdma.listen }),
         ...(options.leaseTtl === undefined ? {} : { ttl: options.leaseTtl })
       })
       const settings = yield* BrokerSettings
@@ -105,6 +111,6 @@ export const layer = (
       return broker
     })
   )
-  const servers = options.shm === undefined ? Server.layer(options.listen) : Layer.merge(Server.layer(options.listen), Server.layer(options.shm.listen))
-  return Layer.provideMerge(servers, member)
+  const more = [...(options.shm === undefined ? [] : [options.shm.listen]), ...(options.rdma === undefined ? [] : [options.rdma.listen])]
+  return Layer.provideMerge(Layer.mergeAll(Server.layer(options.listen), ...more.map((listen) => Server.layer(listen))), member)
 }

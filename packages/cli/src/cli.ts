@@ -68,6 +68,7 @@ export const variables = {
   port: "STRAIT_PORT",
   nativePort: "STRAIT_NATIVE_PORT",
   proxyId: "STRAIT_PROXY_ID",
+  rdmaListen: "STRAIT_RDMA_LISTEN",
   role: "STRAIT_ROLE",
 } as const
 
@@ -96,6 +97,7 @@ const nodeConfig = (flags: {
   readonly brokerListen?: Option.Option<string>
   readonly brokerAdvertise?: Option.Option<string>
   readonly proxyId?: Option.Option<string>
+  readonly rdmaListen?: Option.Option<string>
   readonly standby?: boolean
 }) =>
   Effect.gen(function*() {
@@ -109,6 +111,7 @@ const nodeConfig = (flags: {
       ...(given(flags.brokerListen) === undefined ? {} : { brokerListen: given(flags.brokerListen) }),
       ...(given(flags.brokerAdvertise) === undefined ? {} : { brokerAdvertise: given(flags.brokerAdvertise) }),
       ...(given(flags.proxyId) === undefined ? {} : { proxyId: given(flags.proxyId) }),
+      ...(given(flags.rdmaListen) === undefined ? {} : { rdmaListen: given(flags.rdmaListen) }),
       ...(flags.standby === true ? { standby: true } : {})
     }
     return yield* decodeNodeConfig({
@@ -182,6 +185,7 @@ const node = Command.make(
     brokerListen: fromEnvironment(Flag.String("broker-listen"), Config.String(variables.brokerListen), `where the broker's data plane listens (default ${Node.clusterDefaults.brokerListen}; env STRAIT_BROKER_LISTEN)`),
     brokerAdvertise: fromEnvironment(Flag.String("broker-advertise"), Config.String(variables.brokerAdvertise), "where proxies reach the broker, when not --broker-listen (env STRAIT_BROKER_ADVERTISE)"),
     proxyId: fromEnvironment(Flag.String("proxy-id"), Config.String(variables.proxyId), "this proxy's id in the cluster (default host:port; env STRAIT_PROXY_ID)"),
+    rdmaListen: fromEnvironment(Flag.String("rdma-listen"), Config.String(variables.rdmaListen), "where the broker also serves over RDMA, rdma://host:port, where a device is (env STRAIT_RDMA_LISTEN)"),
     standby: Flag.Boolean("standby").pipe(
       Flag.withDefault(false),
       Flag.withDescription("start a proxy warm: serving, but registered (given traffic) only once activated under activate/proxy/<id>")

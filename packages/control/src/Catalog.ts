@@ -72,7 +72,9 @@ export const NodeRecord = Schema.Struct({
   id: Schema.String,
   address: Schema.String,
   /** A broker that also serves over shared memory: where, and on which host (`hostId`). */
-  shm: Schema.optionalKey(Schema.Struct({ address: Schema.String, host: Schema.String }))
+  shm: Schema.optionalKey(Schema.Struct({ address: Schema.String, host: Schema.String })),
+  /** A broker that also serves over RDMA: its `rdma://host:port` address. */
+  rdma: Schema.optionalKey(Schema.String)
 })
 
 /**

@@ -122,6 +122,8 @@ export interface LeaseOptions {
   readonly address: string
   /** Where it also serves over shared memory, for proxies on the same host. */
   readonly shm?: { readonly address: string; readonly host: string }
+  /** Where it also serves over RDMA (`rdma://host:port`), for proxies whose hosts have RDMA too. */
+  readonly rdma?: string
   /** The lease ttl (default 10 s): how long a dead broker's queues wait before they move. */
   readonly ttl?: Duration.Input
   /** How often the store is read again even when no change was seen (default 2 s). */
@@ -185,7 +187,12 @@ export const make = Effect.fnUntraced(function*(options: LeaseOptions) {
     const previous = yield* store.get(brokerKey)
     // an earlier run of this broker (killed, so it never revoked): its queues go with its lease
     if (previous?.lease !== undefined && previous.lease !== granted.id) yield* store.revoke(previous.lease)
-    yield* store.put(brokerKey, Catalog.encode({ id: me, address: options.address, ...(options.shm === undefined ? {} : { shm: options.shm }) }), { lease: granted.id })
+    yield* store.put(brokerKey, Catalog.encode({
+      id: me,
+      address: options.address,
+      ...(options.shm === undefined ? {} : { shm: options.shm }),
+      ...(options.rdma === undefined ? {} : { rdma: options.rdma })
+    }), { lease: granted.id })
     lease = granted
     trust(sentAt, granted.ttlMillis)
     yield* Effect.logInfo(`broker ${me} registered (lease ttl ${granted.ttlMillis} ms)`)

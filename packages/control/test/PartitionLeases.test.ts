@@ -65,6 +65,27 @@ const allQueues = Array.from({ length: 8 }, (_, q) => `orders/${q}`)
 const queuesOf = (keys: ReadonlyArray<string>) => keys.map((key) => key.split("@")[0]!)
 
 describe("PartitionLeases", () => {
+  it.effect("a broker registers where proxies reach it: its address, and its shared-memory and RDMA listeners when it serves them", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      yield* PartitionLeases.make({
+        brokerId: "native",
+        address: "tcp://10.0.0.1:7001",
+        shm: { address: "shm:///data/broker/shm.sock", host: "boot-1/net-1" },
+        rdma: "rdma://10.0.0.1:7002"
+      }).pipe(Scope.provide(scope))
+      yield* PartitionLeases.make({ brokerId: "plain", address: "tcp://10.0.0.2:7001" }).pipe(Scope.provide(scope))
+      const brokers = new Map((yield* Catalog.brokers).map((broker) => [broker.id, broker]))
+      expect(brokers.get("native")).toEqual({
+        id: "native",
+        address: "tcp://10.0.0.1:7001",
+        shm: { address: "shm:///data/broker/shm.sock", host: "boot-1/net-1" },
+        rdma: "rdma://10.0.0.1:7002"
+      })
+      expect(brokers.get("plain")).toEqual({ id: "plain", address: "tcp://10.0.0.2:7001" })
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.provide(EmbeddedStore.layerMemory)))
+
   it.effect("live brokers split a topic's queues: each queue is held by exactly one, at epoch 1", () =>
     Effect.gen(function*() {
       const { a, b } = yield* twoBrokers(yield* MetadataStore.MetadataStore)

@@ -19,7 +19,7 @@ import { Server as RocketMQ } from "@strait/protocol-rocketmq"
 import { AccessControl, Proxy, Quotas } from "@strait/proxy"
 import { RealDisk } from "@strait/storage"
 import { MemoryTransport, TcpTransport } from "@strait/transport"
-import { hostId, NativeTransport, ShmTransport } from "@strait/transport-native"
+import { hostId, NativeTransport, ShmTransport, VerbsTransport } from "@strait/transport-native"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
@@ -102,7 +102,16 @@ export const ClusterConfig = Schema.Struct({
    * costs the proxy about 12 % more CPU per message than TCP and saves the broker none, see
    * `packages/transport-native/README.md`).
    */
-  sharedMemory: Schema.optionalKey(Schema.Boolean)
+  sharedMemory: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Where this broker also serves its data plane over RDMA (`rdma://host:port`: a TCP side channel
+   * beside the RDMA device), for proxies whose hosts have RDMA too. Taken only where RDMA verbs are
+   * available here (a device, and the addon built with the libibverbs headers); elsewhere the node
+   * logs why and serves TCP alone. Proxies use it when their own host has RDMA, falling back to TCP.
+   */
+  rdmaListen: Schema.optionalKey(Schema.String),
+  /** Where proxies reach this broker over RDMA, when not `rdmaListen`. */
+  rdmaAdvertise: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -302,20 +311,38 @@ const shmListenOf = (config: NodeConfig) => {
   return `shm://${inData.length <= 100 ? inData : `${tmpdir()}/strait-${createHash("sha256").update(directory).digest("hex").slice(0, 16)}.sock`}`
 }
 
+// RDMA for this node's broker: where, when the config asks for it and verbs are available here
+const rdmaOf = (config: NodeConfig) => {
+  const listen = config.cluster?.rdmaListen
+  if (listen === undefined || !VerbsTransport.available().available) return undefined
+  return { listen, ...(config.cluster?.rdmaAdvertise === undefined ? {} : { advertise: config.cluster.rdmaAdvertise }) }
+}
+
+// a configured RDMA listener that cannot be served here: said once at start
+const rdmaUnavailable = (config: NodeConfig) =>
+  Layer.effectDiscard(Effect.suspend(() => {
+    const state = VerbsTransport.available()
+    return config.cluster?.rdmaListen === undefined || state.available
+      ? Effect.void
+      : Effect.logWarning(`RDMA is not available here (${state.reason}): the broker serves ${config.cluster.rdmaListen} on no RDMA link, only TCP`)
+  }))
+
 // a cluster broker of this node, listening at `listen`
 const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) => {
   const cluster = config.cluster ?? {}
   const host = sharedMemoryHost(config)
+  const rdma = rdmaOf(config)
   return Member.layer({
     brokerId: cluster.brokerId ?? clusterDefaults.brokerId,
     directory: `${config.dataDir}/broker`,
     listen,
     ...(host === undefined ? {} : { shm: { listen: shmListenOf(config), host } }),
+    ...(rdma === undefined ? {} : { rdma }),
     ...(cluster.brokerAdvertise === undefined ? {} : { advertise: cluster.brokerAdvertise }),
     ...(cluster.leaseTtlMillis === undefined ? {} : { leaseTtl: Duration.millis(cluster.leaseTtlMillis) }),
     adoptTopics,
     reportLoad: { cpuMicros: processCpuMicros }
-  }).pipe(Layer.provide(RealDisk.layer), Layer.provide(tuned(config.tuning ?? {}).transactions))
+  }).pipe(Layer.provide(RealDisk.layer), Layer.provide(tuned(config.tuning ?? {}).transactions), Layer.provideMerge(rdmaUnavailable(config)))
 }
 
 // the configured topics and groups are in the catalog before a broker starts mirroring it

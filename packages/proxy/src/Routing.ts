@@ -14,7 +14,8 @@
  *   route lists each live broker), a handle goes back to the broker that issued it; topics and
  *   groups are records in the store, which the brokers mirror. Links to brokers are opened when
  *   first used and closed when the broker leaves; a broker on this host that serves shared memory
- *   is linked through it (`hostId`), falling back to TCP for that link if shared memory fails.
+ *   is linked through it (`hostId`), one that serves RDMA through that where this process can use
+ *   it, each falling back to TCP for that link if the native link fails (`linkAddresses`).
  *
  * @since 0.1.0
  */
@@ -183,6 +184,24 @@ interface Linked {
 }
 
 /**
+ * The addresses a proxy tries, in order, to link to a broker: shared memory when the broker serves
+ * it on this host (`hostId`), else RDMA when the broker serves it and this process can use it, then
+ * always the broker's own address (TCP), so a failed native link falls back for that broker alone.
+ *
+ * @since 0.1.0
+ */
+export const linkAddresses = (
+  broker: Catalog.NodeRecord,
+  here: { readonly hostId?: string; readonly schemes: ReadonlyArray<Transport.Scheme> }
+): ReadonlyArray<string> => {
+  if (broker.shm !== undefined && here.hostId !== undefined && broker.shm.host === here.hostId && here.schemes.includes("shm")) {
+    return [broker.shm.address, broker.address]
+  }
+  if (broker.rdma !== undefined && here.schemes.includes("rdma")) return [broker.rdma, broker.address]
+  return [broker.address]
+}
+
+/**
  * Routing by the control plane's catalog.
  *
  * @since 0.1.0
@@ -205,11 +224,7 @@ export const cluster = Effect.fnUntraced(function*(options: {
   const links = new Map<string, Linked>()
   let live: ReadonlyArray<string> = []
 
-  // a broker on this host that serves shared memory is linked through it (TCP if that fails)
-  const addressesOf = (broker: Catalog.NodeRecord) =>
-    broker.shm !== undefined && options.hostId !== undefined && broker.shm.host === options.hostId && transport.schemes.includes("shm")
-      ? [broker.shm.address, broker.address]
-      : [broker.address]
+  const addressesOf = (broker: Catalog.NodeRecord) => linkAddresses(broker, { ...(options.hostId === undefined ? {} : { hostId: options.hostId }), schemes: transport.schemes })
   const linkTo = Effect.fnUntraced(function*(broker: Catalog.NodeRecord) {
     const addresses = addressesOf(broker)
     const current = links.get(broker.id)

@@ -1,7 +1,8 @@
 /**
  * One `Transport` for every scheme this process can use: `tcp://` always, `shm://` where the
- * shared-memory addon is available. Each listen and connect goes to the Layer of its address's
- * scheme, so a process can listen on TCP for some peers and on shared memory for others.
+ * shared-memory addon is available, `rdma://` where RDMA verbs are (`VerbsTransport.available()`).
+ * Each listen and connect goes to the Layer of its address's scheme, so a process can listen on TCP
+ * for some peers and on shared memory or RDMA for others.
  *
  * @since 0.1.0
  */
@@ -9,22 +10,38 @@ import { Transport } from "@strait/core"
 import { TcpTransport } from "@strait/transport"
 import { Context, Effect, Layer } from "effect"
 import * as ShmTransport from "./ShmTransport.ts"
+import * as VerbsTransport from "./VerbsTransport.ts"
+
+// the native schemes, each with whether it can run here (and why not) and its Layer
+const natives: ReadonlyArray<{
+  readonly scheme: Transport.Scheme
+  readonly name: string
+  readonly available: () => { readonly available: true } | { readonly available: false; readonly reason: string }
+  readonly layer: Layer.Layer<Transport.Transport>
+}> = [
+  { scheme: "shm", name: "shared memory", available: ShmTransport.available, layer: ShmTransport.layer.pipe(Layer.orDie) },
+  { scheme: "rdma", name: "RDMA", available: VerbsTransport.available, layer: VerbsTransport.layer.pipe(Layer.orDie) }
+]
 
 const make = Effect.gen(function*() {
-  const tcp = Context.get(yield* Layer.build(TcpTransport.layer), Transport.Transport)
-  const shm = ShmTransport.available().available
-    ? Context.get(yield* Layer.build(ShmTransport.layer.pipe(Layer.orDie)), Transport.Transport)
-    : undefined
-  const byScheme = new Map<Transport.Scheme, Transport.Transport["Service"]>([["tcp", tcp], ...(shm === undefined ? [] : [["shm", shm] as const])])
+  const byScheme = new Map<Transport.Scheme, Transport.Transport["Service"]>([
+    ["tcp", Context.get(yield* Layer.build(TcpTransport.layer), Transport.Transport)]
+  ])
+  for (const native of natives) {
+    if (native.available().available) {
+      byScheme.set(native.scheme, Context.get(yield* Layer.build(native.layer), Transport.Transport))
+    }
+  }
   const of = (address: string) => {
     const scheme = /^([a-z]+):\/\//.exec(address)?.[1]
     const transport = byScheme.get(scheme as Transport.Scheme)
     if (transport !== undefined) return transport
-    const shmState = ShmTransport.available()
+    const native = natives.find((candidate) => candidate.scheme === scheme)
+    const state = native?.available()
     return new Transport.InvalidAddress({
       address,
-      reason: scheme === "shm" && !shmState.available
-        ? `shared memory is not available here: ${shmState.reason}`
+      reason: native !== undefined && state !== undefined && !state.available
+        ? `${native.name} is not available here: ${state.reason}`
         : `expected one of ${[...byScheme.keys()].map((s) => `${s}://`).join(", ")}`
     })
   }
@@ -42,7 +59,7 @@ const make = Effect.gen(function*() {
 })
 
 /**
- * TCP, and shared memory where it is available.
+ * TCP, and shared memory and RDMA where they are available.
  *
  * @since 0.1.0
  */
