@@ -1,14 +1,17 @@
 // Native transport bench (issue 11), in one run. First, between two Node processes on this host,
 // 1 KiB frames: ping-pong RTT (p50, p99) and one-way streaming (throughput, CPU per message on each
-// side) for Strait's shared-memory Transport and Strait's TCP Transport (the same connection engine
-// over each), next to raw node:net over TCP and over a Unix domain socket (length-prefixed frames,
-// no engine). Then end to end: a client (@strait/client on the proxy's native port, or with
+// side, after an unmeasured warm-up stream) for Strait's shared-memory Transport and Strait's TCP
+// Transport (the same connection engine over each), next to the transports alone with the same
+// length-prefixed frames and no engine: the addon's rings through the ring pipe, and raw node:net
+// over TCP and over a Unix domain socket. Then end to end: a client (@strait/client on the proxy's native port, or with
 // STRAIT_BENCH_DRIVER=rocketmq the official RocketMQ client) through a proxy process to a broker
 // process, the proxy's link to the broker on shared memory or on TCP (interleaved runs): broker and
 // proxy CPU per message, and the proxy→broker round trip (a broker request from this process).
 import { Client } from "@strait/broker"
 import { EventLoopScheduler, Frame, Transport } from "@strait/core"
 import { NativeTransport, ShmTransport } from "@strait/transport-native"
+import * as Addon from "@strait/transport-native/adapters/Addon"
+import * as ShmNet from "@strait/transport-native/adapters/ShmNet"
 import { Effect, Layer, type Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -20,10 +23,13 @@ import { cpuSeconds } from "./lib/peers.ts"
 import { nativeEndToEnd } from "./lib/nativeClient.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { startScript, stopProcess } from "./lib/processes.ts"
+import { frameOf, framer } from "./lib/rawNet.ts"
 import { emit, table } from "./lib/report.ts"
 
 const ROUNDS = 10_000
 const STREAM = 300_000
+// streamed first, unmeasured, in every run
+const WARM = 200_000
 const BATCH = 64
 const RUNS = Number(process.env.STRAIT_BENCH_RUNS ?? 3)
 const now = () => performance.now()
@@ -31,6 +37,7 @@ const scheduler = EventLoopScheduler.make()
 const payload = new Uint8Array(1024).map((_, i) => i & 0xff)
 const serverScript = fileURLToPath(new URL("./lib/transportServer.ts", import.meta.url))
 const rawScript = fileURLToPath(new URL("./lib/rawServer.ts", import.meta.url))
+const rawShmScript = fileURLToPath(new URL("./lib/rawShmServer.ts", import.meta.url))
 
 const shm = ShmTransport.available()
 if (!shm.available) {
@@ -92,6 +99,9 @@ const straitRun = async (address: string): Promise<Result> => {
       }
       // streaming: response frames the server only takes in, then one request whose answer says all arrived
       const batch = Array.from({ length: BATCH }, (_, i) => Frame.make(Frame.responseType(Frame.Type.Echo), i, payload))
+      // a warm-up stream first (not measured): both processes' memory and code settle
+      for (let sent = 0; sent < WARM; sent += BATCH) yield* connection.send(batch)
+      yield* echo(-2 >>> 0)
       const serverBefore = cpuSeconds(child.pid!)
       const clientBefore = process.cpuUsage()
       const began = now()
@@ -143,16 +153,20 @@ const rawRun = async (where: string): Promise<Result> => {
       await echo()
       samples[i] = now() - start
     }
+    const stream = async (count: number) => {
+      for (let sent = 0; sent < count; sent += BATCH) {
+        socket.cork()
+        for (let i = 0; i < BATCH; i++) socket.write(quiet)
+        socket.uncork()
+        if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve))
+      }
+      await echo()
+    }
+    await stream(WARM)
     const serverBefore = cpuSeconds(child.pid!)
     const clientBefore = process.cpuUsage()
     const began = now()
-    for (let sent = 0; sent < STREAM; sent += BATCH) {
-      socket.cork()
-      for (let i = 0; i < BATCH; i++) socket.write(quiet)
-      socket.uncork()
-      if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve))
-    }
-    await echo()
+    await stream(STREAM)
     const result = resultOf(samples, began, clientBefore, child.pid!, serverBefore)
     socket.destroy()
     return result
@@ -161,17 +175,62 @@ const rawRun = async (where: string): Promise<Result> => {
   }
 }
 
+// raw shared memory to a rawShmServer process: the addon's rings through the ring pipe, the same
+// frames and batches as rawRun (a batch is one vectored write, as a cork is)
+const rawShmRun = async (where: string): Promise<Result> => {
+  const child = await startScript(rawShmScript, [where], "listening")
+  try {
+    const addon = Addon.addon()
+    if (typeof addon === "string") throw new Error(addon)
+    const pipe = await Effect.runPromise(ShmNet.connect(addon, where, 4 * 1024 * 1024))
+    const request = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 1 : byte)))
+    const quiet = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 0 : byte)))
+    let answered: (() => void) | undefined
+    const onFrame = framer(() => answered?.())
+    pipe.deliver({ data: (chunk) => (onFrame(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined })
+    const echo = () =>
+      new Promise<void>((resolve) => {
+        answered = resolve
+        void Effect.runPromise(pipe.write([request]))
+      })
+    for (let i = 0; i < 1000; i++) await echo()
+    const samples = new Float64Array(ROUNDS)
+    for (let i = 0; i < ROUNDS; i++) {
+      const start = now()
+      await echo()
+      samples[i] = now() - start
+    }
+    const batch = Array.from({ length: BATCH }, () => quiet)
+    const stream = async (count: number) => {
+      for (let sent = 0; sent < count; sent += BATCH) await Effect.runPromise(pipe.write(batch))
+      await echo()
+    }
+    await stream(WARM)
+    const serverBefore = cpuSeconds(child.pid!)
+    const clientBefore = process.cpuUsage()
+    const began = now()
+    await stream(STREAM)
+    const result = resultOf(samples, began, clientBefore, child.pid!, serverBefore)
+    await Effect.runPromise(pipe.destroy)
+    return result
+  } finally {
+    await stopProcess(child)
+  }
+}
+
 // the median of RUNS runs of each, interleaved, by total CPU per message
 const median = (results: ReadonlyArray<Result>) => [...results].sort((a, b) => (a.clientCpu + a.serverCpu) - (b.clientCpu + b.serverCpu))[Math.floor(results.length / 2)]!
-const runs: Record<string, Array<Result>> = { shm: [], tcp: [], rawTcp: [], rawUds: [] }
+const runs: Record<string, Array<Result>> = { shm: [], tcp: [], rawShm: [], rawTcp: [], rawUds: [] }
 for (let i = 0; i < RUNS; i++) {
   runs.shm!.push(await straitRun(`shm://${tmpdir()}/strait-bench-${process.pid}.sock`))
+  runs.rawShm!.push(await rawShmRun(`${tmpdir()}/strait-bench-rawshm-${process.pid}-${i}.sock`))
   runs.tcp!.push(await straitRun(`tcp://127.0.0.1:${await freePort()}`))
   runs.rawTcp!.push(await rawRun(String(await freePort())))
   runs.rawUds!.push(await rawRun(`${tmpdir()}/strait-bench-raw-${process.pid}-${i}.sock`))
 }
 const shmResult = median(runs.shm!)
 const tcpResult = median(runs.tcp!)
+const rawShm = median(runs.rawShm!)
 const rawTcp = median(runs.rawTcp!)
 const rawUds = median(runs.rawUds!)
 
@@ -187,6 +246,7 @@ const row = (name: string, r: Result) => ({
 table(`two processes, 1 KiB frames: ${ROUNDS.toLocaleString("en-US")} ping-pongs, ${STREAM.toLocaleString("en-US")} streamed in batches of ${BATCH} (median of ${RUNS})`, [
   row("Strait shared memory", shmResult),
   row("Strait TCP", tcpResult),
+  row("raw shared memory (ring pipe)", rawShm),
   row("raw node:net TCP", rawTcp),
   row("raw node:net Unix socket", rawUds)
 ])
@@ -261,9 +321,13 @@ table(`end to end: ${DRIVER === "rocketmq" ? "the official RocketMQ client" : "@
 
 const total = (r: Result) => r.clientCpu + r.serverCpu
 emit("native", {
-  shm_cpu_vs_tcp: total(shmResult) / total(tcpResult),
-  shm_cpu_vs_node_tcp: total(shmResult) / total(rawTcp),
-  shm_rtt_vs_tcp: shmResult.rttP50 / tcpResult.rttP50,
+  // the transport alone, as native.md measured it: the addon's rings vs Node's TCP, the same framing
+  shm_cpu_vs_tcp: total(rawShm) / total(rawTcp),
+  shm_rtt_vs_tcp: rawShm.rttP50 / rawTcp.rttP50,
+  // through Strait's connection engine on both
+  strait_shm_cpu_vs_strait_tcp: total(shmResult) / total(tcpResult),
+  strait_shm_cpu_vs_node_tcp: total(shmResult) / total(rawTcp),
+  strait_shm_rtt_vs_strait_tcp: shmResult.rttP50 / tcpResult.rttP50,
   broker_cpu_cut: 1 - shmEnd.brokerCpu / tcpEnd.brokerCpu,
   proxy_cpu_cut: 1 - shmEnd.proxyCpu / tcpEnd.proxyCpu,
   rtt_cut: 1 - shmEnd.rtt / tcpEnd.rtt
@@ -281,6 +345,9 @@ emit("native", {
   shm_rtt_p99_us: shmResult.rttP99,
   tcp_rtt_p50_us: tcpResult.rttP50,
   tcp_rtt_p99_us: tcpResult.rttP99,
+  raw_shm_rtt_p50_us: rawShm.rttP50,
+  raw_shm_msgs_per_s: rawShm.perSecond,
+  raw_shm_cpu_us_per_msg: total(rawShm),
   raw_tcp_rtt_p50_us: rawTcp.rttP50,
   raw_uds_rtt_p50_us: rawUds.rttP50,
   shm_msgs_per_s: shmResult.perSecond,

@@ -10,6 +10,7 @@
 //   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
 //   closeFd(fd)
 //   ring(socketFd) -> boolean             one doorbell byte, written directly (EAGAIN counts as rung)
+//   slab() -> Buffer                     256 KiB (slabBytes) to read into, recycled once collected
 //   probeVerbs() -> {available, reason?, errno?, devices?}   RDMA verbs here, and why not
 //   verbsCompiled                       this build has the libibverbs backend (its headers existed)
 //   new VerbsLink(device, capacity, psn, port, gidIndex)   an RDMA link (verbs.cc); "loopback" is
@@ -25,12 +26,15 @@
 //     ended() -> boolean                  the peer ended its side and everything was read
 //     unmap()
 //     send(chunks[], skip) -> bytes taken, negated when the reader must be woken (write + wakeReader)
-//     take(maxBytes, state) -> Buffer | null, with state [wake the writer, 0 asleep | 1 data came | 2 ended]
+//     takeInto(target, offset, limit, state) -> bytes copied into target (minus the next record's
+//                                         length when it does not fit), with state [wake the writer,
+//                                         0 asleep | 1 data came | 2 ended]
 #include <napi.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <dlfcn.h>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
@@ -42,6 +46,7 @@
 
 #include "fabric.h"
 #include "ring.h"
+#include "take.h"
 
 namespace strait_verbs {
 void initVerbs(Napi::Env env, Napi::Object exports);
@@ -205,6 +210,38 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Slabs for reads: 256 KiB buffers whose memory is recycled when the garbage collector frees them,
+// so a busy link reads into memory that is already mapped instead of fresh pages each time (in a
+// VM, the page faults of fresh allocations cost more than the copies). The pool keeps at most 64
+// free slabs (16 MiB); more are freed.
+constexpr size_t kSlabBytes = 256 * 1024;
+constexpr size_t kPoolSlabs = 64;
+
+std::vector<void*>& slabPool() {
+  static std::vector<void*> pool;
+  return pool;
+}
+
+Napi::Value Slab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& pool = slabPool();
+  void* memory = nullptr;
+  if (!pool.empty()) {
+    memory = pool.back();
+    pool.pop_back();
+  } else if (posix_memalign(&memory, 4096, kSlabBytes) != 0) {
+    throw Napi::Error::New(env, "out of memory for a read slab");
+  }
+  // the collector counts the slab, so it runs (and slabs come back) as often as their memory needs
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(kSlabBytes));
+  return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(memory), kSlabBytes, [](Napi::Env collected, uint8_t* data) {
+    Napi::MemoryManagement::AdjustExternalMemory(collected, -static_cast<int64_t>(kSlabBytes));
+    auto& free = slabPool();
+    if (free.size() < kPoolSlabs) free.push_back(data);
+    else std::free(data);
+  });
+}
+
 class Link : public Napi::ObjectWrap<Link> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -219,7 +256,7 @@ class Link : public Napi::ObjectWrap<Link> {
       InstanceMethod<&Link::Ended>("ended"),
       InstanceMethod<&Link::Unmap>("unmap"),
       InstanceMethod<&Link::Send>("send"),
-      InstanceMethod<&Link::Take>("take"),
+      InstanceMethod<&Link::TakeInto>("takeInto"),
     });
   }
 
@@ -340,21 +377,24 @@ class Link : public Napi::ObjectWrap<Link> {
     return Napi::Number::New(info.Env(), wake ? -bytes : bytes);
   }
 
-  // read, wakeWriter, and (when nothing was there) ended and armReadable, in one call. `state` (an
-  // Int32Array of 2) gets [wake the writer, what an empty ring means: 0 sleeping, 1 data arrived
-  // meanwhile, 2 the peer ended].
-  Napi::Value Take(const Napi::CallbackInfo& info) {
+  // read into `target` from byte `offset` (at most `limit` bytes, whole records), wakeWriter, and
+  // (when nothing was there) ended and armReadable, in one call: returns the bytes copied, or minus
+  // the length of the next record when it does not fit (nothing copied). `state` (an Int32Array of
+  // 2) gets [wake the writer, what an empty ring means: 0 sleeping, 1 data arrived meanwhile, 2 the
+  // peer ended]. The caller owns `target`, so a read allocates nothing.
+  Napi::Value TakeInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto state = info[1].As<Napi::Int32Array>();
+    mapped(env);
+    auto state = info[3].As<Napi::Int32Array>();
     if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
-    Napi::Value data = Read(info);
+    double copied = takeInto(env, reader_, info);
     state[0] = reader_->takeWriterWaiting() ? 1 : 0;
     state[1] = 0;
-    if (data.IsNull()) {
+    if (copied == 0) {
       if (reader_->ended()) state[1] = 2;
       else if (reader_->armReadable()) state[1] = 1;
     }
-    return data;
+    return Napi::Number::New(env, copied);
   }
 
   Napi::Value Unmap(const Napi::CallbackInfo& info) {
@@ -426,6 +466,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New<RecvFd>(env, "recvFd"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("ring", Napi::Function::New<Ring>(env, "ring"));
+  exports.Set("slab", Napi::Function::New<Slab>(env, "slab"));
+  exports.Set("slabBytes", Napi::Number::New(env, static_cast<double>(kSlabBytes)));
   exports.Set("Link", Link::Define(env));
   strait_verbs::initVerbs(env, exports);
   return exports;

@@ -152,11 +152,13 @@ class Writer {
 
   // Before waiting for room: marks the writer waiting, then looks again; true when room appeared
   // meanwhile (the flag is withdrawn and the writer goes on at once).
+  // The reader wakes a waiting writer only once a quarter of the ring is free (records are at most
+  // an eighth), so a writer faster than its reader is woken once per quarter ring, not per read.
   bool armWritable(size_t wanted) {
     ring_.writerWaiting()->store(1, std::memory_order_seq_cst);
     uint64_t head = ring_.head()->load(std::memory_order_seq_cst);
     uint64_t free = ring_.capacity - (tail_ - head);
-    if (free >= std::min<size_t>(wanted + kRecordHeader + 8, ring_.capacity / 2)) {
+    if (free >= std::min<size_t>(wanted + kRecordHeader + 8, ring_.capacity / 4)) {
       ring_.writerWaiting()->store(0, std::memory_order_relaxed);
       return true;
     }
@@ -204,9 +206,11 @@ class Reader {
   }
 
   // Copies the payloads of published records into `out` (at most `room` bytes, whole records only)
-  // and releases them; returns the bytes copied in `*copied`.
-  ReadStatus read(uint8_t* out, size_t room, size_t* copied) {
+  // and releases them; returns the bytes copied in `*copied`, and in `*wanted` (when given) the
+  // length of the record that did not fit, if one stopped the copy.
+  ReadStatus read(uint8_t* out, size_t room, size_t* copied, size_t* wanted = nullptr) {
     *copied = 0;
+    if (wanted != nullptr) *wanted = 0;
     uint64_t tail = ring_.tail()->load(std::memory_order_acquire);
     if (tail - head_ > ring_.capacity || tail < head_) return ReadStatus::Corrupt;
     uint64_t at = head_;
@@ -214,7 +218,10 @@ class Reader {
       uint32_t length, type;
       if (!header(at, tail, &length, &type)) return ReadStatus::Corrupt;
       if (type == kData && length > 0) {
-        if (*copied + length > room) break;
+        if (*copied + length > room) {
+          if (wanted != nullptr) *wanted = length;
+          break;
+        }
         std::memcpy(out + *copied, ring_.data() + static_cast<uint32_t>(at & (ring_.capacity - 1)) + kRecordHeader, length);
         *copied += length;
       }
@@ -240,10 +247,14 @@ class Reader {
     return false;
   }
 
-  // After releasing: whether the writer waits for room and must be woken (the flag is cleared).
+  // After releasing: whether the writer waits for room and must be woken (the flag is cleared), which
+  // is once a quarter of the ring is free (see Writer::armWritable); a reader that empties the ring
+  // always finds that much.
   bool takeWriterWaiting() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (ring_.writerWaiting()->load(std::memory_order_relaxed) == 0) return false;
+    uint64_t tail = ring_.tail()->load(std::memory_order_acquire);
+    if (ring_.capacity - (tail - head_) < ring_.capacity / 4) return false;
     return ring_.writerWaiting()->exchange(0, std::memory_order_seq_cst) != 0;
   }
 

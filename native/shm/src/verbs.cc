@@ -1,5 +1,5 @@
 // The RDMA link: the shared-memory ring's format carried over RDMA WRITE with immediate data, with
-// the same calls as the shared-memory `Link` (send, take, armWritable, endWrite, unmap), so the
+// the same calls as the shared-memory `Link` (send, takeInto, armWritable, endWrite, unmap), so the
 // JavaScript pipe above is one for both.
 //
 // Memory per link (page-aligned, registered):
@@ -29,6 +29,7 @@
 
 #include "fabric.h"
 #include "ring.h"
+#include "take.h"
 
 // The few libuv calls the link needs, declared here: Node exports libuv, and its 1.x ABI is stable;
 // the handle's size is asked of libuv itself, and `data` is every handle's first field.
@@ -84,7 +85,7 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
       InstanceMethod<&VerbsLink::Connect>("connect"),
       InstanceMethod<&VerbsLink::OnEvent>("onEvent"),
       InstanceMethod<&VerbsLink::Send>("send"),
-      InstanceMethod<&VerbsLink::Take>("take"),
+      InstanceMethod<&VerbsLink::TakeInto>("takeInto"),
       InstanceMethod<&VerbsLink::ArmWritable>("armWritable"),
       InstanceMethod<&VerbsLink::WakeReader>("wakeReader"),
       InstanceMethod<&VerbsLink::EndWrite>("endWrite"),
@@ -330,31 +331,20 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     return Napi::Number::New(env, static_cast<double>(taken));
   }
 
-  // the ring's records as in the shared-memory link; state gets [0, 0 nothing yet | 2 the peer ended]
-  Napi::Value Take(const Napi::CallbackInfo& info) {
+  // the ring's records as in the shared-memory link (takeInto); state gets [0, 0 nothing yet | 2 the
+  // peer ended]
+  Napi::Value TakeInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     usable(env);
-    size_t limit = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-    auto state = info[1].As<Napi::Int32Array>();
+    auto state = info[3].As<Napi::Int32Array>();
     if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
     complete();
     failed(env);
+    double copied = strait_shm::takeInto(env, reader_.get(), info);
     state[0] = 0;
-    state[1] = 0;
-    size_t bytes = 0;
-    if (reader_->available(limit, &bytes) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
-    Napi::Value result = env.Null();
-    size_t copied = 0;
-    if (bytes == 0) {
-      if (reader_->read(nullptr, 0, &copied) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
-      if (peerEnded_ && reader_->position() == rxTail_) state[1] = 2;
-    } else {
-      Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bytes);
-      if (reader_->read(out.Data(), bytes, &copied) != ReadStatus::Ok) throw Napi::Error::New(env, "the peer wrote a corrupt record: the link is poisoned");
-      result = copied == bytes ? out : Napi::Buffer<uint8_t>::Copy(env, out.Data(), copied);
-    }
+    state[1] = copied == 0 && peerEnded_ && reader_->position() == rxTail_ ? 2 : 0;
     if (connected_) returnCredit(false);
-    return result;
+    return Napi::Number::New(env, copied);
   }
 
   // true when there is room (ring and send queue) for `wanted` bytes now; else a completion will

@@ -27,21 +27,33 @@ const connect = (port: number) =>
     const socket = net.connect({ port, host: "127.0.0.1", noDelay: true }, () => resolve(socket))
   })
 
-/** Calls `onFrame` for every whole length-prefixed frame; the minimal parser any TCP protocol needs. */
-export const framer = (onFrame: (frame: Buffer) => void) => {
-  let pending: Buffer | undefined
+/**
+ * Calls `onFrame` with every whole length-prefixed frame's payload as a position in a buffer (no
+ * object per frame): the minimal parser any stream protocol needs. A frame split across chunks is
+ * carried over by copying just its own bytes.
+ */
+export const framer = (onFrame: (bytes: Buffer, start: number, length: number) => void) => {
+  let carry: Buffer | undefined
   return (chunk: Buffer) => {
-    let buffer = pending === undefined ? chunk : Buffer.concat([pending, chunk])
-    pending = undefined
     let offset = 0
-    while (buffer.length - offset >= 4) {
-      const length = buffer.readUInt32BE(offset)
-      if (buffer.length - offset - 4 < length) break
-      onFrame(buffer.subarray(offset + 4, offset + 4 + length))
+    while (carry !== undefined && offset < chunk.length) {
+      const want = carry.length < 4 ? 4 - carry.length : 4 + carry.readUInt32BE(0) - carry.length
+      const take = Math.min(want, chunk.length - offset)
+      carry = Buffer.concat([carry, chunk.subarray(offset, offset + take)])
+      offset += take
+      if (carry.length >= 4 && carry.length === 4 + carry.readUInt32BE(0)) {
+        const whole = carry
+        carry = undefined
+        onFrame(whole, 4, whole.length - 4)
+      }
+    }
+    while (chunk.length - offset >= 4) {
+      const length = chunk.readUInt32BE(offset)
+      if (chunk.length - offset - 4 < length) break
+      onFrame(chunk, offset + 4, length)
       offset += 4 + length
     }
-    if (offset < buffer.length) pending = buffer.subarray(offset)
-    buffer = Buffer.alloc(0)
+    if (offset < chunk.length) carry = Buffer.from(chunk.subarray(offset))
   }
 }
 
@@ -58,7 +70,7 @@ export const rawRtt = async (rounds: number, payload: Uint8Array, now: () => num
   const { server, port, accepted } = await listen()
   const client = await connect(port)
   const serverSocket = await accepted
-  serverSocket.on("data", framer((frame) => serverSocket.write(frameOf(frame))))
+  serverSocket.on("data", framer((bytes, start, length) => serverSocket.write(frameOf(bytes.subarray(start, start + length)))))
   const samples = new Float64Array(rounds)
   await new Promise<void>((done) => {
     let i = 0

@@ -6,8 +6,8 @@ import { frameOf, framer } from "./rawNet.ts"
 
 const [where] = process.argv.slice(2)
 const server = net.createServer({ noDelay: true }, (socket) => {
-  socket.on("data", framer((frame) => {
-    if (frame[0] === 1) socket.write(frameOf(frame))
+  socket.on("data", framer((bytes, start, length) => {
+    if (bytes[start] === 1) socket.write(frameOf(bytes.subarray(start, start + length)))
   }))
   socket.on("error", () => socket.destroy())
 })

@@ -18,11 +18,13 @@ export interface RingLink {
   /** Copies bytes of `chunks` (from byte `skip` of the first) into the outgoing ring: the bytes taken, negated when the reader must be woken. */
   send(chunks: ReadonlyArray<Uint8Array>, skip: number): number
   /**
-   * The bytes published and not yet read (a copy), released; `state` gets [1 when the writer must
-   * be woken, then 0 asleep, 1 data came meanwhile, 2 the peer ended]. Throws when the link is
-   * poisoned (a corrupt record, a failed RDMA operation).
+   * Copies the published records (whole, at most `limit` bytes) into `target` from byte `offset` and
+   * releases them: the bytes copied, or minus the length of the next record when it does not fit
+   * (nothing copied). `state` gets [1 when the writer must be woken, then, when nothing was copied,
+   * 0 asleep, 1 data came meanwhile, 2 the peer ended]. Throws when the link is poisoned (a corrupt
+   * record, a failed RDMA operation).
    */
-  take(maxBytes: number, state: Int32Array): Uint8Array | null
+  takeInto(target: Uint8Array, offset: number, limit: number, state: Int32Array): number
   /** Before waiting for room: true when room for `wanted` bytes appeared meanwhile. */
   armWritable(wanted: number): boolean
   /** After ending: whether the reader sleeps and must be woken. */
@@ -95,6 +97,9 @@ export interface Addon {
   sendFd(socketFd: number, fd: number, capacity: number): void
   recvFd(socketFd: number): { readonly fd: number; readonly capacity: number } | null
   closeFd(fd: number): void
+  /** A buffer of `slabBytes` to read into, whose memory is reused once the garbage collector frees it. */
+  slab(): Uint8Array
+  readonly slabBytes: number
   /** One doorbell byte on a connected socket, written directly; false when the socket is gone. */
   ring(socketFd: number): boolean
   /** RDMA verbs here: available with the devices, or the reason not (and the devices, if any). */

@@ -23,8 +23,8 @@ const PipeClosed = Connection.PipeClosed
  */
 export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
 
-// the most bytes one read hands the receiver
-const readLimit = 256 * 1024
+// a slab with less than this left is replaced before a read
+const slabReserve = 8 * 1024
 
 // moves a position in `chunks` (a chunk and a byte in it) past `taken` bytes, and past empty chunks
 const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: number }, taken: number) => {
@@ -56,7 +56,7 @@ export interface Signals {
  *
  * @since 0.1.0
  */
-export const ringPipe = (link: Addon.RingLink, socket: net.Socket, signals: Signals): Pipe => {
+export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.Socket, signals: Signals): Pipe => {
   let receiver: PipeReceiver | undefined
   let paused = false
   let draining = false
@@ -86,6 +86,15 @@ export const ringPipe = (link: Addon.RingLink, socket: net.Socket, signals: Sign
     wakeWriters()
   }
 
+  // reads go into the addon's recycled slabs, each handed on as views (a frame may keep its view,
+  // which keeps its slab): no allocation per read; a record larger than a slab gets its own buffer
+  let slab = addon.slab()
+  let used = 0
+  const fresh = (wanted: number) => {
+    slab = wanted <= addon.slabBytes ? addon.slab() : Buffer.allocUnsafeSlow(wanted)
+    used = 0
+  }
+
   // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
   // or the peer's end is reached
   const state = new Int32Array(2)
@@ -94,17 +103,25 @@ export const ringPipe = (link: Addon.RingLink, socket: net.Socket, signals: Sign
     draining = true
     try {
       while (true) {
-        let data: Uint8Array | null
+        if (slab.length - used < slabReserve) fresh(0)
+        let copied: number
         try {
-          data = link.take(readLimit, state)
+          copied = link.takeInto(slab, used, slab.length - used, state)
         } catch (error) {
           poison(error instanceof Error ? error.message : String(error))
           return
         }
         if (state[0] === 1) ring()
-        if (data !== null) {
+        if (copied < 0) {
+          // the next record needs more room than this slab has left
+          fresh(-copied)
+          continue
+        }
+        if (copied > 0) {
+          const data = slab.subarray(used, used + copied)
+          used += copied
           stats.reads++
-          stats.bytesRead += data.length
+          stats.bytesRead += copied
           if (!receiver.data(data)) {
             paused = true
             return
@@ -119,7 +136,7 @@ export const ringPipe = (link: Addon.RingLink, socket: net.Socket, signals: Sign
           report(peerGone)
           return
         }
-        // asleep until a doorbell, unless data came while arming
+        // asleep until a wake-up, unless data came while arming
         if (state[1] !== 1) return
       }
     } finally {

@@ -45,7 +45,7 @@ const fdOf = (socket: net.Socket): number | undefined => (socket as unknown as {
  * @since 0.1.0
  */
 export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket, fd: number): Pipe =>
-  RingPipe.ringPipe(link, socket, {
+  RingPipe.ringPipe(addon, link, socket, {
     ring: () => {
       if (!socket.destroyed && socket.writable) addon.ring(fd)
     },

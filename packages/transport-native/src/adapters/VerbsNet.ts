@@ -133,10 +133,10 @@ const attempt = <A>(f: () => A): Effect.Effect<A, string> =>
 
 // a set-up link as a pipe: completions wake it, nothing rings (every write carries its completion);
 // the side channel is read only for its end
-const pipeOf = (link: Addon.VerbsLink, socket: net.Socket): Pipe => {
+const pipeOf = (addon: Addon.Addon, link: Addon.VerbsLink, socket: net.Socket): Pipe => {
   socket.setKeepAlive(true, 1000)
   socket.on("data", () => socket.destroy())
-  const pipe = RingPipe.ringPipe(link, socket, { ring: () => undefined, onWake: (wake) => link.onEvent(wake) })
+  const pipe = RingPipe.ringPipe(addon, link, socket, { ring: () => undefined, onWake: (wake) => link.onEvent(wake) })
   socket.resume()
   return pipe
 }
@@ -155,7 +155,7 @@ export const connectLink = (addon: Addon.Addon, socket: net.Socket, options: Lin
       if (typeof peer === "string") return yield* Effect.fail(peer)
       yield* attempt(() => link.connect(peer))
       socket.write(new Uint8Array([ready]))
-      return pipeOf(link, socket)
+      return pipeOf(addon, link, socket)
     }).pipe(Effect.onError(() => Effect.sync(() => link.unmap())))
     return set
   }).pipe(Effect.onError(() => Effect.sync(() => socket.destroy())))
@@ -175,6 +175,6 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, options: Link
       socket.write(encodeHello(link.hello()))
       const answer = yield* readExactly(socket, 1)
       if (answer[0] !== ready) return yield* Effect.fail("the peer did not say it was ready")
-      return pipeOf(link, socket)
+      return pipeOf(addon, link, socket)
     }).pipe(Effect.onError(() => Effect.sync(() => link.unmap())))
   }).pipe(Effect.onError(() => Effect.sync(() => socket.destroy())))
