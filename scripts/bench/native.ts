@@ -32,6 +32,9 @@ const STREAM = 300_000
 const WARM = 200_000
 const BATCH = 64
 const RUNS = Number(process.env.STRAIT_BENCH_RUNS ?? 3)
+// the raw shared-memory run's readers may spin this long (µs) before sleeping (default 0, as on
+// machines with 2 CPUs or fewer)
+const SHM_SPIN = Number(process.env.STRAIT_BENCH_SHM_SPIN ?? 0)
 const now = () => performance.now()
 const scheduler = EventLoopScheduler.make()
 const payload = new Uint8Array(1024).map((_, i) => i & 0xff)
@@ -114,6 +117,44 @@ const straitRun = async (address: string): Promise<Result> => {
   }
 }
 
+// the raw links' frames: a request (first payload byte 1) is echoed, a quiet frame only read
+const request = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 1 : byte)))
+const quiet = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 0 : byte)))
+
+// a raw link's run: ping-pongs, then a warm-up stream and the measured one; `echo` sends a request
+// and resolves on its answer, `send` writes one batch of BATCH quiet frames
+const rawMeasure = async (pid: number, echo: () => Promise<void>, send: () => Promise<void>): Promise<Result> => {
+  for (let i = 0; i < 1000; i++) await echo()
+  const samples = new Float64Array(ROUNDS)
+  for (let i = 0; i < ROUNDS; i++) {
+    const start = now()
+    await echo()
+    samples[i] = now() - start
+  }
+  const stream = async (count: number) => {
+    for (let sent = 0; sent < count; sent += BATCH) await send()
+    await echo()
+  }
+  await stream(WARM)
+  const serverBefore = cpuSeconds(pid)
+  const clientBefore = process.cpuUsage()
+  const began = now()
+  await stream(STREAM)
+  return resultOf(samples, began, clientBefore, pid, serverBefore)
+}
+
+// answers arrive as frames: each one resolves the echo waiting for it
+const answers = () => {
+  let answered: (() => void) | undefined
+  const onChunk = framer(() => answered?.())
+  const echo = (write: () => void) => () =>
+    new Promise<void>((resolve) => {
+      answered = resolve
+      write()
+    })
+  return { onChunk, echo }
+}
+
 // raw node:net to a rawServer process (TCP port or Unix socket path)
 const rawRun = async (where: string): Promise<Result> => {
   const child = await startScript(rawScript, [where], "listening")
@@ -123,51 +164,14 @@ const rawRun = async (where: string): Promise<Result> => {
       const s = Number.isInteger(port) ? net.connect({ port, host: "127.0.0.1", noDelay: true }) : net.connect({ path: where })
       s.once("connect", () => resolve(s))
     })
-    const frame = (echoed: boolean) => {
-      const bytes = Buffer.allocUnsafe(4 + payload.length)
-      bytes.writeUInt32BE(payload.length, 0)
-      bytes.set(payload, 4)
-      bytes[4] = echoed ? 1 : 0
-      return bytes
-    }
-    const request = frame(true)
-    const quiet = frame(false)
-    let pending = 0
-    let answered: (() => void) | undefined
-    socket.on("data", (chunk: Buffer) => {
-      pending += chunk.length
-      while (pending >= request.length) {
-        pending -= request.length
-        answered?.()
-      }
+    const { onChunk, echo } = answers()
+    socket.on("data", onChunk)
+    const result = await rawMeasure(child.pid!, echo(() => socket.write(request)), async () => {
+      socket.cork()
+      for (let i = 0; i < BATCH; i++) socket.write(quiet)
+      socket.uncork()
+      if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve))
     })
-    const echo = () =>
-      new Promise<void>((resolve) => {
-        answered = resolve
-        socket.write(request)
-      })
-    for (let i = 0; i < 1000; i++) await echo()
-    const samples = new Float64Array(ROUNDS)
-    for (let i = 0; i < ROUNDS; i++) {
-      const start = now()
-      await echo()
-      samples[i] = now() - start
-    }
-    const stream = async (count: number) => {
-      for (let sent = 0; sent < count; sent += BATCH) {
-        socket.cork()
-        for (let i = 0; i < BATCH; i++) socket.write(quiet)
-        socket.uncork()
-        if (socket.writableNeedDrain) await new Promise((resolve) => socket.once("drain", resolve))
-      }
-      await echo()
-    }
-    await stream(WARM)
-    const serverBefore = cpuSeconds(child.pid!)
-    const clientBefore = process.cpuUsage()
-    const began = now()
-    await stream(STREAM)
-    const result = resultOf(samples, began, clientBefore, child.pid!, serverBefore)
     socket.destroy()
     return result
   } finally {
@@ -182,35 +186,11 @@ const rawShmRun = async (where: string): Promise<Result> => {
   try {
     const addon = Addon.addon()
     if (typeof addon === "string") throw new Error(addon)
-    const pipe = await Effect.runPromise(ShmNet.connect(addon, where, 4 * 1024 * 1024))
-    const request = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 1 : byte)))
-    const quiet = frameOf(Uint8Array.from(payload, (byte, i) => (i === 0 ? 0 : byte)))
-    let answered: (() => void) | undefined
-    const onFrame = framer(() => answered?.())
-    pipe.deliver({ data: (chunk) => (onFrame(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined })
-    const echo = () =>
-      new Promise<void>((resolve) => {
-        answered = resolve
-        void Effect.runPromise(pipe.write([request]))
-      })
-    for (let i = 0; i < 1000; i++) await echo()
-    const samples = new Float64Array(ROUNDS)
-    for (let i = 0; i < ROUNDS; i++) {
-      const start = now()
-      await echo()
-      samples[i] = now() - start
-    }
+    const pipe = await Effect.runPromise(ShmNet.connect(addon, where, 4 * 1024 * 1024, SHM_SPIN))
+    const { onChunk, echo } = answers()
+    pipe.deliver({ data: (chunk) => (onChunk(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined })
     const batch = Array.from({ length: BATCH }, () => quiet)
-    const stream = async (count: number) => {
-      for (let sent = 0; sent < count; sent += BATCH) await Effect.runPromise(pipe.write(batch))
-      await echo()
-    }
-    await stream(WARM)
-    const serverBefore = cpuSeconds(child.pid!)
-    const clientBefore = process.cpuUsage()
-    const began = now()
-    await stream(STREAM)
-    const result = resultOf(samples, began, clientBefore, child.pid!, serverBefore)
+    const result = await rawMeasure(child.pid!, echo(() => void Effect.runPromise(pipe.write([request]))), () => Effect.runPromise(pipe.write(batch)))
     await Effect.runPromise(pipe.destroy)
     return result
   } finally {
@@ -251,73 +231,94 @@ table(`two processes, 1 KiB frames: ${ROUNDS.toLocaleString("en-US")} ping-pongs
   row("raw node:net Unix socket", rawUds)
 ])
 
-// end to end: a broker serving TCP and shared memory; a proxy per run, its link on one of them
-const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
-const WINDOW = 64
-// who drives the traffic: @strait/client through the proxy's native port (default: it costs least
-// per request, so the links' difference shows), or the official RocketMQ client through gRPC
-const DRIVER = process.env.STRAIT_BENCH_DRIVER === "rocketmq" ? "rocketmq" : "native"
-const work = mkdtempSync(path.join(tmpdir(), "strait-bench-native-"))
-const brokerScript = fileURLToPath(new URL("./lib/brokerServer.ts", import.meta.url))
-const proxyScript = fileURLToPath(new URL("./lib/proxyServer.ts", import.meta.url))
-const brokerPort = await freePort()
-const brokerLinks = { tcp: `tcp://127.0.0.1:${brokerPort}`, shm: `shm://${work}/broker.sock` } as const
-const broker = await startScript(brokerScript, [path.join(work, "broker"), String(brokerPort), `${work}/broker.sock`], "listening")
+// end to end: a broker serving TCP and shared memory; a proxy per run, its link on one of them;
+// STRAIT_BENCH_E2E=0 leaves it out (the transports alone)
+const endToEndRuns = async () => {
+  const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
+  const WINDOW = 64
+  // who drives the traffic: @strait/client through the proxy's native port (default: it costs least
+  // per request, so the links' difference shows), or the official RocketMQ client through gRPC
+  const DRIVER = process.env.STRAIT_BENCH_DRIVER === "rocketmq" ? "rocketmq" : "native"
+  const work = mkdtempSync(path.join(tmpdir(), "strait-bench-native-"))
+  const brokerScript = fileURLToPath(new URL("./lib/brokerServer.ts", import.meta.url))
+  const proxyScript = fileURLToPath(new URL("./lib/proxyServer.ts", import.meta.url))
+  const brokerPort = await freePort()
+  const brokerLinks = { tcp: `tcp://127.0.0.1:${brokerPort}`, shm: `shm://${work}/broker.sock` } as const
+  const broker = await startScript(brokerScript, [path.join(work, "broker"), String(brokerPort), `${work}/broker.sock`], "listening")
 
-// the proxy→broker round trip on a link: a cheap broker request from this process, sequentially
-const linkRtt = (address: string) =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.make(yield* (yield* Transport.Transport).connect(address))
-    for (let i = 0; i < 500; i++) yield* client.describeTopic("e2e")
-    const samples = new Float64Array(5000)
-    for (let i = 0; i < samples.length; i++) {
-      const start = now()
-      yield* client.describeTopic("e2e")
-      samples[i] = now() - start
-    }
-    return percentile(samples, 0.5)
-  }) as Effect.Effect<number, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
+  // the proxy→broker round trip on a link: a cheap broker request from this process, sequentially
+  const linkRtt = (address: string) =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const client = yield* Client.make(yield* (yield* Transport.Transport).connect(address))
+      for (let i = 0; i < 500; i++) yield* client.describeTopic("e2e")
+      const samples = new Float64Array(5000)
+      for (let i = 0; i < samples.length; i++) {
+        const start = now()
+        yield* client.describeTopic("e2e")
+        samples[i] = now() - start
+      }
+      return percentile(samples, 0.5)
+    }) as Effect.Effect<number, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
 
-const endToEnd: Record<"tcp" | "shm", Array<RunResult & { readonly rtt: number }>> = { tcp: [], shm: [] }
-try {
-  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.make(yield* (yield* Transport.Transport).connect(brokerLinks.tcp))
-    yield* client.createTopic({ name: "e2e", kind: "NORMAL", queues: 8 })
-  }) as Effect.Effect<void, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
-  for (let i = 0; i < RUNS; i++) {
-    for (const link of ["shm", "tcp"] as const) {
-      const proxyPort = await freePort()
-      const nativePort = await freePort()
-      const proxy = await startScript(proxyScript, [brokerLinks[link], String(proxyPort), "0", String(nativePort)], "listening")
-      try {
-        const pids = { broker: broker.pid!, proxy: proxy.pid! }
-        const run = DRIVER === "rocketmq"
-          ? await rocketmqEndToEnd(`127.0.0.1:${proxyPort}`, "e2e", SECS, pids, WINDOW)
-          : await nativeEndToEnd(`tcp://127.0.0.1:${nativePort}`, "e2e", SECS, pids, WINDOW)
-        endToEnd[link].push({ ...run, rtt: await linkRtt(brokerLinks[link]) })
-      } finally {
-        await stopProcess(proxy)
+  const endToEnd: Record<"tcp" | "shm", Array<RunResult & { readonly rtt: number }>> = { tcp: [], shm: [] }
+  try {
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const client = yield* Client.make(yield* (yield* Transport.Transport).connect(brokerLinks.tcp))
+      yield* client.createTopic({ name: "e2e", kind: "NORMAL", queues: 8 })
+    }) as Effect.Effect<void, unknown, Transport.Transport | Scope.Scope>).pipe(Effect.provide(Layer.fresh(NativeTransport.layer))), { scheduler })
+    for (let i = 0; i < RUNS; i++) {
+      for (const link of ["shm", "tcp"] as const) {
+        const proxyPort = await freePort()
+        const nativePort = await freePort()
+        const proxy = await startScript(proxyScript, [brokerLinks[link], String(proxyPort), "0", String(nativePort)], "listening")
+        try {
+          const pids = { broker: broker.pid!, proxy: proxy.pid! }
+          const run = DRIVER === "rocketmq"
+            ? await rocketmqEndToEnd(`127.0.0.1:${proxyPort}`, "e2e", SECS, pids, WINDOW)
+            : await nativeEndToEnd(`tcp://127.0.0.1:${nativePort}`, "e2e", SECS, pids, WINDOW)
+          endToEnd[link].push({ ...run, rtt: await linkRtt(brokerLinks[link]) })
+        } finally {
+          await stopProcess(proxy)
+        }
       }
     }
+  } finally {
+    await stopProcess(broker)
   }
-} finally {
-  await stopProcess(broker)
+  const byBrokerCpu = (runs: ReadonlyArray<RunResult & { readonly rtt: number }>) => [...runs].sort((a, b) => a.brokerCpu - b.brokerCpu)[Math.floor(runs.length / 2)]!
+  const shmEnd = byBrokerCpu(endToEnd.shm)
+  const tcpEnd = byBrokerCpu(endToEnd.tcp)
+  const endRow = (name: string, r: RunResult & { readonly rtt: number }) => ({
+    "proxy→broker link": name,
+    "msgs/s": r.perSecond,
+    "e2e p50 µs": r.p50,
+    "broker CPU µs/msg": r.brokerCpu,
+    "proxy CPU µs/msg": r.proxyCpu,
+    "link RTT p50 µs": r.rtt
+  })
+  table(`end to end: ${DRIVER === "rocketmq" ? "the official RocketMQ client" : "@strait/client"} through a proxy to a broker, 1 KiB, window ${WINDOW}, ${SECS} s a run (median of ${RUNS} by broker CPU)`, [
+    endRow("shared memory", shmEnd),
+    endRow("TCP", tcpEnd)
+  ])
+  return {
+    ratios: {
+      broker_cpu_cut: 1 - shmEnd.brokerCpu / tcpEnd.brokerCpu,
+      proxy_cpu_cut: 1 - shmEnd.proxyCpu / tcpEnd.proxyCpu,
+      rtt_cut: 1 - shmEnd.rtt / tcpEnd.rtt
+    },
+    figures: {
+      e2e_shm_msgs_per_s: shmEnd.perSecond,
+      e2e_tcp_msgs_per_s: tcpEnd.perSecond,
+      e2e_shm_broker_cpu_us: shmEnd.brokerCpu,
+      e2e_tcp_broker_cpu_us: tcpEnd.brokerCpu,
+      e2e_shm_proxy_cpu_us: shmEnd.proxyCpu,
+      e2e_tcp_proxy_cpu_us: tcpEnd.proxyCpu,
+      link_shm_rtt_p50_us: shmEnd.rtt,
+      link_tcp_rtt_p50_us: tcpEnd.rtt
+    }
+  }
 }
-const byBrokerCpu = (runs: ReadonlyArray<RunResult & { readonly rtt: number }>) => [...runs].sort((a, b) => a.brokerCpu - b.brokerCpu)[Math.floor(runs.length / 2)]!
-const shmEnd = byBrokerCpu(endToEnd.shm)
-const tcpEnd = byBrokerCpu(endToEnd.tcp)
-const endRow = (name: string, r: RunResult & { readonly rtt: number }) => ({
-  "proxy→broker link": name,
-  "msgs/s": r.perSecond,
-  "e2e p50 µs": r.p50,
-  "broker CPU µs/msg": r.brokerCpu,
-  "proxy CPU µs/msg": r.proxyCpu,
-  "link RTT p50 µs": r.rtt
-})
-table(`end to end: ${DRIVER === "rocketmq" ? "the official RocketMQ client" : "@strait/client"} through a proxy to a broker, 1 KiB, window ${WINDOW}, ${SECS} s a run (median of ${RUNS} by broker CPU)`, [
-  endRow("shared memory", shmEnd),
-  endRow("TCP", tcpEnd)
-])
+const e2e = process.env.STRAIT_BENCH_E2E === "0" ? { ratios: {}, figures: {} } : await endToEndRuns()
 
 const total = (r: Result) => r.clientCpu + r.serverCpu
 emit("native", {
@@ -328,18 +329,9 @@ emit("native", {
   strait_shm_cpu_vs_strait_tcp: total(shmResult) / total(tcpResult),
   strait_shm_cpu_vs_node_tcp: total(shmResult) / total(rawTcp),
   strait_shm_rtt_vs_strait_tcp: shmResult.rttP50 / tcpResult.rttP50,
-  broker_cpu_cut: 1 - shmEnd.brokerCpu / tcpEnd.brokerCpu,
-  proxy_cpu_cut: 1 - shmEnd.proxyCpu / tcpEnd.proxyCpu,
-  rtt_cut: 1 - shmEnd.rtt / tcpEnd.rtt
+  ...e2e.ratios
 }, {
-  e2e_shm_msgs_per_s: shmEnd.perSecond,
-  e2e_tcp_msgs_per_s: tcpEnd.perSecond,
-  e2e_shm_broker_cpu_us: shmEnd.brokerCpu,
-  e2e_tcp_broker_cpu_us: tcpEnd.brokerCpu,
-  e2e_shm_proxy_cpu_us: shmEnd.proxyCpu,
-  e2e_tcp_proxy_cpu_us: tcpEnd.proxyCpu,
-  link_shm_rtt_p50_us: shmEnd.rtt,
-  link_tcp_rtt_p50_us: tcpEnd.rtt,
+  ...e2e.figures,
   node: process.version,
   shm_rtt_p50_us: shmResult.rttP50,
   shm_rtt_p99_us: shmResult.rttP99,

@@ -15,7 +15,11 @@
 //   verbsCompiled                       this build has the libibverbs backend (its headers existed)
 //   new VerbsLink(device, capacity, psn, port, gidIndex)   an RDMA link (verbs.cc); "loopback" is
 //                                       the in-process test fabric
-//   new Link(fd, side, capacity)          maps the memfd; side 0 writes ring 0, side 1 ring 1
+//   new Link(fd, side, capacity, spinMicros?)   maps the memfd; side 0 writes ring 0, side 1 ring 1;
+//                                       with spinMicros a reader finding its ring empty may watch it
+//                                       that long first (SpinPolicy, spin.h)
+//     spins() -> [spins, spins that saw data]
+//   new SpinPolicy(spinNanos)             the policy alone: shouldSpin(now), record(won, spent, now)
 //     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
 //     wakeReader() -> boolean             the reader slept: ring the doorbell
 //     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
@@ -46,7 +50,8 @@
 
 #include "fabric.h"
 #include "ring.h"
-#include "take.h"
+#include "spin.h"
+#include "link_io.h"
 
 namespace strait_verbs {
 void initVerbs(Napi::Env env, Napi::Object exports);
@@ -257,6 +262,7 @@ class Link : public Napi::ObjectWrap<Link> {
       InstanceMethod<&Link::Unmap>("unmap"),
       InstanceMethod<&Link::Send>("send"),
       InstanceMethod<&Link::TakeInto>("takeInto"),
+      InstanceMethod<&Link::Spins>("spins"),
     });
   }
 
@@ -266,6 +272,11 @@ class Link : public Napi::ObjectWrap<Link> {
     int side = info[1].As<Napi::Number>().Int32Value();
     uint32_t capacity = capacityArg(info, 2);
     if (side != 0 && side != 1) throw Napi::RangeError::New(env, "the side is 0 or 1");
+    if (info.Length() > 3 && info[3].IsNumber()) {
+      double micros = info[3].As<Napi::Number>().DoubleValue();
+      if (!(micros >= 0 && micros <= 1000)) throw Napi::RangeError::New(env, "the spin is 0 to 1000 µs");
+      spin_ = SpinPolicy(static_cast<uint64_t>(micros * 1000));
+    }
     if (!sealedAndSized(fd, capacity)) throw Napi::Error::New(env, "the shared memory is not sealed, or not of the size announced");
     bytes_ = fileBytes(capacity);
     void* map = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -302,20 +313,7 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     mapped(env);
-    Napi::Array chunks = info[0].As<Napi::Array>();
-    size_t skip = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-    uint32_t count = chunks.Length();
-    std::vector<const uint8_t*> data(count);
-    std::vector<size_t> lengths(count);
-    for (uint32_t i = 0; i < count; i++) {
-      Napi::Value value = chunks[i];
-      if (!value.IsTypedArray()) throw Napi::TypeError::New(env, "chunks are Uint8Arrays");
-      auto array = value.As<Napi::Uint8Array>();
-      data[i] = array.Data();
-      lengths[i] = array.ByteLength();
-    }
-    size_t taken = writer_->write(data.data(), lengths.data(), count, skip);
-    return Napi::Number::New(env, static_cast<double>(taken));
+    return Napi::Number::New(env, static_cast<double>(writeChunks(env, writer_, info)));
   }
 
   Napi::Value WakeReader(const Napi::CallbackInfo& info) {
@@ -388,6 +386,7 @@ class Link : public Napi::ObjectWrap<Link> {
     auto state = info[3].As<Napi::Int32Array>();
     if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
     double copied = takeInto(env, reader_, info);
+    if (copied == 0 && !reader_->ended() && spinFor()) copied = takeInto(env, reader_, info);
     state[0] = reader_->takeWriterWaiting() ? 1 : 0;
     state[1] = 0;
     if (copied == 0) {
@@ -395,6 +394,35 @@ class Link : public Napi::ObjectWrap<Link> {
       else if (reader_->armReadable()) state[1] = 1;
     }
     return Napi::Number::New(env, copied);
+  }
+
+  // An empty ring: watches it for the policy's spin when the policy allows; true when something came.
+  bool spinFor() {
+    uint64_t start = monotonicNanos();
+    if (!spin_.shouldSpin(start)) return false;
+    uint64_t deadline = start + spin_.spinNanos();
+    bool won = false;
+    for (uint32_t i = 1;; i++) {
+      if (reader_->pending()) {
+        won = true;
+        break;
+      }
+      cpuRelax();
+      if ((i & 31) == 0 && monotonicNanos() >= deadline) break;
+    }
+    uint64_t end = monotonicNanos();
+    spin_.record(won, end - start, end);
+    spins_++;
+    if (won) spinsWon_++;
+    return won;
+  }
+
+  // [spins, spins that saw data arrive]
+  Napi::Value Spins(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(spins_)));
+    out.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(spinsWon_)));
+    return out;
   }
 
   Napi::Value Unmap(const Napi::CallbackInfo& info) {
@@ -407,6 +435,33 @@ class Link : public Napi::ObjectWrap<Link> {
   uint32_t maxPayload_ = 0;
   Writer* writer_ = nullptr;
   Reader* reader_ = nullptr;
+  SpinPolicy spin_;
+  uint64_t spins_ = 0;
+  uint64_t spinsWon_ = 0;
+};
+
+// The spin policy alone, for its specifications: times are the caller's.
+class Policy : public Napi::ObjectWrap<Policy> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SpinPolicy", {
+      InstanceMethod<&Policy::ShouldSpin>("shouldSpin"),
+      InstanceMethod<&Policy::Record>("record"),
+    });
+  }
+  explicit Policy(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<Policy>(info), policy_(static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue())) {}
+
+ private:
+  Napi::Value ShouldSpin(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), policy_.shouldSpin(static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue())));
+  }
+  Napi::Value Record(const Napi::CallbackInfo& info) {
+    policy_.record(info[0].As<Napi::Boolean>().Value(), static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()),
+                   static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()));
+    return info.Env().Undefined();
+  }
+  SpinPolicy policy_;
 };
 
 // Whether RDMA verbs can be used here, and why not: libibverbs is loaded at run time (so this addon
@@ -469,6 +524,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("slab", Napi::Function::New<Slab>(env, "slab"));
   exports.Set("slabBytes", Napi::Number::New(env, static_cast<double>(kSlabBytes)));
   exports.Set("Link", Link::Define(env));
+  exports.Set("SpinPolicy", Policy::Define(env));
   strait_verbs::initVerbs(env, exports);
   return exports;
 }

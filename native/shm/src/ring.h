@@ -258,6 +258,11 @@ class Reader {
     return ring_.writerWaiting()->exchange(0, std::memory_order_seq_cst) != 0;
   }
 
+  // Whether anything (a record, or the writer's end) waits to be read.
+  bool pending() const {
+    return ring_.tail()->load(std::memory_order_acquire) != head_ || ring_.closed()->load(std::memory_order_acquire) != 0;
+  }
+
   // Bytes released so far (the head), counted from the ring's start.
   uint64_t position() const { return head_; }
 

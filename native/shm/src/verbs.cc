@@ -29,7 +29,7 @@
 
 #include "fabric.h"
 #include "ring.h"
-#include "take.h"
+#include "link_io.h"
 
 // The few libuv calls the link needs, declared here: Node exports libuv, and its 1.x ABI is stable;
 // the handle's size is asked of libuv itself, and `data` is every handle's first field.
@@ -311,20 +311,8 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     complete();
     failed(env);
     if (ended_ || sendRoom() < kReserved + 2) return Napi::Number::New(env, 0);
-    Napi::Array chunks = info[0].As<Napi::Array>();
-    size_t skip = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-    uint32_t count = chunks.Length();
-    std::vector<const uint8_t*> data(count);
-    std::vector<size_t> lengths(count);
-    for (uint32_t i = 0; i < count; i++) {
-      Napi::Value value = chunks[i];
-      if (!value.IsTypedArray()) throw Napi::TypeError::New(env, "chunks are Uint8Arrays");
-      auto array = value.As<Napi::Uint8Array>();
-      data[i] = array.Data();
-      lengths[i] = array.ByteLength();
-    }
     uint64_t before = writer_->position();
-    size_t taken = writer_->write(data.data(), lengths.data(), count, skip);
+    size_t taken = writeChunks(env, writer_.get(), info);
     uint64_t after = writer_->position();
     if (after != before) publish(before, after);
     failed(env);

@@ -177,3 +177,25 @@ export const parseAddress = (
   }
   return { scheme, rest: match[2]! }
 }
+
+/**
+ * A `scheme://host:port` address's host (IPv6 without its brackets) and port, checking the scheme.
+ *
+ * @since 0.1.0
+ */
+export const parseHostPort = (address: Address, scheme: Scheme): { readonly host: string; readonly port: number } | InvalidAddress => {
+  const parsed = parseAddress(address, [scheme])
+  if (parsed instanceof InvalidAddress) return parsed
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(parsed.rest)
+  const port = match === null ? -1 : Number(match[2])
+  if (match === null || port > 65535) return new InvalidAddress({ address, reason: `expected ${scheme}://host:port` })
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port }
+}
+
+/**
+ * How a listener's bound host and port are written back as an address (IPv6 in brackets).
+ *
+ * @since 0.1.0
+ */
+export const formatHostPort = (scheme: Scheme, host: string, port: number): Address =>
+  `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`

@@ -63,14 +63,7 @@ export const available = (): { readonly available: true } | { readonly available
   return probed.available ? { available: true } : { available: false, reason: probed.reason ?? "unavailable" }
 }
 
-const hostPort = (address: string) => {
-  const parsed = Transport.parseAddress(address, ["rdma"])
-  if (parsed instanceof Transport.InvalidAddress) return parsed
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(parsed.rest)
-  const port = match === null ? -1 : Number(match[2])
-  if (match === null || port > 65535) return new Transport.InvalidAddress({ address, reason: "expected rdma://host:port" })
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port }
-}
+const hostPort = (address: string) => Transport.parseHostPort(address, "rdma")
 
 const make = (addon: Addon.Addon) =>
   Effect.gen(function*() {
@@ -108,8 +101,7 @@ const make = (addon: Addon.Addon) =>
               code === "EADDRINUSE" ? new Transport.AddressInUse({ address }) : new Transport.InvalidAddress({ address, reason: code }))
           )
           yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
-          const host = target.host.includes(":") ? `[${target.host}]` : target.host
-          return { address: `rdma://${host}:${NodeNet.boundPort(server)}`, connections: Stream.fromQueue(accepted) }
+          return { address: Transport.formatHostPort("rdma", target.host, NodeNet.boundPort(server)), connections: Stream.fromQueue(accepted) }
         }),
       connect: (address) =>
         Effect.gen(function*() {

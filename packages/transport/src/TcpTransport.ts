@@ -23,16 +23,7 @@ export const TcpSettings = Context.Reference<{
   defaultValue: () => ({ connectTimeout: Duration.seconds(5), acceptBacklog: 1024 })
 })
 
-const hostPort = (address: string) => {
-  const parsed = Transport.parseAddress(address, ["tcp"])
-  if (parsed instanceof Transport.InvalidAddress) return parsed
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(parsed.rest)
-  const port = match === null ? -1 : Number(match[2])
-  if (match === null || port > 65535) {
-    return new Transport.InvalidAddress({ address, reason: "expected tcp://host:port" })
-  }
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port }
-}
+const hostPort = (address: string) => Transport.parseHostPort(address, "tcp")
 
 const make = Effect.gen(function*() {
   const settings = yield* TcpSettings
@@ -56,8 +47,7 @@ const make = Effect.gen(function*() {
               : new Transport.InvalidAddress({ address, reason: code }))
         )
         yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
-        const host = target.host.includes(":") ? `[${target.host}]` : target.host
-        return { address: `tcp://${host}:${NodeNet.boundPort(server)}`, connections: Stream.fromQueue(accepted) }
+        return { address: Transport.formatHostPort("tcp", target.host, NodeNet.boundPort(server)), connections: Stream.fromQueue(accepted) }
       }),
     connect: (address) =>
       Effect.gen(function*() {

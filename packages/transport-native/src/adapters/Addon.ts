@@ -83,6 +83,18 @@ export interface Link extends RingLink {
   wakeWriter(): boolean
   /** The peer ended its side and everything it wrote was read. */
   ended(): boolean
+  /** How often the reader spun on an empty ring, and how often data came while it did. */
+  spins(): [number, number]
+}
+
+/**
+ * The reader's adaptive spin policy (`native/shm/src/spin.h`).
+ *
+ * @since 0.1.0
+ */
+export interface SpinPolicy {
+  shouldSpin(nowNanos: number): boolean
+  record(won: boolean, spentNanos: number, nowNanos: number): void
 }
 
 /**
@@ -106,7 +118,10 @@ export interface Addon {
   probeVerbs(): { readonly available: boolean; readonly reason?: string; readonly errno?: number; readonly devices?: ReadonlyArray<string> }
   /** Whether this build has the libibverbs backend (its headers existed when it was compiled). */
   readonly verbsCompiled: boolean
-  readonly Link: new(fd: number, side: 0 | 1, capacity: number) => Link
+  /** `spinMicros`: how long a reader finding its ring empty may watch it before sleeping (0: never; adaptive, see `spin.h`). */
+  readonly Link: new(fd: number, side: 0 | 1, capacity: number, spinMicros?: number) => Link
+  /** The spin policy alone (times in nanoseconds, the caller's). */
+  readonly SpinPolicy: new(spinNanos: number) => SpinPolicy
   /** An RDMA link on `device` ("loopback": the in-process test fabric), `port` from 1, `gidIndex` for RoCE. */
   readonly VerbsLink: new(device: string, capacity: number, psn: number, port: number, gidIndex: number) => VerbsLink
 }

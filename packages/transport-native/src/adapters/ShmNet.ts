@@ -58,7 +58,7 @@ export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socke
  *
  * @since 0.1.0
  */
-export const connect = (addon: Addon.Addon, path: string, capacity: number): Effect.Effect<Pipe, string> =>
+export const connect = (addon: Addon.Addon, path: string, capacity: number, spinMicros = 0): Effect.Effect<Pipe, string> =>
   Effect.callback<Pipe, string>((resume) => {
     const socket = net.connect({ path })
     let link: { readonly rings: Addon.Link; readonly fd: number } | undefined
@@ -84,7 +84,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number): Eff
       try {
         memfd = addon.createMemfd(capacity)
         addon.sendFd(fd, memfd, capacity)
-        link = { rings: new addon.Link(memfd, 0, capacity), fd }
+        link = { rings: new addon.Link(memfd, 0, capacity, spinMicros), fd }
       } catch (error) {
         return fail(error instanceof Error ? error.message : String(error))
       } finally {
@@ -127,7 +127,7 @@ const wait = (millis: number) =>
  *
  * @since 0.1.0
  */
-export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis: number): Effect.Effect<Pipe, string> =>
+export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis: number, spinMicros = 0): Effect.Effect<Pipe, string> =>
   Effect.gen(function*() {
     const fd = fdOf(socket)
     if (fd === undefined) return yield* Effect.fail("the socket has no file descriptor")
@@ -142,7 +142,7 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis
         continue
       }
       const link = yield* Effect.try({
-        try: () => new addon.Link(handover.fd, 1, handover.capacity),
+        try: () => new addon.Link(handover.fd, 1, handover.capacity, spinMicros),
         catch: (error) => error instanceof Error ? error.message : String(error)
       }).pipe(Effect.ensuring(Effect.sync(() => addon.closeFd(handover.fd))))
       const pipe = linkPipe(addon, link, socket, fd)

@@ -1,14 +1,34 @@
-// The read both links share (shared memory and RDMA): the published records copied into a buffer
-// the caller owns, so a read allocates nothing.
+// What both links (shared memory and RDMA) do the same way at their JavaScript edge: a write's
+// chunks taken from a JavaScript array, and a read of the published records into a buffer the
+// caller owns (so a read allocates nothing).
 #pragma once
 
 #include <napi.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "ring.h"
 
 namespace strait_shm {
+
+// `info[0]`, an array of Uint8Arrays, and `info[1]`, the bytes of the first already written, written
+// into `writer`'s ring (as much as fits): the bytes taken.
+inline size_t writeChunks(Napi::Env env, Writer* writer, const Napi::CallbackInfo& info) {
+  Napi::Array chunks = info[0].As<Napi::Array>();
+  size_t skip = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+  uint32_t count = chunks.Length();
+  std::vector<const uint8_t*> data(count);
+  std::vector<size_t> lengths(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value value = chunks[i];
+    if (!value.IsTypedArray()) throw Napi::TypeError::New(env, "chunks are Uint8Arrays");
+    auto array = value.As<Napi::Uint8Array>();
+    data[i] = array.Data();
+    lengths[i] = array.ByteLength();
+  }
+  return writer->write(data.data(), lengths.data(), count, skip);
+}
 
 // (target, offset, limit, ...) from `info`: copies whole records into `target` from byte `offset`,
 // at most `limit` bytes; returns the bytes copied, or minus the length of the next record when it
