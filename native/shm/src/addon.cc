@@ -1,38 +1,37 @@
 // Node binding of the shared-memory link (N-API through node-addon-api, so one build loads on every
-// Node from 18 on). Everything runs on the JS thread: no native threads, no locks. Wake-ups are not
-// this module's: the JS side rings a doorbell (a byte on the Unix socket the link was set up over)
-// when `write` says the reader sleeps, or `read` says the writer waits.
+// Node from 18 on). Everything runs on the JS thread: no native threads, no locks. Wake-ups are
+// eventfds, one per side, handed over with the memory: a writer writes the peer's when the peer's
+// reader sleeps (or its writer waits for room), and each side watches its own with uv_poll.
 //
 // Functions:
 //   createMemfd(capacity) -> fd           a sealed memfd for two rings of `capacity` bytes
 //   checkMemfd(fd, capacity) -> boolean   the peer's memfd is sealed and of the right size
-//   sendFd(socketFd, fd, capacity)        passes the memfd over a connected Unix socket (SCM_RIGHTS)
-//   recvFd(socketFd) -> {fd, capacity} | null (nothing yet) ; throws on a malformed hand-over
+//   createBell() -> fd                    an eventfd, a side's doorbell
+//   sendFds(socketFd, fds[], capacity)    passes descriptors over a connected Unix socket (SCM_RIGHTS)
+//   recvFds(socketFd) -> {fds, capacity} | null (nothing yet); throws on a malformed hand-over
 //   closeFd(fd)
-//   ring(socketFd) -> boolean             one doorbell byte, written directly (EAGAIN counts as rung)
-//   slab() -> Buffer                     256 KiB (slabBytes) to read into, recycled once collected
+//   slab() -> Buffer                      256 KiB (slabBytes) to read into, recycled once collected
 //   probeVerbs() -> {available, reason?, errno?, devices?}   RDMA verbs here, and why not
-//   verbsCompiled                       this build has the libibverbs backend (its headers existed)
+//   verbsCompiled                         this build has the libibverbs backend (its headers existed)
 //   new VerbsLink(device, capacity, psn, port, gidIndex)   an RDMA link (verbs.cc); "loopback" is
-//                                       the in-process test fabric
-//   new Link(fd, side, capacity, spinMicros?)   maps the memfd; side 0 writes ring 0, side 1 ring 1;
-//                                       with spinMicros a reader finding its ring empty may watch it
-//                                       that long first (SpinPolicy, spin.h)
-//     spins() -> [spins, spins that saw data]
-//   new SpinPolicy(spinNanos)             the policy alone: shouldSpin(now), record(won, spent, now)
-//     write(chunks[], skip) -> bytes taken from the chunks (from byte `skip` of the first)
-//     wakeReader() -> boolean             the reader slept: ring the doorbell
-//     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
-//     read(maxBytes) -> Buffer | null     the published bytes (copied), released; throws on corruption
-//     armReadable() -> boolean            true when data appeared meanwhile (do not wait)
-//     wakeWriter() -> boolean             the writer waited for room: ring the doorbell
-//     endWrite()                          no more records from this side
-//     ended() -> boolean                  the peer ended its side and everything was read
-//     unmap()
-//     send(chunks[], skip) -> bytes taken, negated when the reader must be woken (write + wakeReader)
+//                                         the in-process test fabric
+//   new SpinPolicy(spinNanos)             the spin policy alone: shouldSpin(now), record(won, spent, now)
+//   new Link(fd, side, capacity, spinMicros?, bell?, peerBell?)   maps the memfd; side 0 writes ring
+//                                         0, side 1 ring 1; with spinMicros a reader finding its ring
+//                                         empty may watch it that long first (spin.h); with the bells
+//                                         (this side's eventfd and the peer's, owned by the link from
+//                                         then on) it rings the peer itself
+//     onWake(handler)                     runs handler whenever this side's bell rings
+//     send(chunks[], skip) -> bytes taken (without bells: negated when the reader must be woken)
 //     takeInto(target, offset, limit, state) -> bytes copied into target (minus the next record's
-//                                         length when it does not fit), with state [wake the writer,
-//                                         0 asleep | 1 data came | 2 ended]
+//                                         length when it does not fit), with state [wake the writer
+//                                         (without bells), then 0 asleep | 1 data came | 2 ended]
+//     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
+//     endWrite()                          no more records from this side
+//     spins() -> [spins, spins that saw data]
+//     unmap()
+//     and the primitives the ring's specifications drive: write(chunks[], skip), wakeReader(),
+//     read(maxBytes), armReadable(), wakeWriter(), ended()
 #include <napi.h>
 
 #include <algorithm>
@@ -42,6 +41,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,6 +52,7 @@
 #include "ring.h"
 #include "spin.h"
 #include "link_io.h"
+#include "uv_watch.h"
 
 namespace strait_verbs {
 void initVerbs(Napi::Env env, Napi::Object exports);
@@ -123,25 +124,33 @@ Napi::Value CheckMemfd(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), sealedAndSized(fd, capacity));
 }
 
-Napi::Value SendFd(const Napi::CallbackInfo& info) {
+constexpr uint32_t kMaxHandover = 4;
+
+// sendFds(socketFd, fds[], capacity): the descriptors (the memfd, then the two doorbells) in one
+// message with the capacity and their count
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int socketFd = info[0].As<Napi::Number>().Int32Value();
-  int fd = info[1].As<Napi::Number>().Int32Value();
+  Napi::Array list = info[1].As<Napi::Array>();
   uint32_t capacity = capacityArg(info, 2);
-  uint32_t payload[2] = {kHandoverMagic, capacity};
+  uint32_t count = list.Length();
+  if (count == 0 || count > kMaxHandover) throw Napi::RangeError::New(env, "one to four descriptors");
+  int fds[kMaxHandover];
+  for (uint32_t i = 0; i < count; i++) fds[i] = list.Get(i).As<Napi::Number>().Int32Value();
+  uint32_t payload[3] = {kHandoverMagic, capacity, count};
   struct iovec iov = {payload, sizeof(payload)};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHandover)];
   std::memset(control, 0, sizeof(control));
   struct msghdr message = {};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
   message.msg_control = control;
-  message.msg_controllen = sizeof(control);
+  message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
   struct cmsghdr* header = CMSG_FIRSTHDR(&message);
   header->cmsg_level = SOL_SOCKET;
   header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  std::memcpy(CMSG_DATA(header), fds, sizeof(int) * count);
   ssize_t sent;
   do {
     sent = sendmsg(socketFd, &message, MSG_NOSIGNAL);
@@ -151,12 +160,14 @@ Napi::Value SendFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value RecvFd(const Napi::CallbackInfo& info) {
+// recvFds(socketFd) -> {fds, capacity} | null (nothing yet); throws on a malformed hand-over (every
+// descriptor that came is closed then)
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int socketFd = info[0].As<Napi::Number>().Int32Value();
-  uint32_t payload[2] = {0, 0};
+  uint32_t payload[3] = {0, 0, 0};
   struct iovec iov = {payload, sizeof(payload)};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxHandover + 4))];
   struct msghdr message = {};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
@@ -168,45 +179,35 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   } while (got < 0 && errno == EINTR);
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return env.Null();
   if (got < 0) throw systemError(env, "recvmsg", errno);
-  // every fd that came is ours to close, whatever else is wrong
-  int fd = -1;
-  int extra = 0;
+  std::vector<int> fds;
   for (struct cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr; header = CMSG_NXTHDR(&message, header)) {
     if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; i++) {
       int received;
       std::memcpy(&received, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
-      if (fd < 0) fd = received;
-      else {
-        close(received);
-        extra++;
-      }
+      fds.push_back(received);
     }
   }
   bool valid = got == static_cast<ssize_t>(sizeof(payload)) && (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
-    payload[0] == kHandoverMagic && validCapacity(payload[1]) && fd >= 0 && extra == 0;
+    payload[0] == kHandoverMagic && validCapacity(payload[1]) && payload[2] >= 1 && payload[2] <= kMaxHandover && fds.size() == payload[2];
   if (!valid) {
-    if (fd >= 0) close(fd);
+    for (int fd : fds) close(fd);
     throw Napi::Error::New(env, got == 0 ? "the peer closed before handing over its memory" : "a malformed shared-memory hand-over");
   }
+  Napi::Array list = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), Napi::Number::New(env, fds[i]));
   Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", Napi::Number::New(env, fd));
+  result.Set("fds", list);
   result.Set("capacity", Napi::Number::New(env, payload[1]));
   return result;
 }
 
-// One byte on a connected, non-blocking socket: a doorbell, written straight to the kernel instead of
-// through Node's stream machinery. A full socket already holds doorbells the peer has not read, so
-// EAGAIN is as good as sent; a closed one is the peer's death, which the socket's reader reports.
-Napi::Value Ring(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  const char bell = 1;
-  ssize_t written;
-  do {
-    written = send(fd, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (written < 0 && errno == EINTR);
-  return Napi::Boolean::New(info.Env(), written == 1 || errno == EAGAIN || errno == EWOULDBLOCK);
+// a doorbell: an eventfd its owner's link watches
+Napi::Value CreateBell(const Napi::CallbackInfo& info) {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw systemError(info.Env(), "eventfd", errno);
+  return Napi::Number::New(info.Env(), fd);
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
@@ -263,6 +264,7 @@ class Link : public Napi::ObjectWrap<Link> {
       InstanceMethod<&Link::Send>("send"),
       InstanceMethod<&Link::TakeInto>("takeInto"),
       InstanceMethod<&Link::Spins>("spins"),
+      InstanceMethod<&Link::OnWake>("onWake"),
     });
   }
 
@@ -276,6 +278,10 @@ class Link : public Napi::ObjectWrap<Link> {
       double micros = info[3].As<Napi::Number>().DoubleValue();
       if (!(micros >= 0 && micros <= 1000)) throw Napi::RangeError::New(env, "the spin is 0 to 1000 µs");
       spin_ = SpinPolicy(static_cast<uint64_t>(micros * 1000));
+    }
+    if (info.Length() > 5 && info[4].IsNumber() && info[5].IsNumber()) {
+      bell_ = info[4].As<Napi::Number>().Int32Value();
+      peerBell_ = info[5].As<Napi::Number>().Int32Value();
     }
     if (!sealedAndSized(fd, capacity)) throw Napi::Error::New(env, "the shared memory is not sealed, or not of the size announced");
     bytes_ = fileBytes(capacity);
@@ -298,6 +304,11 @@ class Link : public Napi::ObjectWrap<Link> {
 
  private:
   void release() {
+    watcher_.stop();
+    if (bell_ >= 0) close(bell_);
+    if (peerBell_ >= 0) close(peerBell_);
+    bell_ = -1;
+    peerBell_ = -1;
     delete writer_;
     delete reader_;
     writer_ = nullptr;
@@ -359,6 +370,7 @@ class Link : public Napi::ObjectWrap<Link> {
   Napi::Value EndWrite(const Napi::CallbackInfo& info) {
     mapped(info.Env());
     writer_->close();
+    if (peerBell_ >= 0 && writer_->takeReaderSleeping()) ringPeer();
     return info.Env().Undefined();
   }
 
@@ -372,7 +384,35 @@ class Link : public Napi::ObjectWrap<Link> {
     Napi::Value taken = Write(info);
     double bytes = taken.As<Napi::Number>().DoubleValue();
     bool wake = bytes > 0 && writer_->takeReaderSleeping();
+    if (wake && peerBell_ >= 0) {
+      ringPeer();
+      wake = false;
+    }
     return Napi::Number::New(info.Env(), wake ? -bytes : bytes);
+  }
+
+  // the peer's doorbell: its eventfd's counter goes up (a full counter already rings)
+  void ringPeer() {
+    uint64_t one = 1;
+    ssize_t written = write(peerBell_, &one, sizeof(one));
+    (void)written;
+  }
+
+  // this side's bell rang: take its count, then run the handler
+  static bool OnBell(void* owner) {
+    auto* link = static_cast<Link*>(owner);
+    uint64_t count;
+    while (read(link->bell_, &count, sizeof(count)) == sizeof(count)) {
+    }
+    return link->map_ != nullptr;
+  }
+
+  Napi::Value OnWake(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    mapped(env);
+    if (bell_ < 0) throw Napi::Error::New(env, "the link has no doorbell");
+    watcher_.start(env, bell_, info[0].As<Napi::Function>(), this, &Link::OnBell);
+    return env.Undefined();
   }
 
   // read into `target` from byte `offset` (at most `limit` bytes, whole records), wakeWriter, and
@@ -387,7 +427,12 @@ class Link : public Napi::ObjectWrap<Link> {
     if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
     double copied = takeInto(env, reader_, info);
     if (copied == 0 && !reader_->ended() && spinFor()) copied = takeInto(env, reader_, info);
-    state[0] = reader_->takeWriterWaiting() ? 1 : 0;
+    bool wakeWriter = reader_->takeWriterWaiting();
+    if (wakeWriter && peerBell_ >= 0) {
+      ringPeer();
+      wakeWriter = false;
+    }
+    state[0] = wakeWriter ? 1 : 0;
     state[1] = 0;
     if (copied == 0) {
       if (reader_->ended()) state[1] = 2;
@@ -438,6 +483,9 @@ class Link : public Napi::ObjectWrap<Link> {
   SpinPolicy spin_;
   uint64_t spins_ = 0;
   uint64_t spinsWon_ = 0;
+  int bell_ = -1;
+  int peerBell_ = -1;
+  Watcher watcher_;
 };
 
 // The spin policy alone, for its specifications: times are the caller's.
@@ -517,10 +565,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   exports.Set("createMemfd", Napi::Function::New<CreateMemfd>(env, "createMemfd"));
   exports.Set("checkMemfd", Napi::Function::New<CheckMemfd>(env, "checkMemfd"));
-  exports.Set("sendFd", Napi::Function::New<SendFd>(env, "sendFd"));
-  exports.Set("recvFd", Napi::Function::New<RecvFd>(env, "recvFd"));
+  exports.Set("sendFds", Napi::Function::New<SendFds>(env, "sendFds"));
+  exports.Set("recvFds", Napi::Function::New<RecvFds>(env, "recvFds"));
+  exports.Set("createBell", Napi::Function::New<CreateBell>(env, "createBell"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
-  exports.Set("ring", Napi::Function::New<Ring>(env, "ring"));
   exports.Set("slab", Napi::Function::New<Slab>(env, "slab"));
   exports.Set("slabBytes", Napi::Number::New(env, static_cast<double>(kSlabBytes)));
   exports.Set("Link", Link::Define(env));

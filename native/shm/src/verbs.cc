@@ -30,21 +30,7 @@
 #include "fabric.h"
 #include "ring.h"
 #include "link_io.h"
-
-// The few libuv calls the link needs, declared here: Node exports libuv, and its 1.x ABI is stable;
-// the handle's size is asked of libuv itself, and `data` is every handle's first field.
-extern "C" {
-typedef struct uv_loop_s uv_loop_t;
-typedef struct uv_handle_s uv_handle_t;
-typedef struct uv_poll_s uv_poll_t;
-typedef void (*uv_poll_cb)(uv_poll_t* handle, int status, int events);
-typedef void (*uv_close_cb)(uv_handle_t* handle);
-int uv_poll_init(uv_loop_t* loop, uv_poll_t* handle, int fd);
-int uv_poll_start(uv_poll_t* handle, int events, uv_poll_cb cb);
-int uv_poll_stop(uv_poll_t* handle);
-void uv_close(uv_handle_t* handle, uv_close_cb close_cb);
-size_t uv_handle_size(int type);
-}
+#include "uv_watch.h"
 
 namespace {
 
@@ -55,8 +41,6 @@ using strait_shm::RingView;
 using strait_shm::Writer;
 using namespace strait_verbs;
 
-constexpr int kUvPoll = 8;      // UV_POLL in uv_handle_type
-constexpr int kUvReadable = 1;  // UV_READABLE
 constexpr uint32_t kCredit = 1u << 31;
 constexpr uint32_t kEnd = 1u << 30;
 constexpr uint32_t kMaxCapacity = 1u << 28;
@@ -83,18 +67,17 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     return DefineClass(env, "VerbsLink", {
       InstanceMethod<&VerbsLink::HelloOf>("hello"),
       InstanceMethod<&VerbsLink::Connect>("connect"),
-      InstanceMethod<&VerbsLink::OnEvent>("onEvent"),
+      InstanceMethod<&VerbsLink::OnWake>("onWake"),
       InstanceMethod<&VerbsLink::Send>("send"),
       InstanceMethod<&VerbsLink::TakeInto>("takeInto"),
       InstanceMethod<&VerbsLink::ArmWritable>("armWritable"),
-      InstanceMethod<&VerbsLink::WakeReader>("wakeReader"),
       InstanceMethod<&VerbsLink::EndWrite>("endWrite"),
       InstanceMethod<&VerbsLink::Unmap>("unmap"),
     });
   }
 
   // new VerbsLink(device, capacity, psn, port, gidIndex): device "loopback" is the in-process fabric
-  explicit VerbsLink(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VerbsLink>(info), env_(info.Env()) {
+  explicit VerbsLink(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VerbsLink>(info) {
     Napi::Env env = info.Env();
     std::string device = info[0].As<Napi::String>().Utf8Value();
     double capacity = info[1].As<Napi::Number>().DoubleValue();
@@ -131,12 +114,7 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
 
  private:
   void release() {
-    if (poll_ != nullptr) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { std::free(handle); });
-      poll_ = nullptr;
-    }
-    callback_.Reset();
+    watcher_.stop();
     // the queue pair goes before the memory it may still write into
     fabric_.reset();
     writer_.reset();
@@ -202,41 +180,26 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     return env.Undefined();
   }
 
-  // onEvent(handler): from now on the handler runs whenever completions arrived (after they are taken)
-  Napi::Value OnEvent(const Napi::CallbackInfo& info) {
+  // onWake(handler): from now on the handler runs whenever completions arrived (after they are taken)
+  Napi::Value OnWake(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     usable(env);
-    if (poll_ != nullptr) throw Napi::Error::New(env, "the link already has a handler");
-    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, reinterpret_cast<struct uv_loop_s**>(&loop)) != napi_ok) throw Napi::Error::New(env, "no event loop");
-    poll_ = static_cast<uv_poll_t*>(std::calloc(1, uv_handle_size(kUvPoll)));
-    if (poll_ == nullptr) throw Napi::Error::New(env, "out of memory");
-    if (uv_poll_init(loop, poll_, fabric_->eventFd()) != 0) {
-      std::free(poll_);
-      poll_ = nullptr;
-      throw Napi::Error::New(env, "uv_poll_init failed");
-    }
-    *reinterpret_cast<void**>(poll_) = this;
-    uv_poll_start(poll_, kUvReadable, &VerbsLink::OnPoll);
+    watcher_.start(env, fabric_->eventFd(), info[0].As<Napi::Function>(), this, &VerbsLink::OnReadable);
     std::string error;
     if (!fabric_->arm(&error)) failure_ = error;
     return env.Undefined();
   }
 
-  static void OnPoll(uv_poll_t* handle, int, int) {
-    auto* link = *reinterpret_cast<VerbsLink**>(handle);
-    if (link == nullptr || link->fabric_ == nullptr) return;
+  // the completion channel is readable: acknowledge, re-arm, then take the completions (arm before
+  // polling, so none is missed)
+  static bool OnReadable(void* owner) {
+    auto* link = static_cast<VerbsLink*>(owner);
+    if (link->fabric_ == nullptr) return false;
     link->fabric_->acknowledge();
     std::string error;
     if (!link->fabric_->arm(&error) && link->failure_.empty()) link->failure_ = error;
     link->complete();
-    Napi::HandleScope scope(link->env_);
-    try {
-      link->callback_.MakeCallback(link->env_.Global(), {});
-    } catch (const Napi::Error& thrown) {
-      napi_fatal_exception(link->env_, thrown.Value());
-    }
+    return true;
   }
 
   // takes every completion: arrivals advance the receive ring (and get their receive back), sends
@@ -347,9 +310,6 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     return Napi::Boolean::New(env, room);
   }
 
-  // a writer never wakes a reader here: every publish carries its own completion
-  Napi::Value WakeReader(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), false); }
-
   Napi::Value EndWrite(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     usable(env);
@@ -365,7 +325,6 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     return info.Env().Undefined();
   }
 
-  Napi::Env env_;
   std::unique_ptr<Fabric> fabric_;
   Memory tx_;
   Memory rx_;
@@ -373,8 +332,7 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
   RingView rxRing_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Reader> reader_;
-  Napi::FunctionReference callback_;
-  uv_poll_t* poll_ = nullptr;
+  strait_shm::Watcher watcher_;
   Hello peer_;
   uint32_t capacity_ = 0;
   uint32_t psn_ = 0;

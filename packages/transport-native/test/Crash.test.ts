@@ -39,11 +39,11 @@ const check = (frame: Frame.Frame) => {
 }
 
 if (typeof loaded === "string") {
-  describe("shared memory under kill -9", () => {
+  describe("shared memory between processes: kill -9, and an orderly close", () => {
     it.skip(`skipped: ${loaded}`, () => undefined)
   })
 } else {
-  describe("shared memory under kill -9", () => {
+  describe("shared memory between processes: kill -9, and an orderly close", () => {
     it("20 writers killed at seeded points: what arrived is whole and intact, in order, with none missing, and each link ends as peer-dead", () =>
       Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         const next = random(11)
@@ -69,6 +69,21 @@ if (typeof loaded === "string") {
           assert.strictEqual(yield* connection.state, "peer-dead")
         }
       })).pipe(Effect.provide(layer))), 120_000)
+
+    it("a peer that closes its connection in order exits by itself: the link lets go of the event loop once both sides ended", () =>
+      Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const transport = yield* Transport.Transport
+        const listener = yield* transport.listen(`shm://${tmpdir()}/strait-close-${process.pid}.sock`)
+        const child = start(["close", listener.address])
+        const connection = yield* Stream.runHead(listener.connections).pipe(Effect.map(Option.getOrThrow))
+        const frames = yield* Stream.runCollect(connection.frames)
+        assert.deepStrictEqual(frames.map((frame) => frame.correlation), Array.from({ length: 16 }, (_, i) => i))
+        yield* connection.close
+        // the test's own timeout is what catches a peer that never exits
+        yield* Effect.promise(() => exited(child))
+        assert.strictEqual(child.exitCode, 0)
+        assert.strictEqual(yield* connection.state, "closed")
+      })).pipe(Effect.provide(layer))), 30_000)
 
     it("10 readers killed at seeded points: the writer's link ends and its sends fail, and the writer goes on to the next", () =>
       Effect.runPromise(Effect.scoped(Effect.gen(function*() {

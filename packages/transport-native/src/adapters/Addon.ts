@@ -15,22 +15,22 @@ import { fileURLToPath } from "node:url"
  * @since 0.1.0
  */
 export interface RingLink {
-  /** Copies bytes of `chunks` (from byte `skip` of the first) into the outgoing ring: the bytes taken, negated when the reader must be woken. */
+  /** Copies bytes of `chunks` (from byte `skip` of the first) into the outgoing ring, waking the reader if it sleeps: the bytes taken. */
   send(chunks: ReadonlyArray<Uint8Array>, skip: number): number
   /**
    * Copies the published records (whole, at most `limit` bytes) into `target` from byte `offset` and
-   * releases them: the bytes copied, or minus the length of the next record when it does not fit
-   * (nothing copied). `state` gets [1 when the writer must be woken, then, when nothing was copied,
-   * 0 asleep, 1 data came meanwhile, 2 the peer ended]. Throws when the link is poisoned (a corrupt
+   * releases them (waking the writer if it waits for room): the bytes copied, or minus the length of
+   * the next record when it does not fit (nothing copied). `state[1]` gets, when nothing was copied,
+   * 0 asleep, 1 data came meanwhile, 2 the peer ended. Throws when the link is poisoned (a corrupt
    * record, a failed RDMA operation).
    */
   takeInto(target: Uint8Array, offset: number, limit: number, state: Int32Array): number
   /** Before waiting for room: true when room for `wanted` bytes appeared meanwhile. */
   armWritable(wanted: number): boolean
-  /** After ending: whether the reader sleeps and must be woken. */
-  wakeReader(): boolean
-  /** No more bytes from this side. */
+  /** No more bytes from this side (the reader is woken). */
   endWrite(): void
+  /** Runs `handler` whenever the peer woke this side (data, room, its end, a failure). */
+  onWake(handler: () => void): void
   unmap(): void
 }
 
@@ -63,8 +63,6 @@ export interface VerbsLink extends RingLink {
   hello(): VerbsHello
   /** Moves the queue pair to ready-to-send against the peer's hello. */
   connect(peer: VerbsHello): void
-  /** Runs `handler` whenever completions arrived (taken first: data, credit, the peer's end, a failure). */
-  onEvent(handler: () => void): void
 }
 
 /**
@@ -73,6 +71,8 @@ export interface VerbsLink extends RingLink {
  * @since 0.1.0
  */
 export interface Link extends RingLink {
+  /** After a write: whether the reader sleeps (the flag is taken): ring its doorbell (links without bells). */
+  wakeReader(): boolean
   /** Copies bytes of `chunks` (from byte `skip` of the first) into the ring; how many it took (0: full). */
   write(chunks: ReadonlyArray<Uint8Array>, skip: number): number
   /** The bytes published and not yet read (a copy, at most about `maxBytes`), released; null when none. Throws on a corrupt record. */
@@ -106,20 +106,26 @@ export interface Addon {
   readonly abiVersion: number
   createMemfd(capacity: number): number
   checkMemfd(fd: number, capacity: number): boolean
-  sendFd(socketFd: number, fd: number, capacity: number): void
-  recvFd(socketFd: number): { readonly fd: number; readonly capacity: number } | null
+  /** An eventfd: a side's doorbell. */
+  createBell(): number
+  /** Passes descriptors (the memfd, then the two doorbells) and the capacity over a connected Unix socket. */
+  sendFds(socketFd: number, fds: ReadonlyArray<number>, capacity: number): void
+  /** What `sendFds` passed, or null when nothing came yet; throws on a malformed hand-over. */
+  recvFds(socketFd: number): { readonly fds: ReadonlyArray<number>; readonly capacity: number } | null
   closeFd(fd: number): void
   /** A buffer of `slabBytes` to read into, whose memory is reused once the garbage collector frees it. */
   slab(): Uint8Array
   readonly slabBytes: number
-  /** One doorbell byte on a connected socket, written directly; false when the socket is gone. */
-  ring(socketFd: number): boolean
   /** RDMA verbs here: available with the devices, or the reason not (and the devices, if any). */
   probeVerbs(): { readonly available: boolean; readonly reason?: string; readonly errno?: number; readonly devices?: ReadonlyArray<string> }
   /** Whether this build has the libibverbs backend (its headers existed when it was compiled). */
   readonly verbsCompiled: boolean
-  /** `spinMicros`: how long a reader finding its ring empty may watch it before sleeping (0: never; adaptive, see `spin.h`). */
-  readonly Link: new(fd: number, side: 0 | 1, capacity: number, spinMicros?: number) => Link
+  /**
+   * `spinMicros`: how long a reader finding its ring empty may watch it before sleeping (0: never;
+   * adaptive, see `spin.h`); `bell` and `peerBell`: this side's doorbell and the peer's (eventfds the
+   * link owns from then on), without which it wakes nobody itself.
+   */
+  readonly Link: new(fd: number, side: 0 | 1, capacity: number, spinMicros?: number, bell?: number, peerBell?: number) => Link
   /** The spin policy alone (times in nanoseconds, the caller's). */
   readonly SpinPolicy: new(spinNanos: number) => SpinPolicy
   /** An RDMA link on `device` ("loopback": the in-process test fabric), `port` from 1, `gidIndex` for RoCE. */

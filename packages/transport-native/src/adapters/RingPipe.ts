@@ -1,8 +1,9 @@
 /**
  * A link between two processes as a `Pipe`, for every link made of two rings (the addon's
  * shared-memory `Link` and its RDMA `VerbsLink`): writes go into the outgoing ring in one call when
- * they fit, reads take what the peer published, and each side sleeps until the other wakes it. How
- * sides wake each other is the link's (`Signals`); a side channel socket (Unix or TCP) reports the
+ * they fit, reads take what the peer published, and each side sleeps until the other wakes it. The
+ * links wake their peers themselves (an eventfd doorbell, an RDMA completion) and call the pipe
+ * back when they are woken (`onWake`); a side channel socket (Unix or TCP) reports the
  * peer's death.
  *
  * @since 0.1.0
@@ -21,7 +22,7 @@ const PipeClosed = Connection.PipeClosed
  *
  * @since 0.1.0
  */
-export const stats = { rung: 0, heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
+export const stats = { heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 }
 
 // a slab with less than this left is replaced before a read
 const slabReserve = 8 * 1024
@@ -41,22 +42,11 @@ const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: n
 }
 
 /**
- * How a link's sides wake each other: `ring` wakes the peer (a doorbell), and `onWake` runs a
- * handler whenever the peer woke this side (the link has news).
- *
- * @since 0.1.0
- */
-export interface Signals {
-  readonly ring: () => void
-  readonly onWake: (wake: () => void) => void
-}
-
-/**
  * A connected link as a pipe; `socket` is the link's side channel, whose end is the peer's death.
  *
  * @since 0.1.0
  */
-export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.Socket, signals: Signals): Pipe => {
+export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.Socket): Pipe => {
   let receiver: PipeReceiver | undefined
   let paused = false
   let draining = false
@@ -64,20 +54,31 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
   let failure: Connection.PipeClosed | undefined
   let reported = false
   let unmapped = false
+  // this side ended its writes, and the peer its
+  let ended = false
+  let peerEnded = false
   // writers waiting for room (or for the link to fail)
   const waiting = new Set<() => void>()
 
-  const ring = () => {
-    stats.rung++
-    signals.ring()
-  }
   const wakeWriters = () => {
     for (const wake of [...waiting]) wake()
+  }
+  // the link's memory and its doorbell watch go once nothing more can be read or written: its
+  // watch would otherwise keep the event loop alive
+  const release = () => {
+    if (unmapped) return
+    unmapped = true
+    link.unmap()
+  }
+  // both directions ended in order: the side channel closes, as a TCP socket does
+  const closeIfDone = () => {
+    if (ended && peerEnded) socket.destroy()
   }
   const report = (reason: Connection.PipeClosed) => {
     if (reported) return
     reported = true
     receiver?.closed(reason)
+    if (socket.destroyed) release()
   }
   const poison = (reason: string) => {
     failure ??= new PipeClosed({ orderly: false, reason })
@@ -111,7 +112,6 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
           poison(error instanceof Error ? error.message : String(error))
           return
         }
-        if (state[0] === 1) ring()
         if (copied < 0) {
           // the next record needs more room than this slab has left
           fresh(-copied)
@@ -129,7 +129,9 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
           continue
         }
         if (state[1] === 2) {
+          peerEnded = true
           report(new PipeClosed({ orderly: true, reason: "end of stream" }))
+          closeIfDone()
           return
         }
         if (peerGone !== undefined) {
@@ -144,7 +146,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
     }
   }
 
-  signals.onWake(() => {
+  link.onWake(() => {
     stats.heard++
     drain()
     wakeWriters()
@@ -157,6 +159,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
     failure ??= peerGone
     drain()
     wakeWriters()
+    if (reported) release()
   })
 
   const roomOrFailure = Effect.callback<void>((resume) => {
@@ -178,10 +181,8 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
     for (const chunk of chunks) total += chunk.length
     const sent = link.send(chunks, 0)
     stats.writes++
-    stats.bytesWritten += Math.abs(sent)
-    if (sent < 0) ring()
-    const taken = Math.abs(sent)
-    return taken === total ? Effect.void : writeRest(chunks, taken)
+    stats.bytesWritten += sent
+    return sent === total ? Effect.void : writeRest(chunks, sent)
   }
 
   // the rest of a write that did not fit: waits for room as often as needed
@@ -195,8 +196,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
         if (failure !== undefined) return yield* failure
         if (unmapped) return yield* new PipeClosed({ orderly: false, reason: "the link is closed" })
         const sent = link.send(at.index === 0 ? chunks : chunks.slice(at.index), at.skip)
-        if (sent < 0) ring()
-        advance(chunks, at, Math.abs(sent))
+        advance(chunks, at, sent)
       }
     })
 
@@ -211,18 +211,16 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
       drain()
     },
     end: Effect.sync(() => {
-      if (unmapped) return
+      if (unmapped || ended) return
+      ended = true
       link.endWrite()
-      if (link.wakeReader()) ring()
+      closeIfDone()
     }),
     destroy: Effect.sync(() => {
       failure ??= new PipeClosed({ orderly: false, reason: "the link was closed" })
       socket.destroy()
       wakeWriters()
-      if (!unmapped) {
-        unmapped = true
-        link.unmap()
-      }
+      release()
     })
   }
 }

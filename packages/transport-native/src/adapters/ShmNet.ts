@@ -1,16 +1,17 @@
 /**
  * Shared-memory links as `Pipe`s: the bytes go through the addon's rings, and a Unix domain socket
- * between the two processes carries the hand-over of the memory, the doorbells, and the news of a
- * peer's death.
+ * between the two processes carries the hand-over of the memory and the doorbells, then the news of
+ * a peer's death.
  *
  * **Details**
  *
- * - Setup: the connecting side creates a sealed memfd for two rings and passes it over the socket
- *   (`SCM_RIGHTS`); the accepting side checks the seals and the size, maps it and answers one byte.
- *   The server socket accepts paused, so Node never reads (and drops) the hand-over itself.
- * - Doorbells: a side that finds its ring empty marks itself sleeping and waits for a byte on the
- *   socket; a writer rings only when the reader sleeps (most writes ring nothing). The same for a
- *   writer waiting for room. The bytes' values mean nothing: any byte says "look at the rings".
+ * - Setup: the connecting side creates a sealed memfd for two rings and two eventfds (each side's
+ *   doorbell) and passes the three over the socket (`SCM_RIGHTS`); the accepting side checks the
+ *   seals and the size, maps the memory and answers one byte. The server socket accepts paused, so
+ *   Node never reads (and drops) the hand-over itself.
+ * - Doorbells: a side that finds its ring empty marks itself sleeping and waits on its eventfd
+ *   (watched by the addon with uv_poll); a writer rings the peer's only when the reader sleeps (most
+ *   writes ring nothing), from inside the addon's send. The same for a writer waiting for room.
  * - A peer that dies closes its end of the socket at once (the kernel does it): what it published
  *   is still read, then the pipe reports the loss. A corrupt record poisons the link: it closes with
  *   the reason and the process goes on.
@@ -38,19 +39,12 @@ const accepted = new Uint8Array([0x41])
 // the socket's file descriptor (a Unix domain socket's handle has one)
 const fdOf = (socket: net.Socket): number | undefined => (socket as unknown as { readonly _handle?: { readonly fd?: number } })._handle?.fd
 
-/**
- * A connected shared-memory link as a pipe: doorbells are bytes on the Unix socket, written straight
- * to its descriptor `fd` (one system call, none of Node's stream machinery).
- *
- * @since 0.1.0
- */
-export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket, fd: number): Pipe =>
-  RingPipe.ringPipe(addon, link, socket, {
-    ring: () => {
-      if (!socket.destroyed && socket.writable) addon.ring(fd)
-    },
-    onWake: (wake) => socket.on("data", wake)
-  })
+// a connected link as a pipe: its doorbells are its eventfds; the socket is read only for its end
+const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket): Pipe => {
+  const pipe = RingPipe.ringPipe(addon, link, socket)
+  socket.on("data", () => undefined)
+  return pipe
+}
 
 /**
  * Connects to a listener at `path` and hands it a fresh memfd of two rings of `capacity` bytes;
@@ -61,7 +55,7 @@ export const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socke
 export const connect = (addon: Addon.Addon, path: string, capacity: number, spinMicros = 0): Effect.Effect<Pipe, string> =>
   Effect.callback<Pipe, string>((resume) => {
     const socket = net.connect({ path })
-    let link: { readonly rings: Addon.Link; readonly fd: number } | undefined
+    let link: Addon.Link | undefined
     let done = false
     const finish = (outcome: Effect.Effect<Pipe, string>) => {
       if (done) return
@@ -74,28 +68,31 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number, spin
     }
     const fail = (reason: string) => {
       socket.destroy()
-      link?.rings.unmap()
+      link?.unmap()
       finish(Effect.fail(reason))
     }
     const onConnect = () => {
       const fd = fdOf(socket)
       if (fd === undefined) return fail("the socket has no file descriptor")
-      let memfd = -1
+      // the memfd and the two doorbells (side 0's, side 1's): once sent, the peer has its copies;
+      // the link owns this side's doorbells, the memfd is closed once mapped
+      const fds: Array<number> = []
       try {
-        memfd = addon.createMemfd(capacity)
-        addon.sendFd(fd, memfd, capacity)
-        link = { rings: new addon.Link(memfd, 0, capacity, spinMicros), fd }
+        fds.push(addon.createMemfd(capacity), addon.createBell(), addon.createBell())
+        addon.sendFds(fd, fds, capacity)
+        link = new addon.Link(fds[0]!, 0, capacity, spinMicros, fds[1]!, fds[2]!)
+        fds.splice(1)
       } catch (error) {
         return fail(error instanceof Error ? error.message : String(error))
       } finally {
-        if (memfd >= 0) addon.closeFd(memfd)
+        for (const owned of fds) addon.closeFd(owned)
       }
     }
     // the listener's one byte: it mapped the memory
     const onAnswer = (chunk: Uint8Array) => {
       if (link === undefined || chunk[0] !== accepted[0]) return fail("the listener refused the shared memory")
       socket.pause()
-      const pipe = linkPipe(addon, link.rings, socket, link.fd)
+      const pipe = linkPipe(addon, link, socket)
       socket.resume()
       finish(Effect.succeed(pipe))
     }
@@ -109,7 +106,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number, spin
       if (done) return
       done = true
       socket.destroy()
-      link?.rings.unmap()
+      link?.unmap()
     })
   })
 
@@ -121,8 +118,8 @@ const wait = (millis: number) =>
   })
 
 /**
- * Takes the hand-over of an accepted (paused) socket: the memfd, checked and mapped; answers one
- * byte. The hand-over is sent right after the connection is made, so it is nearly always there at
+ * Takes the hand-over of an accepted (paused) socket: the memfd, checked and mapped, and the two
+ * doorbells; answers one byte. The hand-over is sent right after the connection is made, so it is nearly always there at
  * once; otherwise the socket is looked at again, less and less often, for up to `timeoutMillis`.
  *
  * @since 0.1.0
@@ -134,18 +131,28 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis
     let waited = 0
     for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       if (socket.destroyed) return yield* Effect.fail("the peer closed before handing over its memory")
-      const handover = yield* Effect.try({ try: () => addon.recvFd(fd), catch: (error) => error instanceof Error ? error.message : String(error) })
+      const handover = yield* Effect.try({ try: () => addon.recvFds(fd), catch: (error) => error instanceof Error ? error.message : String(error) })
       if (handover === null) {
         if (waited >= timeoutMillis) return yield* Effect.fail("no shared memory was handed over in time")
         yield* wait(pause)
         waited += pause
         continue
       }
+      // [memfd, side 0's doorbell, side 1's]: this is side 1; the link owns the doorbells
+      const [memfd, peerBell, bell] = handover.fds
+      const owned = [...handover.fds]
       const link = yield* Effect.try({
-        try: () => new addon.Link(handover.fd, 1, handover.capacity, spinMicros),
+        try: () => {
+          if (handover.fds.length !== 3) throw new Error("a shared-memory hand-over without its two doorbells")
+          const made = new addon.Link(memfd!, 1, handover.capacity, spinMicros, bell!, peerBell!)
+          owned.splice(1)
+          return made
+        },
         catch: (error) => error instanceof Error ? error.message : String(error)
-      }).pipe(Effect.ensuring(Effect.sync(() => addon.closeFd(handover.fd))))
-      const pipe = linkPipe(addon, link, socket, fd)
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        for (const fd of owned) addon.closeFd(fd)
+      })))
+      const pipe = linkPipe(addon, link, socket)
       socket.write(accepted)
       socket.resume()
       return pipe
