@@ -12,7 +12,8 @@
  */
 import { Transport } from "@strait/core"
 import { Connection } from "@strait/transport"
-import { Cause, Context, Duration, Effect, Layer, Queue, Stream } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
+import type { Socket } from "node:net"
 import * as Addon from "./adapters/Addon.ts"
 import * as ShmNet from "./adapters/ShmNet.ts"
 import { availableParallelism } from "node:os"
@@ -87,22 +88,13 @@ const make = (addon: Addon.Addon) =>
         Effect.gen(function*() {
           const path = pathOf(address)
           if (path instanceof Transport.InvalidAddress) return yield* path
-          const scope = yield* Effect.scope
-          const context = yield* Effect.context<never>()
-          const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
-          const server = yield* ShmNet.listen(path, (socket) => {
-            Effect.runForkWith(context)(
-              ShmNet.acceptLink(addon, socket, handoverMillis, spin).pipe(
-                Effect.flatMap((pipe) => Connection.accept(scope, accepted, pipe, `shm://${path}#peer`)),
-                Effect.catch((reason) => Effect.logDebug(`a shared-memory link at ${path} was not set up: ${reason}`))
-              )
-            )
-          }).pipe(
-            Effect.mapError((code) =>
-              code === "EADDRINUSE" ? new Transport.AddressInUse({ address }) : new Transport.InvalidAddress({ address, reason: code }))
-          )
-          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), ShmNet.close(server)))
-          return { address: `shm://${path}`, connections: Stream.fromQueue(accepted) }
+          return yield* Connection.listenSockets<Socket>({
+            address,
+            acceptBacklog: settings.acceptBacklog,
+            start: (onSocket) => Effect.map(ShmNet.listen(path, onSocket), (server) => ({ address: `shm://${path}`, close: ShmNet.close(server) })),
+            pipeOf: (socket) => ShmNet.acceptLink(addon, socket, handoverMillis, spin),
+            remoteOf: () => `shm://${path}#peer`
+          })
         }),
       connect: (address) =>
         Effect.gen(function*() {

@@ -17,7 +17,8 @@
 import { Transport } from "@strait/core"
 import { Connection } from "@strait/transport"
 import * as NodeNet from "@strait/transport/adapters/NodeNet"
-import { Cause, Context, Duration, Effect, Layer, Queue, Random, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Random } from "effect"
+import type { Socket } from "node:net"
 import * as Addon from "./adapters/Addon.ts"
 import * as VerbsNet from "./adapters/VerbsNet.ts"
 
@@ -82,26 +83,23 @@ const make = (addon: Addon.Addon) =>
         Effect.gen(function*() {
           const target = hostPort(address)
           if (target instanceof Transport.InvalidAddress) return yield* target
-          const scope = yield* Effect.scope
-          const context = yield* Effect.context<never>()
-          const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
-          const server = yield* NodeNet.listen(target.host, target.port, (socket) => {
-            const remote = `rdma://${socket.remoteAddress}:${socket.remotePort}`
-            socket.pause()
-            Effect.runForkWith(context)(
-              linkOptions.pipe(
+          return yield* Connection.listenSockets<Socket>({
+            address,
+            acceptBacklog: settings.acceptBacklog,
+            start: (onSocket) =>
+              Effect.map(NodeNet.listen(target.host, target.port, onSocket), (server) => ({
+                address: Transport.formatHostPort("rdma", target.host, NodeNet.boundPort(server)),
+                close: NodeNet.close(server)
+              })),
+            pipeOf: (socket) => {
+              socket.pause()
+              return linkOptions.pipe(
                 Effect.flatMap((options) => VerbsNet.acceptLink(addon, socket, options)),
-                Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("the setup timed out") }),
-                Effect.flatMap((pipe) => Connection.accept(scope, accepted, pipe, remote)),
-                Effect.catch((reason) => Effect.logDebug(`an RDMA link from ${remote} was not set up: ${reason}`))
+                Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("the setup timed out") })
               )
-            )
-          }).pipe(
-            Effect.mapError((code) =>
-              code === "EADDRINUSE" ? new Transport.AddressInUse({ address }) : new Transport.InvalidAddress({ address, reason: code }))
-          )
-          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
-          return { address: Transport.formatHostPort("rdma", target.host, NodeNet.boundPort(server)), connections: Stream.fromQueue(accepted) }
+            },
+            remoteOf: (socket) => `rdma://${socket.remoteAddress}:${socket.remotePort}`
+          })
         }),
       connect: (address) =>
         Effect.gen(function*() {

@@ -343,3 +343,39 @@ export const accept = (
     const offered = yield* Queue.offer(accepted, connection)
     if (!offered) yield* Scope.close(scope, Exit.void)
   })
+
+/**
+ * A listener over a server of sockets (TCP, a Unix socket, an RDMA side channel): `start` listens
+ * and calls back with each accepted socket; `pipeOf` makes its pipe (at once for TCP, after a
+ * hand-over for shared memory or RDMA), which becomes a connection in the listener's queue; a socket
+ * whose pipe cannot be made is left to `pipeOf` to close, and logged. `start`'s failure code
+ * `EADDRINUSE` is `AddressInUse`, any other an `InvalidAddress`.
+ *
+ * @since 0.1.0
+ */
+export const listenSockets = <S>(options: {
+  readonly address: string
+  readonly acceptBacklog: number
+  readonly start: (onSocket: (socket: S) => void) => Effect.Effect<{ readonly address: string; readonly close: Effect.Effect<void> }, string>
+  readonly pipeOf: (socket: S) => Effect.Effect<Pipe, string>
+  readonly remoteOf: (socket: S) => string
+}): Effect.Effect<Transport.Listener, Transport.InvalidAddress | Transport.AddressInUse, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const context = yield* Effect.context<never>()
+    const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(options.acceptBacklog)
+    const server = yield* options.start((socket) => {
+      const remote = options.remoteOf(socket)
+      Effect.runForkWith(context)(options.pipeOf(socket).pipe(
+        Effect.flatMap((pipe) => accept(scope, accepted, pipe, remote)),
+        Effect.catch((reason) => Effect.logDebug(`a link from ${remote} was not set up: ${reason}`))
+      ))
+    }).pipe(
+      Effect.mapError((code) =>
+        code === "EADDRINUSE"
+          ? new Transport.AddressInUse({ address: options.address })
+          : new Transport.InvalidAddress({ address: options.address, reason: code }))
+    )
+    yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), server.close))
+    return { address: server.address, connections: Stream.fromQueue(accepted) }
+  })

@@ -6,7 +6,8 @@
  * @since 0.1.0
  */
 import { Transport } from "@strait/core"
-import { Cause, Context, Duration, Effect, Layer, Queue, Stream } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
+import type { Socket } from "node:net"
 import * as Connection from "./Connection.ts"
 import * as NodeNet from "./adapters/NodeNet.ts"
 
@@ -33,21 +34,17 @@ const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const target = hostPort(address)
         if (target instanceof Transport.InvalidAddress) return yield* target
-        const scope = yield* Effect.scope
-        const context = yield* Effect.context<never>()
-        const accepted = yield* Queue.bounded<Transport.Connection, Cause.Done>(settings.acceptBacklog)
-        const server = yield* NodeNet.listen(target.host, target.port, (socket) => {
-          const pipe = NodeNet.socketPipe(socket)
-          const remote = `tcp://${socket.remoteAddress}:${socket.remotePort}`
-          Effect.runForkWith(context)(Connection.accept(scope, accepted, pipe, remote))
-        }).pipe(
-          Effect.mapError((code) =>
-            code === "EADDRINUSE"
-              ? new Transport.AddressInUse({ address })
-              : new Transport.InvalidAddress({ address, reason: code }))
-        )
-        yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), NodeNet.close(server)))
-        return { address: Transport.formatHostPort("tcp", target.host, NodeNet.boundPort(server)), connections: Stream.fromQueue(accepted) }
+        return yield* Connection.listenSockets<Socket>({
+          address,
+          acceptBacklog: settings.acceptBacklog,
+          start: (onSocket) =>
+            Effect.map(NodeNet.listen(target.host, target.port, onSocket), (server) => ({
+              address: Transport.formatHostPort("tcp", target.host, NodeNet.boundPort(server)),
+              close: NodeNet.close(server)
+            })),
+          pipeOf: (socket) => Effect.succeed(NodeNet.socketPipe(socket)),
+          remoteOf: (socket) => `tcp://${socket.remoteAddress}:${socket.remotePort}`
+        })
       }),
     connect: (address) =>
       Effect.gen(function*() {
