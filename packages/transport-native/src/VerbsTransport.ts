@@ -86,11 +86,7 @@ const make = (addon: Addon.Addon) =>
           return yield* Connection.listenSockets<Socket>({
             address,
             acceptBacklog: settings.acceptBacklog,
-            start: (onSocket) =>
-              Effect.map(NodeNet.listen(target.host, target.port, onSocket), (server) => ({
-                address: Transport.formatHostPort("rdma", target.host, NodeNet.boundPort(server)),
-                close: NodeNet.close(server)
-              })),
+            start: NodeNet.serveAt("rdma", target.host, target.port),
             pipeOf: (socket) => {
               socket.pause()
               return linkOptions.pipe(

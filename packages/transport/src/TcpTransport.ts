@@ -37,11 +37,7 @@ const make = Effect.gen(function*() {
         return yield* Connection.listenSockets<Socket>({
           address,
           acceptBacklog: settings.acceptBacklog,
-          start: (onSocket) =>
-            Effect.map(NodeNet.listen(target.host, target.port, onSocket), (server) => ({
-              address: Transport.formatHostPort("tcp", target.host, NodeNet.boundPort(server)),
-              close: NodeNet.close(server)
-            })),
+          start: NodeNet.serveAt("tcp", target.host, target.port),
           pipeOf: (socket) => Effect.succeed(NodeNet.socketPipe(socket)),
           remoteOf: (socket) => `tcp://${socket.remoteAddress}:${socket.remotePort}`
         })

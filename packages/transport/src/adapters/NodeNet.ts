@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import { Transport } from "@strait/core"
 import { Effect } from "effect"
 import * as net from "node:net"
 import { type Pipe, PipeClosed, type PipeReceiver } from "../Connection.ts"
@@ -161,3 +162,15 @@ export const boundPort = (server: net.Server): number => {
   const address = server.address()
   return typeof address === "object" && address !== null ? address.port : 0
 }
+
+/**
+ * A listener's start for `Connection.listenSockets`: listens on `host:port` and gives the bound
+ * address under `scheme` (the real port when 0 was asked for) and how to stop.
+ *
+ * @since 0.1.0
+ */
+export const serveAt = (scheme: Transport.Scheme, host: string, port: number) => (onSocket: (socket: net.Socket) => void) =>
+  Effect.map(listen(host, port, onSocket), (server) => ({
+    address: Transport.formatHostPort(scheme, host, boundPort(server)),
+    close: close(server)
+  }))
