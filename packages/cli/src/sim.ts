@@ -18,6 +18,10 @@ const flags = {
   minutes: Flag.Int("minutes").pipe(Flag.withDefault(2), Flag.withDescription("simulated minutes of traffic and faults per seed (default 2)")),
   rate: Flag.Int("rate").pipe(Flag.withDefault(50), Flag.withDescription("messages per simulated second (default 50)")),
   noFaults: Flag.Boolean("no-faults").pipe(Flag.withDefault(false), Flag.withDescription("run without faults")),
+  clockFaults: Flag.Boolean("clock-faults").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("give each node its own clock, and let clocks drift (up to 1 %), step (up to 1 s) and whole nodes pause (up to 25 s)")
+  ),
   history: Flag.Boolean("history").pipe(Flag.withDefault(false), Flag.withDescription("print the whole history of each seed"))
 }
 
@@ -30,11 +34,11 @@ export const sim = Command.make("sim", flags, (flags) =>
   Effect.gen(function*() {
     const given = Option.isSome(flags.seeds) ? Sweep.parseSeeds(flags.seeds.value) : Option.isSome(flags.seed) ? [flags.seed.value] : [1]
     if (given === undefined) return yield* new SimulationFailed({ message: `--seeds takes a seed or a range such as 1..50, not ${Option.getOrElse(flags.seeds, () => "")}` })
-    const settings = { minutes: flags.minutes, rate: flags.rate, faults: !flags.noFaults }
+    const settings = { minutes: flags.minutes, rate: flags.rate, faults: !flags.noFaults, clockFaults: flags.clockFaults }
     const failing: Array<number> = []
     for (const seed of given) {
       const began = yield* Clock.currentTimeMillis
-      const outcome = Scenario.run({ seed, duration: `${settings.minutes} minutes`, rate: settings.rate, faults: settings.faults })
+      const outcome = Scenario.run({ seed, duration: `${settings.minutes} minutes`, rate: settings.rate, faults: settings.faults, clockFaults: settings.clockFaults })
       const ended = yield* Clock.currentTimeMillis
       yield* Console.log(Sweep.summaryLine(outcome, ended - began))
       if (flags.history) yield* Console.log(Sweep.historyReport(outcome))

@@ -59,6 +59,12 @@ export interface Expectations {
   readonly fifoTopics: ReadonlySet<string>
   /** How long after a broker is back its queues may still be moving back to it (two lease times). */
   readonly failoverSettles: number
+  /**
+   * How far apart two nodes' clocks may be (default 0: one clock): a broker's times (when a copy
+   * was stored, when its invisibility ends, when a delayed message is due) are compared with the
+   * clients' within this much.
+   */
+  readonly clockErrorMillis?: number
 }
 
 /**
@@ -90,6 +96,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
   const events = history.events
   // times in messages count from the run's start, as the excerpts do
   const t = (millis: number) => History.time(millis, history.origin)
+  const skew = expect.clockErrorMillis ?? 0
   const violations: Array<Violation> = []
   const sends = new Map<string, History.Sent>()
   const faults: Array<History.Fault> = []
@@ -171,8 +178,8 @@ export const check = (history: History.History, expect: Expectations): { readonl
   // faults that both nodes of a metadata outage, or all of a partition, share one span
   const spanKey = (fault: History.Fault) =>
     fault.fault.startsWith("metadata") ? "metadata" : fault.fault.startsWith("partition") ? "partition" : fault.nodes[0] ?? "network"
-  const starts = new Set(["crash", "stop", "scale in", "isolate", "disk full", "metadata outage", "partition"])
-  const ends = new Set(["restart", "rejoin", "network healed", "disk freed", "scale out", "metadata back", "partition healed"])
+  const starts = new Set(["crash", "stop", "scale in", "isolate", "pause", "disk full", "metadata outage", "partition"])
+  const ends = new Set(["restart", "rejoin", "resume", "network healed", "disk freed", "scale out", "metadata back", "partition healed"])
   for (const fault of faults) {
     const key = spanKey(fault)
     const broker = fault.nodes.some((node) => node.startsWith("broker"))
@@ -247,11 +254,11 @@ export const check = (history: History.History, expect: Expectations): { readonl
     }
     if (sent.resolution === "ROLLBACK") report("phantom", `${event.key} was rolled back but delivered to ${event.group}`, event.key, event.group)
     if (recalled.has(event.key)) report("recall", `${event.key} was recalled but delivered to ${event.group}`, event.key, event.group)
-    if (sent.deliverAt !== undefined && event.at < sent.deliverAt) {
+    if (sent.deliverAt !== undefined && event.at < sent.deliverAt - skew) {
       report("delay", `${event.key} was due at ${t(sent.deliverAt)} but delivered at ${t(event.at)}`, event.key, event.group)
     }
     // its time to live counts from when the broker stored this copy
-    if (sent.ttlMillis !== undefined && event.requestedAt > event.storedAt + sent.ttlMillis) {
+    if (sent.ttlMillis !== undefined && event.requestedAt > event.storedAt + sent.ttlMillis + skew) {
       report("ttl", `${event.key} expired at ${t(event.storedAt + sent.ttlMillis)} but a receive made at ${t(event.requestedAt)} got it`, event.key, event.group)
     }
   }
@@ -281,7 +288,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
         (settle.type === "nack" || settle.outcome !== "ok") && settle.invokedAt >= previous.requestedAt && settle.invokedAt <= event.at
       )
       // (the broker took the message between the receive's request and its answer)
-      const cause = event.at >= previous.invisibleUntil || gaveBack || receiveFailedBetween(group, previous.at, event.at) ||
+      const cause = event.at >= previous.invisibleUntil - skew || gaveBack || receiveFailedBetween(group, previous.at, event.at) ||
         crashBetween(previous.requestedAt, event.at)
       if (!cause) {
         report("early-redelivery", `${key} came to ${group} again at ${t(event.at)}, before its invisibility ended at ${t(previous.invisibleUntil)}`, key, group)

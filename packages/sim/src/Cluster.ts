@@ -14,7 +14,8 @@
  * - A stop is graceful: the node's scope closes (proxies drain with GOAWAY, brokers revoke their
  *   lease and sync), then its disk keeps everything.
  * - Isolating a node cuts it off from every other node and from the metadata store, while its own
- *   timers run on: the model of a long pause (a stop-the-world GC) or of a partition of one node.
+ *   timers run on: a partition of one node. With `nodeClocks`, each node reads its own clock, which
+ *   can drift and step, and pausing a node also holds its timers: a long stop-the-world pause.
  *
  * @since 0.1.0
  */
@@ -25,7 +26,8 @@ import { Server as NativeServer } from "@strait/protocol-native"
 import { Proxy, type Quotas } from "@strait/proxy"
 import { Disk, SimDisk } from "@strait/storage"
 import { SimNetwork } from "@strait/transport"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import * as SimClock from "./SimClock.ts"
 
 /**
  * The shape of a simulated cluster.
@@ -53,6 +55,12 @@ export interface ClusterOptions {
   readonly provision?: Effect.Effect<void, unknown, MetadataStore.MetadataStore>
   /** Told of what the cluster does on its own: a supervisor restarting a broker whose store failed. */
   readonly onEvent?: (event: string, node: string) => Effect.Effect<void>
+  /**
+   * Each node keeps its own clock (`SimClock.NodeClock`, on time until told otherwise), which
+   * `clock` reaches: the clock faults of a run drift and step them. Without it every node reads
+   * the cluster's clock.
+   */
+  readonly nodeClocks?: boolean
 }
 
 /**
@@ -97,6 +105,13 @@ export interface Cluster {
   readonly fillDisk: (node: string, full: boolean) => Effect.Effect<void>
   /** Names a client on the network, so that isolating a node cuts it off from the client too. */
   readonly addClient: (name: string) => void
+  /** A node's own clock (with `nodeClocks`): it outlives the node's incarnations, as a host's does. */
+  readonly clock: (node: string) => SimClock.NodeClock | undefined
+  /**
+   * Pauses a running node (with `nodeClocks`) as a long GC pause or SIGSTOP does: its timers are
+   * held and nobody reaches it, then it runs on; a crash, stop or start meanwhile ends the pause.
+   */
+  readonly pause: (node: string, paused: boolean) => Effect.Effect<void>
   /**
    * Scales the cluster for an elasticity controller: a scale-out starts nodes of the role that are
    * down (the spares first), a scale-in stops the ones named (gracefully: proxies send GOAWAY,
@@ -126,6 +141,10 @@ interface NodeState extends SimNode {
   metadataCut: boolean
   /** Brokers: the disk that outlives incarnations. */
   readonly disk?: Context.Context<Disk.Disk | SimDisk.SimDisk>
+  /** The node's own clock, with `nodeClocks`. */
+  clock?: SimClock.NodeClock
+  /** Paused (`pause`): its timers held, cut off; a crash or stop ends the pause. */
+  paused?: boolean
 }
 
 const dead = (operation: string) => new Disk.DiskIOError({ path: "", operation, code: "EIO", reason: "the process is dead" })
@@ -191,6 +210,10 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
     for (let i = 0; i < options.proxies + (options.spareProxies ?? 0); i++) {
       nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, isolated: false, metadataCut: false })
     }
+    if (options.nodeClocks === true) {
+      const clusterClock = yield* Clock.Clock
+      for (const node of nodes.values()) node.clock = new SimClock.NodeClock(clusterClock)
+    }
     const nodeOf = (name: string) => {
       const node = nodes.get(name)
       if (node === undefined) throw new Error(`no node ${name} in the simulated cluster`)
@@ -249,11 +272,14 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         const node = nodeOf(name)
         const previous = node.incarnation
         if (previous !== undefined && previous.alive) return
+        yield* unpause(node)
         if (previous?.closing !== undefined) yield* Fiber.await(previous.closing)
         const scope = yield* Scope.fork(clusterScope)
         const life: Incarnation = { alive: true, scope, closing: undefined }
         node.incarnation = life
-        const built = yield* Effect.exit(Layer.buildWithScope(layerOf(node, life), scope))
+        // the node's fibers (and all they start) read its own clock
+        const build = Layer.buildWithScope(layerOf(node, life), scope)
+        const built = yield* Effect.exit(node.clock === undefined ? build : Effect.provideService(build, Clock.Clock, node.clock))
         if (Exit.isFailure(built)) {
           life.alive = false
           yield* Scope.close(scope, Exit.void)
@@ -277,9 +303,29 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         }
       })
 
+    // a killed or stopped process is paused no more
+    const unpause = (node: NodeState) =>
+      Effect.gen(function*() {
+        if (node.paused !== true) return
+        node.paused = false
+        node.clock?.resume()
+        yield* isolate(node.name, false)
+      })
+    const pause = (name: string, paused: boolean) =>
+      Effect.gen(function*() {
+        const node = nodeOf(name)
+        if (!paused) return yield* unpause(node)
+        // only a running process pauses
+        if (node.paused === true || node.clock === undefined || node.incarnation?.alive !== true) return
+        node.paused = true
+        node.clock.pause()
+        yield* isolate(name, true)
+      })
+
     const crash = (name: string) =>
       Effect.gen(function*() {
         const node = nodeOf(name)
+        yield* unpause(node)
         const life = node.incarnation
         if (life === undefined || !life.alive) return
         life.alive = false
@@ -291,6 +337,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
     const stop = (name: string) =>
       Effect.gen(function*() {
         const node = nodeOf(name)
+        yield* unpause(node)
         const life = node.incarnation
         if (life === undefined || !life.alive) return
         yield* Scope.close(life.scope, Exit.void)
@@ -351,6 +398,8 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
       start,
       isolate,
       cutFromMetadata: (name: string, cut: boolean) => void (nodeOf(name).metadataCut = cut),
+      clock: (name: string) => nodeOf(name).clock,
+      pause,
       failNextSync: (name: string) => {
         const disk = nodeOf(name).disk
         return disk === undefined ? Effect.void : Context.get(disk, SimDisk.SimDisk).failNextSync()

@@ -48,6 +48,14 @@ export interface ScenarioOptions {
   readonly rate?: number
   /** Without faults: the run only checks the rules under normal operation. */
   readonly faults?: boolean
+  /**
+   * Each node keeps its own clock, and clock faults run beside the others: a node's clock drifts
+   * (up to 1 % fast or slow) or its wall time steps (up to 1 s either way) for 5 to 30 s, then is
+   * synced again, as NTP would; or the whole node pauses for 1 to 25 s (its timers held, nobody
+   * reaching it), then runs on. The checker then allows timestamps from different nodes to
+   * disagree by `clockErrorMillis`.
+   */
+  readonly clockFaults?: boolean
   /** Keep the trace events (for reports). */
   readonly keepEvents?: boolean
   /** Bugs to plant in the nodes (the checker's own tests): none by default. */
@@ -124,6 +132,59 @@ export const expectations: Checker.Expectations = {
   fifoTopics: new Set(Workload.topics.filter((topic) => topic.kind === "FIFO").map((topic) => topic.name)),
   failoverSettles: 2 * leaseTtlMillis
 }
+
+/**
+ * The most a node's wall clock is from the cluster's under `clockFaults`: a step of up to 1 s, or
+ * 1 % of drift over at most 30 s, with room to spare.
+ *
+ * @since 0.1.0
+ */
+export const clockErrorMillis = 1_500
+
+// one node's clock at a time: drifting or stepped for a while, then synced (rate 1, wall back); or
+// one node paused
+const clockFaults = (cluster: Cluster.Cluster, history: History.History, until: number) =>
+  Effect.gen(function*() {
+    const nodes = [...cluster.brokers, ...cluster.proxies].map((node) => node.name)
+    const note = (fault: string, node: string) =>
+      Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
+    while ((yield* Clock.currentTimeMillis) < until) {
+      yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(2_000, 10_000)))
+      const node = yield* Workload.pickOne(nodes)
+      const clock = cluster.clock(node)
+      if (clock === undefined) return
+      const sign = (yield* Random.nextBoolean) ? 1 : -1
+      const lasting = Duration.millis(yield* Random.nextIntBetween(5_000, 30_000))
+      const kind = yield* Random.nextIntBetween(0, 3)
+      if (kind === 2) {
+        // the whole process stops (a long GC pause, SIGSTOP): its timers are held and nobody reaches
+        // it, then it runs on as if nothing happened, its leases long gone
+        const stalled = Duration.millis(yield* Random.nextIntBetween(1_000, 25_000))
+        yield* note("pause", node)
+        yield* cluster.pause(node, true)
+        yield* Effect.sleep(stalled)
+        yield* cluster.pause(node, false)
+        yield* note("resume", node)
+        continue
+      }
+      if (kind === 0) {
+        const rate = 1 + sign * (yield* Random.nextIntBetween(2, 10)) / 1_000
+        yield* note(`clock drift (rate ${rate})`, node)
+        const before = clock.currentTimeMillisUnsafe() - (yield* Clock.currentTimeMillis)
+        clock.setRate(rate)
+        yield* Effect.sleep(lasting)
+        clock.setRate(1)
+        clock.stepWall(before - (clock.currentTimeMillisUnsafe() - (yield* Clock.currentTimeMillis)))
+      } else {
+        const step = sign * (yield* Random.nextIntBetween(50, 1_000))
+        yield* note(`clock step (${step} ms)`, node)
+        clock.stepWall(step)
+        yield* Effect.sleep(lasting)
+        clock.stepWall(-step)
+      }
+      yield* note("clock synced", node)
+    }
+  })
 
 // topics once every broker is up, so that their queues spread over the brokers
 const provisionTopics = Effect.gen(function*() {
@@ -281,6 +342,7 @@ export const program = (options: ScenarioOptions, history: History.History) =>
         ...(elastic === undefined ? {} : { spareProxies: elastic.spareProxies, reportLoad: true, reportBrokerLoad: elasticBrokers }),
         leaseTtl: Duration.millis(leaseTtlMillis),
         provision: provisionGroups,
+        ...(options.clockFaults === true ? { nodeClocks: true } : {}),
         onEvent: (fault, node) => Effect.map(Clock.currentTimeMillis, (at) => void history.events.push({ type: "fault", at, fault, nodes: [node] }))
       })
       const workload: Workload.WorkloadOptions = {
@@ -370,8 +432,17 @@ export const program = (options: ScenarioOptions, history: History.History) =>
           yield* startConsumer
         })
       }
+      const clockFaulting = options.clockFaults === true ? yield* Effect.forkIn(clockFaults(cluster, history, start + duration), scope) : undefined
       if (options.faults !== false) yield* faults(cluster, history, pool, start + duration, elasticBrokers ? brokers : undefined)
       else yield* Effect.sleep(Duration.millis(duration))
+      // clock faults end with the others: every clock synced and running
+      if (clockFaulting !== undefined) {
+        yield* Fiber.interrupt(clockFaulting)
+        for (const node of [...cluster.brokers, ...cluster.proxies]) {
+          yield* cluster.pause(node.name, false)
+          cluster.clock(node.name)?.sync()
+        }
+      }
       // heal: everything back, then drain
       const network = yield* SimNetwork.SimNetwork
       yield* network.heal
@@ -413,7 +484,7 @@ export const run = (options: ScenarioOptions): Outcome => {
     maxSteps: 500_000_000,
     ...(options.keepEvents === undefined ? {} : { keepEvents: options.keepEvents })
   })
-  const checked = Checker.check(history, expectations)
+  const checked = Checker.check(history, options.clockFaults === true ? { ...expectations, clockErrorMillis } : expectations)
   return {
     seed: options.seed,
     traceHash: result.traceHash,

@@ -144,3 +144,110 @@ export class SimClock implements Clock.Clock {
  * @since 0.1.0
  */
 export const make = (options?: Options): SimClock => new SimClock(options)
+
+/**
+ * One node's clock in a simulated cluster: the cluster's clock as that node's quartz and NTP see it.
+ * It runs at `rate` (1.01: 1 % fast) and its wall time is stepped by `offsetMillis`; its monotonic
+ * time never steps and never goes back. `pausedUntil` holds the node's timers: a sleep due before
+ * then fires only then, as the timers of a process stopped by a long GC pause or SIGSTOP do.
+ *
+ * @since 0.1.0
+ */
+export class NodeClock implements Clock.Clock {
+  private rateNow = 1
+  private offset = 0
+  private anchorBase = 0
+  private anchorNode = 0
+  private paused = false
+  // the fibers whose timers came due while paused
+  private readonly waiting = new Set<() => void>()
+  private readonly held: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    const wake = () => resume(Effect.void)
+    this.waiting.add(wake)
+    return Effect.sync(() => {
+      this.waiting.delete(wake)
+    })
+  })
+  readonly base: Clock.Clock
+
+  constructor(base: Clock.Clock) {
+    this.base = base
+  }
+
+  /** How fast this clock runs against the cluster's (1: on time). */
+  get rate(): number {
+    return this.rateNow
+  }
+
+  /** How far this clock's wall time is from the cluster's, beyond what its rate has added. */
+  get offsetMillis(): number {
+    return this.offset
+  }
+
+  private baseMillis(): number {
+    return Number(this.base.monotonicTimeNanosUnsafe()) / NANOS_PER_MILLI
+  }
+
+  // this node's monotonic milliseconds
+  private nodeMillis(): number {
+    return this.anchorNode + (this.baseMillis() - this.anchorBase) * this.rateNow
+  }
+
+  /** Drifts from now on at `rate`, continuously (no step). */
+  setRate(rate: number): void {
+    if (!(rate > 0)) throw new RangeError("a clock's rate is positive")
+    this.anchorNode = this.nodeMillis()
+    this.anchorBase = this.baseMillis()
+    this.rateNow = rate
+  }
+
+  /** Steps the wall time (as NTP may); monotonic time is unaffected. */
+  stepWall(millis: number): void {
+    this.offset += millis
+  }
+
+  /** On time again: rate 1, the wall time the cluster's, and running (not paused). */
+  sync(): void {
+    this.setRate(1)
+    this.offset -= this.currentTimeMillisUnsafe() - this.base.currentTimeMillisUnsafe()
+    this.resume()
+  }
+
+  /** Holds every timer until `resume`: a stopped process. */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Lets the held timers fire. */
+  resume(): void {
+    this.paused = false
+    const waiting = [...this.waiting]
+    this.waiting.clear()
+    for (const wake of waiting) wake()
+  }
+
+  currentTimeMillisUnsafe(): number {
+    return Math.floor(this.base.currentTimeMillisUnsafe() + this.offset + (this.nodeMillis() - this.baseMillis()))
+  }
+
+  readonly currentTimeMillis: Effect.Effect<number> = Effect.sync(() => this.currentTimeMillisUnsafe())
+
+  currentTimeNanosUnsafe(): bigint {
+    return BigInt(this.currentTimeMillisUnsafe()) * BigInt(NANOS_PER_MILLI)
+  }
+
+  readonly currentTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.currentTimeNanosUnsafe())
+
+  monotonicTimeNanosUnsafe(): bigint {
+    return BigInt(Math.round(this.nodeMillis() * NANOS_PER_MILLI))
+  }
+
+  readonly monotonicTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.monotonicTimeNanosUnsafe())
+
+  /** Waits `duration` of this node's time (the cluster's time divided by the rate), held while paused. */
+  sleep(duration: Duration.Duration): Effect.Effect<void> {
+    const millis = Duration.toMillis(duration)
+    const waited = millis <= 0 || !Number.isFinite(millis) ? this.base.sleep(duration) : this.base.sleep(Duration.millis(millis / this.rateNow))
+    return Effect.andThen(waited, Effect.suspend(() => (this.paused ? this.held : Effect.void)))
+  }
+}

@@ -27,8 +27,13 @@ export const parseSeeds = (text: string): ReadonlyArray<number> | undefined => {
  *
  * @since 0.1.0
  */
-export const replayCommand = (seed: number, settings: { readonly minutes: number; readonly rate: number; readonly faults: boolean }) =>
-  `strait sim --seed ${seed} --minutes ${settings.minutes} --rate ${settings.rate}${settings.faults ? "" : " --no-faults"}`
+export const replayCommand = (
+  seed: number,
+  settings: { readonly minutes: number; readonly rate: number; readonly faults: boolean; readonly clockFaults?: boolean }
+) =>
+  `strait sim --seed ${seed} --minutes ${settings.minutes} --rate ${settings.rate}${settings.faults ? "" : " --no-faults"}${
+    settings.clockFaults === true ? " --clock-faults" : ""
+  }`
 
 /**
  * One seed's result in one line.

@@ -34,4 +34,17 @@ describe("a simulated cluster", () => {
       expect(outcome.summary.faults).toBeGreaterThan(0)
     }
   }, 120_000)
+
+  it("under clock faults too (nodes' clocks drifting up to 1 % and stepping up to 1 s, then synced) every rule holds within the clocks' disagreement", () => {
+    let disagreements = 0
+    for (const seed of [1, 2, 3]) {
+      const outcome = Scenario.run({ seed, duration: "40 seconds", clockFaults: true })
+      expect(outcome.failure, report(outcome)).toBeUndefined()
+      expect(outcome.violations, report(outcome)).toEqual([])
+      expect(outcome.history.events.some((event) => event.type === "fault" && event.fault.startsWith("clock"))).toBe(true)
+      // the clocks really disagree: checked as if every node read one clock, brokers' times are off
+      disagreements += Checker.check(outcome.history, Scenario.expectations).violations.length
+    }
+    expect(disagreements).toBeGreaterThan(0)
+  }, 120_000)
 })

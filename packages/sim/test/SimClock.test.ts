@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber } from "effect"
 import * as Prng from "../src/internal/prng.ts"
 import { TimerHeap } from "../src/internal/timerHeap.ts"
 import * as Sim from "../src/Sim.ts"
@@ -106,5 +106,71 @@ describe("TimerHeap", () => {
     const popped = []
     for (let timer = heap.pop(); timer !== undefined; timer = heap.pop()) popped.push(timer)
     assert.deepStrictEqual(popped.map((t) => t.sequence), expected.map((t) => t.sequence))
+  })
+})
+
+describe("a node's own clock", () => {
+  // runs `body` with the node's clock as the Clock, on a simulated cluster clock
+  const onNode = <A>(body: (node: SimClock.NodeClock, cluster: Clock.Clock) => Effect.Effect<A>) =>
+    Sim.run(Effect.flatMap(Effect.service(Clock.Clock), (cluster) => {
+      const node = new SimClock.NodeClock(cluster)
+      return Effect.provideService(body(node, cluster), Clock.Clock, node)
+    }), { seed: 1 })
+
+  it("runs at its rate: a 1 % fast clock sleeps a second in 990 ms of the cluster's time and reads 1 % ahead, and its monotonic time never steps", () => {
+    const result = onNode((node, cluster) =>
+      Effect.gen(function*() {
+        const startCluster = cluster.currentTimeMillisUnsafe()
+        const startNode = yield* Clock.currentTimeMillis
+        node.setRate(1.01)
+        yield* Effect.sleep("1 second")
+        const clusterElapsed = cluster.currentTimeMillisUnsafe() - startCluster
+        const nodeElapsed = (yield* Clock.currentTimeMillis) - startNode
+        const monotonicBefore = node.monotonicTimeNanosUnsafe()
+        node.stepWall(-5_000)
+        const monotonicAfter = node.monotonicTimeNanosUnsafe()
+        const stepped = (yield* Clock.currentTimeMillis) - startNode
+        return { clusterElapsed, nodeElapsed, monotonicBefore, monotonicAfter, stepped }
+      }))
+    assert.isTrue(Exit.isSuccess(result.exit))
+    if (Exit.isSuccess(result.exit)) {
+      const { clusterElapsed, nodeElapsed, monotonicBefore, monotonicAfter, stepped } = result.exit.value
+      assert.closeTo(clusterElapsed, 990, 1)
+      assert.closeTo(nodeElapsed, 1_000, 1)
+      assert.strictEqual(monotonicAfter, monotonicBefore)
+      assert.closeTo(stepped, -4_000, 1)
+    }
+  })
+
+  it("a change of rate is continuous: the clock goes on from where it was, at the new rate", () => {
+    const result = onNode((node) =>
+      Effect.gen(function*() {
+        node.setRate(2)
+        yield* Effect.sleep("1 second")
+        const middle = node.monotonicTimeNanosUnsafe()
+        node.setRate(0.5)
+        const after = node.monotonicTimeNanosUnsafe()
+        yield* Effect.sleep("1 second")
+        return { middle, after, end: node.monotonicTimeNanosUnsafe() }
+      }))
+    assert.isTrue(Exit.isSuccess(result.exit))
+    if (Exit.isSuccess(result.exit)) {
+      assert.strictEqual(result.exit.value.after, result.exit.value.middle)
+      assert.closeTo(Number(result.exit.value.end - result.exit.value.middle) / 1e6, 1_000, 1)
+    }
+  })
+
+  it("paused, it holds every timer until resumed: a stopped process's sleeps end only when it runs again", () => {
+    const result = onNode((node, cluster) =>
+      Effect.gen(function*() {
+        const start = cluster.currentTimeMillisUnsafe()
+        node.pause()
+        const sleeper = yield* Effect.forkChild(Effect.andThen(Effect.sleep("100 millis"), Effect.sync(() => cluster.currentTimeMillisUnsafe() - start)))
+        yield* Effect.provideService(Effect.sleep("5 seconds"), Clock.Clock, cluster)
+        node.resume()
+        return yield* Fiber.join(sleeper)
+      }))
+    assert.isTrue(Exit.isSuccess(result.exit))
+    if (Exit.isSuccess(result.exit)) assert.closeTo(result.exit.value, 5_000, 1)
   })
 })
