@@ -22,10 +22,10 @@
 //                                         (this side's eventfd and the peer's, owned by the link from
 //                                         then on) it rings the peer itself
 //     onWake(handler)                     runs handler whenever this side's bell rings
-//     send(chunks[], skip) -> bytes taken (without bells: negated when the reader must be woken)
+//     send(chunks[], skip) -> bytes taken (with bells, the sleeping reader is rung)
 //     takeInto(target, offset, limit, state) -> bytes copied into target (minus the next record's
-//                                         length when it does not fit), with state [wake the writer
-//                                         (without bells), then 0 asleep | 1 data came | 2 ended]
+//                                         length when it does not fit), with state[1] 0 asleep |
+//                                         1 data came | 2 ended (with bells, a waiting writer is rung)
 //     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
 //     endWrite()                          no more records from this side
 //     spins() -> [spins, spins that saw data]
@@ -379,16 +379,13 @@ class Link : public Napi::ObjectWrap<Link> {
     return Napi::Boolean::New(info.Env(), reader_->ended());
   }
 
-  // write, then wakeReader, in one call: returns the bytes taken, negated when the reader must be woken
+  // write, and (with bells) ring the reader's doorbell if it sleeps: the bytes taken
   Napi::Value Send(const Napi::CallbackInfo& info) {
-    Napi::Value taken = Write(info);
-    double bytes = taken.As<Napi::Number>().DoubleValue();
-    bool wake = bytes > 0 && writer_->takeReaderSleeping();
-    if (wake && peerBell_ >= 0) {
-      ringPeer();
-      wake = false;
-    }
-    return Napi::Number::New(info.Env(), wake ? -bytes : bytes);
+    Napi::Env env = info.Env();
+    mapped(env);
+    size_t taken = writeChunks(env, writer_, info);
+    if (taken > 0 && peerBell_ >= 0 && writer_->takeReaderSleeping()) ringPeer();
+    return Napi::Number::New(env, static_cast<double>(taken));
   }
 
   // the peer's doorbell: its eventfd's counter goes up (a full counter already rings)
@@ -415,11 +412,11 @@ class Link : public Napi::ObjectWrap<Link> {
     return env.Undefined();
   }
 
-  // read into `target` from byte `offset` (at most `limit` bytes, whole records), wakeWriter, and
-  // (when nothing was there) ended and armReadable, in one call: returns the bytes copied, or minus
-  // the length of the next record when it does not fit (nothing copied). `state` (an Int32Array of
-  // 2) gets [wake the writer, what an empty ring means: 0 sleeping, 1 data arrived meanwhile, 2 the
-  // peer ended]. The caller owns `target`, so a read allocates nothing.
+  // read into `target` from byte `offset` (at most `limit` bytes, whole records), ring a writer
+  // waiting for room (with bells), and (when nothing was there) ended and armReadable, in one call:
+  // returns the bytes copied, or minus the length of the next record when it does not fit (nothing
+  // copied). `state[1]` (an Int32Array of 2) gets what an empty ring means: 0 sleeping, 1 data
+  // arrived meanwhile, 2 the peer ended. The caller owns `target`, so a read allocates nothing.
   Napi::Value TakeInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     mapped(env);
@@ -427,12 +424,8 @@ class Link : public Napi::ObjectWrap<Link> {
     if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
     double copied = takeInto(env, reader_, info);
     if (copied == 0 && !reader_->ended() && spinFor()) copied = takeInto(env, reader_, info);
-    bool wakeWriter = reader_->takeWriterWaiting();
-    if (wakeWriter && peerBell_ >= 0) {
-      ringPeer();
-      wakeWriter = false;
-    }
-    state[0] = wakeWriter ? 1 : 0;
+    if (peerBell_ >= 0 && reader_->takeWriterWaiting()) ringPeer();
+    state[0] = 0;
     state[1] = 0;
     if (copied == 0) {
       if (reader_->ended()) state[1] = 2;

@@ -21,6 +21,7 @@ import { Context, Duration, Effect, Layer, Random } from "effect"
 import type { Socket } from "node:net"
 import * as Addon from "./adapters/Addon.ts"
 import * as VerbsNet from "./adapters/VerbsNet.ts"
+import * as Probe from "./Probe.ts"
 
 /**
  * RDMA tunables.
@@ -57,12 +58,7 @@ export class VerbsUnavailable extends Error {
  *
  * @since 0.1.0
  */
-export const available = (): { readonly available: true } | { readonly available: false; readonly reason: string } => {
-  const loaded = Addon.addon()
-  if (typeof loaded === "string") return { available: false, reason: `the native addon is not available: ${loaded}` }
-  const probed = loaded.probeVerbs()
-  return probed.available ? { available: true } : { available: false, reason: probed.reason ?? "unavailable" }
-}
+export const available = (): Probe.Availability => Probe.probe().verbs
 
 const hostPort = (address: string) => Transport.parseHostPort(address, "rdma")
 

@@ -151,6 +151,10 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
     drain()
     wakeWriters()
   })
+  // the side channel carries nothing once the link is set up: it is read for its end, and a byte on
+  // it is a peer breaking the protocol, which loses the link as a dead peer does
+  socket.on("data", () => socket.destroy())
+  socket.resume()
   socket.on("error", (error) => {
     peerGone ??= new PipeClosed({ orderly: false, reason: error.message })
   })

@@ -39,13 +39,6 @@ const accepted = new Uint8Array([0x41])
 // the socket's file descriptor (a Unix domain socket's handle has one)
 const fdOf = (socket: net.Socket): number | undefined => (socket as unknown as { readonly _handle?: { readonly fd?: number } })._handle?.fd
 
-// a connected link as a pipe: its doorbells are its eventfds; the socket is read only for its end
-const linkPipe = (addon: Addon.Addon, link: Addon.Link, socket: net.Socket): Pipe => {
-  const pipe = RingPipe.ringPipe(addon, link, socket)
-  socket.on("data", () => undefined)
-  return pipe
-}
-
 /**
  * Connects to a listener at `path` and hands it a fresh memfd of two rings of `capacity` bytes;
  * fails with the reason.
@@ -91,10 +84,7 @@ export const connect = (addon: Addon.Addon, path: string, capacity: number, spin
     // the listener's one byte: it mapped the memory
     const onAnswer = (chunk: Uint8Array) => {
       if (link === undefined || chunk[0] !== accepted[0]) return fail("the listener refused the shared memory")
-      socket.pause()
-      const pipe = linkPipe(addon, link, socket)
-      socket.resume()
-      finish(Effect.succeed(pipe))
+      finish(Effect.succeed(RingPipe.ringPipe(addon, link, socket)))
     }
     const onError = (error: Error) => fail(error.message)
     const onClose = () => fail("the listener closed the connection")
@@ -152,9 +142,8 @@ export const acceptLink = (addon: Addon.Addon, socket: net.Socket, timeoutMillis
       }).pipe(Effect.ensuring(Effect.sync(() => {
         for (const fd of owned) addon.closeFd(fd)
       })))
-      const pipe = linkPipe(addon, link, socket)
+      const pipe = RingPipe.ringPipe(addon, link, socket)
       socket.write(accepted)
-      socket.resume()
       return pipe
     }
   }).pipe(Effect.tapError(() => Effect.sync(() => socket.destroy())))

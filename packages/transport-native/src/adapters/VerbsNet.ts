@@ -131,14 +131,11 @@ const readExactly = (socket: net.Socket, count: number): Effect.Effect<Uint8Arra
 const attempt = <A>(f: () => A): Effect.Effect<A, string> =>
   Effect.try({ try: f, catch: (error) => error instanceof Error ? error.message : String(error) })
 
-// a set-up link as a pipe: completions wake it (every write carries its own); the side channel is
-// read only for its end
+// a set-up link as a pipe: completions wake it (every write carries its own); the side channel's
+// liveness is kept probed
 const pipeOf = (addon: Addon.Addon, link: Addon.VerbsLink, socket: net.Socket): Pipe => {
   socket.setKeepAlive(true, 1000)
-  socket.on("data", () => socket.destroy())
-  const pipe = RingPipe.ringPipe(addon, link, socket)
-  socket.resume()
-  return pipe
+  return RingPipe.ringPipe(addon, link, socket)
 }
 
 /**
