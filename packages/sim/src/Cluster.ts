@@ -137,7 +137,8 @@ interface Incarnation {
 
 interface NodeState extends SimNode {
   incarnation: Incarnation | undefined
-  isolated: boolean
+  /** Why the node is cut off from every other node (`isolate`, `pause`), each with the heal of its own partition. */
+  readonly cuts: Map<"isolated" | "paused", Effect.Effect<void>>
   metadataCut: boolean
   /** Brokers: the disk that outlives incarnations. */
   readonly disk?: Context.Context<Disk.Disk | SimDisk.SimDisk>
@@ -205,10 +206,10 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
     const spares = options.spareBrokers ?? 0
     for (let i = 0; i < options.brokers + spares; i++) {
       const disk = yield* Layer.build(SimDisk.layer({ syncLatency: options.syncLatency ?? Duration.millis(1) }))
-      nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, isolated: false, metadataCut: false, disk })
+      nodes.set(`broker-${i}`, { name: `broker-${i}`, kind: "broker", address: `mem://broker-${i}`, incarnation: undefined, cuts: new Map(), metadataCut: false, disk })
     }
     for (let i = 0; i < options.proxies + (options.spareProxies ?? 0); i++) {
-      nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, isolated: false, metadataCut: false })
+      nodes.set(`proxy-${i}`, { name: `proxy-${i}`, kind: "proxy", address: `mem://proxy-${i}`, incarnation: undefined, cuts: new Map(), metadataCut: false })
     }
     if (options.nodeClocks === true) {
       const clusterClock = yield* Clock.Clock
@@ -225,7 +226,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         Transport.Transport,
         SimNetwork.transport(node.name).pipe(Effect.map((inner) => gatedTransport(inner, life)), Effect.provideService(SimNetwork.SimNetwork, network))
       )
-      const reachable = () => life.alive && !node.isolated && !node.metadataCut
+      const reachable = () => life.alive && node.cuts.size === 0 && !node.metadataCut
       const services = Layer.mergeAll(
         transport,
         Layer.succeed(MetadataStore.MetadataStore, gatedStore(store, reachable))
@@ -309,7 +310,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         if (node.paused !== true) return
         node.paused = false
         node.clock?.resume()
-        yield* isolate(node.name, false)
+        yield* cutOff(node, "paused", false)
       })
     const pause = (name: string, paused: boolean) =>
       Effect.gen(function*() {
@@ -319,7 +320,7 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         if (node.paused === true || node.clock === undefined || node.incarnation?.alive !== true) return
         node.paused = true
         node.clock.pause()
-        yield* isolate(name, true)
+        yield* cutOff(node, "paused", true)
       })
 
     const crash = (name: string) =>
@@ -345,16 +346,20 @@ export const make = (options: ClusterOptions): Effect.Effect<Cluster, StartFaile
         yield* network.kill(name)
       })
 
-    const isolate = (name: string, isolated: boolean) =>
+    // an isolation and a pause cut the node off each on its own: ending one leaves the other, and
+    // neither heals a partition it did not make
+    const cutOff = (node: NodeState, reason: "isolated" | "paused", on: boolean) =>
       Effect.gen(function*() {
-        const node = nodeOf(name)
-        node.isolated = isolated
-        if (isolated) {
-          yield* network.partition([name], [...nodes.keys()].filter((other) => other !== name).concat(clientsOf()))
-        } else {
-          yield* network.heal
+        const heal = node.cuts.get(reason)
+        if (on === (heal !== undefined)) return
+        if (heal !== undefined) {
+          node.cuts.delete(reason)
+          return yield* heal
         }
+        const others = [...nodes.keys()].filter((other) => other !== node.name).concat(clientsOf())
+        node.cuts.set(reason, yield* network.partition([node.name], others))
       })
+    const isolate = (name: string, isolated: boolean) => cutOff(nodeOf(name), "isolated", isolated)
 
     // clients are every other name on the network: partitions name them through the workload
     const clientNames = new Set<string>()

@@ -270,7 +270,9 @@ const faults = (cluster: Cluster.Cluster, history: History.History, consumers: C
           // a proxy loses some brokers (the rest of the network works)
           const proxy = yield* Workload.pickOne(proxies)
           const cut = brokers.filter((_, i) => i !== (brokers.length > 1 ? roll % brokers.length : -1))
-          yield* during("partition", [proxy, ...cut], network.partition([proxy], cut), [1_000, 15_000], "partition healed", network.heal)
+          let heal: Effect.Effect<void> = Effect.void
+          const begin = Effect.map(network.partition([proxy], cut), (healThis) => void (heal = healThis))
+          yield* during("partition", [proxy, ...cut], begin, [1_000, 15_000], "partition healed", Effect.suspend(() => heal))
           break
         }
         case 10: {

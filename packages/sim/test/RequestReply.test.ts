@@ -97,3 +97,32 @@ describe("request/reply over the memory transport under the simulator", () => {
   })
 })
 
+describe("partitions of the simulated network", () => {
+  // the client connects to `a` and `b` while both are cut off, then after one partition's own heal
+  const reach = Effect.gen(function*() {
+    const transport = yield* Transport.Transport
+    const attempt = (name: string) => Effect.scoped(Effect.map(Effect.exit(transport.connect(`mem://${name}`)), Exit.isSuccess))
+    return { a: yield* attempt("a"), b: yield* attempt("b") }
+  }).pipe(Effect.provide(MemoryTransport.layer("client")))
+  const listen = (name: string) =>
+    Effect.forkScoped(Effect.flatMap(Effect.service(Transport.Transport), (transport) => Effect.andThen(transport.listen(`mem://${name}`), Effect.never)).pipe(
+      Effect.provide(MemoryTransport.layer(name))
+    ))
+
+  it("healing one partition leaves the others in force", () => {
+    const result = Sim.run(Effect.scoped(Effect.gen(function*() {
+      const network = yield* SimNetwork.SimNetwork
+      yield* listen("a")
+      yield* listen("b")
+      yield* Effect.sleep("10 millis")
+      const healA = yield* network.partition(["client"], ["a"])
+      yield* network.partition(["client"], ["b"])
+      const cut = yield* reach
+      yield* healA
+      const afterOne = yield* reach
+      yield* network.heal
+      return { cut, afterOne, afterAll: yield* reach }
+    })).pipe(Effect.provide(SimNetwork.SimNetwork.layer({}))), { seed: 1, maxVirtualTime: "1 minute" })
+    expect(result.exit).toEqual(Exit.succeed({ cut: { a: false, b: false }, afterOne: { a: true, b: false }, afterAll: { a: true, b: true } }))
+  })
+})

@@ -87,8 +87,11 @@ export class SimNetwork extends Context.Service<SimNetwork, {
   readonly network: Network
   /** Replaces loss and latency for all wires. */
   readonly setFaults: (faults: Partial<Faults>) => Effect.Effect<void>
-  /** Stalls all traffic between the two sets of nodes and refuses new connections across them. */
-  readonly partition: (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => Effect.Effect<void>
+  /**
+   * Stalls all traffic between the two sets of nodes and refuses new connections across them.
+   * Succeeds with the effect that heals this partition alone (others stay).
+   */
+  readonly partition: (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<void>>
   /** Removes every partition; stalled traffic flows again. */
   readonly heal: Effect.Effect<void>
   /** Resets every connection between nodes `a` and `b`: both sides see `peer-dead`. */
@@ -127,6 +130,14 @@ const make = (initial: Partial<Faults>) =>
 
     const partitioned = (a: string, b: string) =>
       partitions.some(([x, y]) => (x.has(a) && y.has(b)) || (x.has(b) && y.has(a)))
+
+    // keeps the partitions `keep` holds to; stalled wires look again (the ones still cut wait on)
+    const healWhere = (keep: (cut: readonly [ReadonlySet<string>, ReadonlySet<string>]) => boolean) => {
+      partitions = partitions.filter(keep)
+      const waiting = healed
+      healed = Deferred.makeUnsafe<void>()
+      return Deferred.succeed(waiting, undefined)
+    }
 
     const waitWhilePartitioned = (wire: Wire): Effect.Effect<void> =>
       Effect.suspend(() =>
@@ -270,15 +281,18 @@ const make = (initial: Partial<Faults>) =>
         faults = { ...faults, ...next }
       }),
       partition: (a, b) => Effect.sync(() => {
-        partitions = [...partitions, [new Set(a), new Set(b)]]
+        const cut = [new Set(a), new Set(b)] as const
+        partitions = [...partitions, cut]
         if (trace.enabled) trace.record("net.partition", `${a.join(",")}|${b.join(",")}`)
+        return Effect.suspend(() => {
+          if (!partitions.includes(cut)) return Effect.void
+          if (trace.enabled) trace.record("net.heal", `${a.join(",")}|${b.join(",")}`)
+          return healWhere((other) => other !== cut)
+        })
       }),
       heal: Effect.suspend(() => {
-        partitions = []
-        const waiting = healed
-        healed = Deferred.makeUnsafe<void>()
         if (trace.enabled) trace.record("net.heal", "")
-        return Deferred.succeed(waiting, undefined)
+        return healWhere(() => false)
       }),
       sever: (a, b) =>
         severWhere("severed", (link) => (link.client === a && link.server === b) || (link.client === b && link.server === a)),
