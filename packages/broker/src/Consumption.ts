@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { ConsumerGroup, Limits, Message, MessageBatch, PlantedBugs, ReceiptHandle, Topic } from "@strait/core"
+import { Bytes, ConsumerGroup, Limits, Message, MessageBatch, PlantedBugs, ReceiptHandle, Topic } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Clock, Data, Deferred, Duration, Effect, type Redacted, Result, Schema, Semaphore } from "effect"
 import type * as Filter from "./Filter.ts"
@@ -175,8 +175,8 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 const encodeState = (kind: number, key: Uint8Array, queueId: number, offset: number, popTime = 0, invisibleUntil = 0, attempt = 0) => {
-  const bytes = new Uint8Array(fixedBytes + key.length)
-  const view = new DataView(bytes.buffer)
+  const bytes = Bytes.allocUnsafe(fixedBytes + key.length)
+  const view = Bytes.viewOf(bytes)
   view.setUint8(0, kind)
   view.setUint32(1, queueId, true)
   view.setFloat64(5, offset, true)

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { type Message, MessageBatch } from "@strait/core"
+import { Bytes, type Message, MessageBatch } from "@strait/core"
 import type { Store } from "@strait/storage"
 import { Effect, Result } from "effect"
 import { scanQueue } from "./internal/queues.ts"
@@ -38,8 +38,8 @@ export interface Held {
 
 const encodeHeld = (queueId: number, message: Message.Message) => {
   const encoded = MessageBatch.encode([message])
-  const bytes = new Uint8Array(4 + encoded.length)
-  new DataView(bytes.buffer).setUint32(0, queueId, true)
+  const bytes = Bytes.allocUnsafe(4 + encoded.length)
+  Bytes.viewOf(bytes).setUint32(0, queueId, true)
   bytes.set(encoded, 4)
   return bytes
 }
@@ -51,8 +51,8 @@ const decodeHeld = (bytes: Uint8Array) => {
 }
 
 const encodeMarker = (kind: number, offset: number) => {
-  const bytes = new Uint8Array(9)
-  const view = new DataView(bytes.buffer)
+  const bytes = Bytes.allocUnsafe(9)
+  const view = Bytes.viewOf(bytes)
   view.setUint8(0, kind)
   view.setFloat64(1, offset, true)
   return bytes

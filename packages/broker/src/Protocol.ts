@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { PartitionLeases } from "@strait/control"
-import { ConsumerGroup, Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
+import { Bytes, ConsumerGroup, Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
@@ -273,7 +273,7 @@ const PoppedForm = 2
 const AckedForm = 3
 
 const withKind = (kind: number, body: Uint8Array) => {
-  const bytes = new Uint8Array(1 + body.length)
+  const bytes = Bytes.allocUnsafe(1 + body.length)
   bytes[0] = kind
   bytes.set(body, 1)
   return bytes

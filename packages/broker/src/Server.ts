@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { ConsumerGroup, Frame, MessageBatch, Transport } from "@strait/core"
+import { Bytes, ConsumerGroup, Frame, MessageBatch, Transport } from "@strait/core"
 import { Multiplex } from "@strait/transport"
 import { Cause, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
 import * as Broker from "./Broker.ts"
@@ -44,7 +44,7 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         // The bytes are copied out of the frame: the store keeps recent records in memory, and a view
         // would keep the whole socket chunk it came in alive.
         const decoded = request.sends.map(({ fence, messages, transactional }) =>
-          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: messages.slice(), ...(fence === undefined ? {} : { fence }) })))
+          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: Bytes.copyOf(messages), ...(fence === undefined ? {} : { fence }) })))
         const accepted = decoded.filter(Result.isSuccess).map((result) => result.success)
         const outcomes = yield* broker.sendMany(accepted)
         let next = 0

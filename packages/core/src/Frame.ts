@@ -12,6 +12,7 @@
  */
 import { Buffer } from "node:buffer"
 import { Context, Data, Effect, Result } from "effect"
+import * as Bytes from "./Bytes.ts"
 
 /**
  * One frame: its type, the correlation id that pairs a response with its request, and the payload.
@@ -311,7 +312,7 @@ export const encodeToBytes = (frames: ReadonlyArray<Frame>): Uint8Array => {
     assertEncodable(frame)
     totalBytes += HeaderBytes + frame.payload.length
   }
-  const bytes = new Uint8Array(totalBytes)
+  const bytes = Bytes.allocUnsafe(totalBytes)
   let offset = 0
   for (let i = 0; i < count; i++) {
     const frame = frames[i]!
@@ -493,7 +494,8 @@ export class Decoder {
   }
 
   #assemble(last: Uint8Array): Uint8Array {
-    const payload = new Uint8Array(this.#payloadLength)
+    // every byte is written from the parts
+    const payload = Bytes.allocUnsafe(this.#payloadLength)
     const parts = this.#payloadParts
     let offset = 0
     for (let i = 0; i < parts.length; i++) {

@@ -6,6 +6,7 @@
  */
 export * as Actor from "./Actor.ts"
 export * as ActorRegistry from "./ActorRegistry.ts"
+export * as Bytes from "./Bytes.ts"
 export * as ConsumerGroup from "./ConsumerGroup.ts"
 export * as EventLoopScheduler from "./adapters/EventLoopScheduler.ts"
 export * as Frame from "./Frame.ts"

@@ -97,6 +97,22 @@ describe("ReceiptHandle", () => {
       assert.strictEqual(yield* decodeReason(toText(bytes)), "unsupported-version")
     }))
 
+  it.effect("the seal is HMAC-SHA256 of the sealed bytes, truncated to 16 bytes, for keys shorter and longer than a block and names of any length", () =>
+    Effect.gen(function*() {
+      for (const keyLength of [1, 32, 64, 65, 200]) {
+        const key = Redacted.make(Uint8Array.from({ length: keyLength }, (_, i) => (i * 31 + keyLength) & 0xff))
+        for (const nameLength of [1, 60, 127]) {
+          const fields = { ...handle, brokerName: "b".repeat(2 * nameLength), topic: "t".repeat(nameLength) }
+          const bytes = toBytes(ReceiptHandle.encodeWith(key, fields))
+          const sealed = bytes.length - 16
+          const expected = createHmac("sha256", Redacted.value(key)).update(bytes.subarray(0, sealed)).digest().subarray(0, 16)
+          assert.deepStrictEqual([...bytes.subarray(sealed)], [...expected], `key of ${keyLength}, names of ${nameLength}`)
+          const opened = ReceiptHandle.decodeWith(key, ReceiptHandle.encodeWith(key, fields))
+          assert.deepStrictEqual({ ...opened }, fields)
+        }
+      }
+    }))
+
   it.effect("empty, truncated and garbage text is malformed", () =>
     Effect.gen(function*() {
       const text = yield* ReceiptHandle.encode(handle)

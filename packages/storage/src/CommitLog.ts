@@ -159,14 +159,22 @@ export interface CommitLog {
 const segmentName = (base: number) => `${String(base).padStart(20, "0")}${segmentSuffix}`
 const join = (directory: string, name: string) => `${directory}/${name}`
 
-/** Writes a batch of records into one buffer; returns the buffer and each record's size. */
-const encode = (records: ReadonlyArray<Record>) => {
-  let total = 0
-  for (const record of records) total += HeaderBytes + record.body.length
-  const buffer = new Uint8Array(total)
-  const view = new DataView(buffer.buffer)
+// batches up to this size are encoded into one reused buffer
+const scratchLimit = 4 * 1024 * 1024
+
+/** A buffer of at least `bytes`: `scratch` when it is large enough, else a new one (room to grow). */
+const bufferFor = (bytes: number, scratch: Uint8Array | undefined) =>
+  scratch !== undefined && scratch.length >= bytes
+    ? scratch
+    : new Uint8Array(bytes > scratchLimit ? bytes : Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(bytes))))
+
+/** Writes `records[from, to)`, `bytes` in all, into the front of `target`; returns the bytes written. */
+const encode = (records: ReadonlyArray<Record>, from: number, to: number, bytes: number, target: Uint8Array) => {
+  const buffer = target.subarray(0, bytes)
+  const view = new DataView(buffer.buffer, buffer.byteOffset, bytes)
   let at = 0
-  for (const record of records) {
+  for (let i = from; i < to; i++) {
+    const record = records[i]!
     view.setUint16(at + 4, Magic, true)
     view.setUint8(at + 6, Version)
     view.setUint8(at + 7, record.flags)
@@ -327,6 +335,7 @@ export const open = Effect.fnUntraced(function*(
   let syncedEnd = active().base + active().size
 
   const endOf = () => active().base + active().size
+  let scratch: Uint8Array | undefined
 
   const append = (records: ReadonlyArray<Record>): Effect.Effect<ReadonlyArray<number>, DiskError> =>
     Effect.gen(function*() {
@@ -347,8 +356,13 @@ export const open = Effect.fnUntraced(function*(
           segment = yield* roll(endOf())
           continue
         }
-        const buffer = encode(records.slice(from, to))
+        // the write buffer is reused once its write has returned (a write cut off by interruption
+        // may still be reading it: that buffer is not reused)
+        const target = bufferFor(bytes, scratch)
+        scratch = undefined
+        const buffer = encode(records, from, to, bytes, target)
         yield* segment.file.write(segment.size, [buffer])
+        if (target.length <= scratchLimit) scratch = target
         let at = segment.base + segment.size
         for (let i = from; i < to; i++) {
           positions.push(at)

@@ -65,7 +65,10 @@ export interface DiskFile {
   readonly path: string
   /** The file's current size in bytes, synced or not. */
   readonly size: Effect.Effect<number, DiskError>
-  /** Writes the chunks one after another starting at `position` (a vectored write). */
+  /**
+   * Writes the chunks one after another starting at `position` (a vectored write). The chunks are
+   * not kept: the caller may reuse them once the write has completed (failed or not).
+   */
   readonly write: (position: number, chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, DiskError>
   /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
   readonly read: (position: number, length: number) => Effect.Effect<Uint8Array, DiskError>

@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import { Bytes } from "@strait/core"
 import { Data, Effect, Scope, Semaphore } from "effect"
 import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
 import { floorSegment } from "./internal/segments.ts"
@@ -93,8 +94,8 @@ interface Segment {
 const nameOf = (base: number) => `${String(base).padStart(20, "0")}${suffix}`
 
 const encodeEntries = (entries: ReadonlyArray<Entry>) => {
-  const bytes = new Uint8Array(entries.length * EntryBytes)
-  const view = new DataView(bytes.buffer)
+  const bytes = Bytes.allocUnsafe(entries.length * EntryBytes)
+  const view = Bytes.viewOf(bytes)
   entries.forEach((entry, i) => {
     const at = i * EntryBytes
     setUint64(view, at, entry.offset)

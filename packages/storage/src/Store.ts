@@ -367,33 +367,29 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   const writeBatch = Effect.fnUntraced(function*(requests: ReadonlyArray<AppendRequest>) {
     const now = yield* Clock.currentTimeMillis
-    const records: Array<CommitLog.Record> = []
-    const plan: Array<{ state: QueueState; offsets: Array<number>; times: Array<number> }> = []
-    for (const part of requests.flatMap((request) => request.parts)) {
-      const state = queues.get(queueName(part.queue)) ?? (yield* declare(part.queue))
-      const offsets: Array<number> = []
-      const times: Array<number> = []
-      for (const message of part.messages) {
-        // store times never go backwards within a queue, whatever the wall clock does
-        const storeTime = Math.max(now, state.lastStoreTime)
-        state.lastStoreTime = storeTime
-        offsets.push(state.nextOffset)
-        times.push(storeTime)
-        records.push({
-          queueKey: state.key,
-          tagHash: message.tagHash,
-          queueOffset: state.nextOffset++,
-          storeTime,
-          flags: message.flags ?? 0,
-          body: message.body
-        })
-      }
-      plan.push({ state, offsets, times })
-    }
-    const logEnd = yield* log.end
+    // each record is written to the log and then kept as the queue's recent record: one object
+    const records: Array<CommitLog.Record & StoredRecord> = []
+    // every part's queue and where its records start in `records`
+    const partQueues: Array<QueueState> = []
+    const partStarts: Array<number> = []
     // each queue's end before this batch, to undo to if a write fails
     const indexEnds = new Map<QueueState, number>()
-    for (const { state, offsets } of plan) if (!indexEnds.has(state)) indexEnds.set(state, offsets[0] ?? state.nextOffset)
+    for (const request of requests) {
+      for (const part of request.parts) {
+        const state = queues.get(queueName(part.queue)) ?? (yield* declare(part.queue))
+        if (!indexEnds.has(state)) indexEnds.set(state, state.nextOffset)
+        partQueues.push(state)
+        partStarts.push(records.length)
+        for (const message of part.messages) {
+          // store times never go backwards within a queue, whatever the wall clock does
+          const storeTime = Math.max(now, state.lastStoreTime)
+          state.lastStoreTime = storeTime
+          const offset = state.nextOffset++
+          records.push({ queueKey: state.key, tagHash: message.tagHash, queueOffset: offset, offset, storeTime, flags: message.flags ?? 0, body: message.body })
+        }
+      }
+    }
+    const logEnd = yield* log.end
     const undo = Effect.gen(function*() {
       yield* log.truncate(logEnd)
       for (const [state, end] of indexEnds) {
@@ -405,17 +401,20 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     const positions = yield* log.append(records).pipe(Effect.tapError(() => undo))
     const perQueue = new Map<QueueState, Array<QueueIndex.Entry>>()
     const replies: Array<ReadonlyArray<Appended>> = []
-    let r = 0
-    for (const { state, offsets, times } of plan) {
-      const appended: Array<Appended> = []
+    for (let part = 0; part < partQueues.length; part++) {
+      const state = partQueues[part]!
       let entries = perQueue.get(state)
       if (entries === undefined) perQueue.set(state, entries = [])
-      for (let i = 0; i < offsets.length; i++, r++) {
+      const appended: Array<Appended> = []
+      for (let r = partStarts[part]!, end = partStarts[part + 1] ?? records.length; r < end; r++) {
+        const record = records[r]!
         const position = positions[r]!
-        const size = CommitLog.HeaderBytes + records[r]!.body.length
-        entries.push({ offset: offsets[i]!, position, size, tagHash: records[r]!.tagHash, storeTime: times[i]! })
-        appended.push({ offset: offsets[i]!, position, storeTime: times[i]! })
-        countInSegment(state.key, position, size, times[i]!)
+        const size = CommitLog.HeaderBytes + record.body.length
+        // an index entry tells where its message went: it is the append's answer as well
+        const entry: QueueIndex.Entry = { offset: record.offset, position, size, tagHash: record.tagHash, storeTime: record.storeTime }
+        entries.push(entry)
+        appended.push(entry)
+        countInSegment(state.key, position, size, record.storeTime)
       }
       replies.push(appended)
     }
@@ -424,12 +423,9 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     )
     indexedUpTo = yield* log.end
     segmentBases = (yield* log.segments).map((s) => s.base)
-    r = 0
-    for (const { state, offsets, times } of plan) {
-      for (let i = 0; i < offsets.length; i++, r++) {
-        const record = records[r]!
-        recent.add(state.recent, { offset: offsets[i]!, storeTime: times[i]!, tagHash: record.tagHash, flags: record.flags, body: record.body })
-      }
+    for (let part = 0; part < partQueues.length; part++) {
+      const line = partQueues[part]!.recent
+      for (let r = partStarts[part]!, end = partStarts[part + 1] ?? records.length; r < end; r++) recent.add(line, records[r]!)
     }
     return replies
   })
