@@ -1,7 +1,8 @@
 // Storage bench, in one run on this machine's disk: the physical limits first (raw sequential write
 // bandwidth, raw fdatasync rate, with the same system calls the real Disk makes), then 1 KiB appends
 // through the Store under `async` and `sync` with 1, 16 and 256 concurrent appenders, CPU per append
-// next to a CRC32C + copy of 1 KiB, and recovery speed of a large log.
+// next to a CRC32C + copy of 1 KiB, and recovery speed of a large log. The append runs follow an
+// untimed warm-up run (JIT, heap sized for the store's recent-record cache), as a running broker is.
 import { EventLoopScheduler } from "@strait/core"
 import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
 import { Effect, Exit, Layer, Scope } from "effect"
@@ -14,7 +15,8 @@ const KiB = 1024
 const MiB = 1024 * KiB
 const RAW_BYTES = 256 * MiB
 const RAW_SYNCS = 2_000
-const APPENDS = 40_000
+const APPENDS = 100_000
+const WARMUP_APPENDS = 200_000
 const RECOVERY_BYTES = Number(process.env.STRAIT_BENCH_RECOVERY_MIB ?? 1024) * MiB
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-storage-"))
 const now = () => performance.now()
@@ -153,6 +155,7 @@ try {
   const bandwidth = await rawBandwidth()
   const syncRate = await rawSyncRate()
   const crcCopy = crcAndCopyMicros()
+  await appendRun("async", 256, WARMUP_APPENDS)
   const runs: Array<AppendRun> = []
   for (const policy of ["async", "sync"] as const) {
     for (const appenders of [1, 16, 256]) {
