@@ -107,7 +107,7 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const deliverAt = outgoing.deliverAt ?? (outgoing.delay === undefined ? undefined : now + Duration.toMillis(Duration.fromInputUnsafe(outgoing.delay)))
-      return new Message.Message({
+      return Message.fromFields({
         topic: outgoing.topic,
         body: typeof outgoing.body === "string" ? encoder.encode(outgoing.body) : outgoing.body,
         keys: [...(outgoing.keys ?? [])],

@@ -49,6 +49,22 @@ export class StoredMessage extends Message.extend<StoredMessage>("@strait/core/S
   deliveryAttempt: DeliveryAttempt
 }) {}
 
+/**
+ * A message from fields the compiler has type-checked, made on the class's prototype without the
+ * constructor's parse of every field (1.7 µs a message on this VM, against 0.08): for a producer
+ * building its own messages. It checks nothing: every message a broker accepts passes
+ * {@link validate} there.
+ */
+export const fromFields = (fields: ConstructorParameters<typeof Message>[0]): Message =>
+  Object.assign(Object.create(Message.prototype) as Message, fields)
+
+/**
+ * A copy of a message (or a stored message) under another topic name, without a parse of its
+ * fields: a proxy qualifying or unqualifying a namespace.
+ */
+export const withTopic = <M extends Message>(message: M, topic: string): M =>
+  Object.assign(Object.create(Object.getPrototypeOf(message) as object) as M, message, { topic })
+
 /** The message body is empty (RocketMQ `MESSAGE_BODY_EMPTY`). */
 export class MessageBodyEmpty extends Schema.TaggedError<MessageBodyEmpty>()("MessageBodyEmpty", {}) {
   override get message() {

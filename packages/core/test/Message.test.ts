@@ -168,3 +168,24 @@ describe("StoredMessage", () => {
       assert.isTrue(Exit.isFailure(zeroth))
     }))
 })
+
+describe("messages made without a parse", () => {
+  it("fromFields makes a Message with exactly the fields given, as the constructor would", () => {
+    const made = Message.fromFields({ ...base, tag: "paid" })
+    const constructed = new Message.Message({ ...base, tag: "paid" })
+    assert.instanceOf(made, Message.Message)
+    assert.deepStrictEqual({ ...made }, { ...constructed })
+  })
+
+  it("withTopic copies a message or a stored message under another topic, keeping its class and leaving the original as it was", () => {
+    const stored = new Message.StoredMessage({ ...base, queueId: 2, queueOffset: 9, storeTimestamp: now, deliveryAttempt: 1 } as ConstructorParameters<typeof Message.StoredMessage>[0])
+    const renamed = Message.withTopic(stored, "ns%orders")
+    assert.instanceOf(renamed, Message.StoredMessage)
+    assert.deepStrictEqual({ ...renamed }, { ...stored, topic: "ns%orders" })
+    assert.strictEqual(stored.topic, "orders")
+    const plain = Message.withTopic(message(), "other")
+    assert.instanceOf(plain, Message.Message)
+    assert.notInstanceOf(plain, Message.StoredMessage)
+    assert.strictEqual(plain.topic, "other")
+  })
+})

@@ -102,7 +102,7 @@ describe("ReceiptHandle", () => {
       for (const keyLength of [1, 32, 64, 65, 200]) {
         const key = Redacted.make(Uint8Array.from({ length: keyLength }, (_, i) => (i * 31 + keyLength) & 0xff))
         for (const nameLength of [1, 60, 127]) {
-          const fields = { ...handle, brokerName: "b".repeat(2 * nameLength), topic: "t".repeat(nameLength) }
+          const fields = { ...handle, brokerName: "b".repeat(2 * nameLength), topic: "t".repeat(nameLength) as ReceiptHandle.ReceiptHandle["topic"] }
           const bytes = toBytes(ReceiptHandle.encodeWith(key, fields))
           const sealed = bytes.length - 16
           const expected = createHmac("sha256", Redacted.value(key)).update(bytes.subarray(0, sealed)).digest().subarray(0, 16)

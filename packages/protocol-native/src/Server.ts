@@ -137,7 +137,7 @@ const dispatch = (proxy: Proxy.Proxy["Service"], client: Client, request: Protoc
           handles: received.map(({ invisibleUntil, receiptHandle }) => ({ receiptHandle, invisibleUntil })),
           // the client names topics without its namespace
           messages: MessageBatch.encodeStored(received.map(({ message }) =>
-            message.topic === request.topic ? message : new Message.StoredMessage({ ...message, topic: request.topic })
+            message.topic === request.topic ? message : Message.withTopic(message, request.topic)
           ))
         })
       )
@@ -211,7 +211,7 @@ const dispatch = (proxy: Proxy.Proxy["Service"], client: Client, request: Protoc
       return Effect.map(proxy.pull(caller, request), ({ messages, nextOffset }) => ({
         _tag: "Pulled" as const,
         messages: MessageBatch.encodeStored(messages.map((message) =>
-          message.topic === request.topic ? message : new Message.StoredMessage({ ...message, topic: request.topic })
+          message.topic === request.topic ? message : Message.withTopic(message, request.topic)
         )),
         nextOffset
       }))

@@ -745,7 +745,7 @@ const make = Effect.fnUntraced(function*(
         meteredMessages += admitted
         return yield* Effect.forEach(messages, (message, i): Effect.Effect<Result.Result<SentReceipt, ProxyError>> => {
           if (i >= admitted) return Effect.succeed(Result.fail(refusal!))
-          const qualified = caller.namespace === "" ? message : new Message.Message({ ...message, topic: qualify(caller.namespace, message.topic) })
+          const qualified = caller.namespace === "" ? message : Message.withTopic(message, qualify(caller.namespace, message.topic))
           return sendRouted(qualified, transactional, session?.clientId).pipe(
             messageSpan("strait.proxy.send", "producer", message),
             Effect.map(([receipt]) => ({
