@@ -13,13 +13,12 @@
  * @since 0.1.0
  */
 import { PartitionLeases } from "@strait/control"
-import { Bytes, ConsumerGroup, Message, MessageId, ReceiptHandle, Topic } from "@strait/core"
+import { Bytes, ConsumerGroup, Message, MessageId, ReceiptHandle, Topic, Wire } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
-import * as Wire from "./internal/wire.ts"
 import * as Timers from "./Timers.ts"
 import * as Topics from "./Topics.ts"
 import * as Transactions from "./Transactions.ts"
@@ -286,13 +285,6 @@ const withKind = (kind: number, body: Uint8Array) => {
  */
 export type DecodeError = Wire.Malformed | Schema.SchemaError
 
-const handWritten = <A>(read: () => A): Effect.Effect<A, Wire.Malformed> => {
-  try {
-    return Effect.succeed(read())
-  } catch (error) {
-    return Effect.fail(error instanceof Wire.Malformed ? error : new Wire.Malformed(error instanceof Error ? error.message : String(error)))
-  }
-}
 
 /**
  * Encodes a request.
@@ -333,7 +325,7 @@ export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeE
     case SchemaForm:
       return decodeSchemaRequest(bytes.subarray(1))
     case ProduceForm:
-      return handWritten(() => {
+      return Wire.decodeWith(() => {
         const reader = new Wire.Reader(bytes, 1)
         const sends = Array.from({ length: reader.count(5) }, () => {
           const flags = reader.u8()
@@ -345,7 +337,7 @@ export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeE
         return { _tag: "Produce" as const, sends }
       })
     case AckForm:
-      return handWritten(() => {
+      return Wire.decodeWith(() => {
         const reader = new Wire.Reader(bytes, 1)
         const group = reader.string()
         const topic = reader.string()
@@ -406,7 +398,7 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
     case SchemaForm:
       return decodeSchemaResponse(bytes.subarray(1))
     case ProducedForm:
-      return handWritten((): Response => {
+      return Wire.decodeWith((): Response => {
         const reader = new Wire.Reader(bytes, 1)
         const results = Array.from({ length: reader.count(1) }, () => {
           if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
@@ -425,7 +417,7 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
         return { _tag: "Produced", results }
       })
     case PoppedForm:
-      return handWritten((): Response => {
+      return Wire.decodeWith((): Response => {
         const reader = new Wire.Reader(bytes, 1)
         const handles = Array.from({ length: reader.count(12) }, () => ({ receiptHandle: reader.string(), invisibleUntil: Wire.safeInteger(reader.f64()) }))
         const messages = reader.bytes()
@@ -433,7 +425,7 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
         return { _tag: "Popped", handles, messages }
       })
     case AckedForm:
-      return handWritten((): Response => {
+      return Wire.decodeWith((): Response => {
         const reader = new Wire.Reader(bytes, 1)
         const failures = Array.from({ length: reader.count(8) }, () => ({ index: reader.u32(), error: decodeFailure(reader.bytes()) }))
         reader.end()

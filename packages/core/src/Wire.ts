@@ -1,13 +1,28 @@
-// Byte-level reading and writing for the protocol's hot messages (the ones every message crosses:
-// produce, receive, acknowledge), written by hand rather than derived from their Schemas: these run
-// per message, the derived codec's generic walk costs several microseconds per element.
+/**
+ * Byte-level reading and writing for the protocols' hot messages (the ones every message crosses:
+ * produce, receive, acknowledge), written by hand rather than derived from their Schemas: these run
+ * per message, and the derived codec's generic walk costs several microseconds per element. Little
+ * endian; strings and byte strings carry a u32 length.
+ *
+ * @since 0.1.0
+ */
+import { Buffer } from "node:buffer"
+import { Effect } from "effect"
 
-/** A payload that is not what its kind byte says: truncated, or lengths beyond its end. */
+/**
+ * A payload that is not what its kind byte says: truncated, or lengths beyond its end.
+ *
+ * @since 0.1.0
+ */
 export class Malformed extends Error {
   override readonly name = "Malformed"
 }
 
-/** Appends to a growing buffer. */
+/**
+ * Appends to a growing buffer.
+ *
+ * @since 0.1.0
+ */
 export class Writer {
   #bytes: Buffer
   #view: DataView
@@ -69,7 +84,11 @@ export class Writer {
   }
 }
 
-/** Reads what a `Writer` wrote; every read past the end throws `Malformed`. */
+/**
+ * Reads what a `Writer` wrote; every read past the end throws `Malformed`.
+ *
+ * @since 0.1.0
+ */
 export class Reader {
   readonly #bytes: Buffer
   readonly #view: DataView
@@ -132,8 +151,25 @@ export class Reader {
   }
 }
 
-/** A safe integer, or malformed. */
+/**
+ * A safe integer, or malformed.
+ *
+ * @since 0.1.0
+ */
 export const safeInteger = (value: number) => {
   if (!Number.isSafeInteger(value)) throw new Malformed(`${value} is not a safe integer`)
   return value
+}
+
+/**
+ * Runs a hand-written decoder: what it reads, or `Malformed` for whatever it throws.
+ *
+ * @since 0.1.0
+ */
+export const decodeWith = <A>(read: () => A): Effect.Effect<A, Malformed> => {
+  try {
+    return Effect.succeed(read())
+  } catch (error) {
+    return Effect.fail(error instanceof Malformed ? error : new Malformed(error instanceof Error ? error.message : String(error)))
+  }
 }
