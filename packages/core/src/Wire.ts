@@ -8,6 +8,7 @@
  */
 import { Buffer } from "node:buffer"
 import { Effect } from "effect"
+import * as Bytes from "./Bytes.ts"
 
 /**
  * A payload that is not what its kind byte says: truncated, or lengths beyond its end.
@@ -16,6 +17,12 @@ import { Effect } from "effect"
  */
 export class Malformed extends Error {
   override readonly name = "Malformed"
+}
+
+// a Buffer (for its string writes) over bytes from a slab
+const bufferOf = (length: number) => {
+  const bytes = Bytes.allocUnsafe(length)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, length)
 }
 
 /**
@@ -29,13 +36,13 @@ export class Writer {
   #at = 0
 
   constructor(capacity = 256) {
-    this.#bytes = Buffer.allocUnsafe(capacity)
+    this.#bytes = bufferOf(capacity)
     this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.length)
   }
 
   #room(count: number) {
     if (this.#at + count <= this.#bytes.length) return
-    const grown = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#at + count))
+    const grown = bufferOf(Math.max(this.#bytes.length * 2, this.#at + count))
     grown.set(this.#bytes.subarray(0, this.#at))
     this.#bytes = grown
     this.#view = new DataView(grown.buffer, grown.byteOffset, grown.length)
