@@ -641,6 +641,13 @@ const make = Effect.fnUntraced(function*(
     }
   })
 
+  // where a group stands on a queue: its live consumption here, else its committed offset (undefined
+  // for a group that never consumed the queue here)
+  const consumedOn = (group: string, topic: string, queueId: number, live: ReturnType<typeof consumption.progress>) => {
+    const consumed = live[queueId]?.consumed
+    return consumed !== undefined ? Effect.succeed(consumed) : offsets.get(group, topic, queueId)
+  }
+
   const holdings = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     let unconsumed = 0
@@ -651,7 +658,7 @@ const make = Effect.fnUntraced(function*(
       for (const group of names) {
         const live = consumption.progress(group, spec.name)
         for (let queueId = 0; queueId < spec.queues; queueId++) {
-          const consumed = live[queueId]?.consumed ?? (yield* offsets.get(group, spec.name, queueId))
+          const consumed = yield* consumedOn(group, spec.name, queueId, live)
           // a group that has never consumed the topic here is not waited for
           if (consumed === undefined) continue
           const ref = { topic: spec.name, queueId }
@@ -818,7 +825,7 @@ const make = Effect.fnUntraced(function*(
           const live = consumption.progress(group, spec.name)
           for (let queueId = 0; queueId < spec.queues; queueId++) {
             const bounds = yield* store.bounds({ topic: spec.name, queueId })
-            const consumed = live[queueId]?.consumed ?? (yield* offsets.get(group, spec.name, queueId)) ?? bounds.start
+            const consumed = (yield* consumedOn(group, spec.name, queueId, live)) ?? bounds.start
             progress.push({ topic: spec.name, queueId, end: bounds.end, consumed, inFlight: live[queueId]?.inFlight ?? 0 })
           }
         }
