@@ -24,7 +24,7 @@
 //     onWake(handler)                     runs handler whenever this side's bell rings
 //     send(chunks[], skip) -> bytes taken (with bells, the sleeping reader is rung)
 //     takeInto(target, offset, limit, state) -> bytes copied into target (minus the next record's
-//                                         length when it does not fit), with state[1] 0 asleep |
+//                                         length when it does not fit), with state[0] 0 asleep |
 //                                         1 data came | 2 ended (with bells, a waiting writer is rung)
 //     armWritable(wanted) -> boolean      true when room appeared meanwhile (do not wait)
 //     endWrite()                          no more records from this side
@@ -415,21 +415,20 @@ class Link : public Napi::ObjectWrap<Link> {
   // read into `target` from byte `offset` (at most `limit` bytes, whole records), ring a writer
   // waiting for room (with bells), and (when nothing was there) ended and armReadable, in one call:
   // returns the bytes copied, or minus the length of the next record when it does not fit (nothing
-  // copied). `state[1]` (an Int32Array of 2) gets what an empty ring means: 0 sleeping, 1 data
+  // copied). `state[0]` (an Int32Array of 1) gets what an empty ring means: 0 sleeping, 1 data
   // arrived meanwhile, 2 the peer ended. The caller owns `target`, so a read allocates nothing.
   Napi::Value TakeInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     mapped(env);
     auto state = info[3].As<Napi::Int32Array>();
-    if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
+    if (state.ElementLength() < 1) throw Napi::RangeError::New(env, "the state holds one number");
     double copied = takeInto(env, reader_, info);
     if (copied == 0 && !reader_->ended() && spinFor()) copied = takeInto(env, reader_, info);
     if (peerBell_ >= 0 && reader_->takeWriterWaiting()) ringPeer();
     state[0] = 0;
-    state[1] = 0;
     if (copied == 0) {
-      if (reader_->ended()) state[1] = 2;
-      else if (reader_->armReadable()) state[1] = 1;
+      if (reader_->ended()) state[0] = 2;
+      else if (reader_->armReadable()) state[0] = 1;
     }
     return Napi::Number::New(env, copied);
   }

@@ -288,12 +288,11 @@ class VerbsLink : public Napi::ObjectWrap<VerbsLink> {
     Napi::Env env = info.Env();
     usable(env);
     auto state = info[3].As<Napi::Int32Array>();
-    if (state.ElementLength() < 2) throw Napi::RangeError::New(env, "the state holds two numbers");
+    if (state.ElementLength() < 1) throw Napi::RangeError::New(env, "the state holds one number");
     complete();
     failed(env);
     double copied = strait_shm::takeInto(env, reader_.get(), info);
-    state[0] = 0;
-    state[1] = copied == 0 && peerEnded_ && reader_->position() == rxTail_ ? 2 : 0;
+    state[0] = copied == 0 && peerEnded_ && reader_->position() == rxTail_ ? 2 : 0;
     if (connected_) returnCredit(false);
     return Napi::Number::New(env, copied);
   }

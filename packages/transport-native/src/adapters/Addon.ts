@@ -20,7 +20,7 @@ export interface RingLink {
   /**
    * Copies the published records (whole, at most `limit` bytes) into `target` from byte `offset` and
    * releases them (waking the writer if it waits for room): the bytes copied, or minus the length of
-   * the next record when it does not fit (nothing copied). `state[1]` gets, when nothing was copied,
+   * the next record when it does not fit (nothing copied). `state[0]` gets, when nothing was copied,
    * 0 asleep, 1 data came meanwhile, 2 the peer ended. Throws when the link is poisoned (a corrupt
    * record, a failed RDMA operation).
    */

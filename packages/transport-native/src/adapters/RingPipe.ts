@@ -98,7 +98,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
 
   // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
   // or the peer's end is reached
-  const state = new Int32Array(2)
+  const state = new Int32Array(1)
   const drain = () => {
     if (receiver === undefined || paused || draining || reported || unmapped) return
     draining = true
@@ -128,7 +128,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
           }
           continue
         }
-        if (state[1] === 2) {
+        if (state[0] === 2) {
           peerEnded = true
           report(new PipeClosed({ orderly: true, reason: "end of stream" }))
           closeIfDone()
@@ -139,7 +139,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
           return
         }
         // asleep until a wake-up, unless data came while arming
-        if (state[1] !== 1) return
+        if (state[0] !== 1) return
       }
     } finally {
       draining = false
