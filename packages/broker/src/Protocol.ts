@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { PartitionLeases } from "@strait/control"
-import { Bytes, ConsumerGroup, Message, MessageId, ReceiptHandle, Topic, Wire } from "@strait/core"
+import { ConsumerGroup, Message, MessageId, ReceiptHandle, Topic, Wire } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
@@ -271,20 +271,12 @@ const ProducedForm = 1
 const PoppedForm = 2
 const AckedForm = 3
 
-const withKind = (kind: number, body: Uint8Array) => {
-  const bytes = Bytes.allocUnsafe(1 + body.length)
-  bytes[0] = kind
-  bytes.set(body, 1)
-  return bytes
-}
-
 /**
  * A payload that is not a well-formed request or response.
  *
  * @since 0.1.0
  */
 export type DecodeError = Wire.Malformed | Schema.SchemaError
-
 
 /**
  * Encodes a request.
@@ -304,14 +296,10 @@ export const encodeRequest = (request: Request): Uint8Array => {
       }
       return writer.done()
     }
-    case "Ack": {
-      const writer = new Wire.Writer(64 + request.receiptHandles.length * 128).u8(AckForm).string(request.group).string(request.topic)
-      writer.u32(request.receiptHandles.length)
-      for (const handle of request.receiptHandles) writer.string(handle)
-      return writer.done()
-    }
+    case "Ack":
+      return Wire.writeAcknowledgement(AckForm, request)
     default:
-      return withKind(SchemaForm, encodeSchemaRequest(request))
+      return Wire.withForm(SchemaForm, encodeSchemaRequest(request))
   }
 }
 
@@ -320,35 +308,19 @@ export const encodeRequest = (request: Request): Uint8Array => {
  *
  * @since 0.1.0
  */
-export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> => {
-  switch (bytes[0]) {
-    case SchemaForm:
-      return decodeSchemaRequest(bytes.subarray(1))
-    case ProduceForm:
-      return Wire.decodeWith(() => {
-        const reader = new Wire.Reader(bytes, 1)
-        const sends = Array.from({ length: reader.count(5) }, () => {
-          const flags = reader.u8()
-          const messages = reader.bytes()
-          const fence = (flags & 2) === 0 ? undefined : Array.from({ length: reader.count(8) }, () => ({ queueId: reader.u32(), epoch: reader.u32() }))
-          return { transactional: (flags & 1) === 1, messages, ...(fence === undefined ? {} : { fence }) }
-        })
-        reader.end()
-        return { _tag: "Produce" as const, sends }
+export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> =>
+  Wire.decodeByForm<Request, DecodeError>("request", bytes, decodeSchemaRequest, {
+    [ProduceForm]: (reader) => ({
+      _tag: "Produce",
+      sends: Array.from({ length: reader.count(5) }, () => {
+        const flags = reader.u8()
+        const messages = reader.bytes()
+        const fence = (flags & 2) === 0 ? undefined : Array.from({ length: reader.count(8) }, () => ({ queueId: reader.u32(), epoch: reader.u32() }))
+        return { transactional: (flags & 1) === 1, messages, ...(fence === undefined ? {} : { fence }) }
       })
-    case AckForm:
-      return Wire.decodeWith(() => {
-        const reader = new Wire.Reader(bytes, 1)
-        const group = reader.string()
-        const topic = reader.string()
-        const receiptHandles = Array.from({ length: reader.count(4) }, () => reader.string())
-        reader.end()
-        return { _tag: "Ack" as const, group, topic, receiptHandles }
-      })
-    default:
-      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty request" : `unknown request form ${bytes[0]}`))
-  }
-}
+    }),
+    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) })
+  })
 
 /**
  * Encodes a response.
@@ -366,25 +338,17 @@ export const encodeResponse = (response: Response): Uint8Array => {
         }
         writer.u8(0).u32(result.receipts.length)
         for (const receipt of result.receipts) {
-          writer.string(receipt.messageId).u32(receipt.queueId).f64(receipt.offset).f64(receipt.storeTimestamp)
-          if (receipt.recallHandle === undefined) writer.u8(0)
-          else writer.u8(1).string(receipt.recallHandle)
+          writer.string(receipt.messageId).u32(receipt.queueId).f64(receipt.offset).f64(receipt.storeTimestamp).optionalString(receipt.recallHandle)
         }
       }
       return writer.done()
     }
-    case "Popped": {
-      const writer = new Wire.Writer(64 + response.handles.length * 140 + response.messages.length).u8(PoppedForm).u32(response.handles.length)
-      for (const { invisibleUntil, receiptHandle } of response.handles) writer.string(receiptHandle).f64(invisibleUntil)
-      return writer.bytes(response.messages).done()
-    }
-    case "Acked": {
-      const writer = new Wire.Writer(64).u8(AckedForm).u32(response.failures.length)
-      for (const { error, index } of response.failures) writer.u32(index).bytes(encodeFailure(error))
-      return writer.done()
-    }
+    case "Popped":
+      return Wire.writeDelivery(PoppedForm, response)
+    case "Acked":
+      return Wire.writeFailures(AckedForm, response.failures, encodeFailure)
     default:
-      return withKind(SchemaForm, encodeSchemaResponse(response))
+      return Wire.withForm(SchemaForm, encodeSchemaResponse(response))
   }
 }
 
@@ -393,45 +357,23 @@ export const encodeResponse = (response: Response): Uint8Array => {
  *
  * @since 0.1.0
  */
-export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> => {
-  switch (bytes[0]) {
-    case SchemaForm:
-      return decodeSchemaResponse(bytes.subarray(1))
-    case ProducedForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const results = Array.from({ length: reader.count(1) }, () => {
-          if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
-          const receipts = Array.from({ length: reader.count(25) }, () => {
-            const messageId = reader.string()
-            const queueId = reader.u32()
-            const offset = Wire.safeInteger(reader.f64())
-            const storeTimestamp = Wire.safeInteger(reader.f64())
-            return reader.u8() === 1
-              ? { messageId, queueId, offset, storeTimestamp, recallHandle: reader.string() }
-              : { messageId, queueId, offset, storeTimestamp }
-          })
-          return { _tag: "Sent" as const, receipts }
+export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> =>
+  Wire.decodeByForm<Response, DecodeError>("response", bytes, decodeSchemaResponse, {
+    [ProducedForm]: (reader) => ({
+      _tag: "Produced",
+      results: Array.from({ length: reader.count(1) }, () => {
+        if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
+        const receipts = Array.from({ length: reader.count(25) }, () => {
+          const messageId = reader.string()
+          const queueId = reader.u32()
+          const offset = Wire.safeInteger(reader.f64())
+          const storeTimestamp = Wire.safeInteger(reader.f64())
+          const recallHandle = reader.optionalString()
+          return recallHandle === undefined ? { messageId, queueId, offset, storeTimestamp } : { messageId, queueId, offset, storeTimestamp, recallHandle }
         })
-        reader.end()
-        return { _tag: "Produced", results }
+        return { _tag: "Sent" as const, receipts }
       })
-    case PoppedForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const handles = Array.from({ length: reader.count(12) }, () => ({ receiptHandle: reader.string(), invisibleUntil: Wire.safeInteger(reader.f64()) }))
-        const messages = reader.bytes()
-        reader.end()
-        return { _tag: "Popped", handles, messages }
-      })
-    case AckedForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const failures = Array.from({ length: reader.count(8) }, () => ({ index: reader.u32(), error: decodeFailure(reader.bytes()) }))
-        reader.end()
-        return { _tag: "Acked", failures }
-      })
-    default:
-      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty response" : `unknown response form ${bytes[0]}`))
-  }
-}
+    }),
+    [PoppedForm]: (reader) => ({ _tag: "Popped", ...Wire.readDelivery(reader) }),
+    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, decodeFailure) })
+  })

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Bytes, Wire } from "@strait/core"
+import { Wire } from "@strait/core"
 import { Effect, Schema } from "effect"
 import { SchemaBinary } from "effect/encoding"
 
@@ -315,13 +315,6 @@ const decodeSchemaResponse = Schema.decodeUnknownEffect(responseCodec)
 const encodeFailure = Schema.encodeSync(failureCodec)
 const decodeFailure = Schema.decodeUnknownSync(failureCodec)
 
-const withForm = (form: number, body: Uint8Array) => {
-  const bytes = Bytes.allocUnsafe(1 + body.length)
-  bytes[0] = form
-  bytes.set(body, 1)
-  return bytes
-}
-
 /**
  * A payload that is not a well-formed request or response.
  *
@@ -338,14 +331,10 @@ export const encodeRequest = (request: Request): Uint8Array => {
   switch (request._tag) {
     case "Send":
       return new Wire.Writer(16 + request.messages.length).u8(SendForm).u8(request.transactional ? 1 : 0).bytes(request.messages).done()
-    case "Ack": {
-      const writer = new Wire.Writer(64 + request.receiptHandles.length * 128).u8(AckForm).string(request.group).string(request.topic)
-      writer.u32(request.receiptHandles.length)
-      for (const handle of request.receiptHandles) writer.string(handle)
-      return writer.done()
-    }
+    case "Ack":
+      return Wire.writeAcknowledgement(AckForm, request)
     default:
-      return withForm(SchemaForm, encodeSchemaRequest(request))
+      return Wire.withForm(SchemaForm, encodeSchemaRequest(request))
   }
 }
 
@@ -354,31 +343,14 @@ export const encodeRequest = (request: Request): Uint8Array => {
  *
  * @since 0.1.0
  */
-export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> => {
-  switch (bytes[0]) {
-    case SchemaForm:
-      return decodeSchemaRequest(bytes.subarray(1))
-    case SendForm:
-      return Wire.decodeWith((): Request => {
-        const reader = new Wire.Reader(bytes, 1)
-        const transactional = reader.u8() === 1
-        const messages = reader.bytes()
-        reader.end()
-        return { _tag: "Send", messages, transactional }
-      })
-    case AckForm:
-      return Wire.decodeWith((): Request => {
-        const reader = new Wire.Reader(bytes, 1)
-        const group = reader.string()
-        const topic = reader.string()
-        const receiptHandles = Array.from({ length: reader.count(4) }, () => reader.string())
-        reader.end()
-        return { _tag: "Ack", group, topic, receiptHandles }
-      })
-    default:
-      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty request" : `unknown request form ${bytes[0]}`))
-  }
-}
+export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> =>
+  Wire.decodeByForm<Request, DecodeError>("request", bytes, decodeSchemaRequest, {
+    [SendForm]: (reader) => {
+      const transactional = reader.u8() === 1
+      return { _tag: "Send", messages: reader.bytes(), transactional }
+    },
+    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) })
+  })
 
 /**
  * Encodes a response.
@@ -390,29 +362,17 @@ export const encodeResponse = (response: Response): Uint8Array => {
     case "Sent": {
       const writer = new Wire.Writer(64 + response.results.length * 80).u8(SentForm).u32(response.results.length)
       for (const result of response.results) {
-        if (result._tag === "Refused") {
-          writer.u8(1).bytes(encodeFailure(result.error))
-          continue
-        }
-        const { messageId, offset, queueId, recallHandle } = result.receipt
-        writer.u8(0).string(messageId).u32(queueId).f64(offset)
-        if (recallHandle === undefined) writer.u8(0)
-        else writer.u8(1).string(recallHandle)
+        if (result._tag === "Refused") writer.u8(1).bytes(encodeFailure(result.error))
+        else writer.u8(0).string(result.receipt.messageId).u32(result.receipt.queueId).f64(result.receipt.offset).optionalString(result.receipt.recallHandle)
       }
       return writer.done()
     }
-    case "Received": {
-      const writer = new Wire.Writer(64 + response.handles.length * 140 + response.messages.length).u8(ReceivedForm).u32(response.handles.length)
-      for (const { invisibleUntil, receiptHandle } of response.handles) writer.string(receiptHandle).f64(invisibleUntil)
-      return writer.bytes(response.messages).done()
-    }
-    case "Acked": {
-      const writer = new Wire.Writer(64).u8(AckedForm).u32(response.failures.length)
-      for (const { error, index } of response.failures) writer.u32(index).bytes(encodeFailure(error))
-      return writer.done()
-    }
+    case "Received":
+      return Wire.writeDelivery(ReceivedForm, response)
+    case "Acked":
+      return Wire.writeFailures(AckedForm, response.failures, encodeFailure)
     default:
-      return withForm(SchemaForm, encodeSchemaResponse(response))
+      return Wire.withForm(SchemaForm, encodeSchemaResponse(response))
   }
 }
 
@@ -421,40 +381,19 @@ export const encodeResponse = (response: Response): Uint8Array => {
  *
  * @since 0.1.0
  */
-export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> => {
-  switch (bytes[0]) {
-    case SchemaForm:
-      return decodeSchemaResponse(bytes.subarray(1))
-    case SentForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const results = Array.from({ length: reader.count(1) }, () => {
-          if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
-          const messageId = reader.string()
-          const queueId = reader.u32()
-          const offset = reader.f64()
-          const receipt = reader.u8() === 1 ? { messageId, queueId, offset, recallHandle: reader.string() } : { messageId, queueId, offset }
-          return { _tag: "Stored" as const, receipt }
-        })
-        reader.end()
-        return { _tag: "Sent", results }
+export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> =>
+  Wire.decodeByForm<Response, DecodeError>("response", bytes, decodeSchemaResponse, {
+    [SentForm]: (reader) => ({
+      _tag: "Sent",
+      results: Array.from({ length: reader.count(1) }, () => {
+        if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
+        const messageId = reader.string()
+        const queueId = reader.u32()
+        const offset = reader.f64()
+        const recallHandle = reader.optionalString()
+        return { _tag: "Stored" as const, receipt: recallHandle === undefined ? { messageId, queueId, offset } : { messageId, queueId, offset, recallHandle } }
       })
-    case ReceivedForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const handles = Array.from({ length: reader.count(12) }, () => ({ receiptHandle: reader.string(), invisibleUntil: reader.f64() }))
-        const messages = reader.bytes()
-        reader.end()
-        return { _tag: "Received", handles, messages }
-      })
-    case AckedForm:
-      return Wire.decodeWith((): Response => {
-        const reader = new Wire.Reader(bytes, 1)
-        const failures = Array.from({ length: reader.count(8) }, () => ({ index: Wire.safeInteger(reader.u32()), error: decodeFailure(reader.bytes()) }))
-        reader.end()
-        return { _tag: "Acked", failures }
-      })
-    default:
-      return Effect.fail(new Wire.Malformed(bytes.length === 0 ? "an empty response" : `unknown response form ${bytes[0]}`))
-  }
-}
+    }),
+    [ReceivedForm]: (reader) => ({ _tag: "Received", ...Wire.readDelivery(reader) }),
+    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, decodeFailure) })
+  })

@@ -85,6 +85,11 @@ export class Writer {
     return this
   }
 
+  /** A string that may be absent (a presence byte first). */
+  optionalString(value: string | undefined) {
+    return value === undefined ? this.u8(0) : this.u8(1).string(value)
+  }
+
   done(): Uint8Array {
     // a plain Uint8Array view, whatever Buffer pool the bytes came from
     return new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset, this.#at)
@@ -153,6 +158,11 @@ export class Reader {
     return value
   }
 
+  /** What `Writer.optionalString` wrote. */
+  optionalString(): string | undefined {
+    return this.u8() === 1 ? this.string() : undefined
+  }
+
   end() {
     if (this.#at !== this.#bytes.length) throw new Malformed(`${this.#bytes.length - this.#at} bytes after the message`)
   }
@@ -180,3 +190,133 @@ export const decodeWith = <A>(read: () => A): Effect.Effect<A, Malformed> => {
     return Effect.fail(error instanceof Malformed ? error : new Malformed(error instanceof Error ? error.message : String(error)))
   }
 }
+
+/**
+ * Decodes a hand-written form: `read` gets a reader past the form byte, and the payload must end
+ * where it stops reading.
+ *
+ * @since 0.1.0
+ */
+export const decodeForm = <A>(bytes: Uint8Array, read: (reader: Reader) => A): Effect.Effect<A, Malformed> =>
+  decodeWith(() => {
+    const reader = new Reader(bytes, 1)
+    const value = read(reader)
+    reader.end()
+    return value
+  })
+
+/**
+ * Decodes a payload by its form byte: form 0 by `schema` (the schema-derived encoding of the rest),
+ * the others by the hand-written readers of `forms`; an empty payload or an unknown form is
+ * `Malformed`. `what` names the payload in errors ("request", "response").
+ *
+ * @since 0.1.0
+ */
+export const decodeByForm = <A, E>(
+  what: string,
+  bytes: Uint8Array,
+  schema: (body: Uint8Array) => Effect.Effect<A, E>,
+  forms: { readonly [form: number]: (reader: Reader) => A }
+): Effect.Effect<A, E | Malformed> => {
+  if (bytes.length === 0) return Effect.fail(new Malformed(`an empty ${what}`))
+  if (bytes[0] === 0) return schema(bytes.subarray(1))
+  const read = forms[bytes[0]!]
+  return read === undefined ? Effect.fail(new Malformed(`unknown ${what} form ${bytes[0]}`)) : decodeForm(bytes, read)
+}
+
+/**
+ * `body` behind a one-byte form.
+ *
+ * @since 0.1.0
+ */
+export const withForm = (form: number, body: Uint8Array): Uint8Array => {
+  const bytes = Bytes.allocUnsafe(1 + body.length)
+  bytes[0] = form
+  bytes.set(body, 1)
+  return bytes
+}
+
+/**
+ * Messages given to a consumer: each one's receipt handle and the time it stays invisible until,
+ * then the messages as one `MessageBatch`.
+ *
+ * @since 0.1.0
+ */
+export interface Delivery {
+  readonly handles: ReadonlyArray<{ readonly receiptHandle: string; readonly invisibleUntil: number }>
+  readonly messages: Uint8Array
+}
+
+/**
+ * Writes a delivery behind `form`.
+ *
+ * @since 0.1.0
+ */
+export const writeDelivery = (form: number, delivery: Delivery): Uint8Array => {
+  const writer = new Writer(64 + delivery.handles.length * 140 + delivery.messages.length).u8(form).u32(delivery.handles.length)
+  for (const { invisibleUntil, receiptHandle } of delivery.handles) writer.string(receiptHandle).f64(invisibleUntil)
+  return writer.bytes(delivery.messages).done()
+}
+
+/**
+ * Reads what `writeDelivery` wrote (past its form byte).
+ *
+ * @since 0.1.0
+ */
+export const readDelivery = (reader: Reader) => {
+  const handles = Array.from({ length: reader.count(12) }, () => ({ receiptHandle: reader.string(), invisibleUntil: safeInteger(reader.f64()) }))
+  return { handles, messages: reader.bytes() }
+}
+
+/**
+ * Acknowledgements of one consumer group on one topic: their receipt handles.
+ *
+ * @since 0.1.0
+ */
+export interface Acknowledgement {
+  readonly group: string
+  readonly topic: string
+  readonly receiptHandles: ReadonlyArray<string>
+}
+
+/**
+ * Writes acknowledgements behind `form`.
+ *
+ * @since 0.1.0
+ */
+export const writeAcknowledgement = (form: number, ack: Acknowledgement): Uint8Array => {
+  const writer = new Writer(64 + ack.receiptHandles.length * 128).u8(form).string(ack.group).string(ack.topic).u32(ack.receiptHandles.length)
+  for (const handle of ack.receiptHandles) writer.string(handle)
+  return writer.done()
+}
+
+/**
+ * Reads what `writeAcknowledgement` wrote (past its form byte).
+ *
+ * @since 0.1.0
+ */
+export const readAcknowledgement = (reader: Reader) => {
+  const group = reader.string()
+  const topic = reader.string()
+  return { group, topic, receiptHandles: Array.from({ length: reader.count(4) }, () => reader.string()) }
+}
+
+/**
+ * Writes, behind `form`, the items of a request that failed (an acknowledgement's refusals), each
+ * by its index and its error in the caller's encoding.
+ *
+ * @since 0.1.0
+ */
+export const writeFailures = <E>(form: number, failures: ReadonlyArray<{ readonly index: number; readonly error: E }>, encode: (error: E) => Uint8Array): Uint8Array => {
+  const writer = new Writer(64).u8(form).u32(failures.length)
+  for (const { error, index } of failures) writer.u32(index).bytes(encode(error))
+  return writer.done()
+}
+
+/**
+ * Reads what `writeFailures` wrote (past its form byte).
+ *
+ * @since 0.1.0
+ */
+export const readFailures = <E>(reader: Reader, decode: (bytes: Uint8Array) => E) =>
+  Array.from({ length: reader.count(8) }, () => ({ index: reader.u32(), error: decode(reader.bytes()) }))
