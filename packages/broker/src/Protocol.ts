@@ -15,7 +15,6 @@
 import { PartitionLeases } from "@strait/control"
 import { ConsumerGroup, Message, MessageId, ReceiptHandle, Topic, Wire } from "@strait/core"
 import { Effect, Schema } from "effect"
-import { SchemaBinary } from "effect/encoding"
 import * as Broker from "./Broker.ts"
 import * as Consumption from "./Consumption.ts"
 import * as Filter from "./Filter.ts"
@@ -241,30 +240,13 @@ export const Response = Schema.Union([
  */
 export type Response = typeof Response.Type
 
-/**
- * The Schema-derived binary codecs of requests and responses (`SchemaBinary`): the wire form of every
- * message but the hot ones (see `encodeRequest`).
- *
- * @since 0.1.0
- */
-export const requestCodec = SchemaBinary.toCodec(Request)
-
-/**
- * @since 0.1.0
- */
-export const responseCodec = SchemaBinary.toCodec(Response)
-
-const failureCodec = SchemaBinary.toCodec(Failure)
-const encodeSchemaRequest = Schema.encodeSync(requestCodec)
-const decodeSchemaRequest = Schema.decodeUnknownEffect(requestCodec)
-const encodeSchemaResponse = Schema.encodeSync(responseCodec)
-const decodeSchemaResponse = Schema.decodeUnknownEffect(responseCodec)
-const encodeFailure = Schema.encodeSync(failureCodec)
-const decodeFailure = Schema.decodeUnknownSync(failureCodec)
+// the schema-derived encoding of every case not written by hand, and of errors inside hand-written ones
+const requests = Wire.schemaCodec(Request)
+const responses = Wire.schemaCodec(Response)
+const failures = Wire.schemaCodec(Failure)
 
 // The first byte of a payload says how the rest is laid out: the Schema-derived form, or one of the
 // hand-written layouts of the messages every produced and consumed message crosses.
-const SchemaForm = 0
 const ProduceForm = 1
 const AckForm = 2
 const ProducedForm = 1
@@ -299,7 +281,7 @@ export const encodeRequest = (request: Request): Uint8Array => {
     case "Ack":
       return Wire.writeAcknowledgement(AckForm, request)
     default:
-      return Wire.withForm(SchemaForm, encodeSchemaRequest(request))
+      return requests.encodeForm(request)
   }
 }
 
@@ -309,7 +291,7 @@ export const encodeRequest = (request: Request): Uint8Array => {
  * @since 0.1.0
  */
 export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> =>
-  Wire.decodeByForm<Request, DecodeError>("request", bytes, decodeSchemaRequest, {
+  Wire.decodeByForm<Request, DecodeError>("request", bytes, requests.decode, {
     [ProduceForm]: (reader) => ({
       _tag: "Produce",
       sends: Array.from({ length: reader.count(5) }, () => {
@@ -333,7 +315,7 @@ export const encodeResponse = (response: Response): Uint8Array => {
       const writer = new Wire.Writer(64 + response.results.length * 96).u8(ProducedForm).u32(response.results.length)
       for (const result of response.results) {
         if (result._tag === "Refused") {
-          writer.u8(1).bytes(encodeFailure(result.error))
+          writer.u8(1).bytes(failures.encode(result.error))
           continue
         }
         writer.u8(0).u32(result.receipts.length)
@@ -346,9 +328,9 @@ export const encodeResponse = (response: Response): Uint8Array => {
     case "Popped":
       return Wire.writeDelivery(PoppedForm, response)
     case "Acked":
-      return Wire.writeFailures(AckedForm, response.failures, encodeFailure)
+      return Wire.writeFailures(AckedForm, response.failures, failures.encode)
     default:
-      return Wire.withForm(SchemaForm, encodeSchemaResponse(response))
+      return responses.encodeForm(response)
   }
 }
 
@@ -358,11 +340,11 @@ export const encodeResponse = (response: Response): Uint8Array => {
  * @since 0.1.0
  */
 export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> =>
-  Wire.decodeByForm<Response, DecodeError>("response", bytes, decodeSchemaResponse, {
+  Wire.decodeByForm<Response, DecodeError>("response", bytes, responses.decode, {
     [ProducedForm]: (reader) => ({
       _tag: "Produced",
       results: Array.from({ length: reader.count(1) }, () => {
-        if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
+        if (reader.u8() === 1) return { _tag: "Refused" as const, error: failures.decodeSync(reader.bytes()) }
         const receipts = Array.from({ length: reader.count(25) }, () => {
           const messageId = reader.string()
           const queueId = reader.u32()
@@ -375,5 +357,5 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
       })
     }),
     [PoppedForm]: (reader) => ({ _tag: "Popped", ...Wire.readDelivery(reader) }),
-    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, decodeFailure) })
+    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, failures.decodeSync) })
   })

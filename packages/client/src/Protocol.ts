@@ -14,7 +14,6 @@
  */
 import { Wire } from "@strait/core"
 import { Effect, Schema } from "effect"
-import { SchemaBinary } from "effect/encoding"
 
 const TopicKind = Schema.Literals(["NORMAL", "FIFO", "DELAY", "TRANSACTION", "PRIORITY"])
 const Flush = Schema.Literals(["sync", "async"])
@@ -298,22 +297,16 @@ export type Response = typeof Response.Type
 // The cases every message crosses (Send, Ack; Sent, Received, Acked) are written by hand behind a
 // form byte; every other case is the schema-derived encoding behind form 0. The derived codec's
 // generic walk was a tenth of the client's CPU per message.
-const SchemaForm = 0
 const SendForm = 1
 const AckForm = 2
 const SentForm = 1
 const ReceivedForm = 2
 const AckedForm = 3
 
-const requestCodec = SchemaBinary.toCodec(Request)
-const responseCodec = SchemaBinary.toCodec(Response)
-const failureCodec = SchemaBinary.toCodec(Failure)
-const encodeSchemaRequest = Schema.encodeSync(requestCodec)
-const decodeSchemaRequest = Schema.decodeUnknownEffect(requestCodec)
-const encodeSchemaResponse = Schema.encodeSync(responseCodec)
-const decodeSchemaResponse = Schema.decodeUnknownEffect(responseCodec)
-const encodeFailure = Schema.encodeSync(failureCodec)
-const decodeFailure = Schema.decodeUnknownSync(failureCodec)
+// the schema-derived encoding of every case not written by hand, and of errors inside hand-written ones
+const requests = Wire.schemaCodec(Request)
+const responses = Wire.schemaCodec(Response)
+const failures = Wire.schemaCodec(Failure)
 
 /**
  * A payload that is not a well-formed request or response.
@@ -334,7 +327,7 @@ export const encodeRequest = (request: Request): Uint8Array => {
     case "Ack":
       return Wire.writeAcknowledgement(AckForm, request)
     default:
-      return Wire.withForm(SchemaForm, encodeSchemaRequest(request))
+      return requests.encodeForm(request)
   }
 }
 
@@ -344,7 +337,7 @@ export const encodeRequest = (request: Request): Uint8Array => {
  * @since 0.1.0
  */
 export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeError> =>
-  Wire.decodeByForm<Request, DecodeError>("request", bytes, decodeSchemaRequest, {
+  Wire.decodeByForm<Request, DecodeError>("request", bytes, requests.decode, {
     [SendForm]: (reader) => {
       const transactional = reader.u8() === 1
       return { _tag: "Send", messages: reader.bytes(), transactional }
@@ -362,7 +355,7 @@ export const encodeResponse = (response: Response): Uint8Array => {
     case "Sent": {
       const writer = new Wire.Writer(64 + response.results.length * 80).u8(SentForm).u32(response.results.length)
       for (const result of response.results) {
-        if (result._tag === "Refused") writer.u8(1).bytes(encodeFailure(result.error))
+        if (result._tag === "Refused") writer.u8(1).bytes(failures.encode(result.error))
         else writer.u8(0).string(result.receipt.messageId).u32(result.receipt.queueId).f64(result.receipt.offset).optionalString(result.receipt.recallHandle)
       }
       return writer.done()
@@ -370,9 +363,9 @@ export const encodeResponse = (response: Response): Uint8Array => {
     case "Received":
       return Wire.writeDelivery(ReceivedForm, response)
     case "Acked":
-      return Wire.writeFailures(AckedForm, response.failures, encodeFailure)
+      return Wire.writeFailures(AckedForm, response.failures, failures.encode)
     default:
-      return Wire.withForm(SchemaForm, encodeSchemaResponse(response))
+      return responses.encodeForm(response)
   }
 }
 
@@ -382,11 +375,11 @@ export const encodeResponse = (response: Response): Uint8Array => {
  * @since 0.1.0
  */
 export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, DecodeError> =>
-  Wire.decodeByForm<Response, DecodeError>("response", bytes, decodeSchemaResponse, {
+  Wire.decodeByForm<Response, DecodeError>("response", bytes, responses.decode, {
     [SentForm]: (reader) => ({
       _tag: "Sent",
       results: Array.from({ length: reader.count(1) }, () => {
-        if (reader.u8() === 1) return { _tag: "Refused" as const, error: decodeFailure(reader.bytes()) }
+        if (reader.u8() === 1) return { _tag: "Refused" as const, error: failures.decodeSync(reader.bytes()) }
         const messageId = reader.string()
         const queueId = reader.u32()
         const offset = reader.f64()
@@ -395,5 +388,5 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
       })
     }),
     [ReceivedForm]: (reader) => ({ _tag: "Received", ...Wire.readDelivery(reader) }),
-    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, decodeFailure) })
+    [AckedForm]: (reader) => ({ _tag: "Acked", failures: Wire.readFailures(reader, failures.decodeSync) })
   })

@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { SchemaBinary } from "effect/encoding"
 import * as Bytes from "./Bytes.ts"
 
 /**
@@ -222,6 +223,38 @@ export const decodeByForm = <A, E>(
   if (bytes[0] === 0) return schema(bytes.subarray(1))
   const read = forms[bytes[0]!]
   return read === undefined ? Effect.fail(new Malformed(`unknown ${what} form ${bytes[0]}`)) : decodeForm(bytes, read)
+}
+
+/**
+ * The schema-derived binary encoding (`SchemaBinary`) of `schema`, for a protocol's cases that are
+ * not written by hand: `encodeForm` puts the bytes behind form 0, `decode` reads bytes (after the
+ * form byte) as an Effect, `encode` and `decodeSync` (which throws) nest a value inside a
+ * hand-written layout (an error in a refusal).
+ *
+ * @since 0.1.0
+ */
+export const schemaCodec = <S extends Schema.Constraint & { readonly DecodingServices: never; readonly EncodingServices: never }>(schema: S): SchemaCodec<S["Type"]> => {
+  const codec = SchemaBinary.toCodec(schema)
+  // the derived codec's types, stated: its Type is the schema's, its Encoded bytes
+  const encode = Schema.encodeSync(codec) as (value: S["Type"]) => Uint8Array
+  return {
+    encode,
+    encodeForm: (value) => withForm(0, encode(value)),
+    decode: Schema.decodeUnknownEffect(codec) as (bytes: Uint8Array) => Effect.Effect<S["Type"], Schema.SchemaError>,
+    decodeSync: Schema.decodeUnknownSync(codec) as (bytes: Uint8Array) => S["Type"]
+  }
+}
+
+/**
+ * What {@link schemaCodec} gives.
+ *
+ * @since 0.1.0
+ */
+export interface SchemaCodec<A> {
+  readonly encode: (value: A) => Uint8Array
+  readonly encodeForm: (value: A) => Uint8Array
+  readonly decode: (bytes: Uint8Array) => Effect.Effect<A, Schema.SchemaError>
+  readonly decodeSync: (bytes: Uint8Array) => A
 }
 
 /**
