@@ -78,34 +78,18 @@ const pathOf = (address: string) => {
 }
 
 const make = (addon: Addon.Addon) =>
-  Effect.gen(function*() {
-    const settings = yield* ShmSettings
+  Effect.map(Effect.service(ShmSettings), (settings) => {
     const handoverMillis = Duration.toMillis(settings.connectTimeout)
     const spin = spinMicros(settings.spin)
-    return Transport.Transport.of({
-      schemes: ["shm"],
-      listen: (address) =>
-        Effect.gen(function*() {
-          const path = pathOf(address)
-          if (path instanceof Transport.InvalidAddress) return yield* path
-          return yield* Connection.listenSockets<Socket>({
-            address,
-            acceptBacklog: settings.acceptBacklog,
-            start: (onSocket) => Effect.map(ShmNet.listen(path, onSocket), (server) => ({ address: `shm://${path}`, close: ShmNet.close(server) })),
-            pipeOf: (socket) => ShmNet.acceptLink(addon, socket, handoverMillis, spin),
-            remoteOf: () => `shm://${path}#peer`
-          })
-        }),
-      connect: (address) =>
-        Effect.gen(function*() {
-          const path = pathOf(address)
-          if (path instanceof Transport.InvalidAddress) return yield* path
-          const pipe = yield* ShmNet.connect(addon, path, settings.capacity, spin).pipe(
-            Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("timed out") }),
-            Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
-          )
-          return yield* Connection.make(pipe, address)
-        })
+    return Connection.socketTransport<string, Socket>({
+      scheme: "shm",
+      parse: pathOf,
+      acceptBacklog: settings.acceptBacklog,
+      connectTimeout: settings.connectTimeout,
+      start: (path) => (onSocket) => Effect.map(ShmNet.listen(path, onSocket), (server) => ({ address: `shm://${path}`, close: ShmNet.close(server) })),
+      pipeOf: (socket) => ShmNet.acceptLink(addon, socket, handoverMillis, spin),
+      remoteOf: (_, path) => `shm://${path}#peer`,
+      open: (path) => ShmNet.connect(addon, path, settings.capacity, spin)
     })
   })
 

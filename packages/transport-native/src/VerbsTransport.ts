@@ -60,11 +60,8 @@ export class VerbsUnavailable extends Error {
  */
 export const available = (): Probe.Availability => Probe.probe().verbs
 
-const hostPort = (address: string) => Transport.parseHostPort(address, "rdma")
-
 const make = (addon: Addon.Addon) =>
-  Effect.gen(function*() {
-    const settings = yield* VerbsSettings
+  Effect.map(Effect.service(VerbsSettings), (settings) => {
     // each side starts its queue pair at a random packet sequence number (24 bits)
     const linkOptions = Effect.map(Random.nextIntBetween(0, 0xffffff), (psn): VerbsNet.LinkOptions => ({
       device: settings.device,
@@ -73,38 +70,23 @@ const make = (addon: Addon.Addon) =>
       capacity: settings.capacity,
       psn
     }))
-    return Transport.Transport.of({
-      schemes: ["rdma"],
-      listen: (address) =>
-        Effect.gen(function*() {
-          const target = hostPort(address)
-          if (target instanceof Transport.InvalidAddress) return yield* target
-          return yield* Connection.listenSockets<Socket>({
-            address,
-            acceptBacklog: settings.acceptBacklog,
-            start: NodeNet.serveAt("rdma", target.host, target.port),
-            pipeOf: (socket) => {
-              socket.pause()
-              return linkOptions.pipe(
-                Effect.flatMap((options) => VerbsNet.acceptLink(addon, socket, options)),
-                Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("the setup timed out") })
-              )
-            },
-            remoteOf: (socket) => `rdma://${socket.remoteAddress}:${socket.remotePort}`
-          })
-        }),
-      connect: (address) =>
-        Effect.gen(function*() {
-          const target = hostPort(address)
-          if (target instanceof Transport.InvalidAddress) return yield* target
-          const options = yield* linkOptions
-          const pipe = yield* NodeNet.connect(target.host, target.port).pipe(
-            Effect.flatMap((socket) => VerbsNet.connectLink(addon, socket, options)),
-            Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("timed out") }),
-            Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
-          )
-          return yield* Connection.make(pipe, address)
-        })
+    return Connection.socketTransport<{ readonly host: string; readonly port: number }, Socket>({
+      scheme: "rdma",
+      parse: (address) => Transport.parseHostPort(address, "rdma"),
+      acceptBacklog: settings.acceptBacklog,
+      connectTimeout: settings.connectTimeout,
+      start: (target) => NodeNet.serveAt("rdma", target.host, target.port),
+      pipeOf: (socket) => {
+        socket.pause()
+        return linkOptions.pipe(
+          Effect.flatMap((options) => VerbsNet.acceptLink(addon, socket, options)),
+          Effect.timeoutOrElse({ duration: settings.connectTimeout, orElse: () => Effect.fail("the setup timed out") })
+        )
+      },
+      remoteOf: (socket) => `rdma://${socket.remoteAddress}:${socket.remotePort}`,
+      open: (target) =>
+        Effect.flatMap(linkOptions, (options) =>
+          Effect.flatMap(NodeNet.connect(target.host, target.port), (socket) => VerbsNet.connectLink(addon, socket, options)))
     })
   })
 

@@ -379,3 +379,47 @@ export const listenSockets = <S>(options: {
     yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(accepted), server.close))
     return { address: server.address, connections: Stream.fromQueue(accepted) }
   })
+
+/**
+ * A Transport over sockets of one scheme (TCP; a Unix socket handing over shared memory; an RDMA
+ * side channel): `parse` reads an address into its target or says why it is none; `listen` serves
+ * {@link listenSockets} at the target (`start`, `pipeOf`, `remoteOf`); `connect` opens a pipe to the
+ * target with `open` within `connectTimeout` (a failure, or the time running out, is `ConnectFailed`).
+ *
+ * @since 0.1.0
+ */
+export const socketTransport = <T, S>(options: {
+  readonly scheme: Transport.Scheme
+  readonly parse: (address: string) => T | Transport.InvalidAddress
+  readonly acceptBacklog: number
+  readonly connectTimeout: Duration.Input
+  readonly start: (target: T) => (onSocket: (socket: S) => void) => Effect.Effect<{ readonly address: string; readonly close: Effect.Effect<void> }, string>
+  readonly pipeOf: (socket: S) => Effect.Effect<Pipe, string>
+  readonly remoteOf: (socket: S, target: T) => string
+  readonly open: (target: T) => Effect.Effect<Pipe, string>
+}): Transport.Transport["Service"] =>
+  Transport.Transport.of({
+    schemes: [options.scheme],
+    listen: (address) =>
+      Effect.gen(function*() {
+        const target = options.parse(address)
+        if (target instanceof Transport.InvalidAddress) return yield* target
+        return yield* listenSockets<S>({
+          address,
+          acceptBacklog: options.acceptBacklog,
+          start: options.start(target),
+          pipeOf: options.pipeOf,
+          remoteOf: (socket) => options.remoteOf(socket, target)
+        })
+      }),
+    connect: (address) =>
+      Effect.gen(function*() {
+        const target = options.parse(address)
+        if (target instanceof Transport.InvalidAddress) return yield* target
+        const pipe = yield* options.open(target).pipe(
+          Effect.timeoutOrElse({ duration: options.connectTimeout, orElse: () => Effect.fail("timed out") }),
+          Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
+        )
+        return yield* make(pipe, address)
+      })
+  })

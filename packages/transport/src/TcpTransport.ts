@@ -24,39 +24,17 @@ export const TcpSettings = Context.Reference<{
   defaultValue: () => ({ connectTimeout: Duration.seconds(5), acceptBacklog: 1024 })
 })
 
-const hostPort = (address: string) => Transport.parseHostPort(address, "tcp")
-
-const make = Effect.gen(function*() {
-  const settings = yield* TcpSettings
-  return Transport.Transport.of({
-    schemes: ["tcp"],
-    listen: (address) =>
-      Effect.gen(function*() {
-        const target = hostPort(address)
-        if (target instanceof Transport.InvalidAddress) return yield* target
-        return yield* Connection.listenSockets<Socket>({
-          address,
-          acceptBacklog: settings.acceptBacklog,
-          start: NodeNet.serveAt("tcp", target.host, target.port),
-          pipeOf: (socket) => Effect.succeed(NodeNet.socketPipe(socket)),
-          remoteOf: (socket) => `tcp://${socket.remoteAddress}:${socket.remotePort}`
-        })
-      }),
-    connect: (address) =>
-      Effect.gen(function*() {
-        const target = hostPort(address)
-        if (target instanceof Transport.InvalidAddress) return yield* target
-        const socket = yield* NodeNet.connect(target.host, target.port).pipe(
-          Effect.timeoutOrElse({
-            duration: settings.connectTimeout,
-            orElse: () => Effect.fail("timed out")
-          }),
-          Effect.mapError((reason) => new Transport.ConnectFailed({ address, reason }))
-        )
-        return yield* Connection.make(NodeNet.socketPipe(socket), address)
-      })
-  })
-})
+const make = Effect.map(Effect.service(TcpSettings), (settings) =>
+  Connection.socketTransport<{ readonly host: string; readonly port: number }, Socket>({
+    scheme: "tcp",
+    parse: (address) => Transport.parseHostPort(address, "tcp"),
+    acceptBacklog: settings.acceptBacklog,
+    connectTimeout: settings.connectTimeout,
+    start: (target) => NodeNet.serveAt("tcp", target.host, target.port),
+    pipeOf: (socket) => Effect.succeed(NodeNet.socketPipe(socket)),
+    remoteOf: (socket) => `tcp://${socket.remoteAddress}:${socket.remotePort}`,
+    open: (target) => Effect.map(NodeNet.connect(target.host, target.port), NodeNet.socketPipe)
+  }))
 
 /**
  * The TCP Transport.
