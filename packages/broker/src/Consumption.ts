@@ -175,7 +175,7 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 const encodeState = (kind: number, key: Uint8Array, queueId: number, offset: number, popTime = 0, invisibleUntil = 0, attempt = 0) => {
-  const bytes = Bytes.allocUnsafe(fixedBytes + key.length)
+  const bytes = Bytes.allocKept(fixedBytes + key.length)
   const view = Bytes.viewOf(bytes)
   view.setUint8(0, kind)
   view.setUint32(1, queueId, true)

@@ -38,7 +38,7 @@ export interface Held {
 
 const encodeHeld = (queueId: number, message: Message.Message) => {
   const encoded = MessageBatch.encode([message])
-  const bytes = Bytes.allocUnsafe(4 + encoded.length)
+  const bytes = Bytes.allocKept(4 + encoded.length)
   Bytes.viewOf(bytes).setUint32(0, queueId, true)
   bytes.set(encoded, 4)
   return bytes
@@ -51,7 +51,7 @@ const decodeHeld = (bytes: Uint8Array) => {
 }
 
 const encodeMarker = (kind: number, offset: number) => {
-  const bytes = Bytes.allocUnsafe(9)
+  const bytes = Bytes.allocKept(9)
   const view = Bytes.viewOf(bytes)
   view.setUint8(0, kind)
   view.setFloat64(1, offset, true)

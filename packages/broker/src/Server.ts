@@ -44,7 +44,7 @@ const dispatch = (broker: Broker.Broker["Service"], request: Protocol.Request) =
         // The bytes are copied out of the frame: the store keeps recent records in memory, and a view
         // would keep the whole socket chunk it came in alive.
         const decoded = request.sends.map(({ fence, messages, transactional }) =>
-          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: Bytes.copyOf(messages), ...(fence === undefined ? {} : { fence }) })))
+          Result.map(decodeMessages(messages), (batch) => ({ messages: batch, transactional, encoded: Bytes.keep(messages), ...(fence === undefined ? {} : { fence }) })))
         const accepted = decoded.filter(Result.isSuccess).map((result) => result.success)
         const outcomes = yield* broker.sendMany(accepted)
         let next = 0

@@ -11,8 +11,9 @@
  *
  * **Gotchas**
  *
- * A view keeps its whole slab alive: keep long-lived small data (a cache) in buffers of its own, or
- * copy it out. The buffers are plain `Uint8Array`s (not `Buffer`s): `slice` copies.
+ * A view keeps its whole slab alive: bytes that are kept come from {@link allocKept} (or
+ * {@link keep}), whose slabs hold nothing else. The buffers are plain `Uint8Array`s (not `Buffer`s):
+ * `slice` copies.
  *
  * @since 0.1.0
  */
@@ -21,27 +22,45 @@ import { Buffer } from "node:buffer"
 
 const slabBytes = 64 * 1024
 const maxSlabbedBytes = slabBytes / 4
-let slab = new Uint8Array(Buffer.allocUnsafeSlow(slabBytes).buffer, 0, slabBytes)
-let slabUsed = 0
+
+// a bump allocator over slabs of its own (the first slab is made on first use)
+const slabs = () => {
+  let slab = new Uint8Array(0)
+  let used = 0
+  return (length: number): Uint8Array => {
+    if (length > maxSlabbedBytes) {
+      const own = Buffer.allocUnsafeSlow(length)
+      return new Uint8Array(own.buffer, own.byteOffset, length)
+    }
+    if (slab.length - used < length) {
+      slab = new Uint8Array(Buffer.allocUnsafeSlow(slabBytes).buffer, 0, slabBytes)
+      used = 0
+    }
+    const bytes = slab.subarray(used, used + length)
+    used = (used + length + 7) & ~7
+    return bytes
+  }
+}
+const passing = slabs()
+const kept = slabs()
 
 /**
- * `length` bytes whose contents are unspecified: the caller writes every byte it reads back.
+ * `length` bytes whose contents are unspecified, for bytes that pass through (a frame, a response,
+ * an index write): the caller writes every byte it reads back.
  *
  * @since 0.1.0
  */
-export const allocUnsafe = (length: number): Uint8Array => {
-  if (length > maxSlabbedBytes) {
-    const own = Buffer.allocUnsafeSlow(length)
-    return new Uint8Array(own.buffer, own.byteOffset, length)
-  }
-  if (slabBytes - slabUsed < length) {
-    slab = new Uint8Array(Buffer.allocUnsafeSlow(slabBytes).buffer, 0, slabBytes)
-    slabUsed = 0
-  }
-  const bytes = slab.subarray(slabUsed, slabUsed + length)
-  slabUsed = (slabUsed + length + 7) & ~7
-  return bytes
-}
+export const allocUnsafe = (length: number): Uint8Array => passing(length)
+
+/**
+ * `length` bytes whose contents are unspecified, for bytes that are kept and let go in about the
+ * order they were made (records appended to a store, whose recent records are dropped oldest
+ * first). They come from slabs of their own: bytes that pass through never share them, so a kept
+ * record holds only slabs full of other kept records.
+ *
+ * @since 0.1.0
+ */
+export const allocKept = (length: number): Uint8Array => kept(length)
 
 /**
  * `length` zero bytes.
@@ -58,13 +77,13 @@ export const alloc = (length: number): Uint8Array => allocUnsafe(length).fill(0)
 export const viewOf = (bytes: Uint8Array): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /**
- * A copy of `bytes` (from a slab when small): to keep a part of a larger buffer without keeping the
- * whole of it alive.
+ * A copy of `bytes` to keep (see {@link allocKept}): a part of a larger buffer kept without keeping
+ * the whole of it alive.
  *
  * @since 0.1.0
  */
-export const copyOf = (bytes: Uint8Array): Uint8Array => {
-  const copy = allocUnsafe(bytes.length)
+export const keep = (bytes: Uint8Array): Uint8Array => {
+  const copy = allocKept(bytes.length)
   copy.set(bytes)
   return copy
 }

@@ -34,4 +34,15 @@ describe("Bytes", () => {
     view.setUint32(0, 0x01020304)
     assert.deepStrictEqual([...zeroed.subarray(0, 4)], [1, 2, 3, 4])
   })
+
+  it("kept bytes never share a slab with bytes that pass through; keep copies into them", () => {
+    const passing = Array.from({ length: 100 }, () => Bytes.allocUnsafe(100))
+    const kept = Array.from({ length: 100 }, () => Bytes.allocKept(100))
+    const source = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
+    const copy = Bytes.keep(source.subarray(10, 20))
+    const passingBuffers = new Set(passing.map((bytes) => bytes.buffer))
+    assert.isTrue([...kept, copy].every((bytes) => !passingBuffers.has(bytes.buffer)))
+    assert.deepStrictEqual([...copy], [...source.subarray(10, 20)])
+    assert.notStrictEqual(copy.buffer, source.buffer)
+  })
 })

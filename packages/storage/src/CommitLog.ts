@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { Bytes } from "@strait/core"
 import { Data, Effect, Scope } from "effect"
 import { crc32c } from "./Crc32c.ts"
 import { Disk, type DiskError, type DiskFile, getUint64, makeDurableDirectory, setUint64 } from "./Disk.ts"
@@ -166,7 +167,7 @@ const scratchLimit = 4 * 1024 * 1024
 const bufferFor = (bytes: number, scratch: Uint8Array | undefined) =>
   scratch !== undefined && scratch.length >= bytes
     ? scratch
-    : new Uint8Array(bytes > scratchLimit ? bytes : Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(bytes))))
+    : Bytes.allocUnsafe(bytes > scratchLimit ? bytes : Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(bytes))))
 
 /** Writes `records[from, to)`, `bytes` in all, into the front of `target`; returns the bytes written. */
 const encode = (records: ReadonlyArray<Record>, from: number, to: number, bytes: number, target: Uint8Array) => {
