@@ -2,7 +2,10 @@
 // bandwidth, raw fdatasync rate, with the same system calls the real Disk makes), then 1 KiB appends
 // through the Store under `async` and `sync` with 1, 16 and 256 concurrent appenders, CPU per append
 // next to a CRC32C + copy of 1 KiB, and recovery speed of a large log. The append runs follow an
-// untimed warm-up run (JIT, heap sized for the store's recent-record cache), as a running broker is.
+// untimed warm-up run (JIT, heap sized for the store's recent-record cache), as a running broker is,
+// and in a process with the V8 settings a Strait node runs with (the bench re-executes itself with
+// them, as `strait` does: @strait/cli's nodeFlags.ts).
+import { applyStraitNodeFlags } from "@strait/cli/nodeFlags"
 import { EventLoopScheduler } from "@strait/core"
 import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
 import { Effect, Exit, Layer, Scope } from "effect"
@@ -10,6 +13,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { emit, table } from "./lib/report.ts"
+
+applyStraitNodeFlags()
 
 const KiB = 1024
 const MiB = 1024 * KiB
