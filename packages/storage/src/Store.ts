@@ -305,11 +305,11 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   const stats: SegmentStats = new Map()
   const rebuilt = new Map<QueueState, Array<QueueIndex.Entry>>()
   let segmentBases: Array<number> = []
-  const countInSegment = (key: number, position: number, size: number, storeTime: number) => {
+  const countInSegment = (key: number, position: number, size: number, storeTime: number, into: SegmentStats) => {
     let base = segmentBases[segmentBases.length - 1] ?? 0
     for (let i = segmentBases.length - 1; i >= 0 && segmentBases[i]! > position; i--) base = segmentBases[i - 1] ?? 0
-    let perQueue = stats.get(base)
-    if (perQueue === undefined) stats.set(base, perQueue = new Map())
+    let perQueue = into.get(base)
+    if (perQueue === undefined) into.set(base, perQueue = new Map())
     const entry = perQueue.get(key) ?? { bytes: 0, newest: 0 }
     entry.bytes += size
     entry.newest = Math.max(entry.newest, storeTime)
@@ -327,6 +327,10 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   for (const [state, entries] of rebuilt) yield* state.index.append(entries)
   yield* log.sync
   segmentBases = (yield* log.segments).map((s) => s.base)
+  // Appends from here on are counted in `stats` as they are written. The records stored before this
+  // open are counted the first time retention runs, from the queue indexes (32 bytes an entry; the
+  // log is not read), so that opening a large store stays quick: until then, positions below this one.
+  let uncountedBelow = yield* log.end
 
   const lowWaterOf = (state: QueueState) =>
     log.start.pipe(
@@ -449,7 +453,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
           const entry: QueueIndex.Entry = { offset: record.offset, position, size, tagHash: record.tagHash, storeTime: record.storeTime }
           entries.push(entry)
           appended[at - start] = entry
-          countInSegment(state.key, position, size, record.storeTime)
+          countInSegment(state.key, position, size, record.storeTime, stats)
         }
         reply[i] = appended
       }
@@ -592,8 +596,46 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       }))
     })
 
+  // Counted apart and merged in one step, once: a failed count leaves `stats` as it was (the next
+  // retention counts again), and of two retentions at once only the first to finish merges.
+  const countStoredBeforeOpen = Effect.gen(function*() {
+    const below = uncountedBelow
+    if (below === 0) return
+    const counted: SegmentStats = new Map()
+    for (const state of byKey.values()) {
+      let offset = Math.max(state.lowWater, yield* state.index.start)
+      scan: while (offset < state.nextOffset) {
+        const entries = yield* state.index.read(offset, 4096).pipe(Effect.catchTag("OffsetBelowStart", Effect.die))
+        if (entries.length === 0) break
+        for (const entry of entries) {
+          // a queue's positions grow with its offsets: the rest were counted as they were appended
+          if (entry.position >= below) break scan
+          countInSegment(state.key, entry.position, entry.size, entry.storeTime, counted)
+        }
+        offset = entries[entries.length - 1]!.offset + 1
+      }
+    }
+    if (uncountedBelow === 0) return
+    uncountedBelow = 0
+    for (const [base, perQueue] of counted) {
+      // a segment deleted meanwhile needs no counts
+      if (!segmentBases.includes(base)) continue
+      let target = stats.get(base)
+      if (target === undefined) stats.set(base, target = new Map())
+      for (const [key, cell] of perQueue) {
+        const into = target.get(key)
+        if (into === undefined) target.set(key, cell)
+        else {
+          into.bytes += cell.bytes
+          into.newest = Math.max(into.newest, cell.newest)
+        }
+      }
+    }
+  })
+
   const retain = (policy: (topic: string) => Retention) =>
     Effect.gen(function*() {
+      yield* countStoredBeforeOpen
       const now = yield* Clock.currentTimeMillis
       const segments = yield* log.segments
       // bytes each topic keeps in the segments after a given one, newest first

@@ -133,6 +133,30 @@ export const storeContract = (subject: DiskSubject) =>
           assert.strictEqual(next[0]!.offset, 200)
         })))
 
+    it.effect("retention after reopening deletes segments written before it, by size and by age", () =>
+      withStore((open) =>
+        Effect.gen(function*() {
+          const first = yield* Scope.make()
+          const before = yield* open().pipe(Scope.provide(first))
+          for (let n = 0; n < 200; n++) yield* before.append(q("logs"), [{ body: body("logs", n), tagHash: 0 }], "async")
+          for (let n = 0; n < 100; n++) yield* before.append(q("old"), [{ body: body("old", n), tagHash: 0 }], "async")
+          yield* Scope.close(first, Exit.void)
+          const store = yield* open()
+          const deleted = yield* store.retain((topic) => topic === "logs" ? { maxBytes: 8192 } : {})
+          assert.isAbove(deleted, 0, "segments older than the kept bytes went")
+          assert.isAbove((yield* store.bounds(q("logs"))).start, 0)
+          assert.strictEqual((yield* store.bounds(q("old"))).start, 0, "a topic kept whole keeps every segment it has records in")
+          yield* TestClock.adjust("2 hours")
+          yield* store.append(q("new"), [{ body: body("new", 0), tagHash: 0 }], "async")
+          yield* store.retain(() => ({ maxAgeMillis: 60 * 60 * 1000 }))
+          // every record written before reopening expired: each segment of them went but the active one
+          const old = yield* store.bounds(q("old"))
+          assert.isAbove(old.start, 0)
+          const left = yield* store.read(q("old"), old.start, { maxCount: 1000, maxBytes: 1 << 20 })
+          assert.deepStrictEqual(left.map((r) => r.offset), Array.from({ length: 100 - old.start }, (_, i) => old.start + i))
+          assert.strictEqual((yield* store.read(q("new"), 0, { maxCount: 10, maxBytes: 1 << 20 })).length, 1)
+        })))
+
     it.effect("retention by age deletes segments whose every record has expired, and only those", () =>
       withStore((open) =>
         Effect.gen(function*() {
