@@ -609,7 +609,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     topic: string,
     text: string
   ): Located | HandleError => {
-    const place = ReceiptHandle.peek(text)
+    const place = ReceiptHandle.placeOf(text)
     const issued = place === undefined ? undefined : state.queues[place.queueId]?.inFlight.get(place.queueOffset)
     if (place !== undefined && issued !== undefined && issued.handle === text) {
       if (now >= issued.invisibleUntil) return new ReceiptHandle.ReceiptHandleExpired({ invisibleUntil: issued.invisibleUntil, now })

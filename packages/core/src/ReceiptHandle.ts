@@ -171,13 +171,25 @@ export const decode = (text: string): Effect.Effect<ReceiptHandle, InvalidReceip
     return opened instanceof InvalidReceiptHandle ? Effect.fail(opened) : Effect.succeed(opened)
   })
 
-// Where the parts of a handle's bytes are: the names' lengths and where the sealed bytes end, or
-// `undefined` when the lengths do not add up to the bytes' length.
-const layoutOf = (bytes: Uint8Array) => {
+// Where the parts of a handle's first `length` bytes are: the names' lengths and where the sealed
+// bytes end, or `undefined` when the lengths do not add up to `length`.
+const layoutOf = (bytes: Uint8Array, length = bytes.length) => {
   const brokerNameLength = bytes[1] ?? 0
   const topicLength = bytes[2 + brokerNameLength] ?? 0
   const sealed = 2 + brokerNameLength + 1 + topicLength + fixedFieldBytes
-  return bytes.length === sealed + macBytes ? { brokerNameLength, topicLength, sealed, fields: sealed - fixedFieldBytes } : undefined
+  return length === sealed + macBytes ? { brokerNameLength, topicLength, sealed, fields: sealed - fixedFieldBytes } : undefined
+}
+
+// Handles read without their seal (one for every acknowledgement) decode into this buffer rather
+// than into a Buffer of their own.
+const peekBytes = Buffer.allocUnsafeSlow(Math.ceil((maxTextLength * 3) / 4))
+const peekView = new DataView(peekBytes.buffer, peekBytes.byteOffset, peekBytes.byteLength)
+
+// The text's bytes into `peekBytes`, and where their parts are; `undefined` for text that is no handle.
+const peekLayout = (text: string) => {
+  if (text.length === 0 || text.length > maxTextLength) return undefined
+  const length = peekBytes.write(text, "base64url")
+  return length < minBytes || peekBytes[0] !== version ? undefined : layoutOf(peekBytes, length)
 }
 
 /**
@@ -187,17 +199,25 @@ const layoutOf = (bytes: Uint8Array) => {
 export const peek = (
   text: string
 ): { readonly brokerName: string; readonly topic: string; readonly queueId: number; readonly queueOffset: number } | undefined => {
-  if (text.length === 0 || text.length > maxTextLength) return undefined
-  const bytes = Buffer.from(text, "base64url")
-  const layout = bytes.length < minBytes || bytes[0] !== version ? undefined : layoutOf(bytes)
+  const layout = peekLayout(text)
   if (layout === undefined) return undefined
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   return {
-    brokerName: bytes.subarray(2, 2 + bytes[1]!).toString("utf8"),
-    topic: bytes.subarray(layout.fields - layout.topicLength, layout.fields).toString("latin1"),
-    queueId: view.getUint32(layout.fields),
-    queueOffset: readUint64(view, layout.fields + 4)
+    brokerName: peekBytes.toString("utf8", 2, 2 + layout.brokerNameLength),
+    topic: peekBytes.toString("latin1", layout.fields - layout.topicLength, layout.fields),
+    queueId: peekView.getUint32(layout.fields),
+    queueOffset: readUint64(peekView, layout.fields + 4)
   }
+}
+
+/**
+ * {@link peek}'s queue and offset alone, with no names decoded: what a broker needs to find the
+ * message of a handle it is given back.
+ */
+export const placeOf = (text: string): { readonly queueId: number; readonly queueOffset: number } | undefined => {
+  const layout = peekLayout(text)
+  return layout === undefined
+    ? undefined
+    : { queueId: peekView.getUint32(layout.fields), queueOffset: readUint64(peekView, layout.fields + 4) }
 }
 
 /** {@link decode} with the key given: synchronous, returning the error instead of failing. */

@@ -46,6 +46,11 @@ describe("ReceiptHandle", () => {
       assert.isUndefined(ReceiptHandle.peek(""))
       assert.isUndefined(ReceiptHandle.peek("not-a-handle"))
       assert.isUndefined(ReceiptHandle.peek(toText(toBytes(text).subarray(0, 20))))
+      // placeOf is peek's queue and offset, and likewise nothing from text that is no handle, even
+      // right after a longer handle was read
+      assert.deepStrictEqual(ReceiptHandle.placeOf(text), { queueId: 3, queueOffset: 1_234_567 })
+      assert.isUndefined(ReceiptHandle.placeOf(toText(toBytes(text).subarray(0, toBytes(text).length - 1))))
+      assert.isUndefined(ReceiptHandle.placeOf("not-a-handle"))
     }))
 
   it.effect("every field survives at its extremes", () =>
@@ -61,7 +66,9 @@ describe("ReceiptHandle", () => {
         fencingEpoch: 0xffff_ffff,
         deliveryAttempt: 0xffff_ffff
       })
-      assert.deepStrictEqual(yield* ReceiptHandle.decode(yield* ReceiptHandle.encode(extreme)), extreme)
+      const text = yield* ReceiptHandle.encode(extreme)
+      assert.deepStrictEqual(yield* ReceiptHandle.decode(text), extreme)
+      assert.deepStrictEqual(ReceiptHandle.peek(text), { brokerName: extreme.brokerName, topic: extreme.topic, queueId: extreme.queueId, queueOffset: extreme.queueOffset })
     }))
 
   it.effect("every single-bit flip of the encoded bytes is rejected", () =>
