@@ -525,8 +525,9 @@ export const open = Effect.fnUntraced(function*(directory: string) {
 
   type Written = ReadonlyArray<ReadonlyArray<ReadonlyArray<Appended>>>
 
-  // Outside any generator: completing a reply resumes its caller's fiber right here, and a caller
-  // resumed from inside a generator's step costs several times more (measured).
+  // Outside any generator: completing a reply resumes its caller's fiber right here, and in a bare
+  // batched-actor loop a caller resumed from inside a generator's step cost 1.7–3.5 µs an ask against
+  // 0.6–1.2 µs from a plain function (more of the garbage survived its scavenges).
   const answer = (requests: ReadonlyArray<AppendRequest>, replies: Written) => {
     for (let i = 0; i < requests.length; i++) {
       const request = requests[i]!
