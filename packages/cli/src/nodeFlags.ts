@@ -46,5 +46,10 @@ export const applyStraitNodeFlags = (): void => {
   if (process.env.STRAIT_NODE_FLAGS === "off" || process.execve === undefined) return
   const flags = flagsToAdd(process.execArgv, process.env.NODE_OPTIONS)
   if (flags.length === 0) return
-  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env)
+  try {
+    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env)
+  } catch {
+    // Node versions whose execve throws on failure leave the process as it was: it runs on with V8's
+    // defaults (Node 22 and 24 end the process instead; STRAIT_NODE_FLAGS=off avoids the call)
+  }
 }
