@@ -7,7 +7,15 @@ import { Command } from "effect/cli"
 import { strait } from "./cli.ts"
 
 // a failure is one line on stderr and exit code 1; a defect keeps its trace
-const oneLine = (error: unknown) => error instanceof Error ? error.message : String(error)
+// (an error with no message of its own is shown by its tag and fields)
+const oneLine = (error: unknown): string => {
+  if (error instanceof Error && error.message !== "") return error.message
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const { _tag, ...fields } = error as { readonly _tag: unknown }
+    return `${String(_tag)} ${JSON.stringify(fields)}`
+  }
+  return String(error)
+}
 const isShowHelp = (error: unknown) => typeof error === "object" && error !== null && "_tag" in error && error._tag === "ShowHelp"
 
 strait.pipe(

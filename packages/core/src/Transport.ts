@@ -42,14 +42,22 @@ export type ConnectionState = "open" | "draining" | "closed" | "peer-dead"
 export class InvalidAddress extends Data.TaggedError("InvalidAddress")<{
   readonly address: string
   readonly reason: string
-}> {}
+}> {
+  override get message() {
+    return `invalid address ${this.address}: ${this.reason}`
+  }
+}
 
 /**
  * Another listener holds the address.
  *
  * @since 0.1.0
  */
-export class AddressInUse extends Data.TaggedError("AddressInUse")<{ readonly address: string }> {}
+export class AddressInUse extends Data.TaggedError("AddressInUse")<{ readonly address: string }> {
+  override get message() {
+    return `${this.address} is in use by another listener`
+  }
+}
 
 /**
  * Nothing listens at the address, it refused, or it could not be reached before the connect timeout.
@@ -59,7 +67,11 @@ export class AddressInUse extends Data.TaggedError("AddressInUse")<{ readonly ad
 export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
   readonly address: string
   readonly reason: string
-}> {}
+}> {
+  override get message() {
+    return `cannot connect to ${this.address}: ${this.reason}`
+  }
+}
 
 /**
  * The connection is closed (`reason` says how) and carries nothing more.
@@ -70,7 +82,11 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
   readonly remote: string
   readonly state: "closed" | "peer-dead"
   readonly reason: string
-}> {}
+}> {
+  override get message() {
+    return `the connection to ${this.remote} is ${this.state === "closed" ? "closed" : "dead"}: ${this.reason}`
+  }
+}
 
 /**
  * The peer sent GOAWAY: this side may still answer and finish in-flight requests, but opens no new
@@ -78,7 +94,11 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
  *
  * @since 0.1.0
  */
-export class ConnectionDraining extends Data.TaggedError("ConnectionDraining")<{ readonly remote: string }> {}
+export class ConnectionDraining extends Data.TaggedError("ConnectionDraining")<{ readonly remote: string }> {
+  override get message() {
+    return `${this.remote} is draining the connection (GOAWAY): no new requests on it`
+  }
+}
 
 /**
  * The peer sent bytes that are not valid frames; the connection was closed because of it.

@@ -47,14 +47,19 @@ export const startNode = async (config: object = {}): Promise<RunningNode> => {
   let child: ChildProcess | undefined
   let log = ""
   let port = 0
+  // a restart listens where the first start did, for the native protocol too (left to itself it
+  // would take the gRPC port + 1, which another process may hold by then)
+  let nativePort = 0
   const launch = () =>
     new Promise<void>((resolve, reject) => {
-      const current = spawn(process.execPath, [bin, "dev", "--config", configFile, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] })
+      const args = [bin, "dev", "--config", configFile, "--port", String(port), "--native-port", String(nativePort)]
+      const current = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
       child = current
       current.stdout!.on("data", (chunk) => {
         log += chunk
-        const match = /RocketMQ gRPC on ([\d.]+):(\d+)/.exec(log)
+        const match = /RocketMQ gRPC on ([\d.]+):(\d+), native protocol on tcp:\/\/[\d.]+:(\d+)/.exec(log)
         if (match !== null && port === 0) port = Number(match[2])
+        if (match !== null && nativePort === 0) nativePort = Number(match[3])
         if (match !== null) resolve()
       })
       current.stderr!.on("data", (chunk) => (log += chunk))
