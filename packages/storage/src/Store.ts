@@ -305,15 +305,20 @@ export const open = Effect.fnUntraced(function*(directory: string) {
   const stats: SegmentStats = new Map()
   const rebuilt = new Map<QueueState, Array<QueueIndex.Entry>>()
   let segmentBases: Array<number> = []
+  const addToSegment = (into: SegmentStats, base: number, key: number, bytes: number, newest: number) => {
+    let perQueue = into.get(base)
+    if (perQueue === undefined) into.set(base, perQueue = new Map())
+    const cell = perQueue.get(key)
+    if (cell === undefined) perQueue.set(key, { bytes, newest })
+    else {
+      cell.bytes += bytes
+      cell.newest = Math.max(cell.newest, newest)
+    }
+  }
   const countInSegment = (key: number, position: number, size: number, storeTime: number, into: SegmentStats) => {
     let base = segmentBases[segmentBases.length - 1] ?? 0
     for (let i = segmentBases.length - 1; i >= 0 && segmentBases[i]! > position; i--) base = segmentBases[i - 1] ?? 0
-    let perQueue = into.get(base)
-    if (perQueue === undefined) into.set(base, perQueue = new Map())
-    const entry = perQueue.get(key) ?? { bytes: 0, newest: 0 }
-    entry.bytes += size
-    entry.newest = Math.max(entry.newest, storeTime)
-    perQueue.set(key, entry)
+    addToSegment(into, base, key, size, storeTime)
   }
   const { log, recovery } = yield* CommitLog.open({ directory: `${directory}/log`, segmentBytes: settings.segmentBytes }, checkpoint, (record) => {
     const state = byKey.get(record.queueKey)
@@ -474,7 +479,8 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     const now = yield* Clock.currentTimeMillis
     // a queue's first append declares it (the registry is written before any of its records)
     for (let q = 0; q < requests.length; q++) {
-      for (const part of requests[q]!.parts) if (queues.get(part.queue) === undefined) yield* declare(part.queue)
+      const parts = requests[q]!.parts
+      for (let i = 0; i < parts.length; i++) if (queues.get(parts[i]!.queue) === undefined) yield* declare(parts[i]!.queue)
     }
     const laid = layOut(requests, now)
     const logEnd = yield* log.end
@@ -621,16 +627,7 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     for (const [base, perQueue] of counted) {
       // a segment deleted meanwhile needs no counts
       if (!segmentBases.includes(base)) continue
-      let target = stats.get(base)
-      if (target === undefined) stats.set(base, target = new Map())
-      for (const [key, cell] of perQueue) {
-        const into = target.get(key)
-        if (into === undefined) target.set(key, cell)
-        else {
-          into.bytes += cell.bytes
-          into.newest = Math.max(into.newest, cell.newest)
-        }
-      }
+      for (const [key, cell] of perQueue) addToSegment(stats, base, key, cell.bytes, cell.newest)
     }
   })
 
