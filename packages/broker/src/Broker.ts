@@ -37,13 +37,23 @@ export const BrokerSettings = Context.Reference<{
   readonly brokerName: string
   /** How often Pop consumers' acknowledged progress is committed as their offsets. */
   readonly commitInterval: Duration.Input
+  /**
+   * How long the messages of every topic are kept (RocketMQ's `fileReservedTime`, 72 hours), and
+   * optionally how many bytes each topic keeps: whole segments of the log go once every message of
+   * theirs is past it, consumed or not.
+   */
+  readonly retention: Store.Retention
+  /** How often retention runs. */
+  readonly retentionInterval: Duration.Input
 }>("@strait/broker/Broker/BrokerSettings", {
   defaultValue: () => ({
     validateMessageType: true,
     idempotencyWindow: Duration.minutes(2),
     idempotencyMaxEntries: 1_000_000,
     brokerName: "broker-0",
-    commitInterval: Duration.seconds(1)
+    commitInterval: Duration.seconds(1),
+    retention: { maxAgeMillis: Duration.toMillis(Duration.hours(72)) },
+    retentionInterval: Duration.minutes(1)
   })
 })
 
@@ -392,6 +402,9 @@ interface Held {
   readonly recallHandle?: string
 }
 
+// the broker's own topics: kept only as far as their records are still needed
+const internalTopics = new Set(["%POP%", "%TIMER%", "%HALF%"])
+
 const tagHashOf = (message: Message.Message) => message.tag === undefined ? 0 : Filter.tagHash(message.tag)
 
 const make = Effect.fnUntraced(function*(
@@ -629,6 +642,8 @@ const make = Effect.fnUntraced(function*(
     committedOffset: (group, topic, queueId) => offsets.get(group, topic, queueId),
     deadLetter,
     groupNames: groups.names,
+    snapshotFrom: offsets.stateSnapshotFrom(),
+    saveSnapshotFrom: offsets.setStateSnapshotFrom,
     ...(ownership === undefined ? {} : { heldElsewhere: ownership.heldElsewhere })
   })
   ownership?.attach({
@@ -734,7 +749,34 @@ const make = Effect.fnUntraced(function*(
     if (entries.length > 0) yield* offsets.commit(entries)
   })
   yield* Effect.addFinalizer(() => Effect.ignore(commitConsumed))
-  yield* Effect.forkScoped(Effect.repeat(Effect.ignore(commitConsumed), Schedule.spaced(settings.commitInterval)))
+
+  // Retention: the log's old segments go by the settings' age and size. Of the internal topics only
+  // what is still needed stays: held messages not released. (A consumer-state record always follows
+  // the message it is about, so it goes only with that message.)
+  const retentionRound = Effect.gen(function*() {
+    yield* consumption.snapshotIfGrown
+    const keep = [...timers.keep(), ...transactions.keep()]
+    const deleted = yield* store.retain((topic) => internalTopics.has(topic) ? { maxBytes: 0 } : settings.retention, keep)
+    if (deleted > 0) {
+      consumption.afterRetention()
+      yield* Effect.logInfo(`retention deleted ${deleted} bytes of old log segments`)
+    }
+  })
+  // the first round one interval after opening, then one an interval after each (run by the
+  // housekeeping loop below)
+  let nextRetention = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.retentionInterval)
+  const retainWhenDue = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    if (now < nextRetention) return
+    yield* retentionRound.pipe(Effect.catch((error) => Effect.logWarning("retention failed; it runs again at its next interval", error)))
+    nextRetention = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.retentionInterval)
+  })
+
+  // housekeeping: offsets committed every commitInterval, retention when due
+  yield* Effect.forkScoped(Effect.repeat(
+    Effect.ignore(commitConsumed).pipe(Effect.andThen(retainWhenDue)),
+    Schedule.spaced(settings.commitInterval)
+  ))
 
   const queueOf = (topic: string, queueId: number) =>
     Effect.gen(function*() {

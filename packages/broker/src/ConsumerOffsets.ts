@@ -9,7 +9,9 @@ import { Effect, Schema, Semaphore } from "effect"
 
 const File = Schema.Struct({
   version: Schema.Literal(1),
-  offsets: Schema.Array(Schema.Struct({ group: Schema.String, topic: Schema.String, queueId: Schema.Int, offset: Schema.Int }))
+  offsets: Schema.Array(Schema.Struct({ group: Schema.String, topic: Schema.String, queueId: Schema.Int, offset: Schema.Int })),
+  /** The offset of `%POP%` where the latest snapshot of Pop consumer state starts (see `Consumption`). */
+  stateSnapshotFrom: Schema.optionalKey(Schema.Int)
 })
 const encodeFile = Schema.encodeSync(Schema.toCodecJson(File))
 const decodeFile = Schema.decodeUnknownSync(Schema.toCodecJson(File))
@@ -25,16 +27,17 @@ export const open = Effect.fnUntraced(function*(path: string) {
   const disk = yield* Disk.Disk
   const offsets = new Map<string, { readonly group: string; readonly topic: string; readonly queueId: number; offset: number }>()
   const bytes = yield* Disk.readSmallFile(path)
+  let stateSnapshotFrom = 0
   if (bytes !== undefined) {
-    for (const entry of decodeFile(JSON.parse(new TextDecoder().decode(bytes))).offsets) {
-      offsets.set(keyOf(entry.group, entry.topic, entry.queueId), { ...entry })
-    }
+    const file = decodeFile(JSON.parse(new TextDecoder().decode(bytes)))
+    for (const entry of file.offsets) offsets.set(keyOf(entry.group, entry.topic, entry.queueId), { ...entry })
+    stateSnapshotFrom = file.stateSnapshotFrom ?? 0
   }
   const writes = yield* Semaphore.make(1)
   const save = Effect.suspend(() =>
     Disk.writeFileAtomically(
       path,
-      new TextEncoder().encode(JSON.stringify(encodeFile({ version: 1, offsets: [...offsets.values()] })))
+      new TextEncoder().encode(JSON.stringify(encodeFile({ version: 1, offsets: [...offsets.values()], stateSnapshotFrom })))
     )
   ).pipe(Effect.provideService(Disk.Disk, disk))
 
@@ -56,6 +59,15 @@ export const open = Effect.fnUntraced(function*(path: string) {
             })
           )
         ))
+      })),
+    /** Where the latest snapshot of Pop consumer state starts (0 before the first). */
+    stateSnapshotFrom: () => stateSnapshotFrom,
+    /** Records, durably, where the latest snapshot of Pop consumer state starts. */
+    setStateSnapshotFrom: (offset: number) =>
+      writes.withPermits(1)(Effect.suspend(() => {
+        const before = stateSnapshotFrom
+        stateSnapshotFrom = offset
+        return save.pipe(Effect.tapError(() => Effect.sync(() => { stateSnapshotFrom = before })))
       })),
     /** Every committed offset of a group. */
     ofGroup: (group: string) =>

@@ -9,13 +9,17 @@
  * also a record of the internal queue `%POP%`, replayed on open: a restarted broker keeps messages
  * in flight invisible until their windows end, continues their attempt counts, and does not deliver
  * acknowledged messages again. State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
- * change of invisibility never interleave. Expiry is evaluated when the state is next used, not by a
+ * change of invisibility never interleave. `snapshot` writes the whole state again as records,
+ * after which replay starts from the snapshot.
+ *
+ * Retention needs nothing kept of `%POP%`: a record always follows the message it is about in the
+ * log, and only a prefix of the log is deleted, so a deleted record was about a deleted message. Expiry is evaluated when the state is next used, not by a
  * timer per message; a parked long poll sleeps until the earliest window ends.
  *
  * @since 0.1.0
  */
 import { Bytes, ConsumerGroup, Limits, Message, MessageBatch, PlantedBugs, ReceiptHandle, Topic } from "@strait/core"
-import type { Store } from "@strait/storage"
+import type { Disk, Store } from "@strait/storage"
 import { Clock, Data, Deferred, Duration, Effect, type Redacted, Result, Schema, Semaphore } from "effect"
 import type * as Filter from "./Filter.ts"
 import { scanQueue } from "./internal/queues.ts"
@@ -157,6 +161,10 @@ export interface Dependencies {
   readonly deadLetter: (group: string, message: Message.Message) => Effect.Effect<void, Store.AppendError | Topics.TopicNotFound>
   /** Every consumer group used here. */
   readonly groupNames: () => ReadonlyArray<string>
+  /** The offset of `%POP%` where the latest snapshot starts (replay starts there), kept durably elsewhere. */
+  readonly snapshotFrom: number
+  /** Records durably where the latest snapshot starts. */
+  readonly saveSnapshotFrom: (offset: number) => Effect.Effect<void, Disk.DiskError>
   /**
    * FIFO: whether another broker that wrote the queue before still holds earlier messages of the
    * message group for the consumer group (they go first).
@@ -166,11 +174,18 @@ export interface Dependencies {
 
 // The consumer-state log: one record per window given or acknowledgement, durable with the async
 // flush. Layout: kind (u8), queue id (u32), offset, pop time, window end (f64), attempt (u32), then
-// `group \0 topic` in UTF-8. An acknowledgement leaves the window fields zero.
+// `group \0 topic` in UTF-8. An acknowledgement leaves the window fields zero. A snapshot writes,
+// per queue of each (group, topic), a `Consumed` record (everything below its offset is done, and
+// what earlier records said of the queue no longer counts), then its acknowledgements above that and
+// its windows; a `SnapshotEnd` record (no key) closes it.
 const stateQueue = { topic: "%POP%", queueId: 0 }
 const Window = 1
 const Acknowledged = 2
+const Consumed = 3
+const SnapshotEnd = 4
 const fixedBytes = 33
+// the consumer-state log is snapshotted once it holds this many records more than twice the last snapshot
+const snapshotSlack = 1024
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -189,6 +204,11 @@ const encodeState = (kind: number, key: Uint8Array, queueId: number, offset: num
 
 /** What the consumer-state log says of one queue of one (group, topic). */
 interface Recovered {
+  /** `group \0 topic` in UTF-8, and the queue, to write the entry again in a snapshot. */
+  readonly key: Uint8Array
+  readonly queueId: number
+  /** Everything below is done (from a snapshot). */
+  consumed: number | undefined
   readonly acked: Set<number>
   readonly windows: Map<number, { readonly popTime: number; readonly invisibleUntil: number; readonly attempt: number }>
 }
@@ -213,24 +233,41 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     /** The last receive that named an attempt id, to answer its retry with the same messages. */
     lastAttempt: { readonly id: string; readonly received: ReadonlyArray<Received> } | undefined
     rotation: number
+    /** Acknowledgements taken so far (they take no permit: a snapshot checks none came meanwhile). */
+    acks: number
+    /** The store's retention round this state last forgot deleted messages for. */
+    retained: number
   }
   const states = new Map<string, GroupTopicState>()
   // the consumer-state log replayed, until each queue's state is first built from it
   const recovered = new Map<string, Recovered>()
+  // where the latest snapshot starts: replay starts there
+  let snapshotFrom = deps.snapshotFrom
+  let snapshotRecords = 0
   yield* scanQueue(deps.store, stateQueue, (record) => {
     const view = new DataView(record.body.buffer, record.body.byteOffset, fixedBytes)
-    const key = queueKey(decoder.decode(record.body.subarray(fixedBytes)), view.getUint32(1, true))
+    const kind = view.getUint8(0)
+    if (kind === SnapshotEnd) return false
+    const keyBytes = record.body.subarray(fixedBytes)
+    const queueId = view.getUint32(1, true)
+    const key = queueKey(decoder.decode(keyBytes), queueId)
     let entry = recovered.get(key)
-    if (entry === undefined) recovered.set(key, entry = { acked: new Set(), windows: new Map() })
+    if (entry === undefined) {
+      recovered.set(key, entry = { key: keyBytes.slice(), queueId, consumed: undefined, acked: new Set(), windows: new Map() })
+    }
     const offset = view.getFloat64(5, true)
-    if (view.getUint8(0) === Acknowledged) {
+    if (kind === Consumed) {
+      entry.consumed = offset
+      entry.acked.clear()
+      entry.windows.clear()
+    } else if (kind === Acknowledged) {
       entry.acked.add(offset)
       entry.windows.delete(offset)
     } else if (!entry.acked.has(offset)) {
       entry.windows.set(offset, { popTime: view.getFloat64(13, true), invisibleUntil: view.getFloat64(21, true), attempt: view.getUint32(29, true) })
     }
     return false
-  })
+  }, snapshotFrom)
   const keyBytes = new Map<string, Uint8Array>()
   const keyOf = (group: string, topic: string) => {
     const key = `${group}\u0000${topic}`
@@ -243,6 +280,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   const record = (bodies: ReadonlyArray<Uint8Array>) =>
     deps.store.appendLater([{ queue: stateQueue, messages: bodies.map((body) => ({ body, tagHash: 0 })) }])
   let expired = 0
+  // retention rounds that deleted messages: each state forgets what it held of them before its next pass
+  let retentionRounds = 0
   // parked long polls per topic and group, oldest first: an append wakes one per group (not every
   // poll, which would all rescan the topic for what one of them takes)
   const parked = new Map<string, Map<string, Set<Deferred.Deferred<Woken>>>>()
@@ -255,19 +294,24 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
 
   const stateOf = (group: string, spec: Topics.TopicSpec) =>
     Effect.gen(function*() {
-        const key = `${group}\u0000${spec.name}`
+      const key = `${group}\u0000${spec.name}`
       let state = states.get(key)
       if (state === undefined) {
-        state = { lock: yield* Semaphore.make(1), queues: [], lastAttempt: undefined, rotation: 0 }
+        state = { lock: Semaphore.makeUnsafe(1), queues: [], lastAttempt: undefined, rotation: 0, acks: 0, retained: retentionRounds }
         states.set(key, state)
       }
       // a topic may have grown since: new queues start at their beginning or the committed offset
       while (state.queues.length < spec.queues) {
         const queueId = state.queues.length
         const bounds = yield* deps.store.bounds({ topic: spec.name, queueId })
-        const start = Math.max(bounds.start, (yield* deps.committedOffset(group, spec.name, queueId)) ?? bounds.start)
+        const committed = (yield* deps.committedOffset(group, spec.name, queueId)) ?? bounds.start
+        // another use of the state built this queue meanwhile
+        if (state.queues.length !== queueId) continue
+        // From here to the push, one synchronous step: the queue's recovered state moves into the
+        // state whole, so a snapshot finds it in one place or the other.
         const before = recovered.get(queueKey(key, queueId))
         recovered.delete(queueKey(key, queueId))
+        const start = Math.max(bounds.start, committed, before?.consumed ?? bounds.start)
         const acked = new Set([...(before?.acked ?? [])].filter((offset) => offset >= start))
         let consumed = start
         while (acked.has(consumed)) acked.delete(consumed++)
@@ -312,6 +356,41 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     return messageGroup !== undefined
   }
 
+  /**
+   * Retention deleted the queue's messages below `start`: the group forgets them (in flight or not,
+   * nothing can deliver them again) and goes on from `start`.
+   */
+  const forgetBelow = (queue: QueueState, start: number) => {
+    if (queue.consumed >= start) return
+    const gone = new Set<number>()
+    for (const offsets of [queue.inFlight.keys(), queue.visibleAgain, queue.ready, queue.heads.keys()]) {
+      for (const offset of offsets) if (offset < start) gone.add(offset)
+    }
+    for (const offset of gone) markDone(queue, offset)
+    for (const offset of queue.done) if (offset < start) queue.done.delete(offset)
+    for (const offset of queue.attempts.keys()) if (offset < start) queue.attempts.delete(offset)
+    for (const offset of queue.ranks.keys()) if (offset < start) queue.ranks.delete(offset)
+    for (const [messageGroup, line] of queue.waiting) {
+      const kept = line.filter((offset) => offset >= start)
+      queue.waitingTotal -= line.length - kept.length
+      if (kept.length === 0) queue.waiting.delete(messageGroup)
+      else queue.waiting.set(messageGroup, kept)
+    }
+    queue.consumed = start
+    queue.cursor = Math.max(queue.cursor, start)
+    while (queue.done.has(queue.consumed)) queue.done.delete(queue.consumed++)
+  }
+
+  /** Forgets what retention deleted from the state's queues, once per retention round. */
+  const catchUpWithRetention = (state: GroupTopicState, topic: string) =>
+    Effect.gen(function*() {
+      if (state.retained === retentionRounds) return
+      state.retained = retentionRounds
+      for (let queueId = 0; queueId < state.queues.length; queueId++) {
+        forgetBelow(state.queues[queueId]!, (yield* deps.store.bounds({ topic, queueId })).start)
+      }
+    })
+
   /** A FIFO message group was freed: the messages behind its head can go out, so a parked receive of the group looks. */
   const wakeGroup = (group: string, topic: string) => wakeOne(parked.get(topic)?.get(group))
 
@@ -344,6 +423,19 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       deliveryAttempt: attempt
     })
 
+  /**
+   * The queue's records from its cursor on; a retention round that deleted the ones there
+   * meanwhile moves the group past them first.
+   */
+  const readAtCursor = (queue: QueueState, ref: Store.QueueRef, maxCount: number) =>
+    deps.store.read(ref, queue.cursor, { maxCount, maxBytes: 4 * 1024 * 1024 }).pipe(
+      Effect.catchTag("OffsetBelowStart", (below) =>
+        Effect.suspend(() => {
+          forgetBelow(queue, below.start)
+          return deps.store.read(ref, queue.cursor, { maxCount, maxBytes: 4 * 1024 * 1024 })
+        }))
+    )
+
   interface QueueContext {
     readonly queue: QueueState
     readonly ref: Store.QueueRef
@@ -369,7 +461,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       while (queue.ready.size < priorityReadAhead) {
         const { end } = yield* deps.store.bounds(ref)
         if (queue.cursor >= end) break
-        const records = yield* deps.store.read(ref, queue.cursor, { maxCount: priorityReadAhead - queue.ready.size, maxBytes: 4 * 1024 * 1024 })
+        const records = yield* readAtCursor(queue, ref, priorityReadAhead - queue.ready.size)
         if (records.length === 0) break
         for (const record of records) {
           queue.cursor = record.offset + 1
@@ -410,6 +502,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       // a FIFO group on a FIFO topic gets each message group in order, one message at a time
       const ordered = group.fifo && spec.kind === "FIFO"
       return yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        yield* catchUpWithRetention(state, spec.name)
         const now = yield* Clock.currentTimeMillis
         const sealKey = yield* ReceiptHandle.ReceiptHandleKey
         // messages past the group's max attempts, moved to its dead-letter topic after the pass
@@ -489,8 +582,12 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
               invisibleUntil
             })
           }
+          // a message deleted by retention meanwhile is gone (the next pass forgets it)
           const readOne = (offset: number) =>
-            Effect.map(deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 }), (records) => records[0])
+            deps.store.read(ref, offset, { maxCount: 1, maxBytes: 1 }).pipe(
+              Effect.map((records) => records[0]),
+              Effect.catchTag("OffsetBelowStart", () => Effect.undefined)
+            )
           return { queue, ref, take, readOne }
         }
         if (spec.kind === "PRIORITY") {
@@ -521,7 +618,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
             while (out.length < max && queue.waitingTotal < maxWaitingPerQueue) {
               const { end } = yield* deps.store.bounds(ref)
               if (queue.cursor >= end) break
-              const records = yield* deps.store.read(ref, queue.cursor, { maxCount: max - out.length, maxBytes: 4 * 1024 * 1024 })
+              const records = yield* readAtCursor(queue, ref, max - out.length)
               if (records.length === 0) break
               for (const record of records) {
                 queue.cursor = record.offset + 1
@@ -655,9 +752,11 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const problem = check(text)
         results.push(problem === undefined ? Result.void : Result.fail(problem))
       }
-      yield* record(bodies)
+      // the books change in the step that checked the handles: a snapshot sees all of it or none
+      state.acks += taken.length
       let freed = false
       for (const { offset, queue } of taken) freed = markDone(queue, offset) || freed
+      yield* record(bodies)
       if (freed) wakeGroup(group, topic)
       return results
     })
@@ -723,7 +822,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const { entry, offset, queue, queueId } = found
         queue.inFlight.delete(offset)
         yield* Effect.gen(function*() {
-          const [stored] = yield* deps.store.read({ topic, queueId }, offset, { maxCount: 1, maxBytes: 1 })
+          const [stored] = yield* deps.store.read({ topic, queueId }, offset, { maxCount: 1, maxBytes: 1 }).pipe(
+            Effect.catchTag("OffsetBelowStart", () => Effect.succeed([]))
+          )
           if (stored?.offset !== offset) {
             return yield* Effect.logWarning(`${topic}/${queueId}@${offset} is no longer stored; acknowledged without a dead letter`)
           }
@@ -768,7 +869,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         if (!group.fifo) continue
         const queue = (yield* stateOf(name, spec.value)).queues[queueId]!
         const found = new Set<string>()
-        let offset = queue.consumed
+        let offset = Math.max(queue.consumed, (yield* deps.store.bounds(ref)).start)
         while (true) {
           const { end } = yield* deps.store.bounds(ref)
           if (offset >= end) break
@@ -786,6 +887,65 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       return pending
     })
 
+  /** A queue's books as snapshot records: where it is consumed to, the acknowledgements above, the windows. */
+  const queueRecords = (key: Uint8Array, queueId: number, queue: QueueState, into: Array<Uint8Array>) => {
+    into.push(encodeState(Consumed, key, queueId, queue.consumed))
+    for (const offset of queue.done) into.push(encodeState(Acknowledged, key, queueId, offset))
+    for (const [offset, entry] of queue.inFlight) {
+      into.push(encodeState(Window, key, queueId, offset, entry.popTime, entry.invisibleUntil, queue.attempts.get(offset) ?? 1))
+    }
+    // a window that ended: delivered again first after a restart too, its attempts counting on
+    for (const offset of queue.visibleAgain) into.push(encodeState(Window, key, queueId, offset, 0, 0, queue.attempts.get(offset) ?? 1))
+  }
+
+  /** What the log said of a queue whose state has not been used since the restart, as snapshot records. */
+  const recoveredRecords = (entry: Recovered, into: Array<Uint8Array>) => {
+    into.push(encodeState(Consumed, entry.key, entry.queueId, entry.consumed ?? 0))
+    for (const offset of entry.acked) into.push(encodeState(Acknowledged, entry.key, entry.queueId, offset))
+    for (const [offset, window] of entry.windows) {
+      into.push(encodeState(Window, entry.key, entry.queueId, offset, window.popTime, window.invisibleUntil, window.attempt))
+    }
+  }
+
+  /**
+   * Writes every (group, topic)'s books again, then makes them durable and records where the first
+   * one is: replay starts there.
+   */
+  const snapshot = Effect.gen(function*() {
+    let first: number | undefined
+    let written = 0
+    const write = (bodies: ReadonlyArray<Uint8Array>) =>
+      Effect.map(deps.store.appendMany([{ queue: stateQueue, messages: bodies.map((body) => ({ body, tagHash: 0 })) }], "async"), ([appended]) => {
+        first ??= appended![0]?.offset
+        written += bodies.length
+      })
+    // Queues not used since the restart first: their first use takes them out of `recovered` and into
+    // `states` in one step, so one found in both is written twice, the later (from `states`) counting.
+    const fromRecovery: Array<Uint8Array> = []
+    for (const entry of recovered.values()) recoveredRecords(entry, fromRecovery)
+    if (fromRecovery.length > 0) yield* write(fromRecovery)
+    for (const [name, state] of states) {
+      const key = encoder.encode(name)
+      yield* state.lock.withPermits(1)(Effect.gen(function*() {
+        while (true) {
+          const acks = state.acks
+          const bodies: Array<Uint8Array> = []
+          for (let queueId = 0; queueId < state.queues.length; queueId++) queueRecords(key, queueId, state.queues[queueId]!, bodies)
+          if (bodies.length > 0) yield* write(bodies)
+          // an acknowledgement between the look and the write may have gone into the log before
+          // it, and the snapshot would undo it: the books are written again
+          if (state.acks === acks) return
+        }
+      }))
+    }
+    // one sync makes the whole snapshot durable (and what came before it)
+    const [end] = yield* deps.store.append(stateQueue, [{ body: encodeState(SnapshotEnd, new Uint8Array(0), 0, 0), tagHash: 0 }], "sync")
+    const from = first ?? end!.offset
+    yield* deps.saveSnapshotFrom(from)
+    snapshotFrom = from
+    snapshotRecords = written + 1
+  })
+
   return {
     pop,
     ack,
@@ -802,6 +962,19 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     appended: (topic: string) => {
       for (const waiting of parked.get(topic)?.values() ?? []) wakeOne(waiting)
     },
+    /**
+     * Snapshots the books when the consumer-state log has grown well past the last snapshot, so a
+     * restart replays little.
+     */
+    snapshotIfGrown: Effect.gen(function*() {
+      const { end } = yield* deps.store.bounds(stateQueue)
+      if (end - snapshotFrom > 2 * snapshotRecords + snapshotSlack) yield* snapshot
+    }),
+    /** After a retention round that deleted something: each group forgets the messages deleted. */
+    afterRetention: () => {
+      retentionRounds++
+    },
+    snapshot,
     /** Messages never delivered because their time to live ran out. */
     expired: Effect.sync(() => expired),
     /** The group's consumed offset (everything below acknowledged) per queue, for committing. */

@@ -117,9 +117,22 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
       }, from)
     })
 
+  // released but not yet marked: retention keeps these too (the message is read back to deliver it)
+  const releasing = new Set<number>()
+
   return {
     /** What is held, by offset. */
     held: held as ReadonlyMap<number, Held>,
+    /**
+     * What retention must keep: the oldest message still held (a marker is written after its
+     * message, so the markers still needed are kept with it).
+     */
+    keep: (): ReadonlyArray<Store.Keep> => {
+      let oldest = Number.POSITIVE_INFINITY
+      for (const offset of held.keys()) oldest = Math.min(oldest, offset)
+      for (const offset of releasing) oldest = Math.min(oldest, offset)
+      return oldest === Number.POSITIVE_INFINITY ? [] : [{ queue: heldQueue, offset: oldest }]
+    },
     /** Holds a message for `queueId` of its topic. */
     hold: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.gen(function*() {
@@ -163,6 +176,7 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
     release: (item: Held, outcome: "deliver" | "discard") =>
       Effect.gen(function*() {
         held.delete(item.offset)
+        releasing.add(item.offset)
         if (outcome === "deliver") {
           const { message, queueId } = yield* read(item.offset)
           if (!item.fromBeforeRestart || !(yield* alreadyDelivered(item))) yield* deps.deliver(queueId, message)
@@ -172,6 +186,9 @@ export const open = Effect.fnUntraced(function*(topic: string, deps: {
           [{ body: encodeMarker(outcome === "deliver" ? Delivered : Discarded, item.offset), tagHash: 0 }],
           "sync"
         )
-      }).pipe(Effect.tapError(() => Effect.sync(() => held.set(item.offset, { ...item, fromBeforeRestart: true }))))
+      }).pipe(
+        Effect.tapError(() => Effect.sync(() => held.set(item.offset, { ...item, fromBeforeRestart: true }))),
+        Effect.ensuring(Effect.sync(() => releasing.delete(item.offset)))
+      )
   }
 })

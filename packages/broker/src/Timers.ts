@@ -83,6 +83,8 @@ export const make = Effect.fnUntraced(function*(deps: {
   return {
     /** How many delayed messages wait for their time. */
     pending: () => timers.held.size,
+    /** What retention must keep of the delayed messages. */
+    keep: timers.keep,
     /** Holds a message until its `deliveryTimestamp`, for `queueId`; returns its place and recall handle. */
     schedule: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(timers.hold(queueId, message, flush), (timer) => {

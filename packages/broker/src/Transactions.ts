@@ -217,6 +217,8 @@ export const make = Effect.fnUntraced(function*(deps: {
   return {
     /** How many half messages wait for their transaction's end. */
     open: () => halves.held.size,
+    /** What retention must keep of the half messages. */
+    keep: halves.keep,
     /** Holds a half message for `queueId` of its topic. */
     prepare: (queueId: number, message: Message.Message, flush: Store.FlushPolicy) =>
       Effect.map(halves.hold(queueId, message, flush), (half) => {

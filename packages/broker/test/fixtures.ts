@@ -1,6 +1,6 @@
 // Helpers shared by the broker specifications.
 import { Message } from "@strait/core"
-import { SimDisk } from "@strait/storage"
+import { Disk, SimDisk, Store } from "@strait/storage"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Broker, Transactions } from "../src/index.ts"
 
@@ -24,14 +24,28 @@ export const text = (m: Message.Message) => new TextDecoder().decode(m.body)
 
 /** A broker on a fresh simulated disk; `restart` builds another broker on the same disk. */
 export const withBroker = <A, E>(
-  body: (broker: Broker.Broker["Service"], restart: () => Effect.Effect<Broker.Broker["Service"], unknown>) => Effect.Effect<A, E, Scope.Scope>,
-  options: { readonly transactionChecker?: Transactions.TransactionChecker } = {}
+  body: (
+    broker: Broker.Broker["Service"],
+    restart: () => Effect.Effect<Broker.Broker["Service"], unknown>,
+    /** A file of the broker's directory as the disk holds it now (undefined if there is none). */
+    readFile: (name: string) => Effect.Effect<Uint8Array | undefined, unknown>
+  ) => Effect.Effect<A, E, Scope.Scope>,
+  options: {
+    readonly transactionChecker?: Transactions.TransactionChecker
+    readonly settings?: Partial<ReturnType<typeof Broker.BrokerSettings.defaultValue>>
+    readonly storeSettings?: Partial<ReturnType<typeof Store.StoreSettings.defaultValue>>
+  } = {}
 ) =>
   Effect.gen(function*() {
     const disk = yield* Layer.build(SimDisk.layer())
+    const { settings, storeSettings, ...brokerOptions } = options
     const start = () =>
       Effect.gen(function*() {
-        const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory, ...options }))).pipe(Effect.provideContext(disk))
+        const context = yield* Layer.build(Layer.fresh(Broker.Broker.layer({ directory, ...brokerOptions }))).pipe(
+          Effect.provideContext(disk),
+          Effect.provideService(Broker.BrokerSettings, { ...Broker.BrokerSettings.defaultValue(), ...settings }),
+          Effect.provideService(Store.StoreSettings, { ...Store.StoreSettings.defaultValue(), ...storeSettings })
+        )
         return Context.get(context, Broker.Broker)
       })
     let current = yield* Scope.make()
@@ -43,5 +57,5 @@ export const withBroker = <A, E>(
         yield* Scope.close(current, Exit.void)
         current = yield* Scope.make()
         return yield* start().pipe(Scope.provide(current))
-      }))
+      }), (name) => Disk.readSmallFile(`${directory}/${name}`).pipe(Effect.provideContext(disk)))
   })

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Member, Topics, Transactions } from "@strait/broker"
+import { Broker, Member, Topics, Transactions } from "@strait/broker"
 import { Catalog, EmbeddedStore, EtcdStore, LoadReports, NodeRegistration } from "@strait/control"
 import { ConsumerGroup, Topic } from "@strait/core"
 import { Server as NativeServer } from "@strait/protocol-native"
@@ -68,7 +68,11 @@ export const TuningConfig = Schema.Struct({
   /** Most receives long-polling at once in a proxy (default 10,000); one more gets TOO_MANY_REQUESTS. */
   maxParkedReceives: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** How long a drain lets calls in flight finish (default 10,000 ms). */
-  drainTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+  drainTimeoutMillis: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** How long messages are kept, in hours, consumed or not (RocketMQ's `fileReservedTime`; default 72). */
+  retentionHours: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  /** Most bytes of messages each topic keeps, the oldest going first (default: no limit). */
+  retentionBytesPerTopic: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 
 /**
@@ -208,6 +212,17 @@ const tuned = (tuning: Tuning) => ({
       ...(tuning.transactionMaxChecks === undefined ? {} : { maxChecks: tuning.transactionMaxChecks })
     }))
   ),
+  broker: Layer.effect(
+    Broker.BrokerSettings,
+    Effect.map(Effect.service(Broker.BrokerSettings), (defaults) => ({
+      ...defaults,
+      retention: {
+        ...defaults.retention,
+        ...(tuning.retentionHours === undefined ? {} : { maxAgeMillis: Duration.toMillis(Duration.hours(tuning.retentionHours)) }),
+        ...(tuning.retentionBytesPerTopic === undefined ? {} : { maxBytes: tuning.retentionBytesPerTopic })
+      }
+    }))
+  ),
   rocketmq: Layer.effect(
     RocketMQ.RocketMQSettings,
     Effect.map(Effect.service(RocketMQ.RocketMQSettings), (defaults) => ({
@@ -342,7 +357,12 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
     ...(cluster.leaseTtlMillis === undefined ? {} : { leaseTtl: Duration.millis(cluster.leaseTtlMillis) }),
     adoptTopics,
     reportLoad: { cpuMicros: processCpuMicros }
-  }).pipe(Layer.provide(RealDisk.layer), Layer.provide(tuned(config.tuning ?? {}).transactions), Layer.provideMerge(rdmaUnavailable(config)))
+  }).pipe(
+    Layer.provide(RealDisk.layer),
+    Layer.provide(tuned(config.tuning ?? {}).transactions),
+    Layer.provide(tuned(config.tuning ?? {}).broker),
+    Layer.provideMerge(rdmaUnavailable(config))
+  )
 }
 
 // the configured topics and groups are in the catalog before a broker starts mirroring it

@@ -112,6 +112,17 @@ export interface Retention {
 }
 
 /**
+ * A record retention must not delete: the record at `offset` of `queue`, and with it every record
+ * written after it (only a prefix of the log is ever deleted).
+ *
+ * @since 0.1.0
+ */
+export interface Keep {
+  readonly queue: QueueRef
+  readonly offset: number
+}
+
+/**
  * Store tunables.
  *
  * @since 0.1.0
@@ -184,8 +195,14 @@ export interface Store {
   /** The low-water mark and the next offset of a queue. */
   readonly bounds: (queue: QueueRef) => Effect.Effect<{ readonly start: number; readonly end: number }>
   readonly queues: Effect.Effect<ReadonlyArray<QueueRef>>
-  /** Deletes whole segments that retention allows; returns bytes deleted. */
-  readonly retain: (policy: (topic: string) => Retention) => Effect.Effect<number, DiskError | QueueIndex.CorruptIndex>
+  /**
+   * Deletes whole segments that retention allows, up to the first segment holding a record of
+   * `keep`; returns bytes deleted.
+   */
+  readonly retain: (
+    policy: (topic: string) => Retention,
+    keep?: ReadonlyArray<Keep>
+  ) => Effect.Effect<number, DiskError | QueueIndex.CorruptIndex>
   /** Syncs the indexes and records a checkpoint now (also done on an interval). */
   readonly checkpoint: Effect.Effect<void, DiskError>
   /**
@@ -631,7 +648,20 @@ export const open = Effect.fnUntraced(function*(directory: string) {
     }
   })
 
-  const retain = (policy: (topic: string) => Retention) =>
+  /** The log position of the first record `keep` names (a record not stored yet: none). */
+  const keptFrom = (keep: ReadonlyArray<Keep>) =>
+    Effect.gen(function*() {
+      let from = Number.POSITIVE_INFINITY
+      for (const { queue, offset } of keep) {
+        const state = queues.get(queue)
+        if (state === undefined || offset >= state.nextOffset) continue
+        const [entry] = yield* state.index.read(Math.max(offset, state.lowWater), 1).pipe(Effect.catchTag("OffsetBelowStart", Effect.die))
+        if (entry !== undefined) from = Math.min(from, entry.position)
+      }
+      return from
+    })
+
+  const retain = (policy: (topic: string) => Retention, keep: ReadonlyArray<Keep> = []) =>
     Effect.gen(function*() {
       yield* countStoredBeforeOpen
       const now = yield* Clock.currentTimeMillis
@@ -656,9 +686,10 @@ export const open = Effect.fnUntraced(function*(directory: string) {
         for (const [topic, bytes] of bytesHere) topicBytesAfter.set(topic, (topicBytesAfter.get(topic) ?? 0) + bytes)
         verdicts[i] = expired
       }
-      // only a prefix of the log can go
+      // only a prefix of the log can go, and none of what `keep` names (looked up only if needed)
+      const kept = verdicts[0] === true ? yield* keptFrom(keep) : 0
       let deleted = 0
-      for (let i = 0; i < segments.length && verdicts[i]; i++) {
+      for (let i = 0; i < segments.length && verdicts[i] && segments[i]!.base + segments[i]!.size <= kept; i++) {
         deleteBefore = segments[i]!.base + segments[i]!.size
         deleted += segments[i]!.size
       }

@@ -133,6 +133,26 @@ export const storeContract = (subject: DiskSubject) =>
           assert.strictEqual(next[0]!.offset, 200)
         })))
 
+    it.effect("retention keeps the segment of a kept record and everything written after it", () =>
+      withStore((open) =>
+        Effect.gen(function*() {
+          const store = yield* open()
+          for (let n = 0; n < 100; n++) yield* store.append(q("logs"), [{ body: body("logs", n), tagHash: 0 }], "async")
+          yield* store.append(q("pinned"), [{ body: body("pinned", 0), tagHash: 0 }], "async")
+          for (let n = 100; n < 200; n++) yield* store.append(q("logs"), [{ body: body("logs", n), tagHash: 0 }], "async")
+          const everything = () => ({ maxBytes: 0 })
+          const pinned = yield* store.read(q("pinned"), 0, { maxCount: 1, maxBytes: 1 << 20 })
+          yield* store.retain(everything, [{ queue: q("pinned"), offset: 0 }, { queue: q("logs"), offset: 150 }, { queue: q("none"), offset: 0 }])
+          const start = (yield* store.bounds(q("logs"))).start
+          assert.isAbove(start, 0, "segments before the kept record went")
+          assert.isAtMost(start, 100, "the kept record's segment stayed, and the ones after it")
+          assert.deepStrictEqual(yield* store.read(q("pinned"), 0, { maxCount: 1, maxBytes: 1 << 20 }), pinned)
+          // a kept offset not stored yet keeps nothing
+          yield* store.retain(everything, [{ queue: q("pinned"), offset: 1 }])
+          assert.isAbove((yield* store.bounds(q("logs"))).start, 150)
+          assert.strictEqual((yield* store.bounds(q("pinned"))).start, 1)
+        })))
+
     it.effect("retention after reopening deletes segments written before it, by size and by age", () =>
       withStore((open) =>
         Effect.gen(function*() {

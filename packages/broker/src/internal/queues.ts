@@ -14,7 +14,8 @@ export const scanQueue = (
 ) =>
   Effect.gen(function*() {
     const { end, start } = yield* store.bounds(queue)
-    let offset = from ?? start
+    // retention may have deleted the records below `start`
+    let offset = Math.max(from ?? start, start)
     while (offset < end) {
       const records = yield* store.read(queue, offset, { maxCount: 4096, maxBytes: 16 * 1024 * 1024 })
       if (records.length === 0) break
