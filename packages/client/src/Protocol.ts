@@ -382,7 +382,7 @@ export const decodeResponse = (bytes: Uint8Array): Effect.Effect<Response, Decod
         if (reader.u8() === 1) return { _tag: "Refused" as const, error: failures.decodeSync(reader.bytes()) }
         const messageId = reader.string()
         const queueId = reader.u32()
-        const offset = reader.f64()
+        const offset = Wire.safeInteger(reader.f64())
         const recallHandle = reader.optionalString()
         return { _tag: "Stored" as const, receipt: recallHandle === undefined ? { messageId, queueId, offset } : { messageId, queueId, offset, recallHandle } }
       })

@@ -72,6 +72,11 @@ describe("the native protocol's codec", () => {
         longer.set(whole)
         assert.isTrue(Exit.isFailure(yield* Effect.exit(Protocol.decodeResponse(longer))), `${response._tag} with a byte after it decoded`)
       }
+      // a receipt whose offset is not a whole number is malformed, as the broker's own answer would be
+      for (const offset of [0.5, Number.NaN, 2 ** 60]) {
+        const stored = Protocol.encodeResponse({ _tag: "Sent", results: [{ _tag: "Stored", receipt: { messageId: "01AB", queueId: 0, offset } }] })
+        assert.instanceOf(yield* Effect.flip(Protocol.decodeResponse(stored)), Wire.Malformed, String(offset))
+      }
       const unknown = yield* Effect.flip(Protocol.decodeRequest(bytes(200, 0, 0)))
       assert.instanceOf(unknown, Wire.Malformed)
       // a count the payload cannot hold is refused before anything is allocated for it
