@@ -2,7 +2,7 @@
 // cluster of node processes on a real etcd, and what the official rocketmq-client-nodejs clients need
 // to reach them.
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -46,10 +46,11 @@ export const startNode = async (config: object = {}): Promise<RunningNode> => {
   writeFileSync(configFile, JSON.stringify({ dataDir: join(dataDir, "data"), ...config }))
   let child: ChildProcess | undefined
   let log = ""
-  let port = 0
   // a restart listens where the first start did, for the native protocol too (left to itself it
-  // would take the gRPC port + 1, which another process may hold by then)
-  let nativePort = 0
+  // would take the gRPC port + 1, which another process may hold by then), on ports no outgoing
+  // connection takes while the node is down
+  const port = await restartablePort()
+  const nativePort = await restartablePort()
   const launch = () =>
     new Promise<void>((resolve, reject) => {
       const args = [bin, "dev", "--config", configFile, "--port", String(port), "--native-port", String(nativePort)]
@@ -57,10 +58,7 @@ export const startNode = async (config: object = {}): Promise<RunningNode> => {
       child = current
       current.stdout!.on("data", (chunk) => {
         log += chunk
-        const match = /RocketMQ gRPC on ([\d.]+):(\d+), native protocol on tcp:\/\/[\d.]+:(\d+)/.exec(log)
-        if (match !== null && port === 0) port = Number(match[2])
-        if (match !== null && nativePort === 0) nativePort = Number(match[3])
-        if (match !== null) resolve()
+        if (/RocketMQ gRPC on [\d.]+:\d+, native protocol on tcp:\/\/[\d.]+:\d+/.test(log)) resolve()
       })
       current.stderr!.on("data", (chunk) => (log += chunk))
       current.on("exit", (code) => reject(new Error(`strait dev exited ${code} before listening: ${log}`)))
@@ -177,6 +175,26 @@ const portFree = (port: number) =>
     server.once("error", () => resolve(false))
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
   })
+
+// The kernel gives outgoing connections their local ports from this range; a server restarted on a
+// port in it can find the port taken by a connection made while it was down (EADDRINUSE).
+const ephemeralLow = (() => {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32_768
+  } catch {
+    return 32_768
+  }
+})()
+let nextRestartable = 10_000 + (process.pid % 500) * 40
+
+/** A free port below the ephemeral range: for a server stopped and started again on the same port. */
+export const restartablePort = async (): Promise<number> => {
+  for (;;) {
+    const port = nextRestartable++
+    if (nextRestartable >= ephemeralLow) nextRestartable = 10_000
+    if (await portFree(port)) return port
+  }
+}
 
 /** The first of `count` consecutive free ports (for commands that number their nodes' ports up from a base). */
 export const freePorts = async (count: number): Promise<number> => {
@@ -302,15 +320,15 @@ export const startCluster = async (options: { readonly brokers: number; readonly
   writeFileSync(configFile, JSON.stringify(options.config ?? {}))
   const common = ["--etcd", etcd.endpoint, "--config", configFile]
   const brokers = await Promise.all(Array.from({ length: options.brokers }, async (_, i) => {
-    const port = await freePort()
+    const port = await restartablePort()
     return startStrait(
       ["node", "--role", "broker", "--broker-id", `broker-${i + 1}`, "--broker-listen", `tcp://127.0.0.1:${port}`, "--data-dir", join(dataDir, `broker-${i + 1}`), ...common],
       /strait node \(broker\)/
     )
   }))
-  const proxyPorts = await Promise.all(Array.from({ length: options.proxies }, () => freePort()))
   // each proxy keeps its ports across restarts
-  const nativePorts = await Promise.all(proxyPorts.map(() => freePort()))
+  const proxyPorts = await Promise.all(Array.from({ length: options.proxies }, () => restartablePort()))
+  const nativePorts = await Promise.all(proxyPorts.map(() => restartablePort()))
   const proxies = await Promise.all(proxyPorts.map((port, j) =>
     startStrait(
       ["node", "--role", "proxy", "--port", String(port), "--native-port", String(nativePorts[j]), "--data-dir", join(dataDir, `proxy-${j + 1}`), ...common],

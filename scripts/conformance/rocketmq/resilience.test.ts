@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Producer, SimpleConsumer } from "rocketmq-client-nodejs"
 import { afterAll, describe, expect, test } from "vitest"
-import { codeOf, eventually, freePort, logger, receiveSome, rejection, type RunningNode, startBalancer, startNode, startServerProcess, steadyTraffic, strait } from "./harness.ts"
+import { codeOf, eventually, freePort, logger, receiveSome, rejection, restartablePort, type RunningNode, startBalancer, startNode, startServerProcess, steadyTraffic, strait } from "./harness.ts"
 
 const nodes: Array<RunningNode> = []
 
@@ -64,7 +64,8 @@ describe.concurrent("failures", () => {
   test("24. a rolling restart of two proxies behind one address, under a producer and a push consumer: no application error, nothing lost", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "strait-rolling-"))
     const brokerPort = await freePort()
-    const proxyPorts = [await freePort(), await freePort()]
+    // the proxies start again on their ports, which no outgoing connection may take meanwhile
+    const proxyPorts = [await restartablePort(), await restartablePort()]
     const broker = await startServerProcess("brokerServer", [dataDir, String(brokerPort)])
     const proxies = await Promise.all(proxyPorts.map((port) => startServerProcess("proxyServer", [String(brokerPort), String(port), "5000"])))
     const balancer = await startBalancer(proxyPorts)
