@@ -402,10 +402,17 @@ export const open = Effect.fnUntraced(function*(directory: string) {
       return state
     })
 
+  /**
+   * One object per appended message: the record written to the log, its index entry and answer once
+   * its position is known, and the queue's recent record.
+   */
+  interface Placed extends CommitLog.Record, StoredRecord, QueueIndex.Entry {
+    position: number
+  }
+
   /** A batch's records, in request and part order, with each part's queue and first record. */
   interface Laid {
-    // each record is written to the log and then kept as the queue's recent record: one object
-    readonly records: Array<CommitLog.Record & StoredRecord>
+    readonly records: Array<Placed>
     readonly partQueues: Array<QueueState>
     // where each part's records start in `records`, and the end of the last
     readonly partStarts: Array<number>
@@ -445,7 +452,17 @@ export const open = Effect.fnUntraced(function*(directory: string) {
           const storeTime = now > state.lastStoreTime ? now : state.lastStoreTime
           state.lastStoreTime = storeTime
           const offset = state.nextOffset++
-          laid.records[r++] = { queueKey: state.key, tagHash: message.tagHash, queueOffset: offset, offset, storeTime, flags: message.flags ?? 0, body: message.body }
+          laid.records[r++] = {
+            queueKey: state.key,
+            tagHash: message.tagHash,
+            queueOffset: offset,
+            offset,
+            storeTime,
+            flags: message.flags ?? 0,
+            body: message.body,
+            position: 0,
+            size: CommitLog.HeaderBytes + message.body.length
+          }
         }
       }
     }
@@ -469,13 +486,11 @@ export const open = Effect.fnUntraced(function*(directory: string) {
         const appended = new Array<Appended>(end - start)
         for (let at = start; at < end; at++) {
           const record = laid.records[at]!
-          const position = positions[at]!
-          const size = CommitLog.HeaderBytes + record.body.length
+          record.position = positions[at]!
           // an index entry tells where its message went: it is the append's answer as well
-          const entry: QueueIndex.Entry = { offset: record.offset, position, size, tagHash: record.tagHash, storeTime: record.storeTime }
-          entries.push(entry)
-          appended[at - start] = entry
-          countInSegment(state.key, position, size, record.storeTime, stats)
+          entries.push(record)
+          appended[at - start] = record
+          countInSegment(state.key, record.position, record.size, record.storeTime, stats)
         }
         reply[i] = appended
       }
