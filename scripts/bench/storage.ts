@@ -1,10 +1,11 @@
 // Storage bench, in one run on this machine's disk: the physical limits first (raw sequential write
 // bandwidth, raw fdatasync rate, with the same system calls the real Disk makes), then 1 KiB appends
 // through the Store under `async` and `sync` with 1, 16 and 256 concurrent appenders, CPU per append
-// next to a CRC32C + copy of 1 KiB, and recovery speed of a large log. The append runs follow an
-// untimed warm-up run (JIT, heap sized for the store's recent-record cache), as a running broker is,
-// and in a process with the V8 settings a Strait node runs with (the bench re-executes itself with
-// them, as `strait` does: @strait/cli's nodeFlags.ts).
+// next to a CRC32C + copy of 1 KiB, and recovery speed of a large log. The append runs go to one
+// store, as a running broker's do, after an untimed warm-up in it (JIT, heap sized for the store's
+// recent-record cache: the first 200,000 appends into a store measured 3–5 µs each, falling to a
+// steady 2.3–2.6 µs after 600,000), and in a process with the V8 settings a Strait node runs with (the
+// bench re-executes itself with them, as `strait` does: @strait/cli's nodeFlags.ts).
 import { applyStraitNodeFlags } from "@strait/cli/nodeFlags"
 import { EventLoopScheduler } from "@strait/core"
 import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
@@ -21,7 +22,7 @@ const MiB = 1024 * KiB
 const RAW_BYTES = 256 * MiB
 const RAW_SYNCS = 2_000
 const APPENDS = 100_000
-const WARMUP_APPENDS = 200_000
+const WARMUP_APPENDS = 600_000
 const RECOVERY_BYTES = Number(process.env.STRAIT_BENCH_RECOVERY_MIB ?? 1024) * MiB
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-storage-"))
 const now = () => performance.now()
@@ -98,33 +99,49 @@ interface AppendRun {
   readonly cpuMicrosPerAppend: number
 }
 
-/** `appenders` fibers each append their share of 1 KiB messages, one message per append. */
-const appendRun = async (policy: Store.FlushPolicy, appenders: number, count: number): Promise<AppendRun> => {
-  const directory = path.join(root, `${policy}-${appenders}`)
+/** `appenders` fibers each append their share of 1 KiB messages to `store`, one message per append. */
+const appendRun = (store: Store.Store, counters: Disk.Counters, policy: Store.FlushPolicy, appenders: number, count: number) =>
+  Effect.gen(function*() {
+    const message = { body: new Uint8Array(KiB).map((_, i) => i & 0xff), tagHash: 0 }
+    const syncsBefore = counters.datasyncs
+    const cpu = process.cpuUsage()
+    const start = now()
+    yield* Effect.forEach(Array.from({ length: appenders }, (_, a) => a), (a) =>
+      Effect.gen(function*() {
+        for (let i = a; i < count; i += appenders) yield* store.append({ topic: "bench", queueId: a % 8 }, [message], policy)
+      }), { concurrency: "unbounded", discard: true })
+    const seconds = (now() - start) / 1000
+    const used = process.cpuUsage(cpu)
+    return summary(policy, appenders, count, seconds, used.user + used.system, counters.datasyncs - syncsBefore)
+  })
+
+const summary = (policy: Store.FlushPolicy, appenders: number, count: number, seconds: number, cpuMicros: number, syncs: number): AppendRun => ({
+  policy,
+  appenders,
+  perSecond: count / seconds,
+  megabytesPerSecond: (count * KiB) / MiB / seconds,
+  recordsPerSync: policy === "sync" ? count / Math.max(1, syncs) : Number.NaN,
+  cpuMicrosPerAppend: cpuMicros / count
+})
+
+/** The untimed warm-up, then every measured run, in one store. */
+const appendRuns = async () => {
+  const directory = path.join(root, "appends")
   const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
-  const message = { body: new Uint8Array(KiB).map((_, i) => i & 0xff), tagHash: 0 }
-  const { seconds, cpuMicros, syncs } = await withStore(directory, counters, (store) =>
+  const runs = await withStore(directory, counters, (store) =>
     Effect.gen(function*() {
-      const syncsBefore = counters.datasyncs
-      const cpu = process.cpuUsage()
-      const start = now()
-      yield* Effect.forEach(Array.from({ length: appenders }, (_, a) => a), (a) =>
-        Effect.gen(function*() {
-          for (let i = a; i < count; i += appenders) yield* store.append({ topic: "bench", queueId: a % 8 }, [message], policy)
-        }), { concurrency: "unbounded", discard: true })
-      const seconds = (now() - start) / 1000
-      const used = process.cpuUsage(cpu)
-      return { seconds, cpuMicros: used.user + used.system, syncs: counters.datasyncs - syncsBefore }
+      yield* appendRun(store, counters, "async", 256, WARMUP_APPENDS)
+      const runs: Array<AppendRun> = []
+      for (const policy of ["async", "sync"] as const) {
+        for (const appenders of [1, 16, 256]) {
+          // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
+          runs.push(yield* appendRun(store, counters, policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS))
+        }
+      }
+      return runs
     }))
   fs.rmSync(directory, { recursive: true, force: true })
-  return {
-    policy,
-    appenders,
-    perSecond: count / seconds,
-    megabytesPerSecond: (count * KiB) / MiB / seconds,
-    recordsPerSync: policy === "sync" ? count / Math.max(1, syncs) : Number.NaN,
-    cpuMicrosPerAppend: cpuMicros / count
-  }
+  return runs
 }
 
 /** Writes a log of about `bytes`, forgets its checkpoint (as after a crash), and times reopening. */
@@ -160,14 +177,7 @@ try {
   const bandwidth = await rawBandwidth()
   const syncRate = await rawSyncRate()
   const crcCopy = crcAndCopyMicros()
-  await appendRun("async", 256, WARMUP_APPENDS)
-  const runs: Array<AppendRun> = []
-  for (const policy of ["async", "sync"] as const) {
-    for (const appenders of [1, 16, 256]) {
-      // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
-      runs.push(await appendRun(policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS))
-    }
-  }
+  const runs = await appendRuns()
   const recovered = await recovery(RECOVERY_BYTES)
 
   table("the disk, raw (same system calls as the real Disk)", [
