@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { cpuSeconds, peerBench, type PeerResult, preparePeers, startNats, startRabbit } from "./lib/peers.ts"
-import { emit, percentile, table } from "./lib/report.ts"
+import { emit, median, percentile, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const SIZE = 1024
@@ -154,10 +154,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 if (missing !== undefined) console.log(`peers skipped: ${missing}`)
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor((sorted.length - 1) / 2)]!
-}
 const strait = new Map([...straitRounds].map(([run, results]): [string, RunResult] => [run, {
   perSecond: median(results.map((r) => r.perSecond)),
   p50: median(results.map((r) => r.p50)),

@@ -13,7 +13,7 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { emit, table } from "./lib/report.ts"
+import { emit, median, table } from "./lib/report.ts"
 
 applyStraitNodeFlags()
 
@@ -22,6 +22,8 @@ const MiB = 1024 * KiB
 const RAW_BYTES = 256 * MiB
 const RAW_SYNCS = 2_000
 const APPENDS = 100_000
+// every append run this many times (STRAIT_BENCH_ROUNDS), each figure the median: the machine is noisy
+const ROUNDS = Number(process.env.STRAIT_BENCH_ROUNDS ?? 3)
 const WARMUP_APPENDS = 600_000
 const RECOVERY_BYTES = Number(process.env.STRAIT_BENCH_RECOVERY_MIB ?? 1024) * MiB
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-storage-"))
@@ -64,7 +66,7 @@ const rawSyncRate = async () => {
   return RAW_SYNCS / seconds
 }
 
-/** CRC32C of 1 KiB plus a 1 KiB copy: the work an append cannot avoid. */
+/** CRC32C of 1 KiB plus a 1 KiB copy: the work an append cannot avoid (its median of 5 is the baseline). */
 const crcAndCopyMicros = () => {
   const source = new Uint8Array(KiB).map((_, i) => i & 0xff)
   const target = new Uint8Array(KiB)
@@ -124,21 +126,35 @@ const summary = (policy: Store.FlushPolicy, appenders: number, count: number, se
   cpuMicrosPerAppend: cpuMicros / count
 })
 
-/** The untimed warm-up, then every measured run, in one store. */
+/** Each figure of a run's rounds, the median. */
+const medianRun = (rounds: ReadonlyArray<AppendRun>): AppendRun => ({
+  policy: rounds[0]!.policy,
+  appenders: rounds[0]!.appenders,
+  perSecond: median(rounds.map((r) => r.perSecond)),
+  megabytesPerSecond: median(rounds.map((r) => r.megabytesPerSecond)),
+  recordsPerSync: median(rounds.map((r) => r.recordsPerSync)),
+  cpuMicrosPerAppend: median(rounds.map((r) => r.cpuMicrosPerAppend))
+})
+
+/** The untimed warm-up, then every measured run `ROUNDS` times, in one store. */
 const appendRuns = async () => {
   const directory = path.join(root, "appends")
   const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
   const runs = await withStore(directory, counters, (store) =>
     Effect.gen(function*() {
       yield* appendRun(store, counters, "async", 256, WARMUP_APPENDS)
-      const runs: Array<AppendRun> = []
-      for (const policy of ["async", "sync"] as const) {
-        for (const appenders of [1, 16, 256]) {
-          // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
-          runs.push(yield* appendRun(store, counters, policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS))
+      const rounds = new Map<string, Array<AppendRun>>()
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const policy of ["async", "sync"] as const) {
+          for (const appenders of [1, 16, 256]) {
+            // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
+            const run = yield* appendRun(store, counters, policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS)
+            const key = `${policy}-${appenders}`
+            rounds.set(key, [...(rounds.get(key) ?? []), run])
+          }
         }
       }
-      return runs
+      return [...rounds.values()].map(medianRun)
     }))
   fs.rmSync(directory, { recursive: true, force: true })
   return runs
@@ -176,7 +192,7 @@ const recovery = async (bytes: number) => {
 try {
   const bandwidth = await rawBandwidth()
   const syncRate = await rawSyncRate()
-  const crcCopy = crcAndCopyMicros()
+  const crcCopy = median(Array.from({ length: 5 }, crcAndCopyMicros))
   const runs = await appendRuns()
   const recovered = await recovery(RECOVERY_BYTES)
 
@@ -185,7 +201,7 @@ try {
     { measure: "1 KiB write + fdatasync", value: `${syncRate.toFixed(0)} /s` },
     { measure: "CRC32C + copy of 1 KiB", value: `${crcCopy.toFixed(3)} µs` }
   ])
-  table(`1 KiB appends through the Store (${APPENDS.toLocaleString("en-US")} per run)`, runs.map((run) => ({
+  table(`1 KiB appends through the Store (${APPENDS.toLocaleString("en-US")} per run, median of ${ROUNDS} rounds)`, runs.map((run) => ({
     policy: run.policy,
     appenders: run.appenders,
     "msgs/s": run.perSecond,
