@@ -175,9 +175,11 @@ export interface Dependencies {
 // The consumer-state log: one record per window given or acknowledgement, durable with the async
 // flush. Layout: kind (u8), queue id (u32), offset, pop time, window end (f64), attempt (u32), then
 // `group \0 topic` in UTF-8. An acknowledgement leaves the window fields zero. A snapshot writes,
-// per queue of each (group, topic), a `Consumed` record (everything below its offset is done, and
-// what earlier records said of the queue no longer counts), then its acknowledgements above that and
-// its windows; a `SnapshotEnd` record (no key) closes it.
+// per queue of each (group, topic), a `Consumed` record (everything below its offset is done: what
+// records said of those offsets no longer counts), then its acknowledgements above that and its
+// windows; a `SnapshotEnd` record (no key) closes it. Replayed after the records it restates, a
+// snapshot agrees with them (acknowledgements only add up, the newest window counts), so replay may
+// start anywhere before it.
 const stateQueue = { topic: "%POP%", queueId: 0 }
 const Window = 1
 const Acknowledged = 2
@@ -233,8 +235,6 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     /** The last receive that named an attempt id, to answer its retry with the same messages. */
     lastAttempt: { readonly id: string; readonly received: ReadonlyArray<Received> } | undefined
     rotation: number
-    /** Acknowledgements taken so far (they take no permit: a snapshot checks none came meanwhile). */
-    acks: number
     /** The store's retention round this state last forgot deleted messages for. */
     retained: number
   }
@@ -257,9 +257,9 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     }
     const offset = view.getFloat64(5, true)
     if (kind === Consumed) {
-      entry.consumed = offset
-      entry.acked.clear()
-      entry.windows.clear()
+      entry.consumed = Math.max(entry.consumed ?? 0, offset)
+      for (const acked of entry.acked) if (acked < offset) entry.acked.delete(acked)
+      for (const window of entry.windows.keys()) if (window < offset) entry.windows.delete(window)
     } else if (kind === Acknowledged) {
       entry.acked.add(offset)
       entry.windows.delete(offset)
@@ -297,7 +297,7 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
       const key = `${group}\u0000${spec.name}`
       let state = states.get(key)
       if (state === undefined) {
-        state = { lock: Semaphore.makeUnsafe(1), queues: [], lastAttempt: undefined, rotation: 0, acks: 0, retained: retentionRounds }
+        state = { lock: Semaphore.makeUnsafe(1), queues: [], lastAttempt: undefined, rotation: 0, retained: retentionRounds }
         states.set(key, state)
       }
       // a topic may have grown since: new queues start at their beginning or the committed offset
@@ -752,8 +752,8 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
         const problem = check(text)
         results.push(problem === undefined ? Result.void : Result.fail(problem))
       }
-      // the books change in the step that checked the handles: a snapshot sees all of it or none
-      state.acks += taken.length
+      // The books change in the step that checked the handles, before the records go: a snapshot
+      // taken meanwhile shows the acknowledgement, or its record comes after the snapshot started.
       let freed = false
       for (const { offset, queue } of taken) freed = markDone(queue, offset) || freed
       yield* record(bodies)
@@ -908,39 +908,34 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
   }
 
   /**
-   * Writes every (group, topic)'s books again, then makes them durable and records where the first
-   * one is: replay starts there.
+   * Writes every (group, topic)'s books again, makes them durable, and records where replay starts
+   * from now on: where the log ended when the snapshot began. Every record written after that is
+   * replayed with the snapshot; every change recorded before it shows in the snapshot (a change is
+   * made before its record is written, and a state's books are read under its permit, which every
+   * change but an acknowledgement takes).
    */
   const snapshot = Effect.gen(function*() {
-    let first: number | undefined
+    const from = (yield* deps.store.bounds(stateQueue)).end
     let written = 0
-    const write = (bodies: ReadonlyArray<Uint8Array>) =>
-      Effect.map(deps.store.appendMany([{ queue: stateQueue, messages: bodies.map((body) => ({ body, tagHash: 0 })) }], "async"), ([appended]) => {
-        first ??= appended![0]?.offset
-        written += bodies.length
-      })
+    const write = (bodies: ReadonlyArray<Uint8Array>) => {
+      written += bodies.length
+      return deps.store.appendMany([{ queue: stateQueue, messages: bodies.map((body) => ({ body, tagHash: 0 })) }], "async")
+    }
     // Queues not used since the restart first: their first use takes them out of `recovered` and into
-    // `states` in one step, so one found in both is written twice, the later (from `states`) counting.
+    // `states` in one step, so each is written from one place or the other, or both.
     const fromRecovery: Array<Uint8Array> = []
     for (const entry of recovered.values()) recoveredRecords(entry, fromRecovery)
     if (fromRecovery.length > 0) yield* write(fromRecovery)
     for (const [name, state] of states) {
       const key = encoder.encode(name)
-      yield* state.lock.withPermits(1)(Effect.gen(function*() {
-        while (true) {
-          const acks = state.acks
-          const bodies: Array<Uint8Array> = []
-          for (let queueId = 0; queueId < state.queues.length; queueId++) queueRecords(key, queueId, state.queues[queueId]!, bodies)
-          if (bodies.length > 0) yield* write(bodies)
-          // an acknowledgement between the look and the write may have gone into the log before
-          // it, and the snapshot would undo it: the books are written again
-          if (state.acks === acks) return
-        }
+      yield* state.lock.withPermits(1)(Effect.suspend(() => {
+        const bodies: Array<Uint8Array> = []
+        for (let queueId = 0; queueId < state.queues.length; queueId++) queueRecords(key, queueId, state.queues[queueId]!, bodies)
+        return bodies.length > 0 ? write(bodies) : Effect.void
       }))
     }
     // one sync makes the whole snapshot durable (and what came before it)
-    const [end] = yield* deps.store.append(stateQueue, [{ body: encodeState(SnapshotEnd, new Uint8Array(0), 0, 0), tagHash: 0 }], "sync")
-    const from = first ?? end!.offset
+    yield* deps.store.append(stateQueue, [{ body: encodeState(SnapshotEnd, new Uint8Array(0), 0, 0), tagHash: 0 }], "sync")
     yield* deps.saveSnapshotFrom(from)
     snapshotFrom = from
     snapshotRecords = written + 1
