@@ -762,14 +762,23 @@ const make = Effect.fnUntraced(function*(
       yield* Effect.logInfo(`retention deleted ${deleted} bytes of old log segments`)
     }
   })
-  // the first round one interval after opening, then one an interval after each (run by the
-  // housekeeping loop below)
+  // The first round one interval after opening, then one an interval after each ends, started by the
+  // housekeeping loop below and run apart from it: the first round after a restart reads every queue
+  // index, and offsets are committed meanwhile.
   let nextRetention = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.retentionInterval)
+  let retaining = false
   const retainWhenDue = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    if (now < nextRetention) return
-    yield* retentionRound.pipe(Effect.catch((error) => Effect.logWarning("retention failed; it runs again at its next interval", error)))
-    nextRetention = (yield* Clock.currentTimeMillis) + Duration.toMillis(settings.retentionInterval)
+    if (retaining || (yield* Clock.currentTimeMillis) < nextRetention) return
+    retaining = true
+    yield* Effect.forkScoped(retentionRound.pipe(
+      Effect.catch((error) => Effect.logWarning("retention failed; it runs again at its next interval", error)),
+      Effect.ensuring(Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          retaining = false
+          nextRetention = clock.currentTimeMillisUnsafe() + Duration.toMillis(settings.retentionInterval)
+        })
+      ))
+    ))
   })
 
   // housekeeping: offsets committed every commitInterval, retention when due
