@@ -9,12 +9,13 @@
  * also a record of the internal queue `%POP%`, replayed on open: a restarted broker keeps messages
  * in flight invisible until their windows end, continues their attempt counts, and does not deliver
  * acknowledged messages again. State is per (group, topic) and every operation on it runs under one permit, so a pop, an ack and a
- * change of invisibility never interleave. `snapshot` writes the whole state again as records,
- * after which replay starts from the snapshot.
- *
- * Retention needs nothing kept of `%POP%`: a record always follows the message it is about in the
- * log, and only a prefix of the log is deleted, so a deleted record was about a deleted message. Expiry is evaluated when the state is next used, not by a
+ * change of invisibility never interleave. Expiry is evaluated when the state is next used, not by a
  * timer per message; a parked long poll sleeps until the earliest window ends.
+ *
+ * `snapshot` writes the whole state again as records, after which replay starts from the snapshot.
+ * Retention needs nothing kept of `%POP%`: a record always follows the message it is about in the
+ * log, and only a prefix of the log is deleted, so a deleted record was about a deleted message.
+ * Messages retention deleted are forgotten by each group before its next receive.
  *
  * @since 0.1.0
  */
