@@ -67,6 +67,21 @@ describe("Retention", () => {
         assert.isAbove((yield* again.describeTopic("f")).queues[0]!.start, 0, "once delivered it keeps nothing")
       }), options))
 
+  it.effect("a half message keeps its record and everything after it until its transaction ends", () =>
+    withBroker((broker) =>
+      Effect.gen(function*() {
+        yield* broker.createTopic({ name: "tx", kind: "TRANSACTION", queues: 1 })
+        yield* broker.createTopic({ name: "f", kind: "NORMAL", queues: 1 })
+        const [half] = yield* broker.send([message("tx", "open")], { transactional: true })
+        yield* sendEach(broker, "f", Array.from({ length: 60 }, (_, n) => `filler-${n}`))
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual((yield* broker.describeTopic("f")).queues[0]!.start, 0, "nothing after the half message went")
+        yield* broker.endTransaction("tx", half!.transactionId, "COMMIT")
+        yield* TestClock.adjust("1 minute")
+        assert.isAbove((yield* broker.describeTopic("f")).queues[0]!.start, 0, "once committed it keeps nothing")
+        assert.deepStrictEqual((yield* broker.pop(pop("g", "tx"))).map((r) => text(r.message)), ["open"])
+      }), { ...options, settings: { ...options.settings, retention: { maxBytes: 4096 } } }))
+
   it.effect("consumer state is snapshotted once its log grows; a restart replays from the snapshot with acknowledgements, windows and attempts", () =>
     withBroker((broker, restart, readFile) =>
       Effect.gen(function*() {
