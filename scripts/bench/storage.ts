@@ -114,17 +114,16 @@ const appendRun = (store: Store.Store, counters: Disk.Counters, policy: Store.Fl
       }), { concurrency: "unbounded", discard: true })
     const seconds = (now() - start) / 1000
     const used = process.cpuUsage(cpu)
-    return summary(policy, appenders, count, seconds, used.user + used.system, counters.datasyncs - syncsBefore)
+    const run: AppendRun = {
+      policy,
+      appenders,
+      perSecond: count / seconds,
+      megabytesPerSecond: (count * KiB) / MiB / seconds,
+      recordsPerSync: policy === "sync" ? count / Math.max(1, counters.datasyncs - syncsBefore) : Number.NaN,
+      cpuMicrosPerAppend: (used.user + used.system) / count
+    }
+    return run
   })
-
-const summary = (policy: Store.FlushPolicy, appenders: number, count: number, seconds: number, cpuMicros: number, syncs: number): AppendRun => ({
-  policy,
-  appenders,
-  perSecond: count / seconds,
-  megabytesPerSecond: (count * KiB) / MiB / seconds,
-  recordsPerSync: policy === "sync" ? count / Math.max(1, syncs) : Number.NaN,
-  cpuMicrosPerAppend: cpuMicros / count
-})
 
 /** Each figure of a run's rounds, the median. */
 const medianRun = (rounds: ReadonlyArray<AppendRun>): AppendRun => ({

@@ -970,7 +970,6 @@ export const make = Effect.fnUntraced(function*(deps: Dependencies) {
     afterRetention: () => {
       retentionRounds++
     },
-    snapshot,
     /** Messages never delivered because their time to live ran out. */
     expired: Effect.sync(() => expired),
     /** The group's consumed offset (everything below acknowledged) per queue, for committing. */

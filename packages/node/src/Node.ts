@@ -347,6 +347,7 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
   const cluster = config.cluster ?? {}
   const host = sharedMemoryHost(config)
   const rdma = rdmaOf(config)
+  const settings = tuned(config.tuning ?? {})
   return Member.layer({
     brokerId: cluster.brokerId ?? clusterDefaults.brokerId,
     directory: `${config.dataDir}/broker`,
@@ -359,8 +360,8 @@ const brokerRole = (config: NodeConfig, listen: string, adoptTopics: boolean) =>
     reportLoad: { cpuMicros: processCpuMicros }
   }).pipe(
     Layer.provide(RealDisk.layer),
-    Layer.provide(tuned(config.tuning ?? {}).transactions),
-    Layer.provide(tuned(config.tuning ?? {}).broker),
+    Layer.provide(settings.transactions),
+    Layer.provide(settings.broker),
     Layer.provideMerge(rdmaUnavailable(config))
   )
 }
