@@ -126,8 +126,8 @@ export const make = Effect.fnUntraced(function*(config: ClientConfig) {
       return linked
     })
 
-  // the open connection, or a new one: each endpoint in turn, rounds backing off, until the deadline
-  const connected = lock.withPermits(1)(Effect.gen(function*() {
+  // a new connection: each endpoint in turn, rounds backing off, until the deadline
+  const reconnect = lock.withPermits(1)(Effect.gen(function*() {
     if (current !== undefined && (yield* current.connection.state) === "open") return current
     // a draining connection finishes its calls in flight, then closes on its own; connections that
     // ended free what they held
@@ -161,6 +161,12 @@ export const make = Effect.fnUntraced(function*(config: ClientConfig) {
     current = linked
     return linked
   }))
+  // the open connection without taking the lock; else a new one
+  const connected = Effect.suspend(() => {
+    const linked = current
+    if (linked === undefined) return reconnect
+    return Effect.flatMap(linked.connection.state, (state) => state === "open" ? Effect.succeed(linked) : reconnect)
+  })
 
   const call = <T extends Protocol.Response["_tag"]>(body: Protocol.Request, expected: T, extraMillis = 0): Effect.Effect<Answer<T>, Protocol.Failure> =>
     Effect.gen(function*() {

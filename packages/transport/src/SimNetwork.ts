@@ -48,12 +48,23 @@ interface Wire {
   readonly from: string
   readonly to: string
   readonly label: string
-  readonly transit: Queue.Queue<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>
+  readonly transit: Queue.Queue<InTransit, Connection.PipeClosed | Cause.Done>
+  /** When the last batch written is due at the far end. */
+  lastArrival: number
+  /** Until when the wire sends what was written (with a bandwidth). */
+  busyUntil: number
   /** Open while the receiver takes chunks: closed until it is attached, and while it is paused. */
   readonly flowing: Latch.Latch
   receiver: Connection.PipeReceiver | undefined
   /** How the wire ended, once it has; told to the receiver when it attaches if it was not there. */
   ended: Connection.PipeClosed | undefined
+}
+
+/** A batch on its way: when it arrives, and whether it is lost on the way. */
+interface InTransit {
+  readonly at: number
+  readonly batch: ReadonlyArray<Uint8Array> | "end"
+  readonly lost: boolean
 }
 
 interface Link {
@@ -119,6 +130,9 @@ const make = (initial: Partial<Faults>) =>
   Effect.gen(function*() {
     const networkScope = yield* Effect.scope
     const trace = yield* Trace.Trace
+    // the network's own time and chance (the cluster's, not any node's drifting clock)
+    const clock = yield* Clock.Clock
+    const random = yield* Random.Random
     let faults: Faults = { dropRate: 0, latency: 0, jitter: 0, ...initial }
     const endpoints = new Map<string, Endpoint>()
     const links = new Set<Link>()
@@ -146,45 +160,56 @@ const make = (initial: Partial<Faults>) =>
           : Effect.void
       )
 
-    // Carries one wire's batches in order: latency, partitions and loss happen here.
+    // When a batch written now arrives, and whether it is lost: decided as it is written, so a wire
+    // keeps its order (a batch never arrives before the one written before it).
+    const dispatch = (wire: Wire, batch: ReadonlyArray<Uint8Array> | "end"): InTransit => {
+      const now = clock.currentTimeMillisUnsafe()
+      const latency = Duration.toMillis(faults.latency)
+      const jitter = Math.floor(Duration.toMillis(faults.jitter))
+      const bandwidth = faults.bandwidth ?? 0
+      // the batch leaves once the wire has sent what was written before it
+      let sent = now
+      if (bandwidth > 0 && batch !== "end") {
+        let bytes = 0
+        for (const chunk of batch) bytes += chunk.length
+        sent = Math.max(now, wire.busyUntil) + bytes / bandwidth
+        wire.busyUntil = sent
+      }
+      const delay = latency + (jitter > 0 ? Math.floor(random.nextDoubleUnsafe() * (jitter + 1)) : 0)
+      const at = Math.max(wire.lastArrival, sent + delay)
+      wire.lastArrival = at
+      const lost = batch !== "end" && faults.dropRate > 0 && random.nextDoubleUnsafe() < faults.dropRate
+      return { at, batch, lost }
+    }
+
+    // Carries one wire's batches in order: each waits until it is due, then for any partition
+    // between the ends to heal; chunks go to the receiver while it takes them.
     const carry = (wire: Wire) =>
       Effect.gen(function*() {
-        let lastDelivery = 0
         while (true) {
-          const batch = yield* Queue.take(wire.transit)
-          const latency = Duration.toMillis(faults.latency)
-          const jitter = Duration.toMillis(faults.jitter)
-          const bandwidth = faults.bandwidth ?? 0
-          let transmit = 0
-          if (bandwidth > 0 && batch !== "end") {
-            for (const chunk of batch) transmit += chunk.length
-            transmit /= bandwidth
-          }
-          if (latency > 0 || jitter > 0 || transmit > 0) {
-            const now = yield* Clock.currentTimeMillis
-            const delay = transmit + latency + (jitter > 0 ? yield* Random.nextIntBetween(0, jitter, { halfOpen: false }) : 0)
-            const at = Math.max(lastDelivery, now + delay)
-            lastDelivery = at
-            if (at > now) yield* Effect.sleep(Duration.millis(at - now))
-          }
-          yield* waitWhilePartitioned(wire)
-          if (batch === "end") {
-            if (trace.enabled) trace.record("net.end", wire.label)
-            yield* Latch.await(wire.flowing)
-            endWire(wire, new Connection.PipeClosed({ orderly: true, reason: "end of stream" }))
-            return
-          }
-          if (faults.dropRate > 0 && (yield* Random.next) < faults.dropRate) {
-            dropped++
-            if (trace.enabled) trace.record("net.drop", `${wire.label} ${fnv1a(batch)}`)
-            continue
-          }
-          delivered++
-          if (trace.enabled) trace.record("net.deliver", `${wire.label} ${fnv1a(batch)}`)
-          for (const chunk of batch) {
-            yield* Latch.await(wire.flowing)
-            if (wire.ended !== undefined) return
-            if (!wire.receiver!.data(chunk)) Latch.closeUnsafe(wire.flowing)
+          const arrived = yield* Queue.takeAll(wire.transit)
+          for (const { at, batch, lost } of arrived) {
+            const now = clock.currentTimeMillisUnsafe()
+            if (at > now) yield* clock.sleep(Duration.millis(at - now))
+            if (partitioned(wire.from, wire.to)) yield* waitWhilePartitioned(wire)
+            if (batch === "end") {
+              if (trace.enabled) trace.record("net.end", wire.label)
+              yield* Latch.await(wire.flowing)
+              endWire(wire, new Connection.PipeClosed({ orderly: true, reason: "end of stream" }))
+              return
+            }
+            if (lost) {
+              dropped++
+              if (trace.enabled) trace.record("net.drop", `${wire.label} ${fnv1a(batch)}`)
+              continue
+            }
+            delivered++
+            if (trace.enabled) trace.record("net.deliver", `${wire.label} ${fnv1a(batch)}`)
+            for (const chunk of batch) {
+              if (!Latch.isOpen(wire.flowing)) yield* Latch.await(wire.flowing)
+              if (wire.ended !== undefined) return
+              if (!wire.receiver!.data(chunk)) Latch.closeUnsafe(wire.flowing)
+            }
           }
         }
       }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), Effect.ignore)
@@ -201,7 +226,9 @@ const make = (initial: Partial<Faults>) =>
           from,
           to,
           label,
-          transit: yield* Queue.bounded<ReadonlyArray<Uint8Array> | "end", Connection.PipeClosed | Cause.Done>(wireCapacity),
+          transit: yield* Queue.bounded<InTransit, Connection.PipeClosed | Cause.Done>(wireCapacity),
+          lastArrival: 0,
+          busyUntil: 0,
           flowing: yield* Latch.make(false),
           receiver: undefined,
           ended: undefined
@@ -217,7 +244,7 @@ const make = (initial: Partial<Faults>) =>
 
     const pipeOf = (outbound: Wire, inbound: Wire, sever: (reason: string) => Effect.Effect<void>): Connection.Pipe => ({
       write: (chunks) =>
-        Effect.flatMap(Queue.offer(outbound.transit, chunks), (accepted) =>
+        Effect.flatMap(Effect.suspend(() => Queue.offer(outbound.transit, dispatch(outbound, chunks))), (accepted) =>
           accepted ? Effect.void : Effect.fail(new Connection.PipeClosed({ orderly: false, reason: "the pipe is closed" }))),
       deliver: (receiver) => {
         inbound.receiver = receiver
@@ -227,7 +254,7 @@ const make = (initial: Partial<Faults>) =>
       resume: () => {
         Latch.openUnsafe(inbound.flowing)
       },
-      end: Queue.offer(outbound.transit, "end").pipe(Effect.andThen(Queue.end(outbound.transit)), Effect.asVoid),
+      end: Effect.suspend(() => Queue.offer(outbound.transit, dispatch(outbound, "end"))).pipe(Effect.andThen(Queue.end(outbound.transit)), Effect.asVoid),
       destroy: sever("reset by this side")
     })
 
