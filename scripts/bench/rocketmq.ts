@@ -13,6 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { CONSUMERS, measure, pulling, type RunResult, sending } from "./lib/endToEnd.ts"
+import { type EmptyCalls, measureEmptyCalls } from "./lib/grpcEmpty.ts"
 import { startScript, stopProcess } from "./lib/processes.ts"
 import { rocketmqEndToEnd } from "./lib/rocketmqClient.ts"
 import { emit, table } from "./lib/report.ts"
@@ -23,6 +24,7 @@ const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
 const WINDOWS = [1, 64] as const
 const BROKER_PORT = 17900
 const PROXY_PORT = 17981
+const EMPTY_PORT = 17990
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "strait-bench-rocketmq-"))
 const scheduler = EventLoopScheduler.make()
 
@@ -74,6 +76,7 @@ const broker = await start("./lib/brokerServer.ts", [path.join(work, "broker"), 
 let proxy: ChildProcess | undefined
 const viaProxy = new Map<number, RunResult>()
 const straight = new Map<number, RunResult>()
+let empty: EmptyCalls | undefined
 try {
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const transport = yield* Transport.Transport
@@ -85,6 +88,13 @@ try {
   for (const window of WINDOWS) {
     viaProxy.set(window, await throughProxy({ broker: broker.pid!, proxy: proxy.pid! }, window))
     straight.set(window, await direct({ broker: broker.pid! }, window))
+  }
+  // the floor under the proxy's CPU: grpc-js answering a call of a message's size with nothing to do
+  const emptyServer = await start("./lib/grpcEmptyServer.ts", [String(EMPTY_PORT)])
+  try {
+    empty = await measureEmptyCalls(`127.0.0.1:${EMPTY_PORT}`, emptyServer.pid!, WINDOWS[WINDOWS.length - 1]!, SECS)
+  } finally {
+    await stopProcess(emptyServer)
   }
 } finally {
   if (proxy !== undefined) await stopProcess(proxy)
@@ -108,11 +118,25 @@ table(`1 KiB messages, ${CONSUMERS} consumers, async flush (${SECS} s per run)`,
 const loaded = WINDOWS[WINDOWS.length - 1]!
 const proxied = viaProxy.get(loaded)!
 const plain = straight.get(loaded)!
+const floor = empty!
+table(`grpc-js alone: a unary call of 1,100 bytes answered at once with 16, ${loaded} in flight`, [{
+  "calls/s": floor.perSecond,
+  "server CPU µs/call": floor.serverCpu,
+  "client CPU µs/call": floor.clientCpu
+}])
+// what the goals' ratios can reach at best: the official client makes two unary calls a message
+// (send, ack), so the proxy's CPU is at least two empty calls'; through the proxy, the client's own
+// CPU a message bounds the rate one core can drive
 emit("rocketmq", {
   proxy_cpu_vs_broker_cpu: proxied.proxyCpu / proxied.brokerCpu,
-  through_proxy_vs_direct: proxied.perSecond / plain.perSecond
+  through_proxy_vs_direct: proxied.perSecond / plain.perSecond,
+  grpc_floor_vs_broker_cpu: (2 * floor.serverCpu) / proxied.brokerCpu,
+  client_bound_vs_direct: 1e6 / proxied.clientCpu / plain.perSecond
 }, {
   node: process.version,
+  empty_call_server_cpu_us: floor.serverCpu,
+  empty_call_client_cpu_us: floor.clientCpu,
+  empty_calls_per_s: floor.perSecond,
   ...Object.fromEntries(WINDOWS.flatMap((window) => {
     const p = viaProxy.get(window)!
     const d = straight.get(window)!
