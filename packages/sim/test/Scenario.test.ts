@@ -37,7 +37,7 @@ describe("a simulated cluster", () => {
 
   it("under clock faults too (nodes' clocks drifting up to 1 % and stepping up to 1 s, then synced) every rule holds within the clocks' disagreement", () => {
     let disagreements = 0
-    for (const seed of [3, 4, 6]) {
+    for (const seed of [1, 2, 3]) {
       const outcome = Scenario.run({ seed, duration: "40 seconds", clockFaults: true })
       expect(outcome.failure, report(outcome)).toBeUndefined()
       expect(outcome.violations, report(outcome)).toEqual([])

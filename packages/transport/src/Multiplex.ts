@@ -105,32 +105,39 @@ export const requester = Effect.fnUntraced(function*(connection: Transport.Conne
   )
 
   // Timeouts: one fiber sleeps until the earliest deadline, rather than a timer per request. Entries
-  // of answered requests stay in the heap until they surface (or a compaction drops them).
+  // of answered requests stay in the heap until they reach its top, and go then whatever their time
+  // (or a compaction drops them); the fiber is woken only by a deadline earlier than the one it
+  // sleeps until, so a steady stream of requests answered in time costs it no wake of its own.
   type Deadline = { readonly at: number; readonly correlation: number; readonly entry: Waiting }
   const byTime = (a: Deadline, b: Deadline) => a.at - b.at
   let deadlines = new MinHeap.MinHeap<Deadline>(byTime)
   let wake = Deferred.makeUnsafe<void>()
+  // when the fiber wakes next on its own (never: it waits to be woken)
+  let armedAt = Number.POSITIVE_INFINITY
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    for (let top = deadlines.peek(); top !== undefined && top.at <= now; top = deadlines.peek()) {
+    for (let top = deadlines.peek(); top !== undefined; top = deadlines.peek()) {
+      const live = waiting.get(top.correlation) === top.entry
+      if (live && top.at > now) break
       deadlines.pop()
-      if (waiting.get(top.correlation) !== top.entry) continue
+      if (!live) continue
       forget(top.correlation)
       Deferred.doneUnsafe(top.entry.reply, Exit.fail(new RequestTimeout({ remote: connection.remote, type: top.entry.type, timeout: top.entry.timeout })))
     }
     const next = deadlines.peek()
+    armedAt = next === undefined ? Number.POSITIVE_INFINITY : next.at
     const signal = Deferred.await(wake)
     yield* next === undefined ? signal : Effect.timeoutOption(signal, Duration.millis(next.at - now))
   })))
   const schedule = (correlation: number, entry: Waiting) => {
-    const earliest = deadlines.peek()
     if (deadlines.size > 2 * waiting.size + 1024) {
       // mostly answered requests: keep the live ones only
       deadlines = new MinHeap.MinHeap<Deadline>(byTime)
       for (const [c, e] of waiting) deadlines.insert({ at: e.at, correlation: c, entry: e })
     }
     deadlines.insert({ at: entry.at, correlation, entry })
-    if (earliest === undefined || entry.at < earliest.at) {
+    if (entry.at < armedAt) {
+      armedAt = entry.at
       const sleeping = wake
       wake = Deferred.makeUnsafe<void>()
       Deferred.doneUnsafe(sleeping, Exit.void)

@@ -57,6 +57,25 @@ describe("Multiplex", () => {
       assert.strictEqual(yield* requester.inFlight, 0)
     })))
 
+  it.effect("a request times out on time behind answered requests and behind a later deadline", () =>
+    run(Effect.gen(function*() {
+      const { requester } = yield* setup((request) => text(request) === "answer" ? Effect.succeed(request.payload) : Effect.never)
+      // answered requests leave their deadlines behind; a long one keeps the timer armed far away
+      for (let i = 0; i < 3; i++) yield* requester.request(Frame.Type.Echo, bytes("answer"), "1 second")
+      const long = yield* Effect.forkChild(Effect.flip(requester.request(Frame.Type.Echo, bytes("long"), "1 minute")))
+      yield* TestClock.adjust("2 seconds")
+      const short = yield* Effect.forkChild(Effect.flip(requester.request(Frame.Type.Echo, bytes("short"), "3 seconds")))
+      yield* TestClock.adjust("2999 millis")
+      assert.isUndefined(short.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* Fiber.join(short))._tag, "RequestTimeout")
+      assert.isUndefined(long.pollUnsafe())
+      assert.strictEqual(yield* requester.inFlight, 1)
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Fiber.join(long))._tag, "RequestTimeout")
+      assert.strictEqual(yield* requester.inFlight, 0)
+    })))
+
   it.effect("requests waiting when the connection dies fail with the connection's error", () =>
     run(Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
