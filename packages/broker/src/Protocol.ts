@@ -249,6 +249,7 @@ const failures = Wire.schemaCodec(Failure)
 // hand-written layouts of the messages every produced and consumed message crosses.
 const ProduceForm = 1
 const AckForm = 2
+const PopForm = 3
 const ProducedForm = 1
 const PoppedForm = 2
 const AckedForm = 3
@@ -280,6 +281,8 @@ export const encodeRequest = (request: Request): Uint8Array => {
     }
     case "Ack":
       return Wire.writeAcknowledgement(AckForm, request)
+    case "Pop":
+      return Wire.writePoll(PopForm, request)
     default:
       return requests.encodeForm(request)
   }
@@ -301,7 +304,12 @@ export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeE
         return { transactional: (flags & 1) === 1, messages, ...(fence === undefined ? {} : { fence }) }
       })
     }),
-    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) })
+    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) }),
+    [PopForm]: (reader) => {
+      const { invisibleMillis, ...poll } = Wire.readPoll(reader)
+      if (invisibleMillis === undefined) throw new Wire.Malformed("a Pop without invisibleMillis")
+      return { _tag: "Pop", ...poll, invisibleMillis }
+    }
   })
 
 /**

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConsumerGroup, Frame, ReceiptHandle, Transport } from "@strait/core"
+import { ConsumerGroup, Frame, ReceiptHandle, Transport, Wire } from "@strait/core"
 import { SimDisk } from "@strait/storage"
 import { MemoryTransport, Multiplex } from "@strait/transport"
 import { Context, Deferred, Effect, Fiber, Layer, type Scope } from "effect"
@@ -153,7 +153,9 @@ describe("the broker's data-plane protocol", () => {
           ]
         },
         { _tag: "Ack", group: "g", topic: "t", receiptHandles: ["h1", "h-é-2"] },
-        { _tag: "Pop", group: "g", topic: "t", maxMessages: 3, invisibleMillis: 1000 }
+        { _tag: "Pop", group: "g", topic: "t", maxMessages: 3, invisibleMillis: 1000 },
+        { _tag: "Pop", group: "g", topic: "t-ü", maxMessages: 32, invisibleMillis: 2.5, pollMillis: 0, filter: { type: "SQL92", expression: "a > 1 AND b = 'é'" }, attemptId: "at-1" },
+        { _tag: "Pop", group: "g", topic: "t", maxMessages: 1, invisibleMillis: 0, filter: { type: "TAG", expression: "*" } }
       ]
       for (const request of requests) {
         assert.deepStrictEqual(yield* Protocol.decodeRequest(Protocol.encodeRequest(request)), request)
@@ -176,7 +178,7 @@ describe("the broker's data-plane protocol", () => {
       }
       const refused = yield* Protocol.decodeResponse(Protocol.encodeResponse(responses[0]!))
       assert.isTrue(refused._tag === "Produced" && refused.results[1]!._tag === "Refused" && refused.results[1]!.error instanceof Topics.TopicNotFound)
-      for (const message of [...requests.slice(0, 2).map(Protocol.encodeRequest)]) {
+      for (const message of requests.map(Protocol.encodeRequest)) {
         for (let cut = 1; cut < message.length; cut++) {
           const failed = yield* Effect.flip(Protocol.decodeRequest(message.subarray(0, cut)))
           assert.isString(failed.message)
@@ -186,6 +188,11 @@ describe("the broker's data-plane protocol", () => {
       const huge = Protocol.encodeRequest(requests[1]!).slice()
       new DataView(huge.buffer).setUint32(11, 0xffff_ffff, true)
       assert.strictEqual((yield* Effect.flip(Protocol.decodeRequest(huge))).name, "Malformed")
+      // a poll in the Pop's form missing its invisibility, or asking for a fraction of a message
+      const popForm = Protocol.encodeRequest(requests[3]!)[0]!
+      for (const poll of [{ group: "g", topic: "t", maxMessages: 3, pollMillis: 5 }, { group: "g", topic: "t", maxMessages: 1.5, invisibleMillis: 10 }]) {
+        assert.strictEqual((yield* Effect.flip(Protocol.decodeRequest(Wire.writePoll(popForm, poll)))).name, "Malformed")
+      }
     }))
 
   it.effect("a long poll over the wire is woken by a send", () =>

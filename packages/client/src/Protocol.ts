@@ -299,6 +299,7 @@ export type Response = typeof Response.Type
 // generic walk was a tenth of the client's CPU per message.
 const SendForm = 1
 const AckForm = 2
+const ReceiveForm = 3
 const SentForm = 1
 const ReceivedForm = 2
 const AckedForm = 3
@@ -326,6 +327,8 @@ export const encodeRequest = (request: Request): Uint8Array => {
       return new Wire.Writer(16 + request.messages.length).u8(SendForm).u8(request.transactional ? 1 : 0).bytes(request.messages).done()
     case "Ack":
       return Wire.writeAcknowledgement(AckForm, request)
+    case "Receive":
+      return Wire.writePoll(ReceiveForm, request)
     default:
       return requests.encodeForm(request)
   }
@@ -342,7 +345,12 @@ export const decodeRequest = (bytes: Uint8Array): Effect.Effect<Request, DecodeE
       const transactional = reader.u8() === 1
       return { _tag: "Send", messages: reader.bytes(), transactional }
     },
-    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) })
+    [AckForm]: (reader) => ({ _tag: "Ack", ...Wire.readAcknowledgement(reader) }),
+    [ReceiveForm]: (reader) => {
+      const { pollMillis, ...poll } = Wire.readPoll(reader)
+      if (pollMillis === undefined) throw new Wire.Malformed("a Receive without pollMillis")
+      return { _tag: "Receive", ...poll, pollMillis }
+    }
   })
 
 /**

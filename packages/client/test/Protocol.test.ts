@@ -11,7 +11,8 @@ const requests: ReadonlyArray<Protocol.Request> = [
   { _tag: "Ack", group: "g", topic: "orders", receiptHandles: ["h-1", "h-ü", ""] },
   { _tag: "Ack", group: "g", topic: "t", receiptHandles: [] },
   { _tag: "Hello", clientId: "c", namespace: "", producerTopics: ["t"] },
-  { _tag: "Receive", group: "g", topic: "t", maxMessages: 32, pollMillis: 1_000 }
+  { _tag: "Receive", group: "g", topic: "t", maxMessages: 32, pollMillis: 1_000 },
+  { _tag: "Receive", group: "g", topic: "t-ü", maxMessages: 8, invisibleMillis: 30_000, pollMillis: 0, filter: { type: "SQL92", expression: "a > 1" }, attemptId: "at" }
 ]
 
 const responses: ReadonlyArray<Protocol.Response> = [
@@ -77,6 +78,9 @@ describe("the native protocol's codec", () => {
         const stored = Protocol.encodeResponse({ _tag: "Sent", results: [{ _tag: "Stored", receipt: { messageId: "01AB", queueId: 0, offset } }] })
         assert.instanceOf(yield* Effect.flip(Protocol.decodeResponse(stored)), Wire.Malformed, String(offset))
       }
+      // a poll in the Receive's form without its wait is malformed
+      const receiveForm = encoded[5]![0]!
+      assert.instanceOf(yield* Effect.flip(Protocol.decodeRequest(Wire.writePoll(receiveForm, { group: "g", topic: "t", maxMessages: 1 }))), Wire.Malformed)
       const unknown = yield* Effect.flip(Protocol.decodeRequest(bytes(200, 0, 0)))
       assert.instanceOf(unknown, Wire.Malformed)
       // a count the payload cannot hold is refused before anything is allocated for it

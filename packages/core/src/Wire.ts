@@ -302,6 +302,76 @@ export const readDelivery = (reader: Reader) => {
 }
 
 /**
+ * A poll for the messages of one consumer group on one topic, as the client's `Receive` and the
+ * broker's `Pop` carry it (each protocol says which of the optional fields it needs).
+ *
+ * @since 0.1.0
+ */
+export interface Poll {
+  readonly group: string
+  readonly topic: string
+  readonly maxMessages: number
+  readonly invisibleMillis?: number
+  readonly pollMillis?: number
+  readonly filter?: { readonly type: "TAG" | "SQL92"; readonly expression: string }
+  readonly attemptId?: string
+}
+
+// which optional fields of a poll follow its fixed ones
+const PollInvisible = 1
+const PollWait = 2
+const PollFilter = 4
+const PollAttempt = 8
+
+/**
+ * Writes a poll behind `form`.
+ *
+ * @since 0.1.0
+ */
+export const writePoll = (form: number, poll: Poll): Uint8Array => {
+  const flags = (poll.invisibleMillis === undefined ? 0 : PollInvisible) | (poll.pollMillis === undefined ? 0 : PollWait) |
+    (poll.filter === undefined ? 0 : PollFilter) | (poll.attemptId === undefined ? 0 : PollAttempt)
+  const writer = new Writer(96 + (poll.filter?.expression.length ?? 0) * 3).u8(form).string(poll.group).string(poll.topic).f64(poll.maxMessages).u8(flags)
+  if (poll.invisibleMillis !== undefined) writer.f64(poll.invisibleMillis)
+  if (poll.pollMillis !== undefined) writer.f64(poll.pollMillis)
+  if (poll.filter !== undefined) writer.u8(poll.filter.type === "TAG" ? 0 : 1).string(poll.filter.expression)
+  if (poll.attemptId !== undefined) writer.string(poll.attemptId)
+  return writer.done()
+}
+
+/**
+ * Reads what `writePoll` wrote (past its form byte): `maxMessages` must be an integer.
+ *
+ * @since 0.1.0
+ */
+export const readPoll = (reader: Reader): Poll => {
+  const group = reader.string()
+  const topic = reader.string()
+  const maxMessages = reader.f64()
+  if (!Number.isSafeInteger(maxMessages)) throw new Malformed(`maxMessages is not an integer: ${maxMessages}`)
+  const flags = reader.u8()
+  if (flags > (PollInvisible | PollWait | PollFilter | PollAttempt)) throw new Malformed(`unknown poll flags ${flags}`)
+  const invisibleMillis = (flags & PollInvisible) === 0 ? undefined : reader.f64()
+  const pollMillis = (flags & PollWait) === 0 ? undefined : reader.f64()
+  let filter: Poll["filter"]
+  if ((flags & PollFilter) !== 0) {
+    const type = reader.u8()
+    if (type > 1) throw new Malformed(`unknown filter type ${type}`)
+    filter = { type: type === 0 ? "TAG" : "SQL92", expression: reader.string() }
+  }
+  const attemptId = (flags & PollAttempt) === 0 ? undefined : reader.string()
+  return {
+    group,
+    topic,
+    maxMessages,
+    ...(invisibleMillis === undefined ? {} : { invisibleMillis }),
+    ...(pollMillis === undefined ? {} : { pollMillis }),
+    ...(filter === undefined ? {} : { filter }),
+    ...(attemptId === undefined ? {} : { attemptId })
+  }
+}
+
+/**
  * Acknowledgements of one consumer group on one topic: their receipt handles.
  *
  * @since 0.1.0
