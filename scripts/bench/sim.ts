@@ -25,6 +25,7 @@ const rows: Array<Record<string, number | string>> = []
 let simulated = 0
 let real = 0
 let sameHash = 0
+let sends = 0
 for (let seed = 1; seed <= SEEDS; seed++) {
   const began = performance.now()
   const outcome = Scenario.run(settings(seed))
@@ -33,12 +34,15 @@ for (let seed = 1; seed <= SEEDS; seed++) {
   if (again.traceHash === outcome.traceHash) sameHash++
   simulated += outcome.virtualMillis
   real += took
+  sends += outcome.summary.sends
   rows.push({
     seed,
     "simulated s": outcome.virtualMillis / 1000,
     "real s": took / 1000,
     "× real time": outcome.virtualMillis / took,
     sends: outcome.summary.sends,
+    // faults can hold the producers back (at most 64 sends out each): what the run really carried
+    "sends per simulated s": outcome.summary.sends / (outcome.virtualMillis / 1000),
     deliveries: outcome.summary.deliveries,
     faults: outcome.summary.faults,
     "same hash twice": again.traceHash === outcome.traceHash ? "yes" : "NO"
@@ -50,5 +54,7 @@ emit("sim", { sim_speed_vs_real_time: simulated / real }, {
   rate: RATE,
   simulated_seconds: simulated / 1000,
   real_seconds: real / 1000,
+  sends_per_simulated_second: sends / (simulated / 1000),
+  sends_per_real_second: sends / (real / 1000),
   same_hash_twice: `${sameHash}/${SEEDS}`
 })
