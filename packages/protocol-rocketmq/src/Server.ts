@@ -112,6 +112,20 @@ export interface ServerOptions {
 }
 
 /**
+ * The `@grpc/grpc-js` server's options: messages up to 16 MiB in, keepalive pings every 30 s (even
+ * with no call open) and a peer silent for 10 s after one gone. The RocketMQ bench serves its empty
+ * calls with the same.
+ *
+ * @since 0.1.0
+ */
+export const grpcServerOptions: Grpc.ServerOptions = {
+  "grpc.max_receive_message_length": 16 * 1024 * 1024,
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1
+}
+
+/**
  * A running server: where it listens.
  *
  * @since 0.1.0
@@ -595,12 +609,7 @@ const make = Effect.fnUntraced(function*(options: ServerOptions) {
       Effect.flatMap(proxy.groups(caller), (groups) => Effect.forEach(groups, (group) => withProgress(caller, group, false), { concurrency: 8 })))
   }
 
-  const server = new Grpc.Server({
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
-    "grpc.keepalive_permit_without_calls": 1
-  })
+  const server = new Grpc.Server(grpcServerOptions)
   server.addService(Protos.messagingService(), {
     QueryRoute: queryRoute,
     Heartbeat: heartbeat,

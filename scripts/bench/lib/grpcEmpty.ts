@@ -63,13 +63,13 @@ export const measureEmptyCalls = (address: string, serverPid: number, window: nu
         measuring = false
         stopping = true
         const took = (performance.now() - began) / 1000
-        const client_ = process.cpuUsage(clientBefore)
+        const clientUsed = process.cpuUsage(clientBefore)
         const serverCpu = cpuSeconds(serverPid) - serverBefore
         client.close()
         resolve({
           perSecond: done / took,
           serverCpu: (serverCpu * 1e6) / Math.max(1, done),
-          clientCpu: (client_.user + client_.system) / Math.max(1, done)
+          clientCpu: (clientUsed.user + clientUsed.system) / Math.max(1, done)
         })
       }, seconds * 1000)
     }, 1000)

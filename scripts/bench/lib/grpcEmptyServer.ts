@@ -2,15 +2,11 @@
 // call is answered at once with 16 bytes. Usage: node grpcEmptyServer.ts PORT. Prints "listening"
 // once it serves; stops on SIGTERM.
 import * as Grpc from "@grpc/grpc-js"
+import { grpcServerOptions } from "@strait/protocol-rocketmq/Server"
 import { emptyService } from "./grpcEmpty.ts"
 
 const answer = Buffer.alloc(16)
-const server = new Grpc.Server({
-  "grpc.max_receive_message_length": 16 * 1024 * 1024,
-  "grpc.keepalive_time_ms": 30_000,
-  "grpc.keepalive_timeout_ms": 10_000,
-  "grpc.keepalive_permit_without_calls": 1
-})
+const server = new Grpc.Server(grpcServerOptions)
 server.addService(emptyService, {
   Call: (_call: Grpc.ServerUnaryCall<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>) => callback(null, answer)
 })
