@@ -188,7 +188,7 @@ const rawShmRun = async (where: string): Promise<Result> => {
     if (typeof addon === "string") throw new Error(addon)
     const pipe = await Effect.runPromise(ShmNet.connect(addon, where, 4 * 1024 * 1024, SHM_SPIN))
     const { onChunk, echo } = answers()
-    pipe.deliver({ data: (chunk) => (onChunk(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined })
+    pipe.deliver({ data: (chunk) => (onChunk(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined, copies: true })
     const batch = Array.from({ length: BATCH }, () => quiet)
     const result = await rawMeasure(child.pid!, echo(() => void Effect.runPromise(pipe.write([request]))), () => Effect.runPromise(pipe.write(batch)))
     await Effect.runPromise(pipe.destroy)

@@ -44,6 +44,12 @@ export class PipeClosed extends Data.TaggedError("PipeClosed")<{
 export interface PipeReceiver {
   /** One chunk, in order. Returning `false` asks the pipe to deliver nothing more until `resume`. */
   readonly data: (chunk: Uint8Array) => boolean
+  /**
+   * `true` when `data` keeps no view of its chunk once it returns (it parses or copies what it
+   * needs): a pipe may then read the next chunk into the same memory. Without it every chunk is
+   * the receiver's to keep.
+   */
+  readonly copies?: boolean
   /** Nothing more will arrive: the peer ended its side (`orderly`), or the pipe was reset or failed. */
   readonly closed: (reason: PipeClosed) => void
 }

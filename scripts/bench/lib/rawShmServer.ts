@@ -19,7 +19,8 @@ await Effect.runPromise(ShmNet.listen(where!, (socket) => {
     const onFrame = framer((bytes, start, length) => {
       if (bytes[start] === 1) void Effect.runPromise(pipe.write([frameOf(bytes.subarray(start, start + length))]))
     })
-    pipe.deliver({ data: (chunk) => (onFrame(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined })
+    // the framer keeps no view of a chunk (a frame split across chunks is copied): reads may reuse memory
+    pipe.deliver({ data: (chunk) => (onFrame(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), true), closed: () => undefined, copies: true })
   })
 }))
 console.log("listening")

@@ -27,6 +27,9 @@ export const stats = { heard: 0, writes: 0, bytesWritten: 0, reads: 0, bytesRead
 // a slab with less than this left is replaced before a read
 const slabReserve = 8 * 1024
 
+// what a reader hands over in one turn of the event loop before it lets the rest of the process run
+const turnBytes = 1024 * 1024
+
 // moves a position in `chunks` (a chunk and a byte in it) past `taken` bytes, and past empty chunks
 const advance = (chunks: ReadonlyArray<Uint8Array>, at: { index: number; skip: number }, taken: number) => {
   while (at.index < chunks.length) {
@@ -88,23 +91,46 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
   }
 
   // reads go into the addon's recycled slabs, each handed on as views (a frame may keep its view,
-  // which keeps its slab): no allocation per read; a record larger than a slab gets its own buffer
+  // which keeps its slab): no allocation per read; a record larger than a slab gets its own buffer.
+  // A receiver that keeps no view (`copies`) gets every read in the same slab: a slab comes back to
+  // the pool only once the garbage collector has found it unreachable, and until then the reads go
+  // into new memory (in this VM a raw reader took 1.0–1.3 µs a 1 KiB message into new slabs,
+  // 0.13–0.2 µs into one).
   let slab = addon.slab()
   let used = 0
+  let reuse = false
   const fresh = (wanted: number) => {
     slab = wanted <= addon.slabBytes ? addon.slab() : Buffer.allocUnsafeSlow(wanted)
     used = 0
   }
 
   // hands over what the peer published, until the ring is empty (then sleeps), the receiver pauses,
-  // or the peer's end is reached
+  // the peer's end is reached, or `turnBytes` were handed over in this turn of the event loop: then
+  // the rest is read in the next turn. A writer that keeps the ring full would otherwise keep the
+  // reader in this loop for as long as it writes, and the rest of the process (other connections,
+  // timers, the callbacks that return collected slabs to the addon's pool) would wait.
   const state = new Int32Array(1)
+  let resumeScheduled = false
+  const resumeNextTurn = () => {
+    resumeScheduled = false
+    drain()
+  }
   const drain = () => {
     if (receiver === undefined || paused || draining || reported || unmapped) return
     draining = true
+    let handed = 0
     try {
       while (true) {
-        if (slab.length - used < slabReserve) fresh(0)
+        if (handed >= turnBytes) {
+          if (!resumeScheduled) {
+            resumeScheduled = true
+            setImmediate(resumeNextTurn)
+          }
+          return
+        }
+        // a receiver that copies has done with the last read: the next goes over it
+        if (reuse) used = 0
+        else if (slab.length - used < slabReserve) fresh(0)
         let copied: number
         try {
           copied = link.takeInto(slab, used, slab.length - used, state)
@@ -120,6 +146,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
         if (copied > 0) {
           const data = slab.subarray(used, used + copied)
           used += copied
+          handed += copied
           stats.reads++
           stats.bytesRead += copied
           if (!receiver.data(data)) {
@@ -208,6 +235,7 @@ export const ringPipe = (addon: Addon.Addon, link: Addon.RingLink, socket: net.S
     write,
     deliver: (attached) => {
       receiver = attached
+      reuse = attached.copies === true
       drain()
     },
     resume: () => {
