@@ -57,6 +57,10 @@ const maxBatchBytes = 4 * 1024 * 1024
 // flight 2,030 / 326 / 90. Two keep one slow request (a sync flush) from holding up the rest; the
 // broker bench (256 producers on one client) did not move.
 const maxRequestsInFlight = 2
+// A Produce or Ack request unanswered this long gives its slot up (it still waits for its answer or
+// its timeout): far beyond a healthy round trip, even one behind a sync flush, and far below the
+// 30 s request timeout that a lost or stuck request would otherwise hold a client's sends up for.
+const slotLease = Duration.seconds(5)
 
 type Answer<T extends Protocol.Response["_tag"]> = Extract<Protocol.Response, { readonly _tag: T }>
 
@@ -99,6 +103,7 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
     scope,
     maxSize: maxBatchBytes,
     maxInFlight: maxRequestsInFlight,
+    slotLease,
     run: (_, sends) =>
       Effect.map(call({ _tag: "Produce", sends }, "Produced"), (answer) =>
         answer.results.map((result) =>
@@ -110,6 +115,7 @@ export const make = Effect.fnUntraced(function*(connection: Transport.Connection
     scope,
     maxSize: 1024,
     maxInFlight: maxRequestsInFlight,
+    slotLease,
     run: (_, items) =>
       Effect.map(
         call({ _tag: "Ack", group: items[0]!.group, topic: items[0]!.topic, receiptHandles: items.map((item) => item.receiptHandle) }, "Acked"),

@@ -23,7 +23,11 @@ describe("elasticity in a simulated cluster", () => {
     // peak until 36 s; after the faults heal, the backlog they left may call for proxies again while it drains
     const out = decisions.filter((decision) => decision.to > decision.from && decision.at < at(healed))
     assert.isNotEmpty(out)
-    assert.isTrue(out.every((decision) => decision.at >= 12 && decision.at <= 38), JSON.stringify(decisions))
+    // the count reaches each new high while the load rises; a proxy a fault killed may be replaced
+    // (back up to the count already reached) at any time
+    let high = 3
+    const raises = out.filter((decision) => decision.to > high && (high = decision.to) > 0)
+    assert.isTrue(raises.every((decision) => decision.at >= 12 && decision.at <= 38), JSON.stringify(decisions))
     assert.strictEqual(Math.max(...out.map((decision) => decision.to)), 6)
     // and falls from 36 s to 48 s: proxies go before the faults heal, and after it back down to 3
     assert.isTrue(decisions.some((decision) => decision.to < decision.from && decision.at > 36 && decision.at < at(healed)), JSON.stringify(decisions))

@@ -4,8 +4,10 @@
 // With `maxInFlight` requests of a key unanswered, new calls wait in the open batch and it leaves
 // when one of them is answered: under load, batches grow with the round trip instead of requests
 // multiplying; unloaded, a call leaves after one turn as before. A batch that reaches its size limit
-// is closed at once.
-import { Deferred, Effect, Exit, type Scope } from "effect"
+// is closed at once. With a `slotLease`, a request unanswered for that long stops holding its slot
+// (its callers still wait for its answer or its timeout): one lost or stuck request holds the next
+// batches up for the lease, not for the whole request timeout.
+import { Clock, Deferred, Duration, Effect, Exit, type Scope } from "effect"
 
 interface Batch<I, O, E> {
   readonly items: Array<I>
@@ -13,14 +15,25 @@ interface Batch<I, O, E> {
   size: number
 }
 
+/** A request on the wire: when it left, and whether its slot was given up (its lease ran out). */
+interface Flight {
+  readonly startedAt: number
+  released: boolean
+}
+
 interface KeyState<I, O, E> {
   /** The batch calls join now. */
   open: Batch<I, O, E> | undefined
   /** Closed batches waiting for a request slot, oldest first. */
   readonly ready: Array<Batch<I, O, E>>
+  /** Requests holding a slot. */
   inFlight: number
+  /** Every request on the wire, holding a slot or not. */
+  readonly flights: Set<Flight>
   /** A flush of the open batch is forked and has not run yet. */
   scheduled: boolean
+  /** A fiber waits for the oldest slot's lease to run out. */
+  leaseWatched: boolean
 }
 
 /**
@@ -34,37 +47,69 @@ export const make = <I, O, E>(options: {
   readonly maxSize: number
   /** Requests of one key on the wire at once; more calls wait in the next batch. */
   readonly maxInFlight?: number
+  /** How long a request holds its slot at most (default: until it is answered). */
+  readonly slotLease?: Duration.Input
 }) => {
   const maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY
+  const lease = options.slotLease === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(options.slotLease))
   const keys = new Map<string, KeyState<I, O, E>>()
 
   const send = (key: string, state: KeyState<I, O, E>, batch: Batch<I, O, E>): Effect.Effect<void> =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const flight: Flight = { startedAt: now, released: false }
       state.inFlight++
+      state.flights.add(flight)
       return options.run(key, batch.items).pipe(
         Effect.exit,
         Effect.flatMap((exit) => {
           batch.replies.forEach((reply, i) => Deferred.doneUnsafe(reply, Exit.isSuccess(exit) ? exit.value[i]! : exit as Exit.Exit<never, E>))
-          state.inFlight--
+          state.flights.delete(flight)
+          if (!flight.released) state.inFlight--
           return next(key, state)
         })
       )
     })
 
   // a slot is free: the oldest closed batch goes, else the open one (after one turn, so callers of
-  // this turn join it)
+  // this turn join it); no slot free while calls wait: the lease of the oldest is watched
   const next = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (state.inFlight >= maxInFlight) return Effect.void
+      if (state.inFlight >= maxInFlight) return watchLease(key, state)
       const closed = state.ready.shift()
       if (closed !== undefined) return Effect.asVoid(Effect.forkIn(send(key, state, closed), options.scope))
       if (state.open === undefined || state.scheduled) {
-        if (state.inFlight === 0 && state.open === undefined) keys.delete(key)
+        if (state.flights.size === 0 && state.open === undefined && keys.get(key) === state) keys.delete(key)
         return Effect.void
       }
       state.scheduled = true
       return Effect.asVoid(Effect.forkIn(Effect.andThen(Effect.yieldNow, flushOpen(key, state)), options.scope))
     })
+
+  // One fiber per key, only while calls wait for a slot: it sleeps until the oldest slot's lease
+  // runs out, gives up every slot whose lease has, and lets the waiting batches go.
+  const watchLease = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> => {
+    if (lease === undefined || state.leaseWatched || (state.open === undefined && state.ready.length === 0)) return Effect.void
+    state.leaseWatched = true
+    const watch: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      let oldest = Number.POSITIVE_INFINITY
+      for (const flight of state.flights) {
+        if (flight.released) continue
+        if (now - flight.startedAt >= lease) {
+          flight.released = true
+          state.inFlight--
+        } else oldest = Math.min(oldest, flight.startedAt)
+      }
+      const waiting = state.open !== undefined || state.ready.length > 0
+      if (waiting && state.inFlight >= maxInFlight && oldest !== Number.POSITIVE_INFINITY) {
+        return Effect.andThen(Effect.sleep(Duration.millis(oldest + lease - now)), watch)
+      }
+      state.leaseWatched = false
+      // as many batches as slots came free
+      const free = Math.min(maxInFlight - state.inFlight, state.ready.length + 1)
+      return Effect.forEach(Array.from({ length: Math.max(0, free) }), () => next(key, state), { discard: true })
+    })
+    return Effect.asVoid(Effect.forkIn(watch, options.scope))
+  }
 
   const flushOpen = (key: string, state: KeyState<I, O, E>) =>
     Effect.suspend(() => {
@@ -80,7 +125,7 @@ export const make = <I, O, E>(options: {
     Effect.suspend(() => {
       const reply = Deferred.makeUnsafe<O, E>()
       let state = keys.get(key)
-      if (state === undefined) keys.set(key, state = { open: undefined, ready: [], inFlight: 0, scheduled: false })
+      if (state === undefined) keys.set(key, state = { open: undefined, ready: [], inFlight: 0, flights: new Set(), scheduled: false, leaseWatched: false })
       let batch = state.open
       if (batch === undefined) state.open = batch = { items: [], replies: [], size: 0 }
       batch.items.push(item)
