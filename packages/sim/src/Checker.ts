@@ -174,35 +174,60 @@ export const check = (history: History.History, expect: Expectations): { readonl
     readonly stateLoss: boolean
   }
   const spans: Array<Span> = []
-  const open = new Map<string, Omit<Span, "to">>()
+  // the spans in force, per key: a node can be under two faults at once (a disk that fills on a
+  // broker scaled in), each ended by its own kind of end
+  const open = new Map<string, Array<Omit<Span, "to"> & { readonly fault: string }>>()
   // faults that both nodes of a metadata outage, or all of a partition, share one span
   const spanKey = (fault: History.Fault) =>
     fault.fault.startsWith("metadata") ? "metadata" : fault.fault.startsWith("partition") ? "partition" : fault.nodes[0] ?? "network"
   const starts = new Set(["crash", "stop", "scale in", "isolate", "pause", "disk full", "metadata outage", "partition"])
-  const ends = new Set(["restart", "rejoin", "resume", "network healed", "disk freed", "scale out", "metadata back", "partition healed"])
+  // each end, and the starts it ends
+  const ends = new Map<string, ReadonlySet<string>>([
+    ["restart", new Set(["crash", "stop"])],
+    ["rejoin", new Set(["isolate"])],
+    ["resume", new Set(["pause"])],
+    ["network healed", new Set(["isolate", "lossy"])],
+    ["disk freed", new Set(["disk full"])],
+    ["scale out", new Set(["scale in"])],
+    ["metadata back", new Set(["metadata outage"])],
+    ["partition healed", new Set(["partition"])]
+  ])
+  const kindOf = (fault: string) => fault.startsWith("lossy") ? "lossy" : fault
   for (const fault of faults) {
     const key = spanKey(fault)
     const broker = fault.nodes.some((node) => node.startsWith("broker"))
     if (fault.fault === "crash" && broker) spans.push({ from: fault.at, to: fault.at, failover: false, stateLoss: true })
+    const ended = ends.get(fault.fault)
     if (starts.has(fault.fault) || fault.fault.startsWith("lossy")) {
-      open.set(key, {
+      const started = {
+        fault: kindOf(fault.fault),
         from: fault.at,
         failover: key === "metadata" || (key !== "partition" && key.startsWith("broker")),
         stateLoss: fault.fault === "disk full"
-      })
-    } else if (ends.has(fault.fault)) {
-      const started = open.get(key)
-      if (started !== undefined) spans.push({ ...started, to: fault.at })
-      open.delete(key)
+      }
+      const line = open.get(key)
+      if (line === undefined) open.set(key, [started])
+      else line.push(started)
+    } else if (ended !== undefined) {
+      // the spans this end ends; an end of some other kind ends the key's latest span, as before
+      const line = open.get(key) ?? []
+      let closing = line.filter((started) => ended.has(started.fault))
+      if (closing.length === 0) closing = line.slice(-1)
+      for (const started of closing) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: fault.at })
+      const left = line.filter((started) => !closing.includes(started))
+      if (left.length === 0) open.delete(key)
+      else open.set(key, left)
     } else if (fault.fault === "healed") {
-      for (const started of open.values()) spans.push({ ...started, to: fault.at })
+      for (const line of open.values()) for (const started of line) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: fault.at })
       open.clear()
     } else {
       const failedSync = fault.fault === "failed sync"
       spans.push({ from: fault.at, to: fault.at, failover: failedSync, stateLoss: failedSync && broker })
     }
   }
-  for (const started of open.values()) spans.push({ ...started, to: Number.POSITIVE_INFINITY })
+  for (const line of open.values()) {
+    for (const started of line) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: Number.POSITIVE_INFINITY })
+  }
   const crashBetween = (from: number, to: number) => spans.some((span) => span.stateLoss && span.from <= to && span.to >= from)
   const disturbed = (from: number, to: number) => spans.some((span) => span.from <= to && span.to >= from)
   // a queue moved away from a broker goes back to it after the broker is back: a failover lasts until then

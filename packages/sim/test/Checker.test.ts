@@ -113,6 +113,33 @@ describe("the queue-semantics checker", () => {
     expect(rules([fifo("a", 0, 1), fifo("b", 10, 2), got("a", 100), got("b", 120), ack("a", 200), ack("b", 210)])).toEqual(["fifo"])
     expect(rules([fifo("a", 0, 1), fifo("b", 10, 2), got("a", 100), ack("a", 200), got("b", 220), ack("b", 230)])).toEqual([])
     expect(rules([fifo("a", 0, 1), fault("crash", 50, ["broker-0"]), fifo("b", 60, 2), got("b", 120), got("a", 300), ack("b", 310), ack("a", 320)])).toEqual([])
+    // a broker scaled in whose disk later fills and is freed: the failover lasts until it is back, not
+    // until its disk is freed
+    expect(rules([
+      fifo("a", 0, 1),
+      fault("scale in", 50, ["broker-3"]),
+      fifo("b", 60, 2),
+      got("b", 40_000),
+      fault("disk full", 41_000, ["broker-3"]),
+      fault("disk freed", 42_000, ["broker-3"]),
+      fault("scale out", 45_000, ["broker-3"]),
+      got("a", 46_000),
+      ack("b", 46_100),
+      ack("a", 46_200)
+    ])).toEqual([])
+    // and once it is back and the failover has settled, order is owed again
+    expect(rules([
+      fault("scale in", 50, ["broker-3"]),
+      fault("disk full", 100, ["broker-3"]),
+      fault("disk freed", 200, ["broker-3"]),
+      fault("scale out", 300, ["broker-3"]),
+      fifo("a", 50_000, 1),
+      fifo("b", 60_000, 2),
+      got("b", 60_100),
+      got("a", 60_200),
+      ack("b", 60_300),
+      ack("a", 60_400)
+    ])).toEqual(["fifo"])
   })
 
   it("dead-letter: only after the last attempt, and never past it", () => {
