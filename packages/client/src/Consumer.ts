@@ -91,7 +91,7 @@ export const run = <E, R>(
     const target = { group: options.group, topic: options.topic }
     // acknowledgements of handlers finishing at about the same time go in one request
     const ack = yield* Batcher.make<string, void, Protocol.Failure>(
-      { maxBatch: 256 },
+      { maxBatch: 256, slotLease: Batcher.slotLease },
       (receiptHandles) =>
         Effect.map(Effect.result(client.call({ _tag: "Ack", ...target, receiptHandles: [...receiptHandles] }, "Acked")), (answer) => {
           if (Result.isFailure(answer)) return receiptHandles.map(() => Exit.fail(answer.failure))

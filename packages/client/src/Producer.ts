@@ -133,7 +133,7 @@ export const make = Effect.fnUntraced(function*(options: ProducerOptions) {
 
   // concurrent sends leave together: at most two requests in flight, more sends wait for the next
   const batched = yield* Batcher.make<Message.Message, Protocol.Receipt, Protocol.Failure>(
-    { maxBatch: options.maxBatch ?? 256, maxBytes: options.maxBatchBytes ?? 4 * 1024 * 1024, ...(options.linger === undefined ? {} : { linger: options.linger }) },
+    { maxBatch: options.maxBatch ?? 256, maxBytes: options.maxBatchBytes ?? 4 * 1024 * 1024, slotLease: Batcher.slotLease, ...(options.linger === undefined ? {} : { linger: options.linger }) },
     (messages) =>
       Effect.map(Effect.result(sendRequest(messages, false)), (answer) =>
         messages.map((_, i) => {

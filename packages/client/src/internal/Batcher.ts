@@ -1,13 +1,28 @@
 // Calls made at about the same time travel together: each item waits up to `linger` (none: the next
 // turn of the runtime) for others, up to `maxBatch` items or `maxBytes` bytes in one request, with at
-// most `inFlight` requests out at once; each item still gets its own answer.
-import { Deferred, Duration, Effect, Exit, Queue, type Scope, Semaphore } from "effect"
+// most `inFlight` requests out at once; each item still gets its own answer. A request unanswered for
+// `slotLease` stops counting against `inFlight` (its items still wait for its answer or its timeout),
+// so one lost or stuck request holds the next batches up for the lease, not for the whole timeout.
+import { Clock, Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
 
 export interface BatcherOptions {
   readonly linger?: Duration.Input
   readonly maxBatch: number
   readonly maxBytes?: number
   readonly inFlight?: number
+  readonly slotLease?: Duration.Input
+}
+
+/**
+ * The slot lease of the client's send and acknowledgement batchers: far beyond a healthy round
+ * trip, and far below the default request timeout (30 s).
+ */
+export const slotLease = Duration.seconds(5)
+
+/** A request out: when it left, and whether its slot was given up (answered, or its lease ran out). */
+interface Flight {
+  readonly startedAt: number
+  released: boolean
 }
 
 interface Pending<I, O, E> {
@@ -26,8 +41,10 @@ export const make = <I, O, E>(
   missing: E
 ): Effect.Effect<(item: I, bytes?: number) => Effect.Effect<O, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
     const queue = yield* Queue.unbounded<Pending<I, O, E>>()
-    const inFlight = yield* Semaphore.make(options.inFlight ?? 2)
+    const maxInFlight = options.inFlight ?? 2
+    const lease = options.slotLease === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(options.slotLease))
     const lingerMillis = options.linger === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.linger))
     const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
     const missed = Exit.fail(missing)
@@ -37,6 +54,39 @@ export const make = <I, O, E>(
         Effect.sync(() => {
           for (let i = 0; i < batch.length; i++) Deferred.doneUnsafe(batch[i]!.done, outcomes[i] ?? missed)
         }))
+
+    // the requests out, and how many of them hold a slot; the loop waits on `freed` for a slot
+    const flights = new Set<Flight>()
+    let holding = 0
+    let freed: Deferred.Deferred<void> | undefined
+    const release = (flight: Flight) => {
+      if (flight.released) return
+      flight.released = true
+      holding--
+      if (freed !== undefined) Deferred.doneUnsafe(freed, Exit.void)
+      freed = undefined
+    }
+    // while the loop waits for a slot: sleeps until the oldest slot's lease runs out and gives up
+    // every slot whose lease has (one wake per lease at most, however many requests go out)
+    let watching = false
+    const watchLease: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      let oldest = Number.POSITIVE_INFINITY
+      for (const flight of flights) {
+        if (flight.released) continue
+        if (now - flight.startedAt >= lease!) release(flight)
+        else oldest = Math.min(oldest, flight.startedAt)
+      }
+      if (freed !== undefined && oldest !== Number.POSITIVE_INFINITY) return Effect.andThen(Effect.sleep(Duration.millis(oldest + lease! - now)), watchLease)
+      watching = false
+      return Effect.void
+    })
+    const slot: Effect.Effect<void> = Effect.suspend(() => {
+      if (holding < maxInFlight) return Effect.void
+      const wait = freed ??= Deferred.makeUnsafe<void>()
+      if (lease === undefined || watching) return Effect.andThen(Deferred.await(wait), slot)
+      watching = true
+      return Effect.andThen(Effect.forkIn(watchLease, scope), Effect.andThen(Deferred.await(wait), slot))
+    })
 
     yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
       const first = yield* Queue.take(queue)
@@ -50,8 +100,14 @@ export const make = <I, O, E>(
         batch.push(next.value)
         bytes += next.value.bytes
       }
-      yield* inFlight.take(1)
-      yield* Effect.forkScoped(Effect.ensuring(answer(batch), inFlight.release(1)))
+      yield* slot
+      const flight: Flight = { startedAt: yield* Clock.currentTimeMillis, released: false }
+      holding++
+      flights.add(flight)
+      yield* Effect.forkScoped(Effect.ensuring(answer(batch), Effect.sync(() => {
+        flights.delete(flight)
+        release(flight)
+      })))
     })))
 
     return (item: I, bytes = 0) =>
