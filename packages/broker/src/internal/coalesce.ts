@@ -7,6 +7,7 @@
 // is closed at once. With a `slotLease`, a request unanswered for that long stops holding its slot
 // (its callers still wait for its answer or its timeout): one lost or stuck request holds the next
 // batches up for the lease, not for the whole request timeout.
+import { RequestSlots } from "@strait/core"
 import { Clock, Deferred, Duration, Effect, Exit, type Scope } from "effect"
 
 interface Batch<I, O, E> {
@@ -15,21 +16,13 @@ interface Batch<I, O, E> {
   size: number
 }
 
-/** A request on the wire: when it left, and whether its slot was given up (its lease ran out). */
-interface Flight {
-  readonly startedAt: number
-  released: boolean
-}
-
 interface KeyState<I, O, E> {
   /** The batch calls join now. */
   open: Batch<I, O, E> | undefined
   /** Closed batches waiting for a request slot, oldest first. */
   readonly ready: Array<Batch<I, O, E>>
-  /** Requests holding a slot. */
-  inFlight: number
-  /** Every request on the wire, holding a slot or not. */
-  readonly flights: Set<Flight>
+  /** The key's requests on the wire. */
+  readonly slots: RequestSlots.RequestSlots
   /** A flush of the open batch is forked and has not run yet. */
   scheduled: boolean
   /** A fiber waits for the oldest slot's lease to run out. */
@@ -56,15 +49,12 @@ export const make = <I, O, E>(options: {
 
   const send = (key: string, state: KeyState<I, O, E>, batch: Batch<I, O, E>): Effect.Effect<void> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const flight: Flight = { startedAt: now, released: false }
-      state.inFlight++
-      state.flights.add(flight)
+      const flight = state.slots.start(now)
       return options.run(key, batch.items).pipe(
         Effect.exit,
         Effect.flatMap((exit) => {
           batch.replies.forEach((reply, i) => Deferred.doneUnsafe(reply, Exit.isSuccess(exit) ? exit.value[i]! : exit as Exit.Exit<never, E>))
-          state.flights.delete(flight)
-          if (!flight.released) state.inFlight--
+          state.slots.end(flight)
           return next(key, state)
         })
       )
@@ -74,11 +64,11 @@ export const make = <I, O, E>(options: {
   // this turn join it); no slot free while calls wait: the lease of the oldest is watched
   const next = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (state.inFlight >= maxInFlight) return watchLease(key, state)
+      if (!state.slots.free) return watchLease(key, state)
       const closed = state.ready.shift()
       if (closed !== undefined) return Effect.asVoid(Effect.forkIn(send(key, state, closed), options.scope))
       if (state.open === undefined || state.scheduled) {
-        if (state.flights.size === 0 && state.open === undefined && keys.get(key) === state) keys.delete(key)
+        if (state.slots.out === 0 && state.open === undefined && keys.get(key) === state) keys.delete(key)
         return Effect.void
       }
       state.scheduled = true
@@ -88,24 +78,17 @@ export const make = <I, O, E>(options: {
   // One fiber per key, only while calls wait for a slot: it sleeps until the oldest slot's lease
   // runs out, gives up every slot whose lease has, and lets the waiting batches go.
   const watchLease = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> => {
-    if (lease === undefined || state.leaseWatched || (state.open === undefined && state.ready.length === 0)) return Effect.void
+    if (!state.slots.leased || state.leaseWatched || (state.open === undefined && state.ready.length === 0)) return Effect.void
     state.leaseWatched = true
     const watch: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      let oldest = Number.POSITIVE_INFINITY
-      for (const flight of state.flights) {
-        if (flight.released) continue
-        if (now - flight.startedAt >= lease) {
-          flight.released = true
-          state.inFlight--
-        } else oldest = Math.min(oldest, flight.startedAt)
-      }
+      const nextExpiry = state.slots.expire(now)
       const waiting = state.open !== undefined || state.ready.length > 0
-      if (waiting && state.inFlight >= maxInFlight && oldest !== Number.POSITIVE_INFINITY) {
-        return Effect.andThen(Effect.sleep(Duration.millis(oldest + lease - now)), watch)
+      if (waiting && !state.slots.free && nextExpiry !== Number.POSITIVE_INFINITY) {
+        return Effect.andThen(Effect.sleep(Duration.millis(nextExpiry - now)), watch)
       }
       state.leaseWatched = false
       // as many batches as slots came free
-      const free = Math.min(maxInFlight - state.inFlight, state.ready.length + 1)
+      const free = Math.min(maxInFlight - state.slots.holding, state.ready.length + 1)
       return Effect.forEach(Array.from({ length: Math.max(0, free) }), () => next(key, state), { discard: true })
     })
     return Effect.asVoid(Effect.forkIn(watch, options.scope))
@@ -116,7 +99,7 @@ export const make = <I, O, E>(options: {
       state.scheduled = false
       const batch = state.open
       if (batch === undefined) return Effect.void
-      if (state.inFlight >= maxInFlight) return Effect.void
+      if (!state.slots.free) return Effect.void
       state.open = undefined
       return send(key, state, batch)
     })
@@ -125,7 +108,7 @@ export const make = <I, O, E>(options: {
     Effect.suspend(() => {
       const reply = Deferred.makeUnsafe<O, E>()
       let state = keys.get(key)
-      if (state === undefined) keys.set(key, state = { open: undefined, ready: [], inFlight: 0, flights: new Set(), scheduled: false, leaseWatched: false })
+      if (state === undefined) keys.set(key, state = { open: undefined, ready: [], slots: new RequestSlots.RequestSlots(maxInFlight, lease), scheduled: false, leaseWatched: false })
       let batch = state.open
       if (batch === undefined) state.open = batch = { items: [], replies: [], size: 0 }
       batch.items.push(item)

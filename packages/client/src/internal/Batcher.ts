@@ -3,6 +3,7 @@
 // most `inFlight` requests out at once; each item still gets its own answer. A request unanswered for
 // `slotLease` stops counting against `inFlight` (its items still wait for its answer or its timeout),
 // so one lost or stuck request holds the next batches up for the lease, not for the whole timeout.
+import { RequestSlots } from "@strait/core"
 import { Clock, Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
 
 export interface BatcherOptions {
@@ -18,12 +19,6 @@ export interface BatcherOptions {
  * trip, and far below the default request timeout (30 s).
  */
 export const slotLease = Duration.seconds(5)
-
-/** A request out: when it left, and whether its slot was given up (answered, or its lease ran out). */
-interface Flight {
-  readonly startedAt: number
-  released: boolean
-}
 
 interface Pending<I, O, E> {
   readonly item: I
@@ -55,14 +50,10 @@ export const make = <I, O, E>(
           for (let i = 0; i < batch.length; i++) Deferred.doneUnsafe(batch[i]!.done, outcomes[i] ?? missed)
         }))
 
-    // the requests out, and how many of them hold a slot; the loop waits on `freed` for a slot
-    const flights = new Set<Flight>()
-    let holding = 0
+    // the requests out; the loop waits on `freed` for a slot
+    const slots = new RequestSlots.RequestSlots(maxInFlight, lease)
     let freed: Deferred.Deferred<void> | undefined
-    const release = (flight: Flight) => {
-      if (flight.released) return
-      flight.released = true
-      holding--
+    const wake = () => {
       if (freed !== undefined) Deferred.doneUnsafe(freed, Exit.void)
       freed = undefined
     }
@@ -70,20 +61,17 @@ export const make = <I, O, E>(
     // every slot whose lease has (one wake per lease at most, however many requests go out)
     let watching = false
     const watchLease: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      let oldest = Number.POSITIVE_INFINITY
-      for (const flight of flights) {
-        if (flight.released) continue
-        if (now - flight.startedAt >= lease!) release(flight)
-        else oldest = Math.min(oldest, flight.startedAt)
-      }
-      if (freed !== undefined && oldest !== Number.POSITIVE_INFINITY) return Effect.andThen(Effect.sleep(Duration.millis(oldest + lease! - now)), watchLease)
+      const holding = slots.holding
+      const nextExpiry = slots.expire(now)
+      if (slots.holding < holding) wake()
+      if (freed !== undefined && nextExpiry !== Number.POSITIVE_INFINITY) return Effect.andThen(Effect.sleep(Duration.millis(nextExpiry - now)), watchLease)
       watching = false
       return Effect.void
     })
     const slot: Effect.Effect<void> = Effect.suspend(() => {
-      if (holding < maxInFlight) return Effect.void
+      if (slots.free) return Effect.void
       const wait = freed ??= Deferred.makeUnsafe<void>()
-      if (lease === undefined || watching) return Effect.andThen(Deferred.await(wait), slot)
+      if (!slots.leased || watching) return Effect.andThen(Deferred.await(wait), slot)
       watching = true
       return Effect.andThen(Effect.forkIn(watchLease, scope), Effect.andThen(Deferred.await(wait), slot))
     })
@@ -101,12 +89,9 @@ export const make = <I, O, E>(
         bytes += next.value.bytes
       }
       yield* slot
-      const flight: Flight = { startedAt: yield* Clock.currentTimeMillis, released: false }
-      holding++
-      flights.add(flight)
+      const flight = slots.start(yield* Clock.currentTimeMillis)
       yield* Effect.forkScoped(Effect.ensuring(answer(batch), Effect.sync(() => {
-        flights.delete(flight)
-        release(flight)
+        if (slots.end(flight)) wake()
       })))
     })))
 
