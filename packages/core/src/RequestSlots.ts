@@ -11,11 +11,14 @@
  *
  * **Details**
  *
- * A plain structure: the caller counts with it and decides when to look at the leases (`expire`,
- * typically from one fiber that sleeps until the next lease runs out while calls wait for a slot).
+ * A plain structure: the caller counts with it and decides when to look at the leases: `expire`, or
+ * `leaseWatch`, the loop of the one fiber that sleeps until the next lease runs out while calls wait
+ * for a slot.
  *
  * @since 0.1.0
  */
+
+import { Clock, Duration, Effect } from "effect"
 
 /**
  * A request out: when it left, and whether its slot is free again (answered, or its lease ran out).
@@ -100,4 +103,22 @@ export class RequestSlots {
     this.#holding--
     return true
   }
+}
+
+/**
+ * While `waiting()` and no slot is free: sleeps until the oldest held slot's lease runs out, frees
+ * every slot whose lease has, and looks again. Completes once a slot is free, nobody waits, or no
+ * lease can run out (no lease, or no slot held). One wake per lease at most, however many requests
+ * go out.
+ *
+ * @since 0.1.0
+ */
+export const leaseWatch = (slots: RequestSlots, waiting: () => boolean): Effect.Effect<void> => {
+  const watch: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const nextExpiry = slots.expire(now)
+    return waiting() && !slots.free && nextExpiry !== Number.POSITIVE_INFINITY
+      ? Effect.andThen(Effect.sleep(Duration.millis(nextExpiry - now)), watch)
+      : Effect.void
+  })
+  return watch
 }

@@ -177,6 +177,7 @@ export const check = (history: History.History, expect: Expectations): { readonl
   // the spans in force, per key: a node can be under two faults at once (a disk that fills on a
   // broker scaled in), each ended by its own kind of end
   const open = new Map<string, Array<Omit<Span, "to"> & { readonly fault: string }>>()
+  const closed = (started: Omit<Span, "to">, to: number): Span => ({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to })
   // faults that both nodes of a metadata outage, or all of a partition, share one span
   const spanKey = (fault: History.Fault) =>
     fault.fault.startsWith("metadata") ? "metadata" : fault.fault.startsWith("partition") ? "partition" : fault.nodes[0] ?? "network"
@@ -213,21 +214,19 @@ export const check = (history: History.History, expect: Expectations): { readonl
       const line = open.get(key) ?? []
       let closing = line.filter((started) => ended.has(started.fault))
       if (closing.length === 0) closing = line.slice(-1)
-      for (const started of closing) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: fault.at })
+      for (const started of closing) spans.push(closed(started, fault.at))
       const left = line.filter((started) => !closing.includes(started))
       if (left.length === 0) open.delete(key)
       else open.set(key, left)
     } else if (fault.fault === "healed") {
-      for (const line of open.values()) for (const started of line) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: fault.at })
+      for (const line of open.values()) for (const started of line) spans.push(closed(started, fault.at))
       open.clear()
     } else {
       const failedSync = fault.fault === "failed sync"
       spans.push({ from: fault.at, to: fault.at, failover: failedSync, stateLoss: failedSync && broker })
     }
   }
-  for (const line of open.values()) {
-    for (const started of line) spans.push({ from: started.from, failover: started.failover, stateLoss: started.stateLoss, to: Number.POSITIVE_INFINITY })
-  }
+  for (const line of open.values()) for (const started of line) spans.push(closed(started, Number.POSITIVE_INFINITY))
   const crashBetween = (from: number, to: number) => spans.some((span) => span.stateLoss && span.from <= to && span.to >= from)
   const disturbed = (from: number, to: number) => spans.some((span) => span.from <= to && span.to >= from)
   // a queue moved away from a broker goes back to it after the broker is back: a failover lasts until then

@@ -80,18 +80,16 @@ export const make = <I, O, E>(options: {
   const watchLease = (key: string, state: KeyState<I, O, E>): Effect.Effect<void> => {
     if (!state.slots.leased || state.leaseWatched || (state.open === undefined && state.ready.length === 0)) return Effect.void
     state.leaseWatched = true
-    const watch: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const nextExpiry = state.slots.expire(now)
-      const waiting = state.open !== undefined || state.ready.length > 0
-      if (waiting && !state.slots.free && nextExpiry !== Number.POSITIVE_INFINITY) {
-        return Effect.andThen(Effect.sleep(Duration.millis(nextExpiry - now)), watch)
-      }
-      state.leaseWatched = false
-      // as many batches as slots came free
-      const free = Math.min(maxInFlight - state.slots.holding, state.ready.length + 1)
-      return Effect.forEach(Array.from({ length: Math.max(0, free) }), () => next(key, state), { discard: true })
-    })
-    return Effect.asVoid(Effect.forkIn(watch, options.scope))
+    const watched = RequestSlots.leaseWatch(state.slots, () => state.open !== undefined || state.ready.length > 0)
+    return Effect.asVoid(Effect.forkIn(
+      Effect.andThen(watched, () => {
+        state.leaseWatched = false
+        // as many batches as slots came free
+        const free = Math.min(maxInFlight - state.slots.holding, state.ready.length + 1)
+        return Effect.forEach(Array.from({ length: Math.max(0, free) }), () => next(key, state), { discard: true })
+      }),
+      options.scope
+    ))
   }
 
   const flushOpen = (key: string, state: KeyState<I, O, E>) =>

@@ -57,17 +57,15 @@ export const make = <I, O, E>(
       if (freed !== undefined) Deferred.doneUnsafe(freed, Exit.void)
       freed = undefined
     }
-    // while the loop waits for a slot: sleeps until the oldest slot's lease runs out and gives up
-    // every slot whose lease has (one wake per lease at most, however many requests go out)
+    // while the loop waits for a slot: its leases watched, the loop woken once one came free
     let watching = false
-    const watchLease: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const holding = slots.holding
-      const nextExpiry = slots.expire(now)
-      if (slots.holding < holding) wake()
-      if (freed !== undefined && nextExpiry !== Number.POSITIVE_INFINITY) return Effect.andThen(Effect.sleep(Duration.millis(nextExpiry - now)), watchLease)
-      watching = false
-      return Effect.void
-    })
+    const watchLease = Effect.andThen(
+      RequestSlots.leaseWatch(slots, () => freed !== undefined),
+      Effect.sync(() => {
+        watching = false
+        if (slots.free) wake()
+      })
+    )
     const slot: Effect.Effect<void> = Effect.suspend(() => {
       if (slots.free) return Effect.void
       const wait = freed ??= Deferred.makeUnsafe<void>()
