@@ -8,7 +8,7 @@
 // bench re-executes itself with them, as `strait` does: @strait/cli's nodeFlags.ts).
 import { applyStraitNodeFlags } from "@strait/cli/nodeFlags"
 import { EventLoopScheduler } from "@strait/core"
-import { Crc32c, Disk, RealDisk, Store } from "@strait/storage"
+import { CommitLog, Crc32c, Disk, RealDisk, Store } from "@strait/storage"
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -34,20 +34,43 @@ const scheduler = EventLoopScheduler.make()
 const callback = <A>(register: (done: (error: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
   new Promise<A>((resolve, reject) => register((error, value) => (error ? reject(error) : resolve(value as A))))
 
-/** Sequential 1 MiB vectored writes with `fs.writev`, then one fdatasync: the disk's write bandwidth. */
-const rawBandwidth = async () => {
-  const file = path.join(root, "raw-bandwidth")
+/**
+ * Sequential 1 MiB vectored writes of `bytes` into a new file, then one fdatasync: the disk's write
+ * bandwidth. The file stays until the bench ends when `keep` (freeing its pages mid-run would hand the
+ * next append run memory the machine has just used, which is faster to write into: see `inRound`).
+ */
+const rawBandwidth = async (bytes: number, name: string, keep: boolean) => {
+  const file = path.join(root, name)
   const fd = await callback<number>((done) => fs.open(file, "w", done))
   const chunk = new Uint8Array(MiB).fill(7)
   const start = now()
-  for (let position = 0; position < RAW_BYTES; position += MiB) {
+  for (let position = 0; position < bytes; position += MiB) {
     await callback((done) => fs.writev(fd, [chunk], position, done))
   }
   await callback((done) => fs.fdatasync(fd, done))
   const seconds = (now() - start) / 1000
   await callback((done) => fs.close(fd, done))
-  fs.rmSync(file)
-  return RAW_BYTES / MiB / seconds
+  if (!keep) fs.rmSync(file)
+  return bytes / MiB / seconds
+}
+
+/**
+ * Writes of `recordBytes` (what a group commit of 256 appends writes) each followed by an fdatasync,
+ * one after another, appending to a new file: how many such group commits a second the disk allows.
+ * 256 closed-loop `sync` appenders can go no faster than 256 records per such cycle.
+ */
+const rawGroupCommits = async (recordBytes: number, cycles: number, name: string) => {
+  const file = path.join(root, name)
+  const fd = await callback<number>((done) => fs.open(file, "w", done))
+  const chunk = new Uint8Array(recordBytes).fill(7)
+  const start = now()
+  for (let i = 0; i < cycles; i++) {
+    await callback((done) => fs.writev(fd, [chunk], i * recordBytes, done))
+    await callback((done) => fs.fdatasync(fd, done))
+  }
+  const seconds = (now() - start) / 1000
+  await callback((done) => fs.close(fd, done))
+  return cycles / seconds
 }
 
 /** 1 KiB write + fdatasync, one after another: how many durable writes a second the disk allows. */
@@ -135,10 +158,23 @@ const medianRun = (rounds: ReadonlyArray<AppendRun>): AppendRun => ({
   cpuMicrosPerAppend: median(rounds.map((r) => r.cpuMicrosPerAppend))
 })
 
-/** The untimed warm-up, then every measured run `ROUNDS` times, in one store. */
+// A group commit of 256 appends writes 256 records of 1 KiB and a header each.
+const GROUP_COMMIT_BYTES = 256 * (KiB + CommitLog.HeaderBytes)
+
+/**
+ * The untimed warm-up, then every measured run `ROUNDS` times, in one store. In each round, right
+ * before the 256-appender runs, the raw figures they are compared with, measured at the same point:
+ * the same bytes of raw 1 MiB writes as the async run appends, and raw group commits before the sync
+ * run. On this machine (a VM) the first few hundred MiB of new page cache a process writes take
+ * ~35 µs a 256 KiB write and the rest ~470 µs (2 GiB of raw writes: 5,455 MiB/s for the first 256 MiB,
+ * 520–560 MiB/s for every 256 MiB after it), so a raw figure taken before the store has written
+ * anything measures a burst the store's runs, past their warm-up, never see.
+ */
 const appendRuns = async () => {
   const directory = path.join(root, "appends")
   const counters: Disk.Counters = { datasyncs: 0, bytesWritten: 0 }
+  const rawInRound: Array<number> = []
+  const groupCommitsInRound: Array<number> = []
   const runs = await withStore(directory, counters, (store) =>
     Effect.gen(function*() {
       yield* appendRun(store, counters, "async", 256, WARMUP_APPENDS)
@@ -146,6 +182,12 @@ const appendRuns = async () => {
       for (let round = 0; round < ROUNDS; round++) {
         for (const policy of ["async", "sync"] as const) {
           for (const appenders of [1, 16, 256]) {
+            if (appenders === 256 && policy === "async") {
+              rawInRound.push(yield* Effect.promise(() => rawBandwidth(APPENDS * (KiB + CommitLog.HeaderBytes), `raw-round-${round}`, true)))
+            }
+            if (appenders === 256 && policy === "sync") {
+              groupCommitsInRound.push(yield* Effect.promise(() => rawGroupCommits(GROUP_COMMIT_BYTES, 400, `raw-commits-${round}`)))
+            }
             // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
             const run = yield* appendRun(store, counters, policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS)
             const key = `${policy}-${appenders}`
@@ -156,7 +198,7 @@ const appendRuns = async () => {
       return [...rounds.values()].map(medianRun)
     }))
   fs.rmSync(directory, { recursive: true, force: true })
-  return runs
+  return { runs, rawInRound: median(rawInRound), groupCommitsPerSecond: median(groupCommitsInRound) }
 }
 
 /** Writes a log of about `bytes`, forgets its checkpoint (as after a crash), and times reopening. */
@@ -189,15 +231,20 @@ const recovery = async (bytes: number) => {
 }
 
 try {
-  const bandwidth = await rawBandwidth()
+  const burst = await rawBandwidth(RAW_BYTES, "raw-bandwidth", false)
   const syncRate = await rawSyncRate()
   const crcCopy = median(Array.from({ length: 5 }, crcAndCopyMicros))
-  const runs = await appendRuns()
+  const { groupCommitsPerSecond, rawInRound, runs } = await appendRuns()
   const recovered = await recovery(RECOVERY_BYTES)
+  const find = (policy: Store.FlushPolicy, appenders: number) => runs.find((r) => r.policy === policy && r.appenders === appenders)!
+  // 256 closed-loop sync appenders wait, all of them, on each group commit: at most 256 records a cycle
+  const syncBound = 256 * groupCommitsPerSecond
 
   table("the disk, raw (same system calls as the real Disk)", [
-    { measure: "sequential writes, 1 MiB writev", value: `${bandwidth.toFixed(0)} MiB/s` },
+    { measure: "sequential writes, 1 MiB writev, first 256 MiB of the run", value: `${burst.toFixed(0)} MiB/s` },
+    { measure: "sequential writes, 1 MiB writev, in each round (median)", value: `${rawInRound.toFixed(0)} MiB/s` },
     { measure: "1 KiB write + fdatasync", value: `${syncRate.toFixed(0)} /s` },
+    { measure: `${(GROUP_COMMIT_BYTES / KiB).toFixed(0)} KiB write + fdatasync, in each round (median)`, value: `${groupCommitsPerSecond.toFixed(0)} /s` },
     { measure: "CRC32C + copy of 1 KiB", value: `${crcCopy.toFixed(3)} µs` }
   ])
   table(`1 KiB appends through the Store (${APPENDS.toLocaleString("en-US")} per run, median of ${ROUNDS} rounds)`, runs.map((run) => ({
@@ -208,21 +255,30 @@ try {
     "records/fdatasync": Number.isNaN(run.recordsPerSync) ? "-" : run.recordsPerSync,
     "CPU µs/append": run.cpuMicrosPerAppend
   })))
+  table("what the disk allows 256 closed-loop sync appenders (256 records per write + fdatasync)", [
+    { measure: "at most, msgs/s", value: syncBound },
+    { measure: "of the async run's msgs/s", value: syncBound / find("async", 256).perSecond },
+    { measure: "sync run's msgs/s, of that bound", value: find("sync", 256).perSecond / syncBound }
+  ])
   table("recovery (checkpoint removed, every record verified)", [
     { log: `${(recovered.scanned / MiB).toFixed(0)} MiB`, seconds: recovered.seconds, "MB/s": recovered.megabytesPerSecond }
   ])
 
-  const find = (policy: Store.FlushPolicy, appenders: number) => runs.find((r) => r.policy === policy && r.appenders === appenders)!
   emit("storage", {
     sync_vs_async_throughput: find("sync", 256).perSecond / find("async", 256).perSecond,
     records_per_fdatasync: find("sync", 256).recordsPerSync,
-    async_vs_raw_bandwidth: find("async", 256).megabytesPerSecond / bandwidth,
+    async_vs_raw_bandwidth: find("async", 256).megabytesPerSecond / rawInRound,
     cpu_per_append_vs_crc_copy: find("async", 256).cpuMicrosPerAppend / crcCopy,
     recovery_mb_per_s: recovered.megabytesPerSecond
   }, {
     node: process.version,
-    raw_write_mib_per_s: bandwidth,
+    raw_write_mib_per_s: rawInRound,
+    raw_write_first_256_mib_per_s: burst,
+    async_vs_first_256_mib: find("async", 256).megabytesPerSecond / burst,
     raw_fdatasync_per_s: syncRate,
+    raw_group_commits_per_s: groupCommitsPerSecond,
+    sync_256_bound_msgs_per_s: syncBound,
+    sync_256_bound_vs_async: syncBound / find("async", 256).perSecond,
     crc_copy_us: crcCopy,
     crc_native: Crc32c.isNative ? "yes" : "no",
     ...Object.fromEntries(runs.flatMap((run) => [
