@@ -55,38 +55,25 @@ const rawBandwidth = async (bytes: number, name: string, keep: boolean) => {
 }
 
 /**
- * Writes of `recordBytes` (what a group commit of 256 appends writes) each followed by an fdatasync,
- * one after another, appending to a new file: how many such group commits a second the disk allows.
- * 256 closed-loop `sync` appenders can go no faster than 256 records per such cycle.
+ * Writes of `bytes` each followed by an fdatasync, one after another, appending to a new file: how
+ * many durable writes a second the disk allows. With 1 KiB, the disk's fdatasync rate; with what a
+ * group commit of 256 appends writes, how many group commits a second it allows (256 closed-loop
+ * `sync` appenders can go no faster than 256 records per such cycle). The file stays until the bench
+ * ends when `keep`.
  */
-const rawGroupCommits = async (recordBytes: number, cycles: number, name: string) => {
+const rawSyncedWrites = async (bytes: number, cycles: number, name: string, keep: boolean) => {
   const file = path.join(root, name)
   const fd = await callback<number>((done) => fs.open(file, "w", done))
-  const chunk = new Uint8Array(recordBytes).fill(7)
+  const chunk = new Uint8Array(bytes).fill(7)
   const start = now()
   for (let i = 0; i < cycles; i++) {
-    await callback((done) => fs.writev(fd, [chunk], i * recordBytes, done))
+    await callback((done) => fs.writev(fd, [chunk], i * bytes, done))
     await callback((done) => fs.fdatasync(fd, done))
   }
   const seconds = (now() - start) / 1000
   await callback((done) => fs.close(fd, done))
+  if (!keep) fs.rmSync(file)
   return cycles / seconds
-}
-
-/** 1 KiB write + fdatasync, one after another: how many durable writes a second the disk allows. */
-const rawSyncRate = async () => {
-  const file = path.join(root, "raw-sync")
-  const fd = await callback<number>((done) => fs.open(file, "w", done))
-  const chunk = new Uint8Array(KiB).fill(7)
-  const start = now()
-  for (let i = 0; i < RAW_SYNCS; i++) {
-    await callback((done) => fs.writev(fd, [chunk], i * KiB, done))
-    await callback((done) => fs.fdatasync(fd, done))
-  }
-  const seconds = (now() - start) / 1000
-  await callback((done) => fs.close(fd, done))
-  fs.rmSync(file)
-  return RAW_SYNCS / seconds
 }
 
 /** CRC32C of 1 KiB plus a 1 KiB copy: the work an append cannot avoid (its median of 5 is the baseline). */
@@ -186,7 +173,7 @@ const appendRuns = async () => {
               rawInRound.push(yield* Effect.promise(() => rawBandwidth(APPENDS * (KiB + CommitLog.HeaderBytes), `raw-round-${round}`, true)))
             }
             if (appenders === 256 && policy === "sync") {
-              groupCommitsInRound.push(yield* Effect.promise(() => rawGroupCommits(GROUP_COMMIT_BYTES, 400, `raw-commits-${round}`)))
+              groupCommitsInRound.push(yield* Effect.promise(() => rawSyncedWrites(GROUP_COMMIT_BYTES, 400, `raw-commits-${round}`, true)))
             }
             // one appender under sync is bounded by the raw fdatasync rate: fewer messages keep it short
             const run = yield* appendRun(store, counters, policy, appenders, policy === "sync" && appenders === 1 ? 2_000 : APPENDS)
@@ -232,7 +219,7 @@ const recovery = async (bytes: number) => {
 
 try {
   const burst = await rawBandwidth(RAW_BYTES, "raw-bandwidth", false)
-  const syncRate = await rawSyncRate()
+  const syncRate = await rawSyncedWrites(KiB, RAW_SYNCS, "raw-sync", false)
   const crcCopy = median(Array.from({ length: 5 }, crcAndCopyMicros))
   const { groupCommitsPerSecond, rawInRound, runs } = await appendRuns()
   const recovered = await recovery(RECOVERY_BYTES)
