@@ -1,8 +1,8 @@
 // Broker bench: 1 KiB messages produced and Pop-consumed + acknowledged end to end through the
 // broker's client over TCP, with the broker in its own process; 1 and 256 messages in flight (a
 // message leaves the window once it is both acknowledged to the producer and consumed), `sync` and
-// `async` flush. In the same run, the same workload against NATS (core, JetStream) and RabbitMQ
-// quorum queues through ../shared/bench/peers. Prints msgs/s, end-to-end p50/p99, broker CPU per
+// `async` flush. In the same run, the same workload against NATS (core, JetStream), Redis Streams and
+// RabbitMQ quorum queues through ../shared/bench/peers. Prints msgs/s, end-to-end p50/p99, broker CPU per
 // message, and the ratios.
 import { Client } from "@strait/broker"
 import { EventLoopScheduler, Message, Transport } from "@strait/core"
@@ -12,7 +12,7 @@ import { startScript, stopProcess } from "./lib/processes.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cpuSeconds, peerBench, type PeerResult, preparePeers, startNats, startRabbit } from "./lib/peers.ts"
+import { cpuSeconds, peerBench, type PeerResult, preparePeers, startNats, startRabbit, startRedis } from "./lib/peers.ts"
 import { emit, median, percentile, table } from "./lib/report.ts"
 
 const SECS = Number(process.env.STRAIT_BENCH_SECS ?? 5)
@@ -130,7 +130,9 @@ const record = <A>(rounds: Map<string, Array<A>>, run: string, result: A) => {
   if (list === undefined) rounds.set(run, [result])
   else list.push(result)
 }
-const missing = ONLY === undefined ? preparePeers() : "STRAIT_BENCH_RUNS names Strait runs only"
+const missing = ONLY === undefined
+  ? preparePeers(["nats-server", "redis-server", "/usr/lib/rabbitmq/bin/rabbitmq-server"])
+  : "STRAIT_BENCH_RUNS names Strait runs only"
 for (let round = 0; round < ROUNDS; round++) {
   const broker = await startBroker(path.join(work, `broker-${round}`))
   try {
@@ -149,6 +151,12 @@ for (let round = 0; round < ROUNDS; round++) {
     record(peerRounds, "nats-js-256", peerBench("nats-js", { port: 17422, spid: nats.pid, secs: SECS, window: 256, size: SIZE }))
   } finally {
     nats.stop()
+  }
+  const redis = await startRedis(work)
+  try {
+    record(peerRounds, "redis-stream-256", peerBench("redis-stream", { port: 17379, spid: redis.pid, secs: SECS, window: 256, size: SIZE }))
+  } finally {
+    redis.stop()
   }
   const rabbit = await startRabbit(work)
   try {
