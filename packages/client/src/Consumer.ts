@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { type Message, MessageBatch } from "@strait/core"
-import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Result, Schema } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Result, Schema, Stream } from "effect"
 import * as Batcher from "./internal/Batcher.ts"
 import * as Protocol from "./Protocol.ts"
 import { StraitClient } from "./StraitClient.ts"
@@ -72,25 +72,35 @@ export type AlreadySettled = typeof alreadySettled
 const defaultRetryDelay = (attempt: number) => Duration.millis(Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1)))
 
 /**
- * Receives the messages of `options.topic` for `options.group` until interrupted, handing each to
- * `handler`: success acknowledges it, failure gives it back for a later attempt.
- *
- * @since 0.1.0
+ * A consumer's receiving half, for as long as the scope lives: a receiver fiber that keeps the
+ * waiting line (at most `prefetch` messages) filled, and how a message is settled or given back.
  */
-export const run = <E, R>(
-  options: ConsumerOptions,
-  handler: (delivery: Delivery) => Effect.Effect<void | AlreadySettled, E, R>
-): Effect.Effect<never, Protocol.Failure, StraitClient | R> =>
+interface Receiving {
+  readonly waiting: Queue.Queue<Delivery, Protocol.Failure>
+  /** Ends with the receiver's failure; never succeeds. */
+  readonly receiver: Fiber.Fiber<never, Protocol.Failure>
+  /** Acknowledges (acknowledgements made together travel in one request). */
+  readonly ack: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>
+  /** Gives the message back, to come again after `retryDelay` of its delivery attempt. */
+  readonly nack: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>
+  /** Gives messages back at once (ignoring failures: they come back when their window ends anyway). */
+  readonly release: (deliveries: ReadonlyArray<Delivery>) => Effect.Effect<void>
+  /** Gives back what waits in the line. */
+  readonly giveBackWaiting: Effect.Effect<void>
+  /** Stops receiving (a receive in flight finishes first) and gives back what waits. */
+  readonly stop: Effect.Effect<void>
+}
+
+const receiving = (options: ConsumerOptions) =>
   Effect.gen(function*() {
     const client = yield* StraitClient
     const prefetch = Math.max(1, options.prefetch ?? 32)
-    const concurrency = Math.max(1, options.concurrency ?? 1)
     const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pollTime ?? Duration.seconds(2)))
     const retryDelay = options.retryDelay ?? defaultRetryDelay
-    const waiting = yield* Queue.bounded<Delivery>(prefetch)
+    const waiting = yield* Queue.bounded<Delivery, Protocol.Failure>(prefetch)
     const target = { group: options.group, topic: options.topic }
     // acknowledgements of handlers finishing at about the same time go in one request
-    const ack = yield* Batcher.make<string, void, Protocol.Failure>(
+    const acknowledge = yield* Batcher.make<string, void, Protocol.Failure>(
       { maxBatch: 256, slotLease: Batcher.slotLease },
       (receiptHandles) =>
         Effect.map(Effect.result(client.call({ _tag: "Ack", ...target, receiptHandles: [...receiptHandles] }, "Acked")), (answer) => {
@@ -127,45 +137,127 @@ export const run = <E, R>(
       }
     })
 
-    const handle = (delivery: Delivery) =>
-      Effect.exit(handler(delivery)).pipe(
-        Effect.flatMap((exit) =>
-          Exit.isSuccess(exit) && exit.value === alreadySettled
-            ? Effect.void
-            : Exit.isSuccess(exit)
-            ? ack(delivery.receiptHandle)
-            : Effect.asVoid(client.call({
-              _tag: "ChangeInvisibility",
-              ...target,
-              receiptHandle: delivery.receiptHandle,
-              invisibleMillis: Duration.toMillis(Duration.fromInputUnsafe(retryDelay(delivery.message.deliveryAttempt)))
-            }, "Changed"))
-        ),
-        Effect.catch((error) => Effect.logWarning(`settling message ${delivery.message.messageId} failed; it comes back when its window ends`, error))
-      )
+    // what waits goes back (a line that failed holds nothing more to give)
+    const giveBackWaiting = Effect.flatMap(Effect.orElseSucceed(Queue.clear(waiting), (): ReadonlyArray<Delivery> => []), release)
 
-    // a worker takes a message (interruptible while it waits) and handles it whole (not interruptible)
-    const worker = Effect.forever(Effect.uninterruptibleMask((restore) => Effect.flatMap(restore(Queue.take(waiting)), handle)))
     // the receiver: each receive runs whole, so a stop never drops what one brought
-    const receiver = Effect.forever(Effect.uninterruptibleMask((restore) =>
+    const receiver = yield* Effect.forkScoped(Effect.forever(Effect.uninterruptibleMask((restore) =>
       Effect.andThen(restore(Effect.void), receiveOnce.pipe(
         Effect.catch((error) =>
           error._tag === "Unavailable" || error._tag === "Throttled"
             ? Effect.logDebug("receiving failed; trying again in a second", error).pipe(Effect.andThen(Effect.sleep(Duration.seconds(1))))
             : Effect.fail(error))
       ))
-    ))
+    )))
 
+    const receiving: Receiving = {
+      waiting,
+      receiver,
+      ack: (delivery) => acknowledge(delivery.receiptHandle),
+      nack: (delivery) =>
+        Effect.asVoid(client.call({
+          _tag: "ChangeInvisibility",
+          ...target,
+          receiptHandle: delivery.receiptHandle,
+          invisibleMillis: Duration.toMillis(Duration.fromInputUnsafe(retryDelay(delivery.message.deliveryAttempt)))
+        }, "Changed")),
+      release,
+      giveBackWaiting,
+      stop: Effect.andThen(Fiber.interrupt(receiver), giveBackWaiting)
+    }
+    return receiving
+  })
+
+/**
+ * Receives the messages of `options.topic` for `options.group` until interrupted, handing each to
+ * `handler`: success acknowledges it, failure gives it back for a later attempt.
+ *
+ * @since 0.1.0
+ */
+export const run = <E, R>(
+  options: ConsumerOptions,
+  handler: (delivery: Delivery) => Effect.Effect<void | AlreadySettled, E, R>
+): Effect.Effect<never, Protocol.Failure, StraitClient | R> =>
+  Effect.gen(function*() {
+    const concurrency = Math.max(1, options.concurrency ?? 1)
+    const { ack, nack, receiver, stop, waiting } = yield* receiving(options)
+
+    const handle = (delivery: Delivery) =>
+      Effect.exit(handler(delivery)).pipe(
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit) && exit.value === alreadySettled
+            ? Effect.void
+            : Exit.isSuccess(exit)
+            ? ack(delivery)
+            : nack(delivery)
+        ),
+        Effect.catch((error) => Effect.logWarning(`settling message ${delivery.message.messageId} failed; it comes back when its window ends`, error))
+      )
+
+    // a worker takes a message (interruptible while it waits) and handles it whole (not interruptible)
+    const worker = Effect.forever(Effect.uninterruptibleMask((restore) => Effect.flatMap(Effect.orDie(restore(Queue.take(waiting))), handle)))
     const workers = yield* Effect.forEach(Array.from({ length: concurrency }), () => Effect.forkChild(worker))
-    const receiving = yield* Effect.forkChild(receiver)
     // stopping: no more receives (one in flight finishes first), what waits goes back, handlers finish
-    const stop = Effect.gen(function*() {
-      yield* Fiber.interrupt(receiving)
-      yield* release(yield* Queue.clear(waiting))
-      yield* Fiber.interruptAll(workers)
-    })
-    return yield* (Fiber.join(receiving).pipe(Effect.ensuring(stop)) as Effect.Effect<never, Protocol.Failure>)
+    return yield* (Fiber.join(receiver).pipe(Effect.ensuring(Effect.andThen(stop, Fiber.interruptAll(workers)))) as Effect.Effect<never, Protocol.Failure>)
   }).pipe(Effect.scoped) as Effect.Effect<never, Protocol.Failure, StraitClient | R>
+
+/**
+ * A message as {@link stream} gives it, with how to settle it.
+ *
+ * @since 0.1.0
+ */
+export interface Received extends Delivery {
+  /** Acknowledges the message: it is done. */
+  readonly ack: Effect.Effect<void, Protocol.Failure>
+  /** Gives the message back: it comes again after `retryDelay` of its delivery attempt, one attempt higher. */
+  readonly nack: Effect.Effect<void, Protocol.Failure>
+}
+
+const streamEnded = new Protocol.InvalidReceiptHandle({
+  reason: "the stream that received this message has ended, and gave back what it had not settled",
+  cause: "StreamEnded"
+})
+
+/**
+ * The messages of `options.topic` for `options.group` as a `Stream`: each element is settled by
+ * its `ack` or `nack`. The stream runs until its consumer stops pulling (interruption, `Stream.take`,
+ * an error downstream); then receiving stops (a receive in flight ends within `pollTime`), and every
+ * message received but neither acknowledged nor given back goes back to the group at once (its
+ * `ack` and `nack` then fail with `InvalidReceiptHandle`, cause `StreamEnded`). At most
+ * `prefetch` messages wait in the stream's line, and about as many more in the chunk its consumer is
+ * working through; `concurrency` does not apply (downstream decides, e.g.
+ * `Stream.mapEffect(f, { concurrency })`). A receive that fails for good (`Unauthorized`, a topic
+ * that does not exist) fails the stream.
+ *
+ * @since 0.1.0
+ */
+export const stream = (options: ConsumerOptions): Stream.Stream<Received, Protocol.Failure, StraitClient> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const { ack, giveBackWaiting, nack, receiver, release, stop, waiting } = yield* receiving(options)
+    // handed out and not yet settled, by receipt handle
+    const unsettled = new Map<string, Delivery>()
+    let ended = false
+    yield* Effect.addFinalizer(() =>
+      Effect.andThen(stop, Effect.suspend(() => {
+        ended = true
+        const left = [...unsettled.values()]
+        unsettled.clear()
+        return release(left)
+      })))
+    // a receiver that fails for good ends the stream with its failure
+    yield* Effect.forkScoped(Effect.flatMap(Fiber.await(receiver), (exit) =>
+      Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? Effect.andThen(giveBackWaiting, Queue.failCause(waiting, exit.cause)) : Effect.void))
+    const settle = (delivery: Delivery, how: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>) =>
+      Effect.suspend(() => {
+        if (ended) return Effect.fail(streamEnded)
+        unsettled.delete(delivery.receiptHandle)
+        return how(delivery)
+      })
+    return Stream.map(Stream.fromQueue(waiting), (delivery): Received => {
+      unsettled.set(delivery.receiptHandle, delivery)
+      return { message: delivery.message, receiptHandle: delivery.receiptHandle, ack: settle(delivery, ack), nack: settle(delivery, nack) }
+    })
+  }))
 
 /**
  * What to do with a message whose body does not decode with the consumer's schema.

@@ -1,7 +1,7 @@
 // The Effect-native client against an embedded node: producers, consumers and their rules.
 import { assert, describe, it } from "@effect/vitest"
 import { Admin, Consumer, Producer, PullConsumer, StraitClient } from "@strait/client"
-import { Deferred, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Strait } from "../src/index.ts"
 
@@ -28,6 +28,27 @@ const settle = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return yield* Fiber.join(fiber)
   })
 
+// A message whose first delivery is refused (`refuseFirst` sees each delivery attempt and says
+// whether to refuse it) must come again after the retry delay (5 s), its attempt one higher, and
+// only once more.
+const comesBackOnce = (
+  consume: (retryDelay: () => "5 seconds", attempt: (deliveryAttempt: number) => Effect.Effect<boolean>) => Effect.Effect<unknown, unknown, StraitClient.StraitClient>
+) =>
+  Effect.gen(function*() {
+    const producer = yield* Producer.Producer
+    yield* settle(producer.send({ topic: "orders", body: "flaky" }))
+    const attempts = yield* Ref.make<ReadonlyArray<number>>([])
+    const consumer = yield* Effect.forkChild(consume(() => "5 seconds", (deliveryAttempt) =>
+      Effect.map(Ref.updateAndGet(attempts, (all) => [...all, deliveryAttempt]), (all) => all.length === 1)))
+    yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 1))
+    yield* TestClock.adjust("3 seconds")
+    assert.deepStrictEqual(yield* Ref.get(attempts), [1], "not before the retry delay")
+    yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 2))
+    yield* TestClock.adjust("2 minutes")
+    yield* settle(Fiber.interrupt(consumer))
+    assert.deepStrictEqual(yield* Ref.get(attempts), [1, 2])
+  }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }])))
+
 describe("the client against an embedded node", () => {
   it.effect("a handler's success acknowledges: each message is handled once", () =>
     Effect.gen(function*() {
@@ -44,19 +65,62 @@ describe("the client against an embedded node", () => {
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 
   it.effect("a handler's failure gives the message back: it comes again after the retry delay with its attempt one higher", () =>
+    comesBackOnce((retryDelay, refuse) =>
+      Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis", retryDelay }, ({ message }) =>
+        Effect.flatMap(refuse(message.deliveryAttempt), (refused) => refused ? Effect.fail("not yet") : Effect.void))))
+
+  it.effect("a consumer as a Stream: nack gives the message back, to come again after the retry delay with its attempt one higher", () =>
+    comesBackOnce((retryDelay, refuse) =>
+      Stream.runForEach(Consumer.stream({ group: "g", topic: "orders", pollTime: "200 millis", retryDelay }), (received) =>
+        Effect.flatMap(refuse(received.message.deliveryAttempt), (refused) => refused ? received.nack : received.ack))))
+
+  it.effect("a consumer as a Stream: each message once; an acknowledged message never comes again", () =>
     Effect.gen(function*() {
       const producer = yield* Producer.Producer
-      yield* settle(producer.send({ topic: "orders", body: "flaky" }))
-      const attempts = yield* Ref.make<ReadonlyArray<number>>([])
-      const consumer = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis", retryDelay: () => "5 seconds" }, ({ message }) =>
-        Effect.flatMap(Ref.updateAndGet(attempts, (all) => [...all, message.deliveryAttempt]), (all) => all.length === 1 ? Effect.fail("not yet") : Effect.void)))
-      yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 1))
-      yield* TestClock.adjust("3 seconds")
-      assert.deepStrictEqual(yield* Ref.get(attempts), [1], "not before the retry delay")
-      yield* until(Effect.map(Ref.get(attempts), (all) => all.length === 2))
+      for (const body of ["a", "b", "c"]) yield* settle(producer.send({ topic: "orders", body }))
+      const options = { group: "g", topic: "orders", pollTime: "200 millis" } as const
+      const first = yield* settle(Consumer.stream(options).pipe(
+        Stream.take(3),
+        Stream.mapEffect((received) => Effect.as(received.ack, text(received.message.body))),
+        Stream.runCollect
+      ))
+      assert.deepStrictEqual([...first].sort(), ["a", "b", "c"])
+      // a later stream of the group gets nothing, however long it runs
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const later = yield* Effect.forkChild(Stream.runForEach(Consumer.stream(options), (received) =>
+        Effect.andThen(Ref.update(seen, (all) => [...all, text(received.message.body)]), received.ack)))
       yield* TestClock.adjust("2 minutes")
-      yield* settle(Fiber.interrupt(consumer))
-      assert.deepStrictEqual(yield* Ref.get(attempts), [1, 2])
+      yield* settle(Fiber.interrupt(later))
+      assert.deepStrictEqual(yield* Ref.get(seen), [])
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("a Stream that ends gives back at once what it received and did not settle: the next consumer gets it while the first client still lives", () =>
+    Effect.gen(function*() {
+      const producer = yield* Producer.Producer
+      const bodies = Array.from({ length: 6 }, (_, i) => `m${i}`)
+      for (const body of bodies) yield* settle(producer.send({ topic: "orders", body }))
+      // two taken (the first acknowledged, the second not), the rest prefetched: then the stream ends
+      let handed = 0
+      const taken = yield* settle(Consumer.stream({ group: "g", topic: "orders", pollTime: "200 millis", prefetch: 10 }).pipe(
+        Stream.take(2),
+        Stream.mapEffect((received) => handed++ === 0 ? Effect.as(received.ack, received) : Effect.succeed(received)),
+        Stream.runCollect
+      ))
+      const late = yield* settle(Effect.flip(taken[1]!.ack))
+      assert.strictEqual(late._tag, "InvalidReceiptHandle", "settling after the end fails: the message went back")
+      // the client lives on, so without a release its renewals would keep the rest invisible for good
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const next = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
+        Ref.update(seen, (all) => [...all, text(message.body)])))
+      yield* until(Effect.map(Ref.get(seen), (all) => all.length === 5))
+      yield* settle(Fiber.interrupt(next))
+      assert.deepStrictEqual([...(yield* Ref.get(seen))].sort(), bodies.filter((body) => body !== text(taken[0]!.message.body)).sort())
+    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+  it.effect("a Stream whose receive fails for good fails with that error: a topic that does not exist", () =>
+    Effect.gen(function*() {
+      const failure = yield* settle(Effect.flip(Stream.runDrain(Consumer.stream({ group: "g", topic: "nowhere", pollTime: "200 millis" }))))
+      assert.strictEqual(failure._tag, "TopicNotFound")
     }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
 
   it.effect("a transaction commits when its body succeeds and rolls back when it fails: only committed messages are delivered", () =>
