@@ -1,6 +1,8 @@
 /**
  * Consuming messages with Pop: `Consumer.run` hands each message of a topic to a handler for a group;
  * the handler's success acknowledges it, its failure gives it back to be delivered again later.
+ * `Consumer.stream` gives the same messages as a `Stream`, each to be acknowledged, given back or
+ * dead-lettered by whoever consumes the stream.
  *
  * **Details**
  *
@@ -83,6 +85,8 @@ interface Receiving {
   readonly ack: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>
   /** Gives the message back, to come again after `retryDelay` of its delivery attempt. */
   readonly nack: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>
+  /** Moves the message to the group's dead-letter topic. */
+  readonly deadLetter: (delivery: Delivery) => Effect.Effect<void, Protocol.Failure>
   /** Gives messages back at once (ignoring failures: they come back when their window ends anyway). */
   readonly release: (deliveries: ReadonlyArray<Delivery>) => Effect.Effect<void>
   /** Gives back what waits in the line. */
@@ -90,6 +94,12 @@ interface Receiving {
   /** Stops receiving (a receive in flight finishes first) and gives back what waits. */
   readonly stop: Effect.Effect<void>
 }
+
+const forwardToDeadLetter = (
+  client: StraitClient["Service"],
+  target: { readonly group: string; readonly topic: string },
+  delivery: Delivery
+) => Effect.asVoid(client.call({ _tag: "ForwardToDeadLetter", ...target, receiptHandle: delivery.receiptHandle }, "Done"))
 
 const receiving = (options: ConsumerOptions) =>
   Effect.gen(function*() {
@@ -161,6 +171,7 @@ const receiving = (options: ConsumerOptions) =>
           receiptHandle: delivery.receiptHandle,
           invisibleMillis: Duration.toMillis(Duration.fromInputUnsafe(retryDelay(delivery.message.deliveryAttempt)))
         }, "Changed")),
+      deadLetter: (delivery) => forwardToDeadLetter(client, target, delivery),
       release,
       giveBackWaiting,
       stop: Effect.andThen(Fiber.interrupt(receiver), giveBackWaiting)
@@ -211,6 +222,8 @@ export interface Received extends Delivery {
   readonly ack: Effect.Effect<void, Protocol.Failure>
   /** Gives the message back: it comes again after `retryDelay` of its delivery attempt, one attempt higher. */
   readonly nack: Effect.Effect<void, Protocol.Failure>
+  /** Moves the message to the group's dead-letter topic (`%DLQ%<group>`), keeping its id and origin. */
+  readonly deadLetter: Effect.Effect<void, Protocol.Failure>
 }
 
 const streamEnded = new Protocol.InvalidReceiptHandle({
@@ -223,7 +236,7 @@ const streamEnded = new Protocol.InvalidReceiptHandle({
  * its `ack` or `nack`. The stream runs until its consumer stops pulling (interruption, `Stream.take`,
  * an error downstream); then receiving stops (a receive in flight ends within `pollTime`), and every
  * message received but neither acknowledged nor given back goes back to the group at once (its
- * `ack` and `nack` then fail with `InvalidReceiptHandle`, cause `StreamEnded`). At most
+ * `ack`, `nack` and `deadLetter` then fail with `InvalidReceiptHandle`, cause `StreamEnded`). At most
  * `prefetch` messages wait in the stream's line, and about as many more in the chunk its consumer is
  * working through; `concurrency` does not apply (downstream decides, e.g.
  * `Stream.mapEffect(f, { concurrency })`). A receive that fails for good (`Unauthorized`, a topic
@@ -233,7 +246,7 @@ const streamEnded = new Protocol.InvalidReceiptHandle({
  */
 export const stream = (options: ConsumerOptions): Stream.Stream<Received, Protocol.Failure, StraitClient> =>
   Stream.unwrap(Effect.gen(function*() {
-    const { ack, giveBackWaiting, nack, receiver, release, stop, waiting } = yield* receiving(options)
+    const { ack, deadLetter, giveBackWaiting, nack, receiver, release, stop, waiting } = yield* receiving(options)
     // handed out and not yet settled, by receipt handle
     const unsettled = new Map<string, Delivery>()
     let ended = false
@@ -255,7 +268,13 @@ export const stream = (options: ConsumerOptions): Stream.Stream<Received, Protoc
       })
     return Stream.map(Stream.fromQueue(waiting), (delivery): Received => {
       unsettled.set(delivery.receiptHandle, delivery)
-      return { message: delivery.message, receiptHandle: delivery.receiptHandle, ack: settle(delivery, ack), nack: settle(delivery, nack) }
+      return {
+        message: delivery.message,
+        receiptHandle: delivery.receiptHandle,
+        ack: settle(delivery, ack),
+        nack: settle(delivery, nack),
+        deadLetter: settle(delivery, deadLetter)
+      }
     })
   }))
 
@@ -292,6 +311,21 @@ export const schema = <S extends Schema.Top & { readonly DecodingServices: never
 ) => {
   const decode = Schema.decodeUnknownExit(Schema.fromJsonString(schema) as unknown as Schema.Codec<S["Type"], string>)
   const onDecodeError = policy.onDecodeError ?? "dead-letter"
+  // the body's value, or why it does not decode
+  const decodeBody = (delivery: Delivery): Result.Result<S["Type"], BodyDecodeFailed> => {
+    const decoded = decode(textDecoder.decode(delivery.message.body))
+    return Exit.isSuccess(decoded)
+      ? Result.succeed(decoded.value as S["Type"])
+      : Result.fail(new BodyDecodeFailed({ messageId: delivery.message.messageId, topic: delivery.message.topic, reason: String(Cause.squash(decoded.cause)) }))
+  }
+  const skipped = (delivery: Delivery, failure: BodyDecodeFailed) =>
+    Effect.logWarning(`skipping message ${delivery.message.messageId}: its body does not decode`, failure)
+  // moved to the dead-letter topic by `forward`; a failure to move it is logged (it comes back later)
+  const deadLettered = (delivery: Delivery, failure: BodyDecodeFailed, forward: Effect.Effect<void, Protocol.Failure>) =>
+    forward.pipe(
+      Effect.andThen(Effect.logWarning(`message ${delivery.message.messageId} went to the dead-letter topic: its body does not decode`, failure)),
+      Effect.catch((error) => Effect.logWarning(`could not dead-letter message ${delivery.message.messageId}`, error))
+    )
   return {
     run: <E, R>(
       options: ConsumerOptions,
@@ -302,18 +336,14 @@ export const schema = <S extends Schema.Top & { readonly DecodingServices: never
         const fatal = yield* Deferred.make<never, BodyDecodeFailed>()
         const target = { group: options.group, topic: options.topic }
         const typed = (delivery: Delivery): Effect.Effect<void | AlreadySettled, E, R> => {
-          const decoded = decode(textDecoder.decode(delivery.message.body))
-          if (Exit.isSuccess(decoded)) return handler(decoded.value as S["Type"], delivery)
-          const failure = new BodyDecodeFailed({ messageId: delivery.message.messageId, topic: delivery.message.topic, reason: String(Cause.squash(decoded.cause)) })
+          const decoded = decodeBody(delivery)
+          if (Result.isSuccess(decoded)) return handler(decoded.success, delivery)
+          const failure = decoded.failure
           switch (onDecodeError) {
             case "skip":
-              return Effect.logWarning(`skipping message ${delivery.message.messageId}: its body does not decode`, failure)
+              return skipped(delivery, failure)
             case "dead-letter":
-              return client.call({ _tag: "ForwardToDeadLetter", ...target, receiptHandle: delivery.receiptHandle }, "Done").pipe(
-                Effect.andThen(Effect.logWarning(`message ${delivery.message.messageId} went to the dead-letter topic: its body does not decode`, failure)),
-                Effect.catch((error) => Effect.logWarning(`could not dead-letter message ${delivery.message.messageId}`, error)),
-                Effect.as(alreadySettled)
-              )
+              return Effect.as(deadLettered(delivery, failure, forwardToDeadLetter(client, target, delivery)), alreadySettled)
             case "fail":
               return client.call({ _tag: "Release", ...target, receiptHandles: [delivery.receiptHandle] }, "Done").pipe(
                 Effect.ignore,
@@ -323,7 +353,33 @@ export const schema = <S extends Schema.Top & { readonly DecodingServices: never
           }
         }
         return yield* Effect.raceFirst(run(options, typed), Deferred.await(fatal))
-      }) as Effect.Effect<never, Protocol.Failure | BodyDecodeFailed, StraitClient | R>
+      }) as Effect.Effect<never, Protocol.Failure | BodyDecodeFailed, StraitClient | R>,
+    /**
+     * {@link stream} of decoded messages: each element carries its body's `value`. A body that does
+     * not decode never reaches the stream: it is acknowledged (`skip`), moved to the dead-letter topic
+     * (`dead-letter`), or fails the stream with `BodyDecodeFailed` (`fail`; the message goes back as
+     * the stream ends).
+     */
+    stream: (options: ConsumerOptions): Stream.Stream<Received & { readonly value: S["Type"] }, Protocol.Failure | BodyDecodeFailed, StraitClient> =>
+      Stream.filterMapEffect(stream(options), (received): Effect.Effect<Result.Result<Received & { readonly value: S["Type"] }, void>, BodyDecodeFailed> => {
+        const decoded = decodeBody(received)
+        if (Result.isSuccess(decoded)) return Effect.succeed(Result.succeed({ ...received, value: decoded.success }))
+        const failure = decoded.failure
+        switch (onDecodeError) {
+          case "skip":
+            return Effect.as(
+              Effect.andThen(
+                skipped(received, failure),
+                Effect.catch(received.ack, (error) => Effect.logWarning(`acknowledging skipped message ${received.message.messageId} failed; it comes back when its window ends`, error))
+              ),
+              Result.failVoid
+            )
+          case "dead-letter":
+            return Effect.as(deadLettered(received, failure, received.deadLetter), Result.failVoid)
+          case "fail":
+            return Effect.fail(failure)
+        }
+      })
   }
 }
 

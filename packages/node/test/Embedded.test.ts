@@ -230,40 +230,50 @@ describe("the client against an embedded node", () => {
   const Order = Schema.Struct({ id: Schema.Int, amount: Schema.Number })
   const orders = Producer.schema(Order)
 
-  it.effect("typed payloads: a schema's values go through as values; a body that does not decode goes to the dead-letter topic, never to the handler", () =>
-    Effect.gen(function*() {
-      const producer = yield* Producer.Producer
-      yield* settle(orders.send({ id: 1, amount: 9.5 }, { topic: "orders" }))
-      yield* settle(producer.send({ topic: "orders", body: "not json" }))
-      const values = yield* Ref.make<ReadonlyArray<typeof Order.Type>>([])
-      const consumer = yield* Effect.forkChild(Consumer.schema(Order).run({ group: "g", topic: "orders", pollTime: "200 millis" }, (value) =>
-        Ref.update(values, (all) => [...all, value])))
-      yield* until(Effect.map(Ref.get(values), (all) => all.length === 1))
-      // the dead-letter topic exists once the first message went there
-      const client = yield* StraitClient.StraitClient
-      yield* until(Effect.map(Effect.exit(client.call({ _tag: "DescribeTopic", name: "%DLQ%g" }, "Topic")), Exit.isSuccess))
-      const dead = yield* Ref.make<ReadonlyArray<string>>([])
-      const deadLetters = yield* Effect.forkChild(Consumer.run({ group: "dlq-reader", topic: "%DLQ%g", pollTime: "200 millis" }, ({ message }) =>
-        Ref.update(dead, (all) => [...all, text(message.body)])))
-      yield* until(Effect.map(Ref.get(dead), (all) => all.length === 1))
-      yield* settle(Fiber.interrupt(consumer))
-      yield* settle(Fiber.interrupt(deadLetters))
-      assert.deepStrictEqual(yield* Ref.get(values), [{ id: 1, amount: 9.5 }])
-      assert.deepStrictEqual(yield* Ref.get(dead), ["not json"])
-    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+  // the two ways to consume typed messages: a handler (`run`), and a stream whose elements are acknowledged once seen
+  const typedConsumers = {
+    run: (onDecodeError: Consumer.DecodeErrorPolicy, onValue: (value: typeof Order.Type) => Effect.Effect<void>) =>
+      Consumer.schema(Order, { onDecodeError }).run({ group: "g", topic: "orders", pollTime: "200 millis" }, onValue),
+    stream: (onDecodeError: Consumer.DecodeErrorPolicy, onValue: (value: typeof Order.Type) => Effect.Effect<void>) =>
+      Stream.runForEach(Consumer.schema(Order, { onDecodeError }).stream({ group: "g", topic: "orders", pollTime: "200 millis" }), (received) =>
+        Effect.andThen(onValue(received.value), received.ack))
+  }
 
-  it.effect("typed payloads with the fail policy: the consumer stops with BodyDecodeFailed and the message stays for another consumer", () =>
-    Effect.gen(function*() {
-      const producer = yield* Producer.Producer
-      yield* settle(producer.send({ topic: "orders", body: "{\"id\": \"not a number\"}" }))
-      const failure = yield* settle(Effect.flip(Consumer.schema(Order, { onDecodeError: "fail" }).run({ group: "g", topic: "orders", pollTime: "200 millis" }, () => Effect.void)))
-      assert.strictEqual(failure._tag, "BodyDecodeFailed")
-      const raw = yield* Ref.make<ReadonlyArray<string>>([])
-      const reader = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
-        Ref.update(raw, (all) => [...all, text(message.body)])))
-      yield* until(Effect.map(Ref.get(raw), (all) => all.length === 1))
-      yield* settle(Fiber.interrupt(reader))
-    }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+  for (const [way, consume] of Object.entries(typedConsumers)) {
+    it.effect(`typed payloads (${way}): a schema's values go through as values; a body that does not decode goes to the dead-letter topic, never to the consumer`, () =>
+      Effect.gen(function*() {
+        const producer = yield* Producer.Producer
+        yield* settle(orders.send({ id: 1, amount: 9.5 }, { topic: "orders" }))
+        yield* settle(producer.send({ topic: "orders", body: "not json" }))
+        const values = yield* Ref.make<ReadonlyArray<typeof Order.Type>>([])
+        const consumer = yield* Effect.forkChild(consume("dead-letter", (value) => Ref.update(values, (all) => [...all, value])))
+        yield* until(Effect.map(Ref.get(values), (all) => all.length === 1))
+        // the dead-letter topic exists once the first message went there
+        const client = yield* StraitClient.StraitClient
+        yield* until(Effect.map(Effect.exit(client.call({ _tag: "DescribeTopic", name: "%DLQ%g" }, "Topic")), Exit.isSuccess))
+        const dead = yield* Ref.make<ReadonlyArray<string>>([])
+        const deadLetters = yield* Effect.forkChild(Consumer.run({ group: "dlq-reader", topic: "%DLQ%g", pollTime: "200 millis" }, ({ message }) =>
+          Ref.update(dead, (all) => [...all, text(message.body)])))
+        yield* until(Effect.map(Ref.get(dead), (all) => all.length === 1))
+        yield* settle(Fiber.interrupt(consumer))
+        yield* settle(Fiber.interrupt(deadLetters))
+        assert.deepStrictEqual(yield* Ref.get(values), [{ id: 1, amount: 9.5 }])
+        assert.deepStrictEqual(yield* Ref.get(dead), ["not json"])
+      }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+
+    it.effect(`typed payloads with the fail policy (${way}): the consumer stops with BodyDecodeFailed and the message stays for another consumer`, () =>
+      Effect.gen(function*() {
+        const producer = yield* Producer.Producer
+        yield* settle(producer.send({ topic: "orders", body: "{\"id\": \"not a number\"}" }))
+        const failure = yield* settle(Effect.flip(consume("fail", () => Effect.void)))
+        assert.strictEqual(failure._tag, "BodyDecodeFailed")
+        const raw = yield* Ref.make<ReadonlyArray<string>>([])
+        const reader = yield* Effect.forkChild(Consumer.run({ group: "g", topic: "orders", pollTime: "200 millis" }, ({ message }) =>
+          Ref.update(raw, (all) => [...all, text(message.body)])))
+        yield* until(Effect.map(Ref.get(raw), (all) => all.length === 1))
+        yield* settle(Fiber.interrupt(reader))
+      }).pipe(Effect.provide(node([{ name: "orders", kind: "NORMAL" }]))))
+  }
 
   it.effect("administration from the client: topics created, listed and described; a group's lag falls as it consumes", () =>
     Effect.gen(function*() {
