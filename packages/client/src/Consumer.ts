@@ -226,6 +226,14 @@ export interface Received extends Delivery {
   readonly deadLetter: Effect.Effect<void, Protocol.Failure>
 }
 
+/**
+ * What a consumer stream consumes, and how: {@link ConsumerOptions} but `concurrency`, which whoever
+ * consumes the stream decides.
+ *
+ * @since 0.1.0
+ */
+export type StreamOptions = Omit<ConsumerOptions, "concurrency">
+
 const streamEnded = new Protocol.InvalidReceiptHandle({
   reason: "the stream that received this message has ended, and gave back what it had not settled",
   cause: "StreamEnded"
@@ -233,18 +241,17 @@ const streamEnded = new Protocol.InvalidReceiptHandle({
 
 /**
  * The messages of `options.topic` for `options.group` as a `Stream`: each element is settled by
- * its `ack` or `nack`. The stream runs until its consumer stops pulling (interruption, `Stream.take`,
+ * its `ack`, `nack` or `deadLetter`. The stream runs until its consumer stops pulling (interruption, `Stream.take`,
  * an error downstream); then receiving stops (a receive in flight ends within `pollTime`), and every
  * message received but neither acknowledged nor given back goes back to the group at once (its
  * `ack`, `nack` and `deadLetter` then fail with `InvalidReceiptHandle`, cause `StreamEnded`). At most
  * `prefetch` messages wait in the stream's line, and about as many more in the chunk its consumer is
- * working through; `concurrency` does not apply (downstream decides, e.g.
- * `Stream.mapEffect(f, { concurrency })`). A receive that fails for good (`Unauthorized`, a topic
- * that does not exist) fails the stream.
+ * working through; downstream decides the concurrency (`Stream.mapEffect(f, { concurrency })`). A
+ * receive that fails for good (`Unauthorized`, a topic that does not exist) fails the stream.
  *
  * @since 0.1.0
  */
-export const stream = (options: ConsumerOptions): Stream.Stream<Received, Protocol.Failure, StraitClient> =>
+export const stream = (options: StreamOptions): Stream.Stream<Received, Protocol.Failure, StraitClient> =>
   Stream.unwrap(Effect.gen(function*() {
     const { ack, deadLetter, giveBackWaiting, nack, receiver, release, stop, waiting } = yield* receiving(options)
     // handed out and not yet settled, by receipt handle
@@ -360,7 +367,7 @@ export const schema = <S extends Schema.Top & { readonly DecodingServices: never
      * (`dead-letter`), or fails the stream with `BodyDecodeFailed` (`fail`; the message goes back as
      * the stream ends).
      */
-    stream: (options: ConsumerOptions): Stream.Stream<Received & { readonly value: S["Type"] }, Protocol.Failure | BodyDecodeFailed, StraitClient> =>
+    stream: (options: StreamOptions): Stream.Stream<Received & { readonly value: S["Type"] }, Protocol.Failure | BodyDecodeFailed, StraitClient> =>
       Stream.filterMapEffect(stream(options), (received): Effect.Effect<Result.Result<Received & { readonly value: S["Type"] }, void>, BodyDecodeFailed> => {
         const decoded = decodeBody(received)
         if (Result.isSuccess(decoded)) return Effect.succeed(Result.succeed({ ...received, value: decoded.success }))
