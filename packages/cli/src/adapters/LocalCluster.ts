@@ -228,12 +228,13 @@ export const up = (plan: ClusterPlan) =>
 
     const store = Context.get(yield* Layer.build(EtcdStore.layer({ endpoints: [etcd] })), MetadataStore.MetadataStore)
     const withStore = Effect.provideService(MetadataStore.MetadataStore, store)
-    // a broker started by a scale-out counts once it has registered: queues can move to it then
-    const registered = (name: string) =>
-      withStore(Effect.orElseSucceed(Catalog.brokers, () => [])).pipe(
-        Effect.repeat({ until: (live) => live.some((record) => record.id === name), schedule: Schedule.spaced("50 millis") }),
+    // a node counts once it has registered: queues can move to a broker then, and a proxy is listed
+    const registeredIn = (live: Effect.Effect<ReadonlyArray<{ readonly id: string }>, unknown, MetadataStore.MetadataStore>, name: string) =>
+      withStore(Effect.orElseSucceed(live, () => [])).pipe(
+        Effect.repeat({ until: (records) => records.some((record) => record.id === name), schedule: Schedule.spaced("50 millis") }),
         Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail(new ClusterStartFailed(`${name} did not register within 30 s of its start`)) })
       )
+    const registered = (name: string) => registeredIn(Catalog.brokers, name)
     const pool = new Map<number, ProxyProcess>()
     const proxyArgs = (proxy: ProxyProcess) => [
       "--role", "proxy", "--proxy-id", proxy.id, "--host", plan.host, "--port", String(proxy.port), "--native-port", String(proxy.nativePort),
@@ -280,6 +281,10 @@ export const up = (plan: ClusterPlan) =>
     const inState = (state: ProxyProcess["state"]) => [...pool.values()].filter((entry) => entry.state === state)
 
     yield* Effect.forEach(Array.from({ length: plan.proxies }), () => startProxy(false), { concurrency: "unbounded", discard: true })
+    // the cluster is up once every node started here has registered (a node accepts on its port a
+    // moment before): `strait status` run right after lists them all
+    yield* Effect.forEach(brokers.values(), (broker) => registered(broker.name), { concurrency: "unbounded", discard: true })
+    yield* Effect.forEach(pool.values(), (proxy) => registeredIn(Catalog.proxies, proxy.id), { concurrency: "unbounded", discard: true })
     const balancer = yield* Balancer.scoped({
       host: plan.host,
       port: plan.port,
