@@ -37,7 +37,7 @@ const callback = <A>(register: (done: (error: NodeJS.ErrnoException | null, valu
 /**
  * Sequential 1 MiB vectored writes of `bytes` into a new file, then one fdatasync: the disk's write
  * bandwidth. The file stays until the bench ends when `keep` (freeing its pages mid-run would hand the
- * next append run memory the machine has just used, which is faster to write into: see `inRound`).
+ * next append run memory the machine has just used, which is faster to write into: see `appendRuns`).
  */
 const rawBandwidth = async (bytes: number, name: string, keep: boolean) => {
   const file = path.join(root, name)

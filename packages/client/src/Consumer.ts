@@ -286,6 +286,15 @@ export const stream = (options: StreamOptions): Stream.Stream<Received, Protocol
   }))
 
 /**
+ * A message as a typed stream (`Consumer.schema(S).stream`) gives it: with its body's decoded value.
+ *
+ * @since 0.1.0
+ */
+export interface TypedReceived<A> extends Received {
+  readonly value: A
+}
+
+/**
  * What to do with a message whose body does not decode with the consumer's schema.
  *
  * @since 0.1.0
@@ -367,8 +376,8 @@ export const schema = <S extends Schema.Top & { readonly DecodingServices: never
      * (`dead-letter`), or fails the stream with `BodyDecodeFailed` (`fail`; the message goes back as
      * the stream ends).
      */
-    stream: (options: StreamOptions): Stream.Stream<Received & { readonly value: S["Type"] }, Protocol.Failure | BodyDecodeFailed, StraitClient> =>
-      Stream.filterMapEffect(stream(options), (received): Effect.Effect<Result.Result<Received & { readonly value: S["Type"] }, void>, BodyDecodeFailed> => {
+    stream: (options: StreamOptions): Stream.Stream<TypedReceived<S["Type"]>, Protocol.Failure | BodyDecodeFailed, StraitClient> =>
+      Stream.filterMapEffect(stream(options), (received): Effect.Effect<Result.Result<TypedReceived<S["Type"]>, void>, BodyDecodeFailed> => {
         const decoded = decodeBody(received)
         if (Result.isSuccess(decoded)) return Effect.succeed(Result.succeed({ ...received, value: decoded.success }))
         const failure = decoded.failure
